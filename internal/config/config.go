@@ -1,0 +1,164 @@
+// Package config loads Tollgate's configuration: defaults < TOML file <
+// TOLLGATE_* environment < flags (SPEC.md section 9), and validates it with
+// errors that name the offending key.
+package config
+
+import (
+	"time"
+
+	"github.com/tollgate/tollgate/internal/gateway"
+)
+
+// Config is the whole effective configuration.
+type Config struct {
+	Server    Server     `koanf:"server" toml:"server"`
+	Database  Database   `koanf:"database" toml:"database"`
+	Log       Log        `koanf:"log" toml:"log"`
+	Auth      Auth       `koanf:"auth" toml:"auth"`
+	RateLimit RateLimit  `koanf:"rate_limit" toml:"rate_limit"`
+	Redis     Redis      `koanf:"redis" toml:"redis"`
+	Usage     Usage      `koanf:"usage" toml:"usage"`
+	Providers []Provider `koanf:"providers" toml:"providers"`
+	Models    []Model    `koanf:"models" toml:"models"`
+}
+
+// Server configures the HTTP listener.
+type Server struct {
+	Addr              string        `koanf:"addr" toml:"addr"`
+	DataDir           string        `koanf:"data_dir" toml:"data_dir"`
+	MaxBodyBytes      int64         `koanf:"max_body_bytes" toml:"max_body_bytes"`
+	ReadHeaderTimeout time.Duration `koanf:"read_header_timeout" toml:"read_header_timeout"`
+	IdleTimeout       time.Duration `koanf:"idle_timeout" toml:"idle_timeout"`
+	ShutdownTimeout   time.Duration `koanf:"shutdown_timeout" toml:"shutdown_timeout"`
+	TrustedProxies    []string      `koanf:"trusted_proxies" toml:"trusted_proxies"`
+}
+
+// Database selects the store: sqlite://PATH or postgres://...
+type Database struct {
+	URL          string `koanf:"url" toml:"url"`
+	MaxOpenConns int    `koanf:"max_open_conns" toml:"max_open_conns"`
+}
+
+// Log configures structured logging.
+type Log struct {
+	Level  string `koanf:"level" toml:"level"`
+	Format string `koanf:"format" toml:"format"`
+}
+
+// Auth configures identity (SPEC.md section 2).
+type Auth struct {
+	Mode                string         `koanf:"mode" toml:"mode"`
+	AllowOpenOnPublic   bool           `koanf:"allow_open_on_public" toml:"allow_open_on_public"`
+	JWTSecret           gateway.Secret `koanf:"jwt_secret" toml:"jwt_secret"`
+	Issuer              string         `koanf:"issuer" toml:"issuer"`
+	Audience            string         `koanf:"audience" toml:"audience"`
+	TokenTTL            time.Duration  `koanf:"token_ttl" toml:"token_ttl"`
+	ExchangeTokenTTL    time.Duration  `koanf:"exchange_token_ttl" toml:"exchange_token_ttl"`
+	EndUserHeader       string         `koanf:"end_user_header" toml:"end_user_header"`
+	RegistrationEnabled bool           `koanf:"registration_enabled" toml:"registration_enabled"`
+	DefaultRole         string         `koanf:"default_role" toml:"default_role"`
+	AllowedEmailDomains []string       `koanf:"allowed_email_domains" toml:"allowed_email_domains"`
+	LoginRatePerMinute  int            `koanf:"login_rate_per_minute" toml:"login_rate_per_minute"`
+	SessionIdle         time.Duration  `koanf:"session_idle" toml:"session_idle"`
+	SessionAbsolute     time.Duration  `koanf:"session_absolute" toml:"session_absolute"`
+	MaxSessionsPerUser  int            `koanf:"max_sessions_per_user" toml:"max_sessions_per_user"`
+	// CacheSyncInterval is how often an instance polls the database for
+	// credential changes made by other instances (at most 5s per SPEC).
+	CacheSyncInterval time.Duration `koanf:"cache_sync_interval" toml:"cache_sync_interval"`
+	StaticTokens      []StaticToken `koanf:"static_tokens" toml:"static_tokens"`
+}
+
+// StaticToken is a token defined in config; its secret comes from TokenEnv.
+type StaticToken struct {
+	Name        string `koanf:"name" toml:"name"`
+	TokenEnv    string `koanf:"token_env" toml:"token_env"`
+	Role        string `koanf:"role" toml:"role"`
+	EndUserMode bool   `koanf:"end_user_mode" toml:"end_user_mode"`
+}
+
+// RateLimit configures the limiter (SPEC.md section 5).
+type RateLimit struct {
+	Backend string `koanf:"backend" toml:"backend"`
+	Default Policy `koanf:"default" toml:"default"`
+}
+
+// Policy is a rate-limit policy as written in config.
+type Policy struct {
+	RequestsPerMinute int `koanf:"requests_per_minute" toml:"requests_per_minute"`
+	Burst             int `koanf:"burst" toml:"burst"`
+	TokensPerMinute   int `koanf:"tokens_per_minute" toml:"tokens_per_minute"`
+}
+
+// Redis configures the shared Redis used for limits and notifications.
+type Redis struct {
+	URL gateway.Secret `koanf:"url" toml:"url"`
+}
+
+// Usage configures the background usage writer.
+type Usage struct {
+	FlushInterval time.Duration `koanf:"flush_interval" toml:"flush_interval"`
+	BatchSize     int           `koanf:"batch_size" toml:"batch_size"`
+	QueueSize     int           `koanf:"queue_size" toml:"queue_size"`
+}
+
+// Provider is an upstream LLM backend (SPEC.md section 6).
+type Provider struct {
+	Name      string        `koanf:"name" toml:"name"`
+	Type      string        `koanf:"type" toml:"type"`
+	BaseURL   string        `koanf:"base_url" toml:"base_url"`
+	APIKeyEnv string        `koanf:"api_key_env" toml:"api_key_env"`
+	Timeout   time.Duration `koanf:"timeout" toml:"timeout"`
+}
+
+// Model maps a client-facing model name to a provider's model.
+type Model struct {
+	Name          string   `koanf:"name" toml:"name"`
+	Provider      string   `koanf:"provider" toml:"provider"`
+	UpstreamModel string   `koanf:"upstream_model" toml:"upstream_model"`
+	Fallbacks     []string `koanf:"fallbacks" toml:"fallbacks"`
+}
+
+// Defaults returns the built-in configuration.
+func Defaults() Config {
+	return Config{
+		Server: Server{
+			Addr:              "127.0.0.1:8080",
+			DataDir:           "./data",
+			MaxBodyBytes:      32 << 20,
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			ShutdownTimeout:   30 * time.Second,
+			TrustedProxies:    []string{},
+		},
+		Database: Database{URL: "", MaxOpenConns: 20},
+		Log:      Log{Level: "info", Format: "text"},
+		Auth: Auth{
+			Mode:                "auto",
+			Issuer:              "tollgate",
+			Audience:            "tollgate",
+			TokenTTL:            24 * time.Hour,
+			ExchangeTokenTTL:    time.Hour,
+			EndUserHeader:       "X-End-User-Id",
+			DefaultRole:         "contributor",
+			AllowedEmailDomains: []string{},
+			LoginRatePerMinute:  10,
+			SessionIdle:         8 * time.Hour,
+			SessionAbsolute:     7 * 24 * time.Hour,
+			MaxSessionsPerUser:  5,
+			CacheSyncInterval:   2 * time.Second,
+			StaticTokens:        []StaticToken{},
+		},
+		RateLimit: RateLimit{Backend: "memory", Default: Policy{RequestsPerMinute: 600, Burst: 100}},
+		Usage:     Usage{FlushInterval: time.Second, BatchSize: 500, QueueSize: 65536},
+		Providers: []Provider{},
+		Models:    []Model{},
+	}
+}
+
+// DatabaseURL returns database.url, or the SQLite file in data_dir when unset.
+func (c *Config) DatabaseURL() string {
+	if c.Database.URL != "" {
+		return c.Database.URL
+	}
+	return "sqlite://" + c.Server.DataDir + "/tollgate.db"
+}

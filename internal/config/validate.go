@@ -1,0 +1,222 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/tollgate/tollgate/internal/gateway"
+)
+
+// FieldError is a validation error about one key.
+type FieldError struct {
+	Key     string
+	Message string
+}
+
+func (e *FieldError) Error() string { return "config: " + e.Key + ": " + e.Message }
+
+func bad(key, format string, args ...any) error {
+	return &FieldError{Key: key, Message: fmt.Sprintf(format, args...)}
+}
+
+// Validate checks every key and returns a *FieldError naming the first bad
+// one.
+func (c *Config) Validate() error {
+	if _, _, err := net.SplitHostPort(c.Server.Addr); err != nil {
+		return bad("server.addr", "must be HOST:PORT, got %q", c.Server.Addr)
+	}
+	if c.Server.DataDir == "" {
+		return bad("server.data_dir", "must not be empty")
+	}
+	if c.Server.MaxBodyBytes <= 0 {
+		return bad("server.max_body_bytes", "must be positive")
+	}
+	for name, d := range map[string]time.Duration{
+		"server.read_header_timeout": c.Server.ReadHeaderTimeout,
+		"server.idle_timeout":        c.Server.IdleTimeout,
+		"server.shutdown_timeout":    c.Server.ShutdownTimeout,
+		"auth.token_ttl":             c.Auth.TokenTTL,
+		"auth.exchange_token_ttl":    c.Auth.ExchangeTokenTTL,
+		"auth.session_idle":          c.Auth.SessionIdle,
+		"auth.session_absolute":      c.Auth.SessionAbsolute,
+		"auth.cache_sync_interval":   c.Auth.CacheSyncInterval,
+		"usage.flush_interval":       c.Usage.FlushInterval,
+	} {
+		if d <= 0 {
+			return bad(name, "must be a positive duration such as \"30s\"")
+		}
+	}
+	if c.Auth.CacheSyncInterval > 5*time.Second {
+		return bad("auth.cache_sync_interval", "must be at most 5s")
+	}
+	for _, p := range c.Server.TrustedProxies {
+		if _, err := ParsePrefix(p); err != nil {
+			return bad("server.trusted_proxies", "%q is not an IP address or CIDR prefix", p)
+		}
+	}
+	dbURL := c.DatabaseURL()
+	if !strings.HasPrefix(dbURL, "sqlite://") && !strings.HasPrefix(dbURL, "postgres://") && !strings.HasPrefix(dbURL, "postgresql://") {
+		return bad("database.url", "must start with sqlite:// or postgres://")
+	}
+	if c.Database.MaxOpenConns <= 0 {
+		return bad("database.max_open_conns", "must be positive")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return bad("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		return bad("log.format", "must be text or json, got %q", c.Log.Format)
+	}
+	if err := c.validateAuth(); err != nil {
+		return err
+	}
+	switch c.RateLimit.Backend {
+	case "memory":
+	case "redis":
+		if c.Redis.URL == "" {
+			return bad("redis.url", "is required when rate_limit.backend = \"redis\"")
+		}
+	default:
+		return bad("rate_limit.backend", "must be memory or redis, got %q", c.RateLimit.Backend)
+	}
+	if c.Redis.URL != "" {
+		if _, err := url.Parse(c.Redis.URL.Reveal()); err != nil || !strings.HasPrefix(c.Redis.URL.Reveal(), "redis") {
+			return bad("redis.url", "must be a redis:// or rediss:// URL")
+		}
+	}
+	if p := c.RateLimit.Default; p.RequestsPerMinute <= 0 || p.Burst <= 0 || p.TokensPerMinute < 0 {
+		return bad("rate_limit.default", "requests_per_minute and burst must be positive, tokens_per_minute not negative")
+	}
+	if c.Usage.BatchSize <= 0 {
+		return bad("usage.batch_size", "must be positive")
+	}
+	if c.Usage.QueueSize <= 0 {
+		return bad("usage.queue_size", "must be positive")
+	}
+	return c.validateModels()
+}
+
+func (c *Config) validateAuth() error {
+	a := &c.Auth
+	switch a.Mode {
+	case "auto", "required":
+	case "open":
+		if !IsLoopback(c.Server.Addr) && !a.AllowOpenOnPublic {
+			return bad("auth.mode", "\"open\" is allowed only on a loopback address (server.addr = %q); set auth.allow_open_on_public = true to override", c.Server.Addr)
+		}
+	default:
+		return bad("auth.mode", "must be auto, required or open, got %q", a.Mode)
+	}
+	if a.JWTSecret != "" && len(a.JWTSecret.Reveal()) < 32 {
+		return bad("auth.jwt_secret", "must be at least 32 bytes")
+	}
+	if a.Issuer == "" {
+		return bad("auth.issuer", "must not be empty")
+	}
+	if a.Audience == "" {
+		return bad("auth.audience", "must not be empty")
+	}
+	if a.EndUserHeader == "" || strings.ContainsAny(a.EndUserHeader, " :\t") {
+		return bad("auth.end_user_header", "must be a header name")
+	}
+	if _, err := gateway.ParseRole(a.DefaultRole); err != nil {
+		return bad("auth.default_role", "%v", err)
+	}
+	if a.LoginRatePerMinute <= 0 {
+		return bad("auth.login_rate_per_minute", "must be positive")
+	}
+	if a.MaxSessionsPerUser <= 0 {
+		return bad("auth.max_sessions_per_user", "must be positive")
+	}
+	seen := map[string]bool{}
+	for i, st := range a.StaticTokens {
+		key := fmt.Sprintf("auth.static_tokens[%d]", i)
+		if st.Name == "" || seen[st.Name] {
+			return bad(key+".name", "must be set and unique")
+		}
+		seen[st.Name] = true
+		if st.TokenEnv == "" {
+			return bad(key+".token_env", "must name the environment variable that holds the token")
+		}
+		if _, err := gateway.ParseRole(st.Role); err != nil {
+			return bad(key+".role", "%v", err)
+		}
+	}
+	return nil
+}
+
+func (c *Config) validateModels() error {
+	providers := map[string]bool{}
+	for i, p := range c.Providers {
+		key := fmt.Sprintf("providers[%d]", i)
+		if p.Name == "" || providers[p.Name] {
+			return bad(key+".name", "must be set and unique")
+		}
+		providers[p.Name] = true
+		switch p.Type {
+		case "openai":
+			u, err := url.Parse(p.BaseURL)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return bad(key+".base_url", "must be an http(s) URL, got %q", p.BaseURL)
+			}
+		case "echo":
+		default:
+			return bad(key+".type", "must be openai or echo, got %q", p.Type)
+		}
+		if p.Timeout < 0 {
+			return bad(key+".timeout", "must not be negative")
+		}
+	}
+	models := map[string]bool{}
+	for i, m := range c.Models {
+		key := fmt.Sprintf("models[%d]", i)
+		if m.Name == "" || models[m.Name] {
+			return bad(key+".name", "must be set and unique")
+		}
+		models[m.Name] = true
+		if !providers[m.Provider] {
+			return bad(key+".provider", "names no configured provider: %q", m.Provider)
+		}
+	}
+	for i, m := range c.Models {
+		for _, f := range m.Fallbacks {
+			if !models[f] || f == m.Name {
+				return bad(fmt.Sprintf("models[%d].fallbacks", i), "names no other configured model: %q", f)
+			}
+		}
+	}
+	return nil
+}
+
+// IsLoopback reports whether a listen address binds only to loopback.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// ParsePrefix parses an IP address or CIDR prefix.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		return netip.ParsePrefix(s)
+	}
+	ip, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(ip, ip.BitLen()), nil
+}

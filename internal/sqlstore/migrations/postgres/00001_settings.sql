@@ -1,0 +1,9 @@
+-- +goose Up
+CREATE TABLE settings (
+    key        TEXT PRIMARY KEY,
+    value      TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL
+);
+
+-- +goose Down
+DROP TABLE settings;

@@ -1,0 +1,181 @@
+// Package sqlstore implements Tollgate's stores on database/sql for SQLite
+// (modernc.org/sqlite, pure Go) and PostgreSQL (pgx). One set of queries
+// serves both engines; the differences live in dialect.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"github.com/pressly/goose/v3"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/tollgate/tollgate/internal/gateway"
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// Store is the database-backed implementation of the gateway stores.
+type Store struct {
+	db *sql.DB
+	d  dialect
+}
+
+// Options tune the connection pool.
+type Options struct {
+	MaxOpenConns int
+}
+
+// Open connects to sqlite://PATH or postgres://... and checks the
+// connection. It does not migrate; call Migrate.
+func Open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
+	var (
+		db  *sql.DB
+		d   dialect
+		err error
+	)
+	switch {
+	case strings.HasPrefix(rawURL, "sqlite://"):
+		path := strings.TrimPrefix(rawURL, "sqlite://")
+		query := ""
+		if i := strings.IndexByte(path, '?'); i >= 0 {
+			path, query = path[:i], path[i+1:]
+		}
+		if path == "" {
+			return nil, errors.New("open database: sqlite:// needs a file path")
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("open database: create data dir: %w", err)
+		}
+		q, _ := url.ParseQuery(query)
+		for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "foreign_keys(1)", "synchronous(NORMAL)"} {
+			q.Add("_pragma", p)
+		}
+		q.Set("_txlock", "immediate")
+		q.Set("_time_format", "sqlite")
+		db, err = sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+		d = sqliteDialect
+	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
+		db, err = sql.Open("pgx", rawURL)
+		d = postgresDialect
+	default:
+		return nil, errors.New("open database: url must start with sqlite:// or postgres://")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if opt.MaxOpenConns > 0 {
+		db.SetMaxOpenConns(opt.MaxOpenConns)
+		db.SetMaxIdleConns(opt.MaxOpenConns)
+	}
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	s := &Store{db: db, d: d}
+	if err := s.Ping(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	return s, nil
+}
+
+// Engine is "sqlite" or "postgres".
+func (s *Store) Engine() string { return s.d.name }
+
+// DB exposes the pool to tests of this package's callers that need raw
+// access (the conformance suite's fault injection).
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Close closes the pool.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	return s.db.PingContext(ctx)
+}
+
+func (s *Store) provider() (*goose.Provider, error) {
+	sub, err := fs.Sub(migrations, "migrations/"+s.d.name)
+	if err != nil {
+		return nil, err
+	}
+	gd := goose.DialectSQLite3
+	if s.d.name == "postgres" {
+		gd = goose.DialectPostgres
+	}
+	return goose.NewProvider(gd, s.db, sub)
+}
+
+// Migrate applies every pending migration. It is safe to run concurrently
+// from several instances on PostgreSQL (goose takes a session lock there).
+func (s *Store) Migrate(ctx context.Context) error {
+	p, err := s.provider()
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// Ready reports whether the database answers and every migration is
+// applied; /readyz calls it.
+func (s *Store) Ready(ctx context.Context) error {
+	if err := s.Ping(ctx); err != nil {
+		return err
+	}
+	p, err := s.provider()
+	if err != nil {
+		return err
+	}
+	pending, err := p.HasPending(ctx)
+	if err != nil {
+		return err
+	}
+	if pending {
+		return errors.New("database has pending migrations")
+	}
+	return nil
+}
+
+// q rebinds a query written with ? placeholders for the engine.
+func (s *Store) q(query string) string { return s.d.rebind(query) }
+
+// mapErr turns driver errors into the domain's sentinel errors.
+func (s *Store) mapErr(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("%s: %w", op, gateway.ErrNotFound)
+	case s.d.isUnique(err):
+		return fmt.Errorf("%s: %w: %v", op, gateway.ErrConflict, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// now is the store's clock: UTC, truncated to what both engines keep.
+func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+// inTx runs fn in a transaction, committing if it returns nil.
+func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
