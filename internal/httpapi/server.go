@@ -1,0 +1,171 @@
+// Package httpapi is Tollgate's HTTP layer: the router with its route
+// registry, middleware, handlers, the error envelope of SPEC.md section 1
+// and the OpenAPI document. It never imports database/sql.
+package httpapi
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tollgate/tollgate/internal/gateway"
+)
+
+// Authenticator resolves a request's principal. It returns a
+// *gateway.Error (401 missing_authorization, invalid_authorization,
+// token_expired; 400 ambiguous_credentials, invalid_field) when the request
+// has no acceptable credential.
+type Authenticator interface {
+	Authenticate(r *http.Request) (*gateway.Principal, error)
+}
+
+// Options are the server's dependencies.
+type Options struct {
+	Log *slog.Logger
+	// Auth resolves principals. Nil means auth.mode = open: every request
+	// acts as the built-in local admin.
+	Auth Authenticator
+	// Ready checks readiness for /readyz (database, Redis).
+	Ready func(r *http.Request) error
+	// MaxBodyBytes caps request bodies (server.max_body_bytes).
+	MaxBodyBytes int64
+	// EndUserHeader is auth.end_user_header.
+	EndUserHeader string
+	// Metrics registers the HTTP metrics; Gatherer serves /metrics.
+	Metrics  prometheus.Registerer
+	Gatherer prometheus.Gatherer
+	Version  string
+}
+
+// Server is the router with every route registered.
+type Server struct {
+	opt       Options
+	log       *slog.Logger
+	mux       *http.ServeMux
+	routes    []*Route
+	handler   http.Handler
+	metrics   *httpMetrics
+	eu        endUserRules
+	openapiMu sync.Once
+	openapi   []byte
+}
+
+// New builds the server and registers the built-in routes.
+func New(opt Options) *Server {
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	if opt.MaxBodyBytes <= 0 {
+		opt.MaxBodyBytes = 32 << 20
+	}
+	if opt.EndUserHeader == "" {
+		opt.EndUserHeader = "X-End-User-Id"
+	}
+	if opt.Metrics == nil {
+		reg := prometheus.NewRegistry()
+		opt.Metrics, opt.Gatherer = reg, reg
+	}
+	s := &Server{
+		opt:     opt,
+		log:     opt.Log,
+		mux:     http.NewServeMux(),
+		metrics: newHTTPMetrics(opt.Metrics),
+		eu:      newEndUserRules(opt.EndUserHeader),
+	}
+	s.opsRoutes()
+	s.mux.Handle("/", s.instrument("unmatched", http.HandlerFunc(s.unmatched)))
+	s.handler = s.outer(s.mux)
+	return s
+}
+
+// Handler returns the server's http.Handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Routes returns the registered routes.
+func (s *Server) Routes() []*Route { return slices.Clone(s.routes) }
+
+// Handle registers a route. It panics on a route that declares no access
+// level, no handler, or a duplicate pattern: all are programming errors.
+func (s *Server) Handle(rt Route) {
+	if !rt.Access.Declared() {
+		panic(fmt.Sprintf("httpapi: route %s declares neither public nor a minimum role", rt.Pattern()))
+	}
+	if rt.Handler == nil {
+		panic(fmt.Sprintf("httpapi: route %s has no handler", rt.Pattern()))
+	}
+	if rt.Status == 0 {
+		rt.Status = http.StatusOK
+	}
+	r := &rt
+	s.routes = append(s.routes, r)
+	s.mux.Handle(r.Pattern(), s.instrument(r.Pattern(), s.chain(r)))
+}
+
+// chain builds the per-route handler: authenticate, check the role and the
+// end-user rules, then run the handler and render its error.
+func (s *Server) chain(rt *Route) http.Handler {
+	need := rt.Access
+	denied := &gateway.Error{Kind: gateway.KindPermission, Code: "insufficient_role",
+		Message: "Requires " + need.MinRole.String() + " role"}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !need.Public {
+			p, err := s.authenticate(r)
+			if err == nil && !p.Role.AtLeast(need.MinRole) {
+				err = denied
+			}
+			if err == nil {
+				err = s.eu.apply(r, p, rt.UserScoped)
+			}
+			if err != nil {
+				WriteError(w, r, s.log, err)
+				return
+			}
+			r = r.WithContext(gateway.WithPrincipal(r.Context(), p))
+		}
+		if err := rt.Handler(w, r); err != nil {
+			if rec, ok := w.(*recorder); ok && rec.wrote {
+				s.log.WarnContext(r.Context(), "handler failed after writing", "route", rt.Pattern(), "err", err)
+				return
+			}
+			WriteError(w, r, s.log, err)
+		}
+	})
+}
+
+func (s *Server) authenticate(r *http.Request) (*gateway.Principal, error) {
+	if s.opt.Auth == nil {
+		return &gateway.Principal{Kind: gateway.PrincipalLocal, UserID: gateway.LocalUserID,
+			DisplayName: "local", Role: gateway.RoleAdmin}, nil
+	}
+	return s.opt.Auth.Authenticate(r)
+}
+
+var probeMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+
+// unmatched answers every request no route matches: 405 with Allow when the
+// path exists under another method, else 404.
+func (s *Server) unmatched(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range probeMethods {
+		if m == r.Method {
+			continue
+		}
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "" && pattern != "/" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		WriteError(w, r, s.log, gateway.E(gateway.KindMethodNotAllowed, "method_not_allowed",
+			"method "+r.Method+" is not allowed on this path"))
+		return
+	}
+	WriteError(w, r, s.log, gateway.NotFound("not_found", "no route for "+r.Method+" "+r.URL.Path))
+}
