@@ -25,8 +25,8 @@ func (p *RateLimitPolicy) Validate() error {
 	switch {
 	case strings.TrimSpace(p.Name) == "":
 		return Invalid("missing_field", "body.name", "name is required")
-	case len(p.Name) > 64 || strings.ContainsAny(p.Name, "\"\\\r\n\t"):
-		return Invalid("invalid_field", "body.name", "name must be at most 64 characters without quotes, backslashes or control characters")
+	case !validPolicyName(p.Name):
+		return Invalid("invalid_field", "body.name", "name must be 1 to 64 printable ASCII characters without quotes or backslashes")
 	case p.RequestsPerMinute <= 0:
 		return Invalid("invalid_field", "body.requests_per_minute", "requests_per_minute must be positive")
 	case p.Burst <= 0:
@@ -35,6 +35,21 @@ func (p *RateLimitPolicy) Validate() error {
 		return Invalid("invalid_field", "body.tokens_per_minute", "tokens_per_minute must not be negative")
 	}
 	return nil
+}
+
+// validPolicyName reports whether name can appear as a policy name in the
+// RateLimit-Policy header (a structured-field string): 1 to 64 printable
+// ASCII characters other than '"' and '\'.
+func validPolicyName(name string) bool {
+	if len(name) == 0 || len(name) > 64 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // The subject types of a RateLimitAssignment.
