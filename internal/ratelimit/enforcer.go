@@ -153,6 +153,29 @@ func (e *Enforcer) Check(ctx context.Context, req Request) (*Decision, error) {
 	return d, nil
 }
 
+// CheckLogin decides a login attempt against the login limiter of SPEC
+// section 2.7: perMinute attempts per minute (auth.login_rate_per_minute)
+// per client IP, burst perMinute, in a bucket of its own that every
+// attempt, successful or not, consumes. Refusals are as for Check.
+func (e *Enforcer) CheckLogin(ctx context.Context, ip netip.Addr, perMinute int) (*Decision, error) {
+	subject := "ip:unknown"
+	if ip.IsValid() {
+		subject = "ip:" + ip.String()
+	}
+	b := bucketSpec{name: "login", policy: "login", key: "login|" + subject, limit: PerMinute(perMinute, perMinute)}
+	d := &Decision{Subject: subject, Policy: "login", Allowed: true}
+	res, err := e.lim.Allow(ctx, b.key, b.limit, 1)
+	if err != nil {
+		return nil, gateway.Internal("login rate limit", err)
+	}
+	d.record(b, res)
+	e.metrics.observe(b, res.Allowed)
+	if !res.Allowed {
+		return d, d.refuse("rate_limit_exceeded", "Too many login attempts")
+	}
+	return d, nil
+}
+
 // ChargeTokens charges the tokens a completion used (prompt plus
 // completion) to the decision's token budgets. It charges even past the
 // budget: the subject is then refused until the debt has drained. A nil

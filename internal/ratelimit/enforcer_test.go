@@ -230,3 +230,30 @@ func TestDecisionContext(t *testing.T) {
 		t.Fatal("DecisionFrom does not return what WithDecision stored")
 	}
 }
+
+func TestEnforcerCheckLogin(t *testing.T) {
+	def := gateway.RateLimitPolicy{Name: "default", RequestsPerMinute: 60, Burst: 100}
+	e, clk, _ := newTestEnforcer(t, NewPolicies(def, nil, nil))
+	ctx := context.Background()
+	ip := netip.MustParseAddr("198.51.100.4")
+	for i := range 10 {
+		if _, err := e.CheckLogin(ctx, ip, 10); err != nil {
+			t.Fatalf("attempt %d: %v", i+1, err)
+		}
+	}
+	d, err := e.CheckLogin(ctx, ip, 10)
+	if ge := rateLimited(t, err, "rate_limit_exceeded"); ge.RetryAfter != 6 {
+		t.Fatalf("RetryAfter = %d, want 6", ge.RetryAfter)
+	}
+	if d.Policy != "login" || d.Allowed {
+		t.Fatalf("decision = %+v", d)
+	}
+	// The login bucket is separate from the IP's request bucket.
+	if _, err := e.Check(ctx, Request{ClientIP: ip}); err != nil {
+		t.Fatalf("request from the same IP: %v", err)
+	}
+	clk.Advance(6 * time.Second)
+	if _, err := e.CheckLogin(ctx, ip, 10); err != nil {
+		t.Fatalf("after 6s: %v", err)
+	}
+}
