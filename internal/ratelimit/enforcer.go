@@ -1,0 +1,260 @@
+package ratelimit
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/tollgate/tollgate/internal/gateway"
+)
+
+// PolicyProvider hands out the policies in force; *Resolver is one.
+type PolicyProvider interface {
+	Policies() *Policies
+}
+
+// EnforcerOptions configure an Enforcer.
+type EnforcerOptions struct {
+	Limiter  Limiter
+	Policies PolicyProvider
+	// TrustedProxies are the peers whose X-Forwarded-For CheckHTTP believes
+	// (server.trusted_proxies, see ParseTrustedProxies).
+	TrustedProxies []netip.Prefix
+	// Metrics counts decisions; nil counts nothing.
+	Metrics *Metrics
+}
+
+// Enforcer applies the policies to requests: it is what the HTTP
+// middleware calls.
+type Enforcer struct {
+	lim     Limiter
+	pol     PolicyProvider
+	trusted []netip.Prefix
+	metrics *Metrics
+}
+
+// NewEnforcer returns an Enforcer.
+func NewEnforcer(opt EnforcerOptions) *Enforcer {
+	return &Enforcer{lim: opt.Limiter, pol: opt.Policies, trusted: opt.TrustedProxies, metrics: opt.Metrics}
+}
+
+// Request is what a decision needs to know about a request.
+type Request struct {
+	// Principal is the authenticated principal, nil for anonymous requests.
+	Principal *gateway.Principal
+	// ClientIP is the subject of requests without an identity.
+	ClientIP netip.Addr
+	// Route is the matched ServeMux pattern ("POST /v1/chat/completions").
+	Route string
+}
+
+// Bucket is one bucket a decision evaluated.
+type Bucket struct {
+	Name   string // unique within the decision; the name in the RateLimit headers
+	Policy string // the policy's name
+	Tokens bool   // a tokens-per-minute budget rather than a request bucket
+	Result Result
+}
+
+// Decision is the outcome of Check: the buckets evaluated (for the
+// headers) and what to charge after the completion.
+type Decision struct {
+	Subject string // "key:<id>[:<end user>]", "user:<id>", "static:<name>" or "ip:<addr>"
+	Policy  string // the name of the subject's policy
+	Allowed bool
+	// RetryAfter is set when refused.
+	RetryAfter time.Duration
+	Buckets    []Bucket
+	tokens     []bucketSpec
+}
+
+type bucketSpec struct {
+	name, policy, key string
+	limit             Limit
+	tokens            bool
+}
+
+// CheckHTTP is Check for an http.Request after authentication and
+// routing: the principal comes from the context (gateway.PrincipalFrom),
+// the client IP from ClientIP with the trusted proxies, the route from
+// r.Pattern.
+func (e *Enforcer) CheckHTTP(r *http.Request) (*Decision, error) {
+	return e.Check(r.Context(), Request{
+		Principal: gateway.PrincipalFrom(r.Context()),
+		ClientIP:  ClientIP(r, e.trusted),
+		Route:     r.Pattern,
+	})
+}
+
+// Check decides a request. Token budgets are checked first and refuse the
+// request while empty (nothing is charged until ChargeTokens); then the
+// route bucket and the subject bucket each take one request. The returned
+// Decision is never nil when err is a refusal, so its headers can be set.
+//
+// A refusal is a *gateway.Error of KindRateLimited with code
+// quota_exceeded (a token budget is empty) or rate_limit_exceeded, and
+// RetryAfter in whole seconds (at least 1). A limiter failure is a
+// KindInternal error with a nil Decision.
+func (e *Enforcer) Check(ctx context.Context, req Request) (*Decision, error) {
+	ps := e.pol.Policies()
+	subject := ""
+	if req.Principal != nil {
+		subject = req.Principal.Subject()
+	}
+	if subject == "" {
+		subject = "ip:unknown"
+		if req.ClientIP.IsValid() {
+			subject = "ip:" + req.ClientIP.String()
+		}
+	}
+	pol := ps.For(req.Principal)
+	specs := bucketsFor(subject, pol, req.Route, ps)
+	d := &Decision{Subject: subject, Policy: pol.Name, Allowed: true, Buckets: make([]Bucket, 0, len(specs))}
+
+	for _, b := range specs {
+		if !b.tokens {
+			continue
+		}
+		d.tokens = append(d.tokens, b)
+		res, err := e.lim.Peek(ctx, b.key, b.limit, 1)
+		if err != nil {
+			return nil, gateway.Internal("rate limit", err)
+		}
+		d.record(b, res)
+		e.metrics.observe(b, res.Allowed)
+		if !res.Allowed {
+			return d, d.refuse("quota_exceeded", "Token budget exceeded")
+		}
+	}
+	var admitted []bucketSpec
+	for _, b := range specs {
+		if b.tokens {
+			continue
+		}
+		res, err := e.lim.Allow(ctx, b.key, b.limit, 1)
+		if err != nil {
+			return nil, gateway.Internal("rate limit", err)
+		}
+		d.record(b, res)
+		e.metrics.observe(b, res.Allowed)
+		if !res.Allowed {
+			// Give back what earlier buckets took for this refused request.
+			for _, a := range admitted {
+				if _, err := e.lim.Charge(ctx, a.key, a.limit, -1); err != nil {
+					return nil, gateway.Internal("rate limit refund", err)
+				}
+			}
+			return d, d.refuse("rate_limit_exceeded", "Rate limit exceeded")
+		}
+		admitted = append(admitted, b)
+	}
+	return d, nil
+}
+
+// CheckLogin decides a login attempt against the login limiter of SPEC
+// section 2.7: perMinute attempts per minute (auth.login_rate_per_minute)
+// per client IP, burst perMinute, in a bucket of its own that every
+// attempt, successful or not, consumes. Refusals are as for Check.
+func (e *Enforcer) CheckLogin(ctx context.Context, ip netip.Addr, perMinute int) (*Decision, error) {
+	subject := "ip:unknown"
+	if ip.IsValid() {
+		subject = "ip:" + ip.String()
+	}
+	b := bucketSpec{name: "login", policy: "login", key: "login|" + subject, limit: PerMinute(perMinute, perMinute)}
+	d := &Decision{Subject: subject, Policy: "login", Allowed: true}
+	res, err := e.lim.Allow(ctx, b.key, b.limit, 1)
+	if err != nil {
+		return nil, gateway.Internal("login rate limit", err)
+	}
+	d.record(b, res)
+	e.metrics.observe(b, res.Allowed)
+	if !res.Allowed {
+		return d, d.refuse("rate_limit_exceeded", "Too many login attempts")
+	}
+	return d, nil
+}
+
+// ChargeTokens charges the tokens a completion used (prompt plus
+// completion) to the decision's token budgets. It charges even past the
+// budget: the subject is then refused until the debt has drained. A nil
+// decision or a decision without token budgets charges nothing.
+func (e *Enforcer) ChargeTokens(ctx context.Context, d *Decision, tokens int) error {
+	if d == nil || tokens <= 0 {
+		return nil
+	}
+	for _, b := range d.tokens {
+		if _, err := e.lim.Charge(ctx, b.key, b.limit, tokens); err != nil {
+			return fmt.Errorf("charge tokens: %w", err)
+		}
+	}
+	return nil
+}
+
+// bucketsFor lists the buckets of a request: token budgets of the subject
+// policy and of the route policy, the route bucket, then the subject bucket.
+func bucketsFor(subject string, pol gateway.RateLimitPolicy, route string, ps *Policies) []bucketSpec {
+	specs := make([]bucketSpec, 0, 4)
+	if pol.TokensPerMinute > 0 {
+		specs = append(specs, bucketSpec{name: pol.Name + "-tokens", policy: pol.Name, key: "tk|" + subject,
+			limit: PerMinute(pol.TokensPerMinute, pol.TokensPerMinute), tokens: true})
+	}
+	rp, hasRoute := ps.Route(route)
+	if hasRoute {
+		name := rp.Name
+		if name == pol.Name {
+			name += "-route"
+		}
+		if rp.TokensPerMinute > 0 {
+			specs = append(specs, bucketSpec{name: name + "-tokens", policy: rp.Name, key: "rtk|" + route + "|" + subject,
+				limit: PerMinute(rp.TokensPerMinute, rp.TokensPerMinute), tokens: true})
+		}
+		specs = append(specs, bucketSpec{name: name, policy: rp.Name, key: "rt|" + route + "|" + subject,
+			limit: PerMinute(rp.RequestsPerMinute, rp.Burst)})
+	}
+	return append(specs, bucketSpec{name: pol.Name, policy: pol.Name, key: "rq|" + subject,
+		limit: PerMinute(pol.RequestsPerMinute, pol.Burst)})
+}
+
+func (d *Decision) record(b bucketSpec, res Result) {
+	d.Buckets = append(d.Buckets, Bucket{Name: b.name, Policy: b.policy, Tokens: b.tokens, Result: res})
+}
+
+func (d *Decision) refuse(code, msg string) error {
+	d.Allowed = false
+	d.RetryAfter = d.Buckets[len(d.Buckets)-1].Result.RetryAfter
+	secs := RetryAfterSeconds(d.RetryAfter)
+	return &gateway.Error{
+		Kind:       gateway.KindRateLimited,
+		Code:       code,
+		Message:    fmt.Sprintf("%s; retry after %d seconds", msg, secs),
+		RetryAfter: secs,
+	}
+}
+
+// RetryAfterSeconds rounds a wait up to whole seconds, at least 1.
+func RetryAfterSeconds(d time.Duration) int {
+	return max(1, ceilSeconds(d))
+}
+
+func ceilSeconds(d time.Duration) int {
+	if d <= 0 {
+		return 0
+	}
+	return int((d + time.Second - 1) / time.Second)
+}
+
+type decisionKey struct{}
+
+// WithDecision returns a context carrying d, so the handler that learns a
+// completion's token usage can pass d to ChargeTokens.
+func WithDecision(ctx context.Context, d *Decision) context.Context {
+	return context.WithValue(ctx, decisionKey{}, d)
+}
+
+// DecisionFrom returns the request's Decision, or nil.
+func DecisionFrom(ctx context.Context) *Decision {
+	d, _ := ctx.Value(decisionKey{}).(*Decision)
+	return d
+}

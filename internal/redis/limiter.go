@@ -1,0 +1,136 @@
+// Package redis holds Tollgate's Redis-backed pieces: a GCRA Limiter whose
+// buckets every instance shares, and a Fallback that keeps deciding on
+// local buckets while Redis is unreachable.
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/tollgate/tollgate/internal/ratelimit"
+)
+
+// NewClient connects to a redis:// or rediss:// URL with settings for the
+// request path: short timeouts that honour the context, one retry, so a
+// dead Redis costs a decision milliseconds rather than seconds. The URL may
+// override them.
+func NewClient(url string) (*goredis.Client, error) {
+	opt, err := goredis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("redis.url: %w", err)
+	}
+	opt.ContextTimeoutEnabled = true
+	if opt.DialTimeout == 0 {
+		opt.DialTimeout = time.Second
+	}
+	if opt.ReadTimeout == 0 {
+		opt.ReadTimeout = 500 * time.Millisecond
+	}
+	if opt.WriteTimeout == 0 {
+		opt.WriteTimeout = 500 * time.Millisecond
+	}
+	if opt.MaxRetries == 0 {
+		opt.MaxRetries = 1
+	}
+	if opt.DialerRetries == 0 {
+		opt.DialerRetries = 1
+	}
+	return goredis.NewClient(opt), nil
+}
+
+// gcraScript is one atomic GCRA step, the Redis twin of the in-memory
+// limiter. Times are microseconds of the Redis server's clock (TIME), so
+// every instance shares one clock; a key holds the bucket's theoretical
+// arrival time and expires when the bucket is full again.
+//
+// KEYS[1] bucket; ARGV: emission interval µs, tolerance µs, cost, mode
+// (0 allow, 1 peek, 2 charge). Returns {allowed, remaining, µs until full,
+// µs until the cost would fit}.
+var gcraScript = goredis.NewScript(`
+local e = tonumber(ARGV[1])
+local tol = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+local mode = tonumber(ARGV[4])
+local t = redis.call("TIME")
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local tat = tonumber(redis.call("GET", KEYS[1]) or "0")
+if tat < now then tat = now end
+local new = tat + cost * e
+local allowed = (new - now) <= tol
+local after = tat
+if mode == 2 or (mode == 0 and allowed) then
+  after = new
+  if new > now then
+    redis.call("SET", KEYS[1], string.format("%.0f", new), "PX", math.ceil((new - now) / 1000))
+  else
+    redis.call("DEL", KEYS[1])
+  end
+end
+local fill = after - now
+if fill < 0 then fill = 0 end
+local remaining = math.floor((tol - fill) / e)
+if remaining < 0 then remaining = 0 end
+local retry = 0
+if not allowed then retry = new - tol - now end
+return {allowed and 1 or 0, remaining, fill, retry}
+`)
+
+const (
+	modeAllow  = 0
+	modePeek   = 1
+	modeCharge = 2
+)
+
+// Limiter is a ratelimit.Limiter on Redis: N instances that share one
+// Redis and one Prefix together admit exactly the shared limit.
+type Limiter struct {
+	rdb    goredis.Scripter
+	prefix string
+}
+
+// NewLimiter returns a Limiter whose keys start with prefix (e.g.
+// "tollgate:rl:").
+func NewLimiter(rdb goredis.Scripter, prefix string) *Limiter {
+	return &Limiter{rdb: rdb, prefix: prefix}
+}
+
+// Allow implements ratelimit.Limiter.
+func (l *Limiter) Allow(ctx context.Context, key string, lim ratelimit.Limit, cost int) (ratelimit.Result, error) {
+	return l.run(ctx, key, lim, cost, modeAllow)
+}
+
+// Peek implements ratelimit.Limiter.
+func (l *Limiter) Peek(ctx context.Context, key string, lim ratelimit.Limit, cost int) (ratelimit.Result, error) {
+	return l.run(ctx, key, lim, cost, modePeek)
+}
+
+// Charge implements ratelimit.Limiter.
+func (l *Limiter) Charge(ctx context.Context, key string, lim ratelimit.Limit, cost int) (ratelimit.Result, error) {
+	return l.run(ctx, key, lim, cost, modeCharge)
+}
+
+func (l *Limiter) run(ctx context.Context, key string, lim ratelimit.Limit, cost, mode int) (ratelimit.Result, error) {
+	if !lim.Valid() {
+		return ratelimit.Result{}, fmt.Errorf("rate limit %q: invalid limit %+v", key, lim)
+	}
+	e := max(1, lim.Interval().Microseconds())
+	tol := e * int64(lim.Burst)
+	v, err := gcraScript.Run(ctx, l.rdb, []string{l.prefix + key}, e, tol, cost, mode).Int64Slice()
+	if err != nil {
+		return ratelimit.Result{}, fmt.Errorf("redis rate limit: %w", err)
+	}
+	if len(v) != 4 {
+		return ratelimit.Result{}, errors.New("redis rate limit: unexpected script reply")
+	}
+	return ratelimit.Result{
+		Limit:      lim,
+		Allowed:    v[0] == 1,
+		Remaining:  int(min(v[1], int64(lim.Burst))),
+		ResetAfter: time.Duration(v[2]) * time.Microsecond,
+		RetryAfter: time.Duration(v[3]) * time.Microsecond,
+	}, nil
+}
