@@ -28,4 +28,5 @@ type suite struct {
 var suites = []suite{
 	{"Migrations", testMigrations},
 	{"Settings", testSettings},
+	{"Usage", testUsage},
 }
