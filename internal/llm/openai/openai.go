@@ -103,7 +103,8 @@ func (p *Provider) CloseIdleConnections() { p.client.CloseIdleConnections() }
 // *llm.TransportError (ErrConnect, ErrTimeout, ErrBroken), or ctx's error
 // when the caller went away.
 func (p *Provider) Send(ctx context.Context, req *llm.Request) (*llm.Response, error) {
-	ctx, cancel := context.WithCancelCause(ctx)
+	parent := ctx
+	ctx, cancel := context.WithCancelCause(parent)
 	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, bytes.NewReader(req.Body))
 	if err != nil {
 		cancel(nil)
@@ -128,8 +129,8 @@ func (p *Provider) Send(ctx context.Context, req *llm.Request) (*llm.Response, e
 	resp, err := p.client.Do(hr)
 	if err != nil {
 		cancel(nil)
-		if ctxErr := context.Cause(ctx); ctxErr != nil && !isTimeout(err) {
-			return nil, ctxErr
+		if parentErr := context.Cause(parent); parentErr != nil {
+			return nil, parentErr // the caller went away
 		}
 		return nil, p.classify(err)
 	}
