@@ -121,7 +121,7 @@ func (a *answerer) stream(req *request) {
 	_ = rc.Flush()
 	for _, data := range events {
 		switch {
-		case rp.CutAfter > 0 && a.sent == rp.CutAfter:
+		case rp.CutAfter != 0 && a.sent == max(rp.CutAfter, 0):
 			panic(http.ErrAbortHandler) // closes the connection mid-stream
 		case rp.ErrorAfter > 0 && a.sent == rp.ErrorAfter:
 			a.event(rc, `{"error":{"message":"fake upstream failed mid-stream","type":"server_error","param":null,"code":null}}`)

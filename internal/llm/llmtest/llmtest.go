@@ -42,7 +42,7 @@ type Reply struct {
 	Step <-chan struct{}
 
 	// Stream failures, counted in events sent (role chunk included):
-	CutAfter   int  // abort the connection after N events
+	CutAfter   int  // abort the connection after N events; -1: before the first
 	ErrorAfter int  // after N events send an error event and end (no [DONE])
 	HangAfter  int  // after N events wait until the client goes away
 	Hang       bool // send nothing (no headers) until the client goes away
