@@ -223,3 +223,7 @@ func (er *eventReader) next(t *testing.T) string {
 		}
 	}
 }
+
+type httptestServer = httptest.Server
+
+func newTestServer(h http.Handler) *httptest.Server { return httptest.NewServer(h) }
