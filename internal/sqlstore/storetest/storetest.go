@@ -29,4 +29,5 @@ var suites = []suite{
 	{"Migrations", testMigrations},
 	{"Settings", testSettings},
 	{"RateLimits", testRateLimits},
+	{"Usage", testUsage},
 }

@@ -1,0 +1,158 @@
+// Package openai is the provider for any server that speaks OpenAI's chat
+// completions API (vLLM, llama.cpp server, Ollama, OpenAI itself).
+//
+// Every upstream request is built fresh: only Content-Type, Accept,
+// User-Agent, the provider's own Authorization (from the environment
+// variable named by api_key_env) and the headers llm.AllowedHeader accepts
+// are sent, so a client's credentials and cookies never reach the upstream.
+//
+// Timeouts: the provider's timeout bounds the wait for response headers
+// (http.Transport.ResponseHeaderTimeout) and every wait for more body bytes
+// afterwards (an idle timeout), never the whole exchange, so a long stream
+// that keeps producing runs as long as it needs. There is no
+// http.Client.Timeout; the request context (the client's) cancels.
+package openai
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tollgate/tollgate/internal/gateway"
+	"github.com/tollgate/tollgate/internal/llm"
+)
+
+// DefaultTimeout applies when a provider's timeout is zero.
+const DefaultTimeout = 300 * time.Second
+
+// Options configure a Provider.
+type Options struct {
+	Name    string
+	BaseURL string // e.g. http://127.0.0.1:8000/v1
+	APIKey  gateway.Secret
+	Timeout time.Duration // 0 means DefaultTimeout
+	// Transport overrides the HTTP transport (tests); its timeouts are then
+	// the caller's business.
+	Transport http.RoundTripper
+}
+
+// Provider talks to one OpenAI-compatible server.
+type Provider struct {
+	name    string
+	url     string
+	auth    string // "Bearer ..." or ""
+	timeout time.Duration
+	client  *http.Client
+}
+
+var _ llm.Provider = (*Provider)(nil)
+
+// New returns a provider for opt.BaseURL.
+func New(opt Options) *Provider {
+	timeout := opt.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	rt := opt.Transport
+	if rt == nil {
+		rt = newTransport(timeout)
+	}
+	p := &Provider{
+		name:    opt.Name,
+		url:     strings.TrimSuffix(opt.BaseURL, "/") + "/chat/completions",
+		timeout: timeout,
+		// No Client.Timeout: it would cut long streams. See package doc.
+		client: &http.Client{Transport: rt, CheckRedirect: noRedirects},
+	}
+	if opt.APIKey != "" {
+		p.auth = "Bearer " + opt.APIKey.Reveal()
+	}
+	return p
+}
+
+func newTransport(timeout time.Duration) *http.Transport {
+	dialer := &net.Dialer{Timeout: min(10*time.Second, timeout), KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           dialer.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          256,
+		MaxIdleConnsPerHost:   128,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: timeout,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// noRedirects keeps a POST (and its Authorization) from being replayed to
+// wherever an upstream redirects.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// Name returns the provider's configured name.
+func (p *Provider) Name() string { return p.name }
+
+// CloseIdleConnections releases pooled upstream connections.
+func (p *Provider) CloseIdleConnections() { p.client.CloseIdleConnections() }
+
+// Send posts req.Body to {base_url}/chat/completions. Errors are
+// *llm.TransportError (ErrConnect, ErrTimeout, ErrBroken), or ctx's error
+// when the caller went away.
+func (p *Provider) Send(ctx context.Context, req *llm.Request) (*llm.Response, error) {
+	parent := ctx
+	ctx, cancel := context.WithCancelCause(parent)
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, bytes.NewReader(req.Body))
+	if err != nil {
+		cancel(nil)
+		return nil, &llm.TransportError{Kind: llm.ErrConnect, Provider: p.name, Err: err}
+	}
+	h := hr.Header
+	h.Set("Content-Type", "application/json")
+	if req.Stream {
+		h.Set("Accept", "text/event-stream")
+	} else {
+		h.Set("Accept", "application/json")
+	}
+	h.Set("User-Agent", "tollgate")
+	for name, vals := range req.Header {
+		if llm.AllowedHeader(name) {
+			h[http.CanonicalHeaderKey(name)] = append([]string(nil), vals...)
+		}
+	}
+	if p.auth != "" {
+		h.Set("Authorization", p.auth)
+	}
+	resp, err := p.client.Do(hr)
+	if err != nil {
+		cancel(nil)
+		if parentErr := context.Cause(parent); parentErr != nil {
+			return nil, parentErr // the caller went away
+		}
+		return nil, p.classify(err)
+	}
+	body := newIdleBody(ctx, resp.Body, p.timeout, cancel, p.name)
+	return &llm.Response{StatusCode: resp.StatusCode, Header: resp.Header, Body: body}, nil
+}
+
+// classify turns a transport failure into an *llm.TransportError.
+func (p *Provider) classify(err error) error {
+	kind := llm.ErrBroken
+	var opErr *net.OpError
+	var dnsErr *net.DNSError
+	switch {
+	case errors.As(err, &opErr) && opErr.Op == "dial", errors.As(err, &dnsErr):
+		kind = llm.ErrConnect
+	case isTimeout(err):
+		kind = llm.ErrTimeout
+	}
+	return &llm.TransportError{Kind: kind, Provider: p.name, Err: err}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded)
+}

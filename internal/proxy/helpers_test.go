@@ -1,0 +1,229 @@
+package proxy_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/internal/config"
+	"github.com/tollgate/tollgate/internal/gateway"
+	"github.com/tollgate/tollgate/internal/llm"
+	"github.com/tollgate/tollgate/internal/proxy"
+)
+
+// usageSink collects usage records in memory.
+type usageSink struct {
+	mu   sync.Mutex
+	recs []gateway.UsageRecord
+}
+
+func (s *usageSink) Record(r gateway.UsageRecord) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.recs = append(s.recs, r)
+}
+
+func (s *usageSink) all() []gateway.UsageRecord {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]gateway.UsageRecord(nil), s.recs...)
+}
+
+// only returns the single record, failing unless there is exactly one.
+func (s *usageSink) only(t *testing.T) gateway.UsageRecord {
+	t.Helper()
+	recs := s.all()
+	if len(recs) != 1 {
+		t.Fatalf("usage records = %d, want 1: %+v", len(recs), recs)
+	}
+	return recs[0]
+}
+
+// harness is a proxy behind a real HTTP server whose handler does what
+// httpapi will: read the body, call ChatCompletions, render the error.
+type harness struct {
+	px    *proxy.Proxy
+	usage *usageSink
+	srv   *httptest.Server
+	// principal is passed to every request.
+	principal *gateway.Principal
+	// done receives once per request after ChatCompletions returned.
+	done chan struct{}
+}
+
+func provider(name, url string, timeout time.Duration) config.Provider {
+	return config.Provider{Name: name, Type: "openai", BaseURL: url, APIKeyEnv: "UPSTREAM_KEY_" + strings.ToUpper(name), Timeout: timeout}
+}
+
+func model(name, prov, upstream string, fallbacks ...string) config.Model {
+	return config.Model{Name: name, Provider: prov, UpstreamModel: upstream, Fallbacks: fallbacks}
+}
+
+func newHarness(t *testing.T, providers []config.Provider, models []config.Model) *harness {
+	t.Helper()
+	h := &harness{usage: &usageSink{}, done: make(chan struct{}, 1024),
+		principal: &gateway.Principal{Kind: gateway.PrincipalKey, UserID: "u1", KeyID: "k1", Role: gateway.RoleContributor}}
+	px, err := proxy.New(proxy.Options{
+		Providers: providers, Models: models, Usage: h.usage,
+		Getenv: func(k string) string { return "sk-" + strings.ToLower(strings.TrimPrefix(k, "UPSTREAM_KEY_")) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(px.Close)
+	h.px = px
+	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() { h.done <- struct{}{} }()
+		w.Header().Set("X-Request-Id", "req-test")
+		body, _ := io.ReadAll(r.Body)
+		if err := px.ChatCompletions(w, r, body, h.principal); err != nil {
+			writeError(w, err)
+		}
+	}))
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+// waitDone waits until the handler of the last request returned.
+func (h *harness) waitDone(t *testing.T) {
+	t.Helper()
+	select {
+	case <-h.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("handler did not return within 10s")
+	}
+}
+
+// writeError renders a *gateway.Error as SPEC section 1's envelope.
+func writeError(w http.ResponseWriter, err error) {
+	ge, ok := gateway.AsError(err)
+	if !ok {
+		ge = gateway.Internal("test", err)
+	}
+	status := ge.Status
+	if status == 0 {
+		status = map[gateway.Kind]int{
+			gateway.KindInvalid: 400, gateway.KindNotFound: 404, gateway.KindUpstream: 502,
+			gateway.KindUnavailable: 503, gateway.KindUpstreamTimeout: 504,
+		}[ge.Kind]
+		if status == 0 {
+			status = 500
+		}
+	}
+	typ := map[gateway.Kind]string{
+		gateway.KindInvalid: "invalid_request_error", gateway.KindNotFound: "not_found_error", gateway.KindUpstream: "upstream_error",
+		gateway.KindUnavailable: "unavailable_error", gateway.KindUpstreamTimeout: "upstream_error",
+	}[ge.Kind]
+	if ge.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(ge.RetryAfter))
+	}
+	var param *string
+	if ge.Param != "" {
+		param = &ge.Param
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"type": typ, "code": ge.Code, "message": ge.Message, "param": param}})
+}
+
+type errorBody struct {
+	Error struct {
+		Type    string  `json:"type"`
+		Code    string  `json:"code"`
+		Message string  `json:"message"`
+		Param   *string `json:"param"`
+	} `json:"error"`
+}
+
+func (h *harness) post(t *testing.T, body string, header ...string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, h.srv.URL+"/v1/chat/completions", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Add(header[i], header[i+1])
+	}
+	resp, err := h.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+// expectError checks a whole error answer.
+func expectError(t *testing.T, resp *http.Response, status int, typ, code, message, param string) {
+	t.Helper()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != status {
+		t.Fatalf("status = %d, want %d (body %s)", resp.StatusCode, status, b)
+	}
+	var e errorBody
+	if err := json.Unmarshal(b, &e); err != nil {
+		t.Fatalf("error body %s: %v", b, err)
+	}
+	if e.Error.Type != typ || e.Error.Code != code || (message != "" && e.Error.Message != message) {
+		t.Fatalf("error = %+v, want type %q code %q message %q", e.Error, typ, code, message)
+	}
+	gotParam := ""
+	if e.Error.Param != nil {
+		gotParam = *e.Error.Param
+	}
+	if gotParam != param {
+		t.Fatalf("error.param = %q, want %q", gotParam, param)
+	}
+}
+
+// readEvents reads a whole SSE answer into the data of its events.
+func readEvents(t *testing.T, r io.Reader) []string {
+	t.Helper()
+	var out []string
+	for ev, err := range llm.ReadEvents(r) {
+		if err != nil {
+			t.Fatalf("reading client stream: %v", err)
+		}
+		out = append(out, ev.Data)
+	}
+	return out
+}
+
+// eventReader reads one SSE event at a time from a live response.
+type eventReader struct{ br *bufio.Reader }
+
+func (er *eventReader) next(t *testing.T) string {
+	t.Helper()
+	var data bytes.Buffer
+	for {
+		line, err := er.br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading event: %v", err)
+		}
+		line = strings.TrimRight(line, "\r\n")
+		if line == "" {
+			if data.Len() > 0 {
+				return data.String()
+			}
+			continue
+		}
+		if rest, ok := strings.CutPrefix(line, "data: "); ok {
+			if data.Len() > 0 {
+				data.WriteByte('\n')
+			}
+			data.WriteString(rest)
+		}
+	}
+}
+
+type httptestServer = httptest.Server
+
+func newTestServer(h http.Handler) *httptest.Server { return httptest.NewServer(h) }

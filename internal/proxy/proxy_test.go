@@ -1,0 +1,215 @@
+package proxy_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/tollgate/tollgate/internal/config"
+	"github.com/tollgate/tollgate/internal/gateway"
+	"github.com/tollgate/tollgate/internal/llm/llmtest"
+	"github.com/tollgate/tollgate/internal/proxy"
+)
+
+func TestCredentialsNeverForwarded(t *testing.T) {
+	h, up := oneUpstream(t)
+	resp := h.post(t, `{"model":"fast","messages":[]}`,
+		"Authorization", "Bearer tg_client_secret",
+		"X-API-Key", "tg_other_secret",
+		"Cookie", "tollgate_session=s3cr3t; other=1",
+		"X-End-User-Id", "alice",
+		"Traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+	_, _ = io.Copy(io.Discard, resp.Body)
+	got := up.Next(t).Header
+	if v := got.Values("Authorization"); len(v) != 1 || v[0] != "Bearer sk-local" {
+		t.Fatalf("upstream Authorization = %q, want the provider's key only", v)
+	}
+	for _, k := range []string{"X-Api-Key", "Cookie", "X-End-User-Id"} {
+		if v := got.Values(k); len(v) != 0 {
+			t.Fatalf("upstream %s = %q, want none", k, v)
+		}
+	}
+	if got, want := got.Get("X-Request-Id"), "req-test"; got != want {
+		t.Fatalf("upstream X-Request-Id = %q, want %q", got, want)
+	}
+	if got, want := got.Get("Traceparent"), "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"; got != want {
+		t.Fatalf("upstream Traceparent = %q, want %q", got, want)
+	}
+}
+
+func TestUsageRecordFields(t *testing.T) {
+	h, _ := oneUpstream(t, llmtest.Reply{PromptTokens: 12, Words: []string{"x", "y"}})
+	h.principal = &gateway.Principal{Kind: gateway.PrincipalKey, UserID: "owner", KeyID: "key9", EndUserMode: true, EndUserID: "alice"}
+	resp := h.post(t, streamUsageBody)
+	readEvents(t, resp.Body)
+	h.waitDone(t)
+	rec := h.usage.only(t)
+	if rec.CreatedAt.IsZero() || rec.Latency <= 0 || rec.TTFT <= 0 {
+		t.Fatalf("usage times = %v, %v, %v; want set", rec.CreatedAt, rec.Latency, rec.TTFT)
+	}
+	rec.CreatedAt, rec.Latency, rec.TTFT = time.Time{}, 0, 0
+	want := gateway.UsageRecord{RequestID: "req-test", UserID: "owner", KeyID: "key9", EndUserID: "alice",
+		Model: "fast", ServedModel: "fast", Provider: "local", PromptTokens: 12, CompletionTokens: 2,
+		Status: gateway.UsageOK, HTTPStatus: 200}
+	if diff := cmp.Diff(want, rec); diff != "" {
+		t.Fatalf("usage mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestEchoWhenNoProviders(t *testing.T) {
+	h := newHarness(t, nil, nil)
+	if diff := cmp.Diff([]proxy.ModelInfo{{ID: "echo", Provider: "echo", UpstreamModel: "echo"}}, h.px.Models()); diff != "" {
+		t.Fatalf("Models mismatch (-want +got):\n%s", diff)
+	}
+	t.Run("NonStream", func(t *testing.T) {
+		resp := h.post(t, `{"model":"echo","max_tokens":3,"messages":[{"role":"user","content":"one two three four"}]}`)
+		var c struct {
+			Model   string `json:"model"`
+			Choices []struct {
+				Message      struct{ Content string } `json:"message"`
+				FinishReason string                   `json:"finish_reason"`
+			} `json:"choices"`
+			Usage map[string]int `json:"usage"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&c); err != nil {
+			t.Fatal(err)
+		}
+		if c.Model != "echo" || c.Choices[0].Message.Content != "one two three" || c.Choices[0].FinishReason != "length" {
+			t.Fatalf("completion = %+v, want echo of 3 words cut by length", c)
+		}
+		if diff := cmp.Diff(map[string]int{"prompt_tokens": 4, "completion_tokens": 3, "total_tokens": 7}, c.Usage); diff != "" {
+			t.Fatalf("usage mismatch (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("Stream", func(t *testing.T) {
+		h.waitDone(t)
+		h.usage.recs = nil
+		resp := h.post(t, `{"model":"echo","stream":true,"messages":[{"role":"user","content":"hello big world"}]}`)
+		events := readEvents(t, resp.Body)
+		var text strings.Builder
+		for _, ev := range events[:len(events)-1] {
+			var c struct {
+				Choices []struct {
+					Delta struct{ Content string } `json:"delta"`
+				} `json:"choices"`
+			}
+			if err := json.Unmarshal([]byte(ev), &c); err != nil {
+				t.Fatal(err)
+			}
+			if len(c.Choices) == 0 {
+				t.Fatalf("usage chunk forwarded to a client that did not ask: %s", ev)
+			}
+			text.WriteString(c.Choices[0].Delta.Content)
+		}
+		if got, want := text.String(), "hello big world"; got != want {
+			t.Fatalf("streamed text = %q, want %q", got, want)
+		}
+		if got, want := len(events), 1+3+1+1; got != want {
+			t.Fatalf("events = %d, want %d (role, 3 words, finish, [DONE])", got, want)
+		}
+		h.waitDone(t)
+		rec := h.usage.only(t)
+		if rec.PromptTokens != 3 || rec.CompletionTokens != 3 || rec.Provider != "echo" || rec.Status != gateway.UsageOK {
+			t.Fatalf("usage = %+v, want 3/3 from echo, ok", rec)
+		}
+	})
+	t.Run("OtherModelNotFound", func(t *testing.T) {
+		resp := h.post(t, `{"model":"gpt-4o","messages":[]}`)
+		expectError(t, resp, 404, "not_found_error", "model_not_found", `The model "gpt-4o" does not exist.`, "body.model")
+	})
+}
+
+func TestModelsInConfigOrder(t *testing.T) {
+	px, err := proxy.New(proxy.Options{
+		Providers: []config.Provider{{Name: "p1", Type: "openai", BaseURL: "http://127.0.0.1:1/v1"}, {Name: "e", Type: "echo"}},
+		Models:    []config.Model{{Name: "b", Provider: "p1", UpstreamModel: "up-b"}, {Name: "a", Provider: "e"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []proxy.ModelInfo{{ID: "b", Provider: "p1", UpstreamModel: "up-b"}, {ID: "a", Provider: "e", UpstreamModel: "a"}}
+	if diff := cmp.Diff(want, px.Models()); diff != "" {
+		t.Fatalf("Models mismatch (-want +got):\n%s", diff)
+	}
+	if !px.HasModel("a") || px.HasModel("up-b") {
+		t.Fatal("HasModel answers wrong")
+	}
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opt  proxy.Options
+	}{
+		{"UnknownType", proxy.Options{Providers: []config.Provider{{Name: "x", Type: "anthropic"}}}},
+		{"UnknownProvider", proxy.Options{Providers: []config.Provider{{Name: "e", Type: "echo"}}, Models: []config.Model{{Name: "m", Provider: "nope"}}}},
+		{"UnknownFallback", proxy.Options{Providers: []config.Provider{{Name: "e", Type: "echo"}}, Models: []config.Model{{Name: "m", Provider: "e", Fallbacks: []string{"z"}}}}},
+		{"SelfFallback", proxy.Options{Providers: []config.Provider{{Name: "e", Type: "echo"}}, Models: []config.Model{{Name: "m", Provider: "e", Fallbacks: []string{"m"}}}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := proxy.New(tc.opt); err == nil {
+				t.Fatal("New = nil error, want one")
+			}
+		})
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	up := llmtest.NewT(t, llmtest.Reply{PromptTokens: 9, Words: []string{"a", "b", "c"}})
+	reg := prometheus.NewRegistry()
+	px, err := proxy.New(proxy.Options{
+		Providers:  []config.Provider{provider("local", up.URL, time.Minute)},
+		Models:     []config.Model{model("fast", "local", "up")},
+		Registerer: reg,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := newServer(t, px)
+	for _, body := range []string{streamBody, `{"model":"fast","messages":[]}`} {
+		resp, err := http.Post(srv.URL, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	const want = `
+# HELP tollgate_llm_tokens_total Tokens used by completions, by configured model, provider and type (prompt or completion).
+# TYPE tollgate_llm_tokens_total counter
+tollgate_llm_tokens_total{model="fast",provider="local",type="completion"} 6
+tollgate_llm_tokens_total{model="fast",provider="local",type="prompt"} 18
+# HELP tollgate_upstream_requests_total Upstream completion attempts by configured model, provider and outcome (ok, canceled, incomplete, or an error code).
+# TYPE tollgate_upstream_requests_total counter
+tollgate_upstream_requests_total{model="fast",outcome="ok",provider="local"} 2
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "tollgate_llm_tokens_total", "tollgate_upstream_requests_total"); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := testutil.CollectAndCount(reg, "tollgate_upstream_ttft_seconds"), 1; got != want {
+		t.Fatalf("ttft series = %d, want %d", got, want)
+	}
+	if got, want := testutil.CollectAndCount(reg, "tollgate_upstream_duration_seconds"), 1; got != want {
+		t.Fatalf("latency series = %d, want %d", got, want)
+	}
+}
+
+// newServer serves px's chat completions with a nil principal.
+func newServer(t *testing.T, px *proxy.Proxy) *httptestServer {
+	t.Helper()
+	s := newTestServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if err := px.ChatCompletions(w, r, body, nil); err != nil {
+			writeError(w, err)
+		}
+	}))
+	t.Cleanup(s.Close)
+	return s
+}

@@ -1,0 +1,193 @@
+package proxy
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"unsafe"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/tollgate/tollgate/internal/gateway"
+)
+
+// chatRequest is what the proxy reads of a chat completion body: model,
+// stream and stream_options, plus where they sit so the upstream body can be
+// spliced without re-encoding anything else.
+type chatRequest struct {
+	model      string
+	stream     bool
+	wantsUsage bool // the client asked for stream_options.include_usage
+
+	objStart           int // offset of the top-level '{'
+	modelStart, modEnd int // span of model's value
+	so                 soState
+	soStart, soEnd     int // span of stream_options' value
+	soEmpty            bool
+	iuStart, iuEnd     int // span of stream_options.include_usage's value
+	iuTrue             bool
+}
+
+type soState uint8
+
+const (
+	soAbsent soState = iota
+	soNull
+	soObject
+)
+
+// parseChatRequest validates body as a JSON object and reads the fields the
+// proxy needs. A duplicated model, stream or stream_options key is rejected
+// (400 invalid_json): the gateway and the upstream must not read different
+// values. For app credentials the body fields user and user_id are rejected
+// (SPEC 2.6). Errors are *gateway.Error of kind Invalid.
+func parseChatRequest(body []byte, principal *gateway.Principal) (*chatRequest, error) {
+	if !json.Valid(body) {
+		return nil, gateway.Invalid("invalid_json", "", "Request body is not valid JSON.")
+	}
+	// The body is not modified while the view is in use, and every string
+	// kept past this function is cloned.
+	doc := gjson.Parse(unsafe.String(unsafe.SliceData(body), len(body)))
+	if !doc.IsObject() {
+		return nil, gateway.Invalid("invalid_json", "", "Request body must be a JSON object.")
+	}
+	cr := &chatRequest{objStart: doc.Index}
+	var model, stream, so gjson.Result
+	var err error
+	doc.ForEach(func(key, value gjson.Result) bool {
+		name := key.String()
+		switch name {
+		case "model", "stream", "stream_options":
+			var prev gjson.Result
+			switch name {
+			case "model":
+				prev = model
+			case "stream":
+				prev = stream
+			default:
+				prev = so
+			}
+			if prev.Exists() {
+				err = gateway.Invalid("invalid_json", "body."+name, "Duplicate key \""+name+"\" in request body.")
+				return false
+			}
+		case "user", "user_id":
+			if principal != nil && principal.EndUserMode {
+				err = gateway.Invalid("invalid_field", "body."+name, "App credentials name the end user in the end-user header, not in \""+name+"\".")
+				return false
+			}
+		}
+		switch name {
+		case "model":
+			model = value
+		case "stream":
+			stream = value
+		case "stream_options":
+			so = value
+		}
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	switch {
+	case !model.Exists():
+		return nil, gateway.Invalid("missing_field", "body.model", "model is required.")
+	case model.Type != gjson.String || model.Str == "":
+		return nil, gateway.Invalid("invalid_field", "body.model", "model must be a non-empty string.")
+	}
+	cr.model = strings.Clone(model.Str)
+	cr.modelStart, cr.modEnd = model.Index, model.Index+len(model.Raw)
+
+	switch stream.Type {
+	case gjson.True:
+		cr.stream = true
+	case gjson.False, gjson.Null:
+	default:
+		return nil, gateway.Invalid("invalid_field", "body.stream", "stream must be a boolean.")
+	}
+
+	switch {
+	case !so.Exists():
+	case so.Type == gjson.Null:
+		cr.so = soNull
+		cr.soStart, cr.soEnd = so.Index, so.Index+len(so.Raw)
+	case so.IsObject():
+		cr.so = soObject
+		cr.soStart, cr.soEnd = so.Index, so.Index+len(so.Raw)
+		cr.soEmpty = true
+		cr.iuStart = -1
+		so.ForEach(func(key, value gjson.Result) bool {
+			cr.soEmpty = false
+			if key.String() != "include_usage" {
+				return true
+			}
+			if cr.iuStart >= 0 {
+				err = gateway.Invalid("invalid_json", "body.stream_options.include_usage", "Duplicate key \"include_usage\" in stream_options.")
+				return false
+			}
+			cr.iuStart = value.Index // gjson indexes are absolute
+			cr.iuEnd = cr.iuStart + len(value.Raw)
+			cr.iuTrue = value.Type == gjson.True
+			return true
+		})
+		if err != nil {
+			return nil, err
+		}
+		cr.wantsUsage = cr.iuTrue
+	default:
+		if cr.stream {
+			return nil, gateway.Invalid("invalid_field", "body.stream_options", "stream_options must be an object.")
+		}
+	}
+	return cr, nil
+}
+
+// edit replaces body[start:end] with text.
+type edit struct {
+	start, end int
+	text       string
+}
+
+// upstreamBody returns body with model set to quotedModel (a JSON string)
+// and, for streams, stream_options.include_usage set to true. Every other
+// byte is copied unchanged.
+func (cr *chatRequest) upstreamBody(body []byte, quotedModel string) []byte {
+	var edits [2]edit
+	n := 0
+	edits[n] = edit{cr.modelStart, cr.modEnd, quotedModel}
+	n++
+	if cr.stream && !cr.iuTrue {
+		switch cr.so {
+		case soAbsent:
+			edits[n] = edit{cr.objStart + 1, cr.objStart + 1, `"stream_options":{"include_usage":true},`}
+		case soNull:
+			edits[n] = edit{cr.soStart, cr.soEnd, `{"include_usage":true}`}
+		case soObject:
+			switch {
+			case cr.iuStart >= 0:
+				edits[n] = edit{cr.iuStart, cr.iuEnd, `true`}
+			case cr.soEmpty:
+				edits[n] = edit{cr.soStart, cr.soEnd, `{"include_usage":true}`}
+			default:
+				edits[n] = edit{cr.soStart + 1, cr.soStart + 1, `"include_usage":true,`}
+			}
+		}
+		n++
+	}
+	es := edits[:n]
+	slices.SortFunc(es, func(a, b edit) int { return a.start - b.start })
+	size := len(body)
+	for _, e := range es {
+		size += len(e.text) - (e.end - e.start)
+	}
+	out := make([]byte, 0, size)
+	pos := 0
+	for _, e := range es {
+		out = append(out, body[pos:e.start]...)
+		out = append(out, e.text...)
+		pos = e.end
+	}
+	return append(out, body[pos:]...)
+}
