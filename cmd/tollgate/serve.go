@@ -13,8 +13,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/tollgate/tollgate/internal/config"
+	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/httpapi"
+	"github.com/tollgate/tollgate/internal/proxy"
+	"github.com/tollgate/tollgate/internal/ratelimit"
+	tgredis "github.com/tollgate/tollgate/internal/redis"
 	"github.com/tollgate/tollgate/internal/sqlstore"
 )
 
@@ -104,24 +110,77 @@ func openStore(ctx context.Context, cfg *config.Config) (*sqlstore.Store, error)
 
 // app is the wired gateway: every concrete dependency, built once.
 type app struct {
-	cfg   *config.Config
-	log   *slog.Logger
-	store *sqlstore.Store
-	api   *httpapi.Server
+	cfg     *config.Config
+	log     *slog.Logger
+	store   *sqlstore.Store
+	api     *httpapi.Server
+	proxy   *proxy.Proxy
+	usage   *proxy.UsageWriter
+	redis   *goredis.Client
+	cancel  context.CancelFunc // stops background loops
+	stopped chan struct{}
 }
 
 // newApp opens the store and wires the HTTP API. st may be given by tests;
 // nil opens the configured database.
-func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlstore.Store) (*app, error) {
+func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlstore.Store) (a *app, err error) {
 	if st == nil {
-		var err error
 		if st, err = openStore(ctx, cfg); err != nil {
 			return nil, err
 		}
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a := &app{cfg: cfg, log: log, store: st}
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	a = &app{cfg: cfg, log: log, store: st, cancel: cancel, stopped: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			a.close(ctx)
+		}
+	}()
+
+	// Rate limits: memory, or Redis with local fallback.
+	trusted, err := ratelimit.ParseTrustedProxies(cfg.Server.TrustedProxies)
+	if err != nil {
+		return a, fmt.Errorf("server.trusted_proxies: %w", err)
+	}
+	var lim ratelimit.Limiter = ratelimit.NewMemory(ratelimit.MemoryOptions{})
+	if cfg.RateLimit.Backend == "redis" {
+		if a.redis, err = tgredis.NewClient(cfg.Redis.URL.Reveal()); err != nil {
+			return a, fmt.Errorf("redis.url: %w", err)
+		}
+		if lim, err = tgredis.NewFallback(tgredis.FallbackOptions{
+			Primary: tgredis.NewLimiter(a.redis, "tollgate:rl:"), Local: lim, Registerer: reg, Log: log,
+		}); err != nil {
+			return a, err
+		}
+	}
+	def := cfg.RateLimit.Default
+	resolver := ratelimit.NewResolver(ratelimit.ResolverOptions{Source: st, Log: log, Interval: cfg.Auth.CacheSyncInterval,
+		Default: gateway.RateLimitPolicy{Name: "default", RequestsPerMinute: def.RequestsPerMinute, Burst: def.Burst, TokensPerMinute: def.TokensPerMinute}})
+	if err := resolver.Refresh(ctx); err != nil {
+		return a, fmt.Errorf("load rate limit policies: %w", err)
+	}
+	rlMetrics, err := ratelimit.NewMetrics(reg)
+	if err != nil {
+		return a, err
+	}
+	enforcer := ratelimit.NewEnforcer(ratelimit.EnforcerOptions{Limiter: lim, Policies: resolver, TrustedProxies: trusted, Metrics: rlMetrics})
+
+	// The proxy and its usage accounting.
+	a.usage = proxy.NewUsageWriter(proxy.UsageWriterOptions{Store: st, Config: cfg.Usage, Log: log, Registerer: reg})
+	a.proxy, err = proxy.New(proxy.Options{
+		Providers: cfg.Providers, Models: cfg.Models, Usage: a.usage, Registerer: reg, Log: log,
+		OnTokens: func(ctx context.Context, tokens int64) {
+			if err := enforcer.ChargeTokens(ctx, ratelimit.DecisionFrom(ctx), int(tokens)); err != nil {
+				log.WarnContext(ctx, "charge token budget", "err", err)
+			}
+		},
+	})
+	if err != nil {
+		return a, err
+	}
+
 	a.api = httpapi.New(httpapi.Options{
 		Log:           log,
 		MaxBodyBytes:  cfg.Server.MaxBodyBytes,
@@ -132,13 +191,51 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlst
 		Ready: func(r *http.Request) error {
 			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 			defer cancel()
-			return st.Ready(ctx)
+			if err := st.Ready(ctx); err != nil {
+				return err
+			}
+			if a.redis != nil {
+				return a.redis.Ping(ctx).Err()
+			}
+			return nil
+		},
+		Proxy:      a.proxy,
+		Usage:      st,
+		Limiter:    enforcer,
+		RateLimits: st,
+		RateLimitsChanged: func(ctx context.Context) {
+			if err := resolver.Refresh(ctx); err != nil {
+				log.WarnContext(ctx, "refresh rate limit policies", "err", err)
+			}
 		},
 	})
+	go func() {
+		defer close(a.stopped)
+		resolver.Run(bg)
+	}()
 	return a, nil
 }
 
+// close stops background work, drains the usage writer and closes the
+// database last.
 func (a *app) close(ctx context.Context) {
+	a.cancel()
+	if a.api != nil {
+		<-a.stopped
+	}
+	if a.proxy != nil {
+		a.proxy.Close()
+	}
+	if a.usage != nil {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		if err := a.usage.Close(dctx); err != nil {
+			a.log.ErrorContext(ctx, "drain usage writer", "err", err)
+		}
+		cancel()
+	}
+	if a.redis != nil {
+		_ = a.redis.Close()
+	}
 	if err := a.store.Close(); err != nil {
 		a.log.ErrorContext(ctx, "close database", "err", err)
 	}

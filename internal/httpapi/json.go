@@ -194,3 +194,5 @@ func Required(field, value string) error {
 	}
 	return nil
 }
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }

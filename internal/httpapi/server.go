@@ -4,6 +4,7 @@
 package httpapi
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -40,6 +41,19 @@ type Options struct {
 	Metrics  prometheus.Registerer
 	Gatherer prometheus.Gatherer
 	Version  string
+
+	// Proxy serves /v1; nil registers no /v1 routes.
+	Proxy ChatProxy
+	// Usage answers /api/usage; nil registers no usage routes.
+	Usage gateway.UsageStore
+	// Limiter decides every authenticated request after the role check
+	// (so 401 and 403 answers consume nothing); nil limits nothing.
+	Limiter RequestLimiter
+	// RateLimits stores policies and assignments for the admin API;
+	// RateLimitsChanged is called after every change (to refresh this
+	// instance at once; others poll).
+	RateLimits        gateway.RateLimitStore
+	RateLimitsChanged func(ctx context.Context)
 }
 
 // Server is the router with every route registered.
@@ -78,6 +92,9 @@ func New(opt Options) *Server {
 		eu:      newEndUserRules(opt.EndUserHeader),
 	}
 	s.opsRoutes()
+	s.v1Routes()
+	s.usageRoutes()
+	s.rateLimitRoutes()
 	s.mux.Handle("/", s.instrument("unmatched", http.HandlerFunc(s.unmatched)))
 	s.handler = s.outer(s.mux)
 	return s
@@ -126,6 +143,12 @@ func (s *Server) chain(rt *Route) http.Handler {
 				return
 			}
 			r = r.WithContext(gateway.WithPrincipal(r.Context(), p))
+			if s.opt.Limiter != nil {
+				var ok bool
+				if r, ok = s.limit(w, r); !ok {
+					return
+				}
+			}
 		}
 		if err := rt.Handler(w, r); err != nil {
 			if rec, ok := w.(*recorder); ok && rec.wrote {

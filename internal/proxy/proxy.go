@@ -7,6 +7,7 @@
 package proxy
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -37,6 +38,10 @@ type Options struct {
 	Getenv func(string) string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// OnTokens is called in the request's goroutine after each completion
+	// with the tokens it used (prompt + completion), for token budgets.
+	// The context is the request's, detached from its cancellation.
+	OnTokens func(ctx context.Context, tokens int64)
 }
 
 // ModelInfo describes a served model for GET /v1/models and /v1/info.
@@ -48,12 +53,13 @@ type ModelInfo struct {
 
 // Proxy serves chat completions. It is safe for concurrent use.
 type Proxy struct {
-	targets map[string]*target
-	models  []ModelInfo
-	usage   UsageRecorder
-	log     *slog.Logger
-	now     func() time.Time
-	closers []func()
+	targets  map[string]*target
+	models   []ModelInfo
+	usage    UsageRecorder
+	log      *slog.Logger
+	now      func() time.Time
+	closers  []func()
+	onTokens func(ctx context.Context, tokens int64)
 }
 
 // target is a configured model with its provider.
@@ -70,7 +76,7 @@ type target struct {
 // for a provider of unknown type or a model that names an unknown provider
 // or fallback (config.Validate catches these first).
 func New(opt Options) (*Proxy, error) {
-	p := &Proxy{targets: map[string]*target{}, usage: opt.Usage, log: opt.Log, now: opt.Now}
+	p := &Proxy{targets: map[string]*target{}, usage: opt.Usage, log: opt.Log, now: opt.Now, onTokens: opt.OnTokens}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}

@@ -1,0 +1,185 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/tollgate/tollgate/internal/gateway"
+	"github.com/tollgate/tollgate/internal/ratelimit"
+)
+
+// RequestLimiter decides a request; *ratelimit.Enforcer is one.
+type RequestLimiter interface {
+	CheckHTTP(r *http.Request) (*ratelimit.Decision, error)
+}
+
+// limit runs the limiter, sets the rate-limit headers on every evaluated
+// response, and answers 429 on refusal. It returns the request carrying
+// the decision (for the token charge after a completion).
+func (s *Server) limit(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
+	d, err := s.opt.Limiter.CheckHTTP(r)
+	if d != nil {
+		ratelimit.SetHeaders(w.Header(), d)
+	}
+	if err != nil {
+		WriteError(w, r, s.log, err)
+		return r, false
+	}
+	return r.WithContext(ratelimit.WithDecision(r.Context(), d)), true
+}
+
+// PolicyBody is the request body of POST and PUT rate-limit policies.
+type PolicyBody struct {
+	Name              string `json:"name"`
+	RequestsPerMinute int    `json:"requests_per_minute"`
+	Burst             int    `json:"burst"`
+	TokensPerMinute   int    `json:"tokens_per_minute,omitempty"`
+}
+
+// AssignmentBody is the request body of POST rate-limit assignments.
+type AssignmentBody struct {
+	PolicyID    string `json:"policy_id"`
+	SubjectType string `json:"subject_type" enum:"key,user,role,route"`
+	Subject     string `json:"subject"`
+}
+
+// PolicyList is a page of policies.
+type PolicyList struct {
+	Data       []gateway.RateLimitPolicy `json:"data"`
+	NextCursor *string                   `json:"next_cursor"`
+}
+
+// AssignmentList is a page of assignments.
+type AssignmentList struct {
+	Data       []gateway.RateLimitAssignment `json:"data"`
+	NextCursor *string                       `json:"next_cursor"`
+}
+
+func (s *Server) rateLimitRoutes() {
+	st := s.opt.RateLimits
+	if st == nil {
+		return
+	}
+	changed := func(r *http.Request) {
+		if s.opt.RateLimitsChanged != nil {
+			s.opt.RateLimitsChanged(r.Context())
+		}
+	}
+	admin := Requires(gateway.RoleAdmin)
+	tags := []string{"rate limits", "admin"}
+	const base = "/api/admin/rate-limits"
+	s.Handle(Route{Method: "GET", Path: base + "/policies", Access: admin, OperationID: "listRateLimitPolicies", Tags: tags,
+		Summary: "List rate-limit policies", Response: PolicyList{},
+		Handler: func(w http.ResponseWriter, r *http.Request) error {
+			ps, err := st.ListRateLimitPolicies(r.Context())
+			if err != nil {
+				return gateway.Internal("list policies", err)
+			}
+			if ps == nil {
+				ps = []gateway.RateLimitPolicy{}
+			}
+			return WriteJSON(w, http.StatusOK, PolicyList{Data: ps})
+		}})
+	s.Handle(Route{Method: "POST", Path: base + "/policies", Access: admin, OperationID: "createRateLimitPolicy", Tags: tags,
+		Summary: "Create a rate-limit policy", Request: PolicyBody{}, Response: gateway.RateLimitPolicy{}, Status: http.StatusCreated,
+		Handler: func(w http.ResponseWriter, r *http.Request) error {
+			var in PolicyBody
+			if err := DecodeJSON(r, &in, false); err != nil {
+				return err
+			}
+			p := gateway.RateLimitPolicy{Name: in.Name, RequestsPerMinute: in.RequestsPerMinute, Burst: in.Burst, TokensPerMinute: in.TokensPerMinute}
+			if err := p.Validate(); err != nil {
+				return err
+			}
+			if err := st.CreateRateLimitPolicy(r.Context(), &p); err != nil {
+				return storeError("create policy", err, "body.name", "a policy with this name exists")
+			}
+			changed(r)
+			return WriteJSON(w, http.StatusCreated, p)
+		}})
+	s.Handle(Route{Method: "PUT", Path: base + "/policies/{id}", Access: admin, OperationID: "updateRateLimitPolicy", Tags: tags,
+		Summary: "Replace a rate-limit policy", Request: PolicyBody{}, Response: gateway.RateLimitPolicy{},
+		Handler: func(w http.ResponseWriter, r *http.Request) error {
+			var in PolicyBody
+			if err := DecodeJSON(r, &in, false); err != nil {
+				return err
+			}
+			p := gateway.RateLimitPolicy{ID: r.PathValue("id"), Name: in.Name, RequestsPerMinute: in.RequestsPerMinute, Burst: in.Burst, TokensPerMinute: in.TokensPerMinute}
+			if err := p.Validate(); err != nil {
+				return err
+			}
+			if err := st.UpdateRateLimitPolicy(r.Context(), &p); err != nil {
+				return storeError("update policy", err, "body.name", "a policy with this name exists")
+			}
+			changed(r)
+			return WriteJSON(w, http.StatusOK, p)
+		}})
+	s.Handle(Route{Method: "DELETE", Path: base + "/policies/{id}", Access: admin, OperationID: "deleteRateLimitPolicy", Tags: tags,
+		Summary: "Delete a policy and its assignments", Status: http.StatusNoContent,
+		Handler: func(w http.ResponseWriter, r *http.Request) error {
+			if err := st.DeleteRateLimitPolicy(r.Context(), r.PathValue("id")); err != nil {
+				return storeError("delete policy", err, "", "")
+			}
+			changed(r)
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		}})
+	s.Handle(Route{Method: "GET", Path: base + "/assignments", Access: admin, OperationID: "listRateLimitAssignments", Tags: tags,
+		Summary: "List rate-limit assignments", Response: AssignmentList{},
+		Handler: func(w http.ResponseWriter, r *http.Request) error {
+			as, err := st.ListRateLimitAssignments(r.Context())
+			if err != nil {
+				return gateway.Internal("list assignments", err)
+			}
+			if as == nil {
+				as = []gateway.RateLimitAssignment{}
+			}
+			return WriteJSON(w, http.StatusOK, AssignmentList{Data: as})
+		}})
+	s.Handle(Route{Method: "POST", Path: base + "/assignments", Access: admin, OperationID: "createRateLimitAssignment", Tags: tags,
+		Summary: "Assign a policy to a key, user, role or route", Request: AssignmentBody{}, Response: gateway.RateLimitAssignment{}, Status: http.StatusCreated,
+		Handler: func(w http.ResponseWriter, r *http.Request) error {
+			var in AssignmentBody
+			if err := DecodeJSON(r, &in, false); err != nil {
+				return err
+			}
+			a := gateway.RateLimitAssignment{PolicyID: in.PolicyID, SubjectType: in.SubjectType, Subject: in.Subject}
+			if err := a.Validate(); err != nil {
+				return err
+			}
+			if _, err := st.RateLimitPolicy(r.Context(), a.PolicyID); err != nil {
+				return storeError("get policy", err, "body.policy_id", "")
+			}
+			if err := st.CreateRateLimitAssignment(r.Context(), &a); err != nil {
+				return storeError("create assignment", err, "body.subject", "this subject already has a policy")
+			}
+			changed(r)
+			return WriteJSON(w, http.StatusCreated, a)
+		}})
+	s.Handle(Route{Method: "DELETE", Path: base + "/assignments/{id}", Access: admin, OperationID: "deleteRateLimitAssignment", Tags: tags,
+		Summary: "Delete an assignment", Status: http.StatusNoContent,
+		Handler: func(w http.ResponseWriter, r *http.Request) error {
+			if err := st.DeleteRateLimitAssignment(r.Context(), r.PathValue("id")); err != nil {
+				return storeError("delete assignment", err, "", "")
+			}
+			changed(r)
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		}})
+}
+
+// storeError maps a store error: not found → 404 not_found (or 400
+// invalid_field when notFoundParam names a referenced id), conflict → 400
+// invalid_field on conflictParam, anything else → 500.
+func storeError(op string, err error, param, conflictMsg string) error {
+	switch {
+	case errors.Is(err, gateway.ErrNotFound):
+		if param != "" && conflictMsg == "" {
+			return gateway.Invalid("invalid_field", param, "no such policy")
+		}
+		return gateway.NotFound("not_found", "not found")
+	case errors.Is(err, gateway.ErrConflict) && conflictMsg != "":
+		return gateway.Invalid("invalid_field", param, conflictMsg)
+	}
+	return gateway.Internal(op, err)
+}
