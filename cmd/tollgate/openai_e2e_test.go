@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"testing"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+
+	"github.com/tollgate/tollgate/internal/sqlstore/sqltest"
+)
+
+// newOpenAIClient points the official Go client at a live Tollgate.
+func newOpenAIClient(base, key string) openai.Client {
+	return openai.NewClient(option.WithBaseURL(base+"/v1/"), option.WithAPIKey(key), option.WithMaxRetries(0))
+}
+
+func TestOpenAIGoClient(t *testing.T) {
+	cfg := testConfig(t)
+	a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler), sqltest.SQLite(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.close(context.Background()) })
+	base := newHTTPTest(t, a)
+	client := newOpenAIClient(base, "unused-in-open-mode")
+	ctx := context.Background()
+
+	t.Run("Models", func(t *testing.T) {
+		page, err := client.Models.List(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Data) != 1 || page.Data[0].ID != "echo" || page.Data[0].OwnedBy != "echo" {
+			t.Fatalf("models = %+v, want [echo owned by echo]", page.Data)
+		}
+	})
+	t.Run("PlainCompletion", func(t *testing.T) {
+		res, err := client.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{
+			Model:    "echo",
+			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hello from go")},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := res.Choices[0].Message.Content, "hello from go"; got != want {
+			t.Fatalf("content = %q, want %q", got, want)
+		}
+		if got, want := res.Usage.CompletionTokens, int64(3); got != want {
+			t.Fatalf("completion_tokens = %d, want %d", got, want)
+		}
+		if res.Usage.TotalTokens != res.Usage.PromptTokens+res.Usage.CompletionTokens {
+			t.Fatalf("usage does not add up: %+v", res.Usage)
+		}
+	})
+	t.Run("StreamingReassemblesExactly", func(t *testing.T) {
+		stream := client.Chat.Completions.NewStreaming(ctx, openai.ChatCompletionNewParams{
+			Model:    "echo",
+			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("alpha beta gamma delta")},
+		})
+		var acc openai.ChatCompletionAccumulator
+		chunks := 0
+		for stream.Next() {
+			chunks++
+			acc.AddChunk(stream.Current())
+		}
+		if err := stream.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := acc.Choices[0].Message.Content, "alpha beta gamma delta"; got != want {
+			t.Fatalf("streamed content = %q, want %q", got, want)
+		}
+		if chunks < 4 {
+			t.Fatalf("got %d chunks, want one per word at least", chunks)
+		}
+	})
+	t.Run("StreamingWithUsage", func(t *testing.T) {
+		stream := client.Chat.Completions.NewStreaming(ctx, openai.ChatCompletionNewParams{
+			Model:         "echo",
+			Messages:      []openai.ChatCompletionMessageParamUnion{openai.UserMessage("one two")},
+			StreamOptions: openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)},
+		})
+		var last openai.ChatCompletionChunk
+		for stream.Next() {
+			last = stream.Current()
+		}
+		if err := stream.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := last.Usage.CompletionTokens, int64(2); got != want {
+			t.Fatalf("final chunk usage.completion_tokens = %d, want %d", got, want)
+		}
+	})
+	t.Run("ErrorSurfacesAsAPIError", func(t *testing.T) {
+		_, err := client.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{
+			Model:    "no-such-model",
+			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("x")},
+		})
+		var apiErr *openai.Error
+		if !errors.As(err, &apiErr) {
+			t.Fatalf("err = %v, want *openai.Error", err)
+		}
+		if apiErr.StatusCode != 404 || apiErr.Code != "model_not_found" || apiErr.Type != "not_found_error" {
+			t.Fatalf("api error = %d %s/%s, want 404 not_found_error/model_not_found", apiErr.StatusCode, apiErr.Type, apiErr.Code)
+		}
+	})
+}
