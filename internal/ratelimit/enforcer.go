@@ -213,7 +213,7 @@ func bucketsFor(subject string, pol gateway.RateLimitPolicy, route string, ps *P
 		specs = append(specs, bucketSpec{name: name, policy: rp.Name, key: "rt|" + route + "|" + subject,
 			limit: PerMinute(rp.RequestsPerMinute, rp.Burst)})
 	}
-	return append(specs, bucketSpec{name: pol.Name, policy: pol.Name, key: "rq|" + subject,
+	return append(specs, bucketSpec{name: pol.Name, policy: pol.Name, key: "rq|" + pol.Name + "|" + subject,
 		limit: PerMinute(pol.RequestsPerMinute, pol.Burst)})
 }
 
