@@ -135,3 +135,18 @@ func TestRefusalsDoNotConsumeBudget(t *testing.T) {
 		t.Fatalf("admitted request: status %d, limiter calls %d; want 200 and 1", resp.StatusCode, lim.calls)
 	}
 }
+
+func TestUnauthenticatedDoesNotConsumeBudget(t *testing.T) {
+	lim := &countingLimiter{}
+	s := httpapi.New(httpapi.Options{Limiter: lim,
+		Auth: fixedAuth{err: gateway.E(gateway.KindUnauthenticated, "invalid_authorization", "bad credential")}})
+	s.Handle(httpapi.Route{Method: "GET", Path: "/test/x", Access: httpapi.Requires(gateway.RoleViewer), OperationID: "x",
+		Handler: func(w http.ResponseWriter, r *http.Request) error { return nil }})
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	resp, body := do(t, newReq(t, "GET", srv.URL+"/test/x", "", nil))
+	wantError(t, resp, body, 401, "authentication_error", "invalid_authorization", nil)
+	if lim.calls != 0 || resp.Header.Get("RateLimit") != "" {
+		t.Fatalf("401 consulted the limiter %d times (RateLimit %q), want 0", lim.calls, resp.Header.Get("RateLimit"))
+	}
+}
