@@ -13,8 +13,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
+	"github.com/tollgate/tollgate/internal/auth"
 	"github.com/tollgate/tollgate/internal/config"
+	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/httpapi"
+	"github.com/tollgate/tollgate/internal/ratelimit"
 	"github.com/tollgate/tollgate/internal/sqlstore"
 )
 
@@ -104,10 +107,11 @@ func openStore(ctx context.Context, cfg *config.Config) (*sqlstore.Store, error)
 
 // app is the wired gateway: every concrete dependency, built once.
 type app struct {
-	cfg   *config.Config
-	log   *slog.Logger
-	store *sqlstore.Store
-	api   *httpapi.Server
+	cfg      *config.Config
+	log      *slog.Logger
+	store    *sqlstore.Store
+	identity *auth.Service
+	api      *httpapi.Server
 }
 
 // newApp opens the store and wires the HTTP API. st may be given by tests;
@@ -122,8 +126,30 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlst
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a := &app{cfg: cfg, log: log, store: st}
+	idn, err := newIdentity(ctx, cfg, log, st)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	a.identity = idn
+	trusted, err := ratelimit.ParseTrustedProxies(cfg.Server.TrustedProxies)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("server.trusted_proxies: %w", err)
+	}
+	// The login limiter of SPEC 2.7 is always in memory and per instance.
+	logins := ratelimit.NewEnforcer(ratelimit.EnforcerOptions{
+		Limiter:        ratelimit.NewMemory(ratelimit.MemoryOptions{}),
+		TrustedProxies: trusted,
+	})
 	a.api = httpapi.New(httpapi.Options{
-		Log:           log,
+		Log:      log,
+		Auth:     idn,
+		Identity: idn,
+		LoginGuard: func(w http.ResponseWriter, r *http.Request) error {
+			_, err := logins.CheckLogin(r.Context(), ratelimit.ClientIP(r, trusted), cfg.Auth.LoginRatePerMinute)
+			return err
+		},
 		MaxBodyBytes:  cfg.Server.MaxBodyBytes,
 		EndUserHeader: cfg.Auth.EndUserHeader,
 		Metrics:       reg,
@@ -136,6 +162,38 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlst
 		},
 	})
 	return a, nil
+}
+
+// newIdentity builds and initialises the identity service of cfg.Auth on st.
+func newIdentity(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlstore.Store) (*auth.Service, error) {
+	tokens, err := auth.NewTokens(ctx, auth.TokensOptions{Secret: cfg.Auth.JWTSecret, Keys: st,
+		Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience})
+	if err != nil {
+		return nil, err
+	}
+	role, err := gateway.ParseRole(cfg.Auth.DefaultRole)
+	if err != nil {
+		return nil, fmt.Errorf("auth.default_role: %w", err)
+	}
+	idn := auth.New(auth.Options{
+		Users:               st,
+		Tokens:              tokens,
+		Mode:                cfg.Auth.Mode,
+		Loopback:            config.IsLoopback(cfg.Server.Addr),
+		TokenTTL:            cfg.Auth.TokenTTL,
+		RegistrationEnabled: cfg.Auth.RegistrationEnabled,
+		DefaultRole:         role,
+		AllowedEmailDomains: cfg.Auth.AllowedEmailDomains,
+		CacheSyncInterval:   cfg.Auth.CacheSyncInterval,
+		DataDir:             cfg.Server.DataDir,
+		Log:                 log,
+		// API keys (a later issue) plug in here: Verifiers for X-API-Key and
+		// Bearer tg_ keys, and OtherCredentialsExist for auth.mode = auto.
+	})
+	if err := idn.Init(ctx); err != nil {
+		return nil, err
+	}
+	return idn, nil
 }
 
 func (a *app) close(ctx context.Context) {
@@ -166,6 +224,9 @@ func runServe(ctx context.Context, a *app, listening chan<- net.Addr) error {
 	if listening != nil {
 		listening <- ln.Addr()
 	}
+	syncCtx, stopSync := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSync()
+	go a.identity.Run(syncCtx)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -40,6 +40,11 @@ type Options struct {
 	Metrics  prometheus.Registerer
 	Gatherer prometheus.Gatherer
 	Version  string
+	// Identity serves the auth, setup and user routes; nil registers none.
+	Identity Identity
+	// LoginGuard runs before every login attempt (the per-IP login limiter
+	// of SPEC 2.7); a returned error refuses the attempt.
+	LoginGuard func(w http.ResponseWriter, r *http.Request) error
 }
 
 // Server is the router with every route registered.
@@ -78,6 +83,7 @@ func New(opt Options) *Server {
 		eu:      newEndUserRules(opt.EndUserHeader),
 	}
 	s.opsRoutes()
+	s.authRoutes()
 	s.mux.Handle("/", s.instrument("unmatched", http.HandlerFunc(s.unmatched)))
 	s.handler = s.outer(s.mux)
 	return s
