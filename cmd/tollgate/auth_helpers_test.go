@@ -63,6 +63,9 @@ func startAuthEnv(t *testing.T, cfg *config.Config, log *slog.Logger, logs *sync
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.close(context.Background()) })
+	if err := a.identity.PrepareSetup(context.Background()); err != nil { // as runServe does
+		t.Fatal(err)
+	}
 	a.api.Handle(httpapi.Route{Method: "POST", Path: "/test/contribute", Access: httpapi.Requires(gateway.RoleContributor),
 		OperationID: "testContribute", Handler: func(w http.ResponseWriter, r *http.Request) error {
 			return httpapi.WriteJSON(w, http.StatusOK, map[string]string{"role": gateway.PrincipalFrom(r.Context()).Role.String()})

@@ -209,6 +209,9 @@ func (a *app) close(ctx context.Context) {
 func runServe(ctx context.Context, a *app, listening chan<- net.Addr) error {
 	cfg, log := a.cfg, a.log
 	defer a.close(context.WithoutCancel(ctx))
+	if err := a.identity.PrepareSetup(ctx); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s (server.addr): %w", cfg.Server.Addr, err)

@@ -111,11 +111,8 @@ func New(opt Options) *Service {
 // SetupTokenFile is the name of the setup-token file in the data dir.
 const SetupTokenFile = "setup-token"
 
-// Init loads what the request path needs (whether users and other
-// credentials exist) and, on a non-loopback address with no users, creates
-// the one-time setup token: it is logged (the one secret Tollgate ever
-// logs, on purpose: the operator needs it) and written to
-// <data_dir>/setup-token with mode 0600.
+// Init loads what the request path needs: whether users and other
+// credentials exist.
 func (s *Service) Init(ctx context.Context) error {
 	s.syncMu.Lock()
 	s.lastSync = s.opt.Now()
@@ -123,6 +120,15 @@ func (s *Service) Init(ctx context.Context) error {
 	if err := s.refreshCounts(ctx); err != nil {
 		return fmt.Errorf("auth init: %w", err)
 	}
+	return nil
+}
+
+// PrepareSetup is called once by the server at start (not by other
+// commands): on a non-loopback address with no users it creates the
+// one-time setup token, logs it (the one secret Tollgate ever logs, on
+// purpose: the operator needs it) and writes it to <data_dir>/setup-token
+// with mode 0600.
+func (s *Service) PrepareSetup(ctx context.Context) error {
 	if s.hasUsers.Load() || s.opt.Loopback || s.opt.Mode == ModeOpen {
 		return nil
 	}
