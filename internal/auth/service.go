@@ -120,6 +120,7 @@ func (s *Service) Init(ctx context.Context) error {
 	if err := s.refreshCounts(ctx); err != nil {
 		return fmt.Errorf("auth init: %w", err)
 	}
+	s.dummy() // the first unknown-email login must not pay for it
 	return nil
 }
 

@@ -182,6 +182,7 @@ func (s *Server) authRoutes() {
 			if err != nil {
 				return err
 			}
+			w.Header().Set("Cache-Control", "no-store")
 			return WriteJSON(w, http.StatusCreated, loginResponse(res))
 		},
 	})
