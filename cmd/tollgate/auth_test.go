@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/base64"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -455,4 +456,29 @@ func TestRequiredModeWithoutUsers(t *testing.T) {
 	}
 	e.setup() // loopback: no setup token needed
 	_ = http.StatusOK
+}
+
+func TestServeCreatesSetupTokenOtherCommandsDoNot(t *testing.T) {
+	cfg := testConfig(t, "TOLLGATE_SERVER_ADDR=0.0.0.0:0")
+	path := filepath.Join(cfg.Server.DataDir, "setup-token")
+	a, err := newApp(t.Context(), cfg, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.close(t.Context())
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("newApp alone wrote the setup token: %v", err)
+	}
+	base, _, _ := startServe(t, cfg)
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("serve did not write the setup token: %v", err)
+	}
+	resp, err := http.Get(strings.Replace(base, "0.0.0.0", "127.0.0.1", 1) + "/api/auth/me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Fatalf("me on a public address with no users = %d, want 401", resp.StatusCode)
+	}
 }

@@ -213,3 +213,34 @@ func TestCacheSyncSeesOtherInstance(t *testing.T) {
 		t.Fatalf("after sync err = %v", err)
 	}
 }
+
+func TestAutoModeHook(t *testing.T) {
+	ctx := context.Background()
+	st := sqltest.SQLite(t)
+	tokens, _ := NewTokens(ctx, TokensOptions{Keys: st, Issuer: "i", Audience: "a"})
+	keys := false
+	for _, tc := range []struct {
+		name     string
+		loopback bool
+		keys     bool
+		open     bool
+	}{{"LoopbackEmpty", true, false, true}, {"LoopbackWithKeys", true, true, false}, {"PublicEmpty", false, false, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			keys = tc.keys
+			s := New(Options{Users: st, Tokens: tokens, Mode: ModeAuto, Loopback: tc.loopback,
+				OtherCredentialsExist: func(context.Context) (bool, error) { return keys, nil }})
+			if err := s.Init(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got := s.Open(); got != tc.open {
+				t.Fatalf("Open() = %v, want %v", got, tc.open)
+			}
+			if tc.open {
+				s.MarkOtherCredentials()
+				if s.Open() {
+					t.Fatal("still open after MarkOtherCredentials")
+				}
+			}
+		})
+	}
+}
