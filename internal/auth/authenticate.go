@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 
@@ -44,7 +45,7 @@ func (s *Service) Authenticate(r *http.Request) (*gateway.Principal, error) {
 	}
 	u, err := s.user(ctx, c.Subject)
 	if err != nil {
-		if errorsIsNotFound(err) {
+		if errors.Is(err, gateway.ErrNotFound) {
 			return nil, errInvalidToken
 		}
 		return nil, gateway.Internal("authenticate", err)

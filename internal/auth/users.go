@@ -2,8 +2,12 @@ package auth
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/subtle"
+	"errors"
 	"net/mail"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -56,7 +60,7 @@ func (s *Service) create(ctx context.Context, in gateway.NewUser, role gateway.R
 		err = s.opt.Users.CreateUser(ctx, &u)
 	}
 	if err != nil {
-		if first && errorsIsConflict(err) {
+		if first && errors.Is(err, gateway.ErrConflict) {
 			return u, errAlreadySetUp
 		}
 		return u, mapStoreErr("create user", err)
@@ -108,7 +112,7 @@ func (s *Service) Setup(ctx context.Context, in gateway.NewUser) (gateway.User, 
 	}
 	if s.setupToken != "" {
 		s.setupToken = ""
-		_ = removeFile(s.opt.DataDir, SetupTokenFile)
+		_ = os.Remove(filepath.Join(s.opt.DataDir, SetupTokenFile))
 	}
 	s.opt.Log.InfoContext(ctx, "first admin created by setup", "user_id", u.ID)
 	return u, nil
@@ -191,7 +195,7 @@ func (s *Service) UserByEmail(ctx context.Context, email string) (gateway.User, 
 // invalid_credentials after one argon2id verification each.
 func (s *Service) Login(ctx context.Context, email string, password gateway.Secret) (*gateway.LoginResult, error) {
 	u, err := s.opt.Users.UserByEmail(ctx, email)
-	if err != nil && !errorsIsNotFound(err) {
+	if err != nil && !errors.Is(err, gateway.ErrNotFound) {
 		return nil, gateway.Internal("login", err)
 	}
 	pw := password
@@ -226,7 +230,7 @@ func (s *Service) Login(ctx context.Context, email string, password gateway.Secr
 func (s *Service) dummy() string {
 	s.dummyOnce.Do(func() {
 		b := make([]byte, 16)
-		_, _ = randRead(b)
+		_, _ = rand.Read(b)
 		s.dummyHash, _ = HashPassword(gateway.Secret(b), s.opt.Password)
 	})
 	return s.dummyHash
