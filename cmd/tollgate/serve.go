@@ -15,6 +15,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/tollgate/tollgate/internal/auth"
 	"github.com/tollgate/tollgate/internal/config"
 	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/httpapi"
@@ -110,15 +111,16 @@ func openStore(ctx context.Context, cfg *config.Config) (*sqlstore.Store, error)
 
 // app is the wired gateway: every concrete dependency, built once.
 type app struct {
-	cfg     *config.Config
-	log     *slog.Logger
-	store   *sqlstore.Store
-	api     *httpapi.Server
-	proxy   *proxy.Proxy
-	usage   *proxy.UsageWriter
-	redis   *goredis.Client
-	cancel  context.CancelFunc // stops background loops
-	stopped chan struct{}
+	cfg      *config.Config
+	log      *slog.Logger
+	store    *sqlstore.Store
+	identity *auth.Service
+	api      *httpapi.Server
+	proxy    *proxy.Proxy
+	usage    *proxy.UsageWriter
+	redis    *goredis.Client
+	cancel   context.CancelFunc // stops background loops
+	stopped  chan struct{}
 }
 
 // newApp opens the store and wires the HTTP API. st may be given by tests;
@@ -139,11 +141,19 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlst
 		}
 	}()
 
+	if a.identity, err = newIdentity(ctx, cfg, log, st); err != nil {
+		return a, err
+	}
 	// Rate limits: memory, or Redis with local fallback.
 	trusted, err := ratelimit.ParseTrustedProxies(cfg.Server.TrustedProxies)
 	if err != nil {
 		return a, fmt.Errorf("server.trusted_proxies: %w", err)
 	}
+	// The login limiter of SPEC 2.7 is always in memory and per instance.
+	logins := ratelimit.NewEnforcer(ratelimit.EnforcerOptions{
+		Limiter:        ratelimit.NewMemory(ratelimit.MemoryOptions{}),
+		TrustedProxies: trusted,
+	})
 	var lim ratelimit.Limiter = ratelimit.NewMemory(ratelimit.MemoryOptions{})
 	if cfg.RateLimit.Backend == "redis" {
 		if a.redis, err = tgredis.NewClient(cfg.Redis.URL.Reveal()); err != nil {
@@ -182,7 +192,13 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlst
 	}
 
 	a.api = httpapi.New(httpapi.Options{
-		Log:           log,
+		Log:      log,
+		Auth:     a.identity,
+		Identity: a.identity,
+		LoginGuard: func(w http.ResponseWriter, r *http.Request) error {
+			_, err := logins.CheckLogin(r.Context(), ratelimit.ClientIP(r, trusted), cfg.Auth.LoginRatePerMinute)
+			return err
+		},
 		MaxBodyBytes:  cfg.Server.MaxBodyBytes,
 		EndUserHeader: cfg.Auth.EndUserHeader,
 		Metrics:       reg,
@@ -214,6 +230,38 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlst
 		resolver.Run(bg)
 	}()
 	return a, nil
+}
+
+// newIdentity builds and initialises the identity service of cfg.Auth on st.
+func newIdentity(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlstore.Store) (*auth.Service, error) {
+	tokens, err := auth.NewTokens(ctx, auth.TokensOptions{Secret: cfg.Auth.JWTSecret, Keys: st,
+		Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience})
+	if err != nil {
+		return nil, err
+	}
+	role, err := gateway.ParseRole(cfg.Auth.DefaultRole)
+	if err != nil {
+		return nil, fmt.Errorf("auth.default_role: %w", err)
+	}
+	idn := auth.New(auth.Options{
+		Users:               st,
+		Tokens:              tokens,
+		Mode:                cfg.Auth.Mode,
+		Loopback:            config.IsLoopback(cfg.Server.Addr),
+		TokenTTL:            cfg.Auth.TokenTTL,
+		RegistrationEnabled: cfg.Auth.RegistrationEnabled,
+		DefaultRole:         role,
+		AllowedEmailDomains: cfg.Auth.AllowedEmailDomains,
+		CacheSyncInterval:   cfg.Auth.CacheSyncInterval,
+		DataDir:             cfg.Server.DataDir,
+		Log:                 log,
+		// API keys (a later issue) plug in here: Verifiers for X-API-Key and
+		// Bearer tg_ keys, and OtherCredentialsExist for auth.mode = auto.
+	})
+	if err := idn.Init(ctx); err != nil {
+		return nil, err
+	}
+	return idn, nil
 }
 
 // close stops background work, drains the usage writer and closes the
@@ -248,6 +296,9 @@ func (a *app) close(ctx context.Context) {
 func runServe(ctx context.Context, a *app, listening chan<- net.Addr) error {
 	cfg, log := a.cfg, a.log
 	defer a.close(context.WithoutCancel(ctx))
+	if err := a.identity.PrepareSetup(ctx); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s (server.addr): %w", cfg.Server.Addr, err)
@@ -263,6 +314,9 @@ func runServe(ctx context.Context, a *app, listening chan<- net.Addr) error {
 	if listening != nil {
 		listening <- ln.Addr()
 	}
+	syncCtx, stopSync := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSync()
+	go a.identity.Run(syncCtx)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -54,6 +54,11 @@ type Options struct {
 	// instance at once; others poll).
 	RateLimits        gateway.RateLimitStore
 	RateLimitsChanged func(ctx context.Context)
+	// Identity serves the auth, setup and user routes; nil registers none.
+	Identity Identity
+	// LoginGuard runs before every login attempt (the per-IP login limiter
+	// of SPEC 2.7); a returned error refuses the attempt.
+	LoginGuard func(w http.ResponseWriter, r *http.Request) error
 }
 
 // Server is the router with every route registered.
@@ -95,6 +100,7 @@ func New(opt Options) *Server {
 	s.v1Routes()
 	s.usageRoutes()
 	s.rateLimitRoutes()
+	s.authRoutes()
 	s.mux.Handle("/", s.instrument("unmatched", http.HandlerFunc(s.unmatched)))
 	s.handler = s.outer(s.mux)
 	return s

@@ -1,0 +1,68 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/tollgate/tollgate/internal/gateway"
+)
+
+// Authenticate implements httpapi.Authenticator. It extracts the one
+// credential (ExtractCredential's errors), acts as the local admin while
+// the service is open, asks the Verifiers, then checks a login JWT: 401
+// token_expired for an expired one, 401 invalid_authorization for any
+// other failure, a deactivated user, or a token issued before the user's
+// last logout. The role is the user's current role (from the cache, which
+// this instance updates on every change and Run refreshes from the
+// database), so demotion and deactivation act on the next request.
+func (s *Service) Authenticate(r *http.Request) (*gateway.Principal, error) {
+	cred, err := ExtractCredential(r)
+	if s.Open() {
+		if ge, ok := gateway.AsError(err); ok && ge.Kind == gateway.KindInvalid {
+			return nil, err
+		}
+		return LocalPrincipal(), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	ctx := r.Context()
+	for _, v := range s.opt.Verifiers {
+		p, err := v.Verify(ctx, *cred)
+		if err != nil || p != nil {
+			return p, err
+		}
+	}
+	tok := cred.Value.Reveal()
+	if cred.Transport != TransportBearer || strings.Count(tok, ".") != 2 {
+		return nil, errInvalidToken
+	}
+	c, err := s.opt.Tokens.Verify(tok, TokenTypeAccess)
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.user(ctx, c.Subject)
+	if err != nil {
+		if errors.Is(err, gateway.ErrNotFound) {
+			return nil, errInvalidToken
+		}
+		return nil, gateway.Internal("authenticate", err)
+	}
+	if !u.Active || c.IssuedAt.Before(u.TokensValidAfter) {
+		return nil, errInvalidToken
+	}
+	return UserPrincipal(u), nil
+}
+
+// UserPrincipal is the principal of a user acting with their own login.
+func UserPrincipal(u gateway.User) *gateway.Principal {
+	return &gateway.Principal{Kind: gateway.PrincipalUser, UserID: u.ID, Email: u.Email, DisplayName: u.DisplayName, Role: u.Role}
+}
+
+// User returns the current user id through the cache (for /api/auth/me
+// and the API key issue's owner checks): gateway.ErrNotFound if missing.
+func (s *Service) User(ctx context.Context, id string) (gateway.User, error) {
+	return s.user(ctx, id)
+}

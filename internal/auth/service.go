@@ -1,0 +1,312 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tollgate/tollgate/internal/gateway"
+)
+
+// The auth modes of SPEC 2.7.
+const (
+	ModeAuto     = "auto"
+	ModeRequired = "required"
+	ModeOpen     = "open"
+)
+
+// Verifier resolves one kind of credential other than Tollgate's login
+// JWTs (API keys, static tokens, browser sessions). Verify returns
+// (nil, nil) when cred is not of its kind, so the next verifier is asked;
+// a credential of its kind that does not verify is a 401
+// invalid_authorization *gateway.Error.
+type Verifier interface {
+	Verify(ctx context.Context, cred Credential) (*gateway.Principal, error)
+}
+
+// Options configure a Service.
+type Options struct {
+	Users  gateway.UserStore
+	Tokens *Tokens
+	// Mode is auth.mode; Loopback reports whether server.addr is loopback.
+	Mode     string
+	Loopback bool
+	// TokenTTL is auth.token_ttl.
+	TokenTTL            time.Duration
+	RegistrationEnabled bool
+	DefaultRole         gateway.Role
+	AllowedEmailDomains []string
+	// CacheSyncInterval is how often Run polls the database for user
+	// changes made by other instances.
+	CacheSyncInterval time.Duration
+	// DataDir receives the setup-token file.
+	DataDir string
+	// Password are the argon2id parameters new hashes use (default
+	// DefaultPasswordParams); hashes with other parameters are rehashed on
+	// login.
+	Password PasswordParams
+	// Verifiers resolve the credentials that are not login JWTs, asked in
+	// order before the JWT check (the API key issue adds one).
+	Verifiers []Verifier
+	// OtherCredentialsExist is the auth.mode=auto hook: it reports whether
+	// credentials other than users exist (API keys). Nil means none. It is
+	// called at Init and on every sync tick, never per request.
+	OtherCredentialsExist func(ctx context.Context) (bool, error)
+	Log                   *slog.Logger
+	Now                   func() time.Time
+}
+
+// Service is the identity service: users, login, tokens, modes, setup
+// and the request Authenticator.
+type Service struct {
+	opt Options
+
+	mu    sync.RWMutex
+	cache map[string]gateway.User // by id
+
+	hasUsers   atomic.Bool // sticky: users are never deleted
+	otherCreds atomic.Bool
+	setupMu    sync.Mutex
+	setupToken gateway.Secret
+	lastSync   time.Time // guarded by syncMu
+	syncMu     sync.Mutex
+	dummyOnce  sync.Once
+	dummyHash  string
+}
+
+// New returns a Service; call Init before serving.
+func New(opt Options) *Service {
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	if opt.Password == (PasswordParams{}) {
+		opt.Password = DefaultPasswordParams()
+	}
+	if opt.TokenTTL <= 0 {
+		opt.TokenTTL = 24 * time.Hour
+	}
+	if opt.DefaultRole == gateway.RoleNone {
+		opt.DefaultRole = gateway.RoleContributor
+	}
+	if opt.CacheSyncInterval <= 0 {
+		opt.CacheSyncInterval = 2 * time.Second
+	}
+	if opt.Mode == "" {
+		opt.Mode = ModeAuto
+	}
+	return &Service{opt: opt, cache: map[string]gateway.User{}}
+}
+
+// SetupTokenFile is the name of the setup-token file in the data dir.
+const SetupTokenFile = "setup-token"
+
+// Init loads what the request path needs: whether users and other
+// credentials exist.
+func (s *Service) Init(ctx context.Context) error {
+	s.syncMu.Lock()
+	s.lastSync = s.opt.Now()
+	s.syncMu.Unlock()
+	if err := s.refreshCounts(ctx); err != nil {
+		return fmt.Errorf("auth init: %w", err)
+	}
+	s.dummy() // the first unknown-email login must not pay for it
+	return nil
+}
+
+// PrepareSetup is called once by the server at start (not by other
+// commands): on a non-loopback address with no users it creates the
+// one-time setup token, logs it (the one secret Tollgate ever logs, on
+// purpose: the operator needs it) and writes it to <data_dir>/setup-token
+// with mode 0600.
+func (s *Service) PrepareSetup(ctx context.Context) error {
+	if s.hasUsers.Load() || s.opt.Loopback || s.opt.Mode == ModeOpen {
+		return nil
+	}
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return fmt.Errorf("setup token: %w", err)
+	}
+	tok := base64.RawURLEncoding.EncodeToString(b)
+	path := filepath.Join(s.opt.DataDir, SetupTokenFile)
+	if err := os.MkdirAll(s.opt.DataDir, 0o700); err != nil {
+		return fmt.Errorf("setup token: %w", err)
+	}
+	_ = os.Remove(path)
+	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+		return fmt.Errorf("setup token: %w", err)
+	}
+	s.setupMu.Lock()
+	s.setupToken = gateway.Secret(tok)
+	s.setupMu.Unlock()
+	s.opt.Log.WarnContext(ctx, "setup token: no user exists yet; create the first admin with POST /api/setup and this one-time setup token",
+		"setup_token", tok, "file", path)
+	return nil
+}
+
+func (s *Service) refreshCounts(ctx context.Context) error {
+	if !s.hasUsers.Load() {
+		n, err := s.opt.Users.CountUsers(ctx)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			s.hasUsers.Store(true)
+		}
+	}
+	if s.opt.OtherCredentialsExist != nil && !s.otherCreds.Load() {
+		ok, err := s.opt.OtherCredentialsExist(ctx)
+		if err != nil {
+			return err
+		}
+		s.otherCreds.Store(ok)
+	}
+	return nil
+}
+
+// Run polls the database every CacheSyncInterval for users changed by
+// other instances and refreshes the cache, until ctx ends.
+func (s *Service) Run(ctx context.Context) {
+	t := time.NewTicker(s.opt.CacheSyncInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.Sync(ctx); err != nil && ctx.Err() == nil {
+				s.opt.Log.WarnContext(ctx, "auth cache sync failed", "err", err)
+			}
+		}
+	}
+}
+
+// syncOverlap re-reads changes this far back on every poll, so a row
+// written by an instance whose clock lags (or a transaction that commits
+// late) is still seen.
+const syncOverlap = 10 * time.Second
+
+// Sync refreshes the cache from the users changed since the last sync.
+func (s *Service) Sync(ctx context.Context) error {
+	s.syncMu.Lock()
+	since := s.lastSync.Add(-syncOverlap)
+	start := s.opt.Now()
+	s.syncMu.Unlock()
+	changed, err := s.opt.Users.UsersChangedSince(ctx, since)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	for _, u := range changed {
+		if _, ok := s.cache[u.ID]; ok {
+			s.cache[u.ID] = u
+		}
+	}
+	s.mu.Unlock()
+	if err := s.refreshCounts(ctx); err != nil {
+		return err
+	}
+	s.syncMu.Lock()
+	s.lastSync = start
+	s.syncMu.Unlock()
+	return nil
+}
+
+// remember puts a freshly written user in the cache (this instance's
+// changes take effect on the next request).
+func (s *Service) remember(u gateway.User) {
+	s.mu.Lock()
+	s.cache[u.ID] = u
+	s.mu.Unlock()
+}
+
+// user returns the user id from the cache, loading it on a miss.
+func (s *Service) user(ctx context.Context, id string) (gateway.User, error) {
+	s.mu.RLock()
+	u, ok := s.cache[id]
+	s.mu.RUnlock()
+	if ok {
+		return u, nil
+	}
+	u, err := s.opt.Users.User(ctx, id)
+	if err != nil {
+		return u, err
+	}
+	s.mu.Lock()
+	if cur, ok := s.cache[id]; ok && cur.UpdatedAt.After(u.UpdatedAt) {
+		u = cur
+	} else {
+		s.cache[id] = u
+	}
+	s.mu.Unlock()
+	return u, nil
+}
+
+// Open reports whether requests currently need no credential: auth.mode
+// open, or auto on a loopback address while no user and no other
+// credential exists.
+func (s *Service) Open() bool {
+	switch s.opt.Mode {
+	case ModeOpen:
+		return true
+	case ModeAuto:
+		return s.opt.Loopback && !s.hasUsers.Load() && !s.otherCreds.Load()
+	}
+	return false
+}
+
+// MarkOtherCredentials tells the service that a credential that is not a
+// user now exists (the API key issue calls it after creating a key), so
+// auto mode turns required at once in this instance.
+func (s *Service) MarkOtherCredentials() { s.otherCreds.Store(true) }
+
+// Status is GET /api/auth/status.
+func (s *Service) Status(ctx context.Context) (gateway.AuthStatus, error) {
+	if err := s.refreshCounts(ctx); err != nil {
+		return gateway.AuthStatus{}, gateway.Internal("auth status", err)
+	}
+	mode := ModeRequired
+	if s.Open() {
+		mode = ModeOpen
+	}
+	return gateway.AuthStatus{Mode: mode, SetupRequired: !s.hasUsers.Load(),
+		RegistrationEnabled: s.opt.RegistrationEnabled, OAuthProviders: []string{}}, nil
+}
+
+// LocalPrincipal is the built-in admin of open mode.
+func LocalPrincipal() *gateway.Principal {
+	return &gateway.Principal{Kind: gateway.PrincipalLocal, UserID: gateway.LocalUserID, DisplayName: "local", Role: gateway.RoleAdmin}
+}
+
+// errors shared by the flows.
+var (
+	errInvalidCredentials = gateway.E(gateway.KindUnauthenticated, "invalid_credentials", "Invalid email or password")
+	errAlreadySetUp       = gateway.E(gateway.KindConflict, "already_set_up", "Tollgate is already set up")
+	errEmailTaken         = gateway.E(gateway.KindConflict, "email_taken", "A user with this email already exists")
+	errLastAdmin          = gateway.E(gateway.KindConflict, "last_admin", "This would leave no active admin")
+	errUserNotFound       = gateway.NotFound("not_found", "No such user")
+)
+
+func mapStoreErr(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, gateway.ErrNotFound):
+		return errUserNotFound
+	case errors.Is(err, gateway.ErrConflict):
+		return errEmailTaken
+	case errors.Is(err, gateway.ErrLastAdmin):
+		return errLastAdmin
+	}
+	return gateway.Internal(op, err)
+}

@@ -1,0 +1,265 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"errors"
+	"net/mail"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/tollgate/tollgate/internal/gateway"
+)
+
+// CheckEmail returns 400 missing_field or invalid_field (body.email) unless
+// email is a plain address (local@domain, at most 254 bytes).
+func CheckEmail(email string) error {
+	if email == "" {
+		return gateway.Invalid("missing_field", "body.email", "email is required")
+	}
+	a, err := mail.ParseAddress(email)
+	if err != nil || a.Address != email || a.Name != "" || len(email) > 254 || !strings.Contains(email, "@") {
+		return gateway.Invalid("invalid_field", "body.email", "email must be a plain email address")
+	}
+	return nil
+}
+
+func checkDisplayName(name string) error {
+	if !utf8.ValidString(name) || utf8.RuneCountInString(name) > 200 {
+		return gateway.Invalid("invalid_field", "body.display_name", "display_name must be at most 200 characters")
+	}
+	return nil
+}
+
+// checkNewUser validates the fields every user-creating flow shares.
+func checkNewUser(in gateway.NewUser) error {
+	if err := CheckEmail(in.Email); err != nil {
+		return err
+	}
+	if err := CheckPassword(in.Password); err != nil {
+		return err
+	}
+	return checkDisplayName(in.DisplayName)
+}
+
+// create hashes the password and stores the user; first selects the
+// first-user (setup) insert.
+func (s *Service) create(ctx context.Context, in gateway.NewUser, role gateway.Role, first bool) (gateway.User, error) {
+	hash, err := HashPassword(in.Password, s.opt.Password)
+	if err != nil {
+		return gateway.User{}, gateway.Internal("create user", err)
+	}
+	u := gateway.User{Email: in.Email, DisplayName: in.DisplayName, Role: role, Active: true, PasswordHash: hash}
+	if first {
+		err = s.opt.Users.CreateFirstUser(ctx, &u)
+	} else {
+		err = s.opt.Users.CreateUser(ctx, &u)
+	}
+	if err != nil {
+		if first && errors.Is(err, gateway.ErrConflict) {
+			return u, errAlreadySetUp
+		}
+		return u, mapStoreErr("create user", err)
+	}
+	s.hasUsers.Store(true)
+	s.remember(u)
+	return u, nil
+}
+
+// SetupRequired reports whether no user exists yet (fresh from the
+// database when the cache says none).
+func (s *Service) SetupRequired(ctx context.Context) (bool, error) {
+	if err := s.refreshCounts(ctx); err != nil {
+		return false, gateway.Internal("setup status", err)
+	}
+	return !s.hasUsers.Load(), nil
+}
+
+// Setup creates the first admin (POST /api/setup). Errors: 409
+// already_set_up once a user exists; on a non-loopback address 400
+// missing_field / invalid_field (body.setup_token) without the right
+// one-time token; 400 for invalid fields, weak_password.
+func (s *Service) Setup(ctx context.Context, in gateway.NewUser) (gateway.User, error) {
+	need, err := s.SetupRequired(ctx)
+	if err != nil {
+		return gateway.User{}, err
+	}
+	if !need {
+		return gateway.User{}, errAlreadySetUp
+	}
+	s.setupMu.Lock()
+	defer s.setupMu.Unlock()
+	if !s.opt.Loopback && s.opt.Mode != ModeOpen {
+		if in.SetupToken == "" {
+			return gateway.User{}, gateway.Invalid("missing_field", "body.setup_token",
+				"setup_token is required: the server printed it at start and wrote it to <data_dir>/setup-token")
+		}
+		want := s.setupToken.Reveal()
+		if want == "" || subtle.ConstantTimeCompare([]byte(in.SetupToken.Reveal()), []byte(want)) != 1 {
+			return gateway.User{}, gateway.Invalid("invalid_field", "body.setup_token", "setup_token is not valid")
+		}
+	}
+	if err := checkNewUser(in); err != nil {
+		return gateway.User{}, err
+	}
+	u, err := s.create(ctx, in, gateway.RoleAdmin, true)
+	if err != nil {
+		return u, err
+	}
+	if s.setupToken != "" {
+		s.setupToken = ""
+		_ = os.Remove(filepath.Join(s.opt.DataDir, SetupTokenFile))
+	}
+	s.opt.Log.InfoContext(ctx, "first admin created by setup", "user_id", u.ID)
+	return u, nil
+}
+
+// Register creates a user with auth.default_role and logs them in (POST
+// /api/auth/register). Errors: 403 registration_disabled (also before
+// setup), 403 email_domain_not_allowed, 409 email_taken, 400 for fields.
+func (s *Service) Register(ctx context.Context, in gateway.NewUser) (*gateway.LoginResult, error) {
+	disabled := gateway.E(gateway.KindPermission, "registration_disabled", "Registration is disabled")
+	if !s.opt.RegistrationEnabled {
+		return nil, disabled
+	}
+	if need, err := s.SetupRequired(ctx); err != nil {
+		return nil, err
+	} else if need {
+		return nil, disabled
+	}
+	if err := checkNewUser(in); err != nil {
+		return nil, err
+	}
+	if len(s.opt.AllowedEmailDomains) > 0 {
+		domain := in.Email[strings.LastIndexByte(in.Email, '@')+1:]
+		if !slices.ContainsFunc(s.opt.AllowedEmailDomains, func(d string) bool { return strings.EqualFold(d, domain) }) {
+			return nil, gateway.E(gateway.KindPermission, "email_domain_not_allowed", "Registration is not open to this email domain")
+		}
+	}
+	u, err := s.create(ctx, in, s.opt.DefaultRole, false)
+	if err != nil {
+		return nil, err
+	}
+	return s.issue(ctx, u)
+}
+
+// CreateUser is the admin's user creation (POST /api/admin/users, the
+// CLI): 409 email_taken, 400 for fields.
+func (s *Service) CreateUser(ctx context.Context, in gateway.NewUser) (gateway.User, error) {
+	if err := checkNewUser(in); err != nil {
+		return gateway.User{}, err
+	}
+	if !in.Role.AtLeast(gateway.RoleViewer) {
+		return gateway.User{}, gateway.Invalid("missing_field", "body.role", "role is required")
+	}
+	return s.create(ctx, in, in.Role, false)
+}
+
+// ListUsers lists users in creation order (limit 1–200).
+func (s *Service) ListUsers(ctx context.Context, cursor string, limit int) ([]gateway.User, string, error) {
+	users, next, err := s.opt.Users.ListUsers(ctx, cursor, limit)
+	if err != nil {
+		return nil, "", gateway.Internal("list users", err)
+	}
+	return users, next, nil
+}
+
+// UpdateUser applies an admin's patch; it takes effect on the next request
+// of every credential of the user. Errors: 404 not_found, 409 last_admin.
+func (s *Service) UpdateUser(ctx context.Context, id string, p gateway.UserPatch) (gateway.User, error) {
+	if p.DisplayName != nil {
+		if err := checkDisplayName(*p.DisplayName); err != nil {
+			return gateway.User{}, err
+		}
+	}
+	u, err := s.opt.Users.UpdateUser(ctx, id, p)
+	if err != nil {
+		return u, mapStoreErr("update user", err)
+	}
+	s.remember(u)
+	return u, nil
+}
+
+// UserByEmail finds a user for the CLI: 404 not_found.
+func (s *Service) UserByEmail(ctx context.Context, email string) (gateway.User, error) {
+	u, err := s.opt.Users.UserByEmail(ctx, email)
+	return u, mapStoreErr("user by email", err)
+}
+
+// Login checks an email and password and issues an access token. Unknown
+// email, inactive user and wrong password all give the same 401
+// invalid_credentials after one argon2id verification each.
+func (s *Service) Login(ctx context.Context, email string, password gateway.Secret) (*gateway.LoginResult, error) {
+	u, err := s.opt.Users.UserByEmail(ctx, email)
+	if err != nil && !errors.Is(err, gateway.ErrNotFound) {
+		return nil, gateway.Internal("login", err)
+	}
+	pw := password
+	if len(pw.Reveal()) > MaxPasswordBytes {
+		pw = "" // never matches; still costs one verification
+	}
+	hash := u.PasswordHash
+	if err != nil || hash == "" {
+		hash = s.dummy()
+	}
+	ok, rehash, verr := VerifyPassword(pw, hash, s.opt.Password)
+	if verr != nil {
+		s.opt.Log.ErrorContext(ctx, "stored password hash is malformed", "user_id", u.ID)
+		_, _, _ = VerifyPassword(pw, s.dummy(), s.opt.Password)
+	}
+	if err != nil || verr != nil || !ok || !u.Active || pw == "" {
+		return nil, errInvalidCredentials
+	}
+	if rehash {
+		if h, err := HashPassword(pw, s.opt.Password); err == nil {
+			if err := s.opt.Users.SetPasswordHash(ctx, u.ID, h); err != nil {
+				s.opt.Log.WarnContext(ctx, "rehash password", "user_id", u.ID, "err", err)
+			}
+		}
+	}
+	if err := s.opt.Users.RecordLogin(ctx, u.ID, s.opt.Now()); err != nil {
+		s.opt.Log.WarnContext(ctx, "record login", "user_id", u.ID, "err", err)
+	}
+	return s.issue(ctx, u)
+}
+
+func (s *Service) dummy() string {
+	s.dummyOnce.Do(func() {
+		b := make([]byte, 16)
+		_, _ = rand.Read(b)
+		s.dummyHash, _ = HashPassword(gateway.Secret(b), s.opt.Password)
+	})
+	return s.dummyHash
+}
+
+func (s *Service) issue(_ context.Context, u gateway.User) (*gateway.LoginResult, error) {
+	tok, _, err := s.opt.Tokens.Issue(u.ID, TokenTypeAccess, s.opt.TokenTTL)
+	if err != nil {
+		return nil, gateway.Internal("issue token", err)
+	}
+	return &gateway.LoginResult{AccessToken: tok, ExpiresIn: int(s.opt.TokenTTL / 1e9), User: u}, nil
+}
+
+// Logout revokes every JWT of p's user issued up to now; a token issued
+// afterwards works. Principals that are not users have nothing to revoke.
+func (s *Service) Logout(ctx context.Context, p *gateway.Principal) error {
+	if p == nil || p.Kind != gateway.PrincipalUser {
+		return nil
+	}
+	// Tokens carry iat in microseconds: everything issued up to and
+	// including this microsecond is revoked.
+	after := s.opt.Now().UTC().Truncate(1000).Add(1000)
+	if err := s.opt.Users.RevokeTokens(ctx, p.UserID, after); err != nil {
+		return mapStoreErr("logout", err)
+	}
+	u, err := s.opt.Users.User(ctx, p.UserID)
+	if err != nil {
+		return mapStoreErr("logout", err)
+	}
+	s.remember(u)
+	return nil
+}
