@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/tollgate/tollgate/internal/sqlstore/sqltest"
+	"github.com/tollgate/tollgate/internal/testsvc"
 )
 
 type apiResult struct {
@@ -182,4 +183,60 @@ func TestRateLimitAdminAPI(t *testing.T) {
 			t.Fatalf("after deleting the assignment: %d %q, want 200 under default", r.status, r.header.Get("RateLimit-Policy"))
 		}
 	})
+}
+
+func TestTwoInstancesShareRedisLimit(t *testing.T) {
+	redisURL := testsvc.RedisURL(t)
+	prefix := testsvc.UniqueName("tgtest:") + ":"
+	env := []string{
+		"TOLLGATE_RATE_LIMIT_BACKEND=redis",
+		"TOLLGATE_REDIS_URL=" + redisURL,
+		"TOLLGATE_REDIS_KEY_PREFIX=" + prefix,
+		// One request a minute after a burst of 5: nothing refills during the test.
+		"TOLLGATE_RATE_LIMIT_DEFAULT_REQUESTS_PER_MINUTE=1",
+		"TOLLGATE_RATE_LIMIT_DEFAULT_BURST=5",
+	}
+	a, b := newTestApp(t, env...), newTestApp(t, env...)
+	admitted := 0
+	for i := 0; i < 12; i++ {
+		base := a
+		if i%2 == 1 {
+			base = b
+		}
+		r := call(t, "GET", base+"/v1/models", "")
+		switch r.status {
+		case 200:
+			admitted++
+		case 429:
+		default:
+			t.Fatalf("status = %d", r.status)
+		}
+	}
+	if admitted != 5 {
+		t.Fatalf("two instances admitted %d requests together, want the shared burst of 5", admitted)
+	}
+	if r := call(t, "GET", a+"/readyz", ""); r.status != 200 {
+		t.Fatalf("readyz with Redis = %d, want 200", r.status)
+	}
+}
+
+func TestRedisDownFallsBackToLocalLimits(t *testing.T) {
+	// Nothing listens on port 1: every Redis call fails at once.
+	base := newTestApp(t,
+		"TOLLGATE_RATE_LIMIT_BACKEND=redis",
+		"TOLLGATE_REDIS_URL=redis://127.0.0.1:1/0",
+		"TOLLGATE_RATE_LIMIT_DEFAULT_REQUESTS_PER_MINUTE=1",
+		"TOLLGATE_RATE_LIMIT_DEFAULT_BURST=2",
+	)
+	var statuses []int
+	for i := 0; i < 3; i++ {
+		statuses = append(statuses, call(t, "GET", base+"/v1/models", "").status)
+	}
+	if statuses[0] != 200 || statuses[1] != 200 || statuses[2] != 429 {
+		t.Fatalf("statuses with Redis down = %v, want [200 200 429] from local buckets", statuses)
+	}
+	r := call(t, "GET", base+"/readyz", "")
+	if typ, code, _ := errCode(r); r.status != 503 || typ != "unavailable_error" || code != "not_ready" {
+		t.Fatalf("readyz with Redis down = %d %s/%s, want 503 not_ready", r.status, typ, code)
+	}
 }

@@ -160,7 +160,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlst
 			return a, fmt.Errorf("redis.url: %w", err)
 		}
 		if lim, err = tgredis.NewFallback(tgredis.FallbackOptions{
-			Primary: tgredis.NewLimiter(a.redis, "tollgate:rl:"), Local: lim, Registerer: reg, Log: log,
+			Primary: tgredis.NewLimiter(a.redis, cfg.Redis.KeyPrefix+"rl:"), Local: lim, Registerer: reg, Log: log,
 		}); err != nil {
 			return a, err
 		}

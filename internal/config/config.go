@@ -92,6 +92,9 @@ type Policy struct {
 // Redis configures the shared Redis used for limits and notifications.
 type Redis struct {
 	URL gateway.Secret `koanf:"url" toml:"url"`
+	// KeyPrefix starts every key Tollgate writes, so several deployments
+	// (or test runs) can share one Redis.
+	KeyPrefix string `koanf:"key_prefix" toml:"key_prefix"`
 }
 
 // Usage configures the background usage writer.
@@ -148,6 +151,7 @@ func Defaults() Config {
 			CacheSyncInterval:   2 * time.Second,
 			StaticTokens:        []StaticToken{},
 		},
+		Redis:     Redis{KeyPrefix: "tollgate:"},
 		RateLimit: RateLimit{Backend: "memory", Default: Policy{RequestsPerMinute: 600, Burst: 100}},
 		Usage:     Usage{FlushInterval: time.Second, BatchSize: 500, QueueSize: 65536},
 		Providers: []Provider{},

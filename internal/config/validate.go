@@ -92,6 +92,9 @@ func (c *Config) Validate() error {
 			return bad("redis.url", "must be a redis:// or rediss:// URL")
 		}
 	}
+	if c.Redis.KeyPrefix == "" {
+		return bad("redis.key_prefix", "must not be empty")
+	}
 	if p := c.RateLimit.Default; p.RequestsPerMinute <= 0 || p.Burst <= 0 || p.TokensPerMinute < 0 {
 		return bad("rate_limit.default", "requests_per_minute and burst must be positive, tokens_per_minute not negative")
 	}
