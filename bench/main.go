@@ -219,7 +219,6 @@ func run(ctx context.Context, o options, log io.Writer) (*Result, error) {
 			r.bodies(gw)
 			r.logf("  idle streams")
 			_, tg.idle = r.idle(gw)
-			tg.idleN = p.IdleStreams
 		}
 		gs.stop()
 	}

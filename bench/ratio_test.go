@@ -98,3 +98,13 @@ func TestGatewayConfigNamesTheMock(t *testing.T) {
 		}
 	}
 }
+
+func TestIdleAt10k(t *testing.T) {
+	r := idleResult{Open: 5000, Before: 100 << 20, After: 400 << 20}
+	if got, want := idleAt10k(r), float64(700<<20); got != want {
+		t.Fatalf("idleAt10k = %v, want %v", got, want)
+	}
+	if got := idleAt10k(idleResult{}); !math.IsNaN(got) {
+		t.Fatalf("idleAt10k(none open) = %v, want NaN", got)
+	}
+}
