@@ -36,6 +36,7 @@ type options struct {
 	gap         time.Duration
 	goBench     bool
 	keep        bool
+	renderMD    string
 }
 
 type listFlag struct{ vs *[]string }
@@ -62,7 +63,17 @@ func main() {
 	fs.DurationVar(&o.gap, "stream-gap", 5*time.Millisecond, "gap between stream chunks")
 	fs.BoolVar(&o.goBench, "go-bench", true, "also run the proxy's go test -bench for allocation growth")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory with the servers' logs")
+	fs.StringVar(&o.renderMD, "render-md", "", "print the JSON result at this path as Markdown and exit (no benchmark)")
 	_ = fs.Parse(os.Args[1:])
+	if o.renderMD != "" {
+		res, err := readResult(o.renderMD)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		writeMarkdown(os.Stdout, res)
+		return
+	}
 	res, err := run(context.Background(), o, os.Stderr)
 	if res != nil {
 		writeTable(os.Stdout, res)
@@ -70,7 +81,12 @@ func main() {
 			fmt.Fprintln(os.Stderr, "bench:", werr)
 			os.Exit(1)
 		}
-		fmt.Fprintln(os.Stdout, "\nwrote", o.out)
+		md := strings.TrimSuffix(o.out, ".json") + ".md"
+		if f, err := os.Create(md); err == nil {
+			writeMarkdown(f, res)
+			_ = f.Close()
+		}
+		fmt.Fprintln(os.Stdout, "\nwrote", o.out, "and", md)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

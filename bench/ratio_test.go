@@ -108,3 +108,25 @@ func TestIdleAt10k(t *testing.T) {
 		t.Fatalf("idleAt10k(none open) = %v, want NaN", got)
 	}
 }
+
+func TestMarkdownRoundTrip(t *testing.T) {
+	res := &Result{Mode: "short", Rows: []Row{newRow("latency", "gateway", "median latency", "us", 40, 400, 500),
+		{Scenario: "latency", Variant: "jwt", Metric: "JWT", Skipped: "no credential"}},
+		Targets: []Target{Target{Name: "x", Ratio: math.NaN(), Limit: 1.3, AtMost: true}.check()}}
+	path := t.TempDir() + "/r.json"
+	if err := writeJSON(path, res); err != nil {
+		t.Fatal(err)
+	}
+	back, err := readResult(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	writeMarkdown(&b, back)
+	for _, want := range []string{"| latency | gateway | median latency | us | 40.0 | 400 | 500 | 1.25x | 12.50x |",
+		"skipped: no credential", "| x | - | ≤ 1.30 | **missed** () |"} {
+		if !strings.Contains(b.String(), want) {
+			t.Fatalf("markdown lacks %q:\n%s", want, b.String())
+		}
+	}
+}

@@ -170,3 +170,59 @@ func describeMachine(cpus int, goVersion string) Machine {
 	}
 	return m
 }
+
+// writeMarkdown writes the machine, the rows and the targets as Markdown,
+// for docs/benchmarks.md.
+func writeMarkdown(w io.Writer, res *Result) {
+	m := res.Machine
+	fmt.Fprintf(w, "Mode `%s`, %s, %.0f s. Machine: %d CPUs (%s), %d MiB memory, Linux %s, %s.\n\n",
+		res.Mode, res.Started.Format("2006-01-02 15:04 MST"), res.Seconds, m.CPUs, m.CPUModel, m.MemoryMB, m.Kernel, m.Go)
+	fmt.Fprintln(w, "| scenario | variant | metric | unit | direct | bare | gateway | gw/bare | gw/direct |")
+	fmt.Fprintln(w, "|---|---|---|---|--:|--:|--:|--:|--:|")
+	for _, r := range res.Rows {
+		if r.Skipped != "" {
+			fmt.Fprintf(w, "| %s | %s | %s | | | | | skipped: %s | |\n", r.Scenario, r.Variant, r.Metric, r.Skipped)
+			continue
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.Scenario, r.Variant, r.Metric, r.Unit,
+			fmtNum(r.Direct), fmtNum(r.Bare), fmtNum(r.Gateway), fmtRatio(r.VsBare), fmtRatio(r.VsDirect))
+	}
+	fmt.Fprintln(w, "\n| target | measured | limit | result |")
+	fmt.Fprintln(w, "|---|--:|--:|---|")
+	for _, t := range res.Targets {
+		verdict := "met"
+		if t.Skipped != "" {
+			verdict = "skipped: " + t.Skipped
+		} else if !t.Met {
+			verdict = "**missed**"
+		}
+		op := "≥"
+		if t.AtMost {
+			op = "≤"
+		}
+		measured := "-"
+		if t.Ratio >= 0 && !math.IsNaN(t.Ratio) {
+			measured = fmt.Sprintf("%.2f", t.Ratio)
+		}
+		fmt.Fprintf(w, "| %s | %s | %s %.2f | %s (%s) |\n", t.Name, measured, op, t.Limit, verdict, t.Note)
+	}
+	if len(res.Notes) > 0 {
+		fmt.Fprintln(w)
+		for _, n := range res.Notes {
+			fmt.Fprintf(w, "- %s\n", n)
+		}
+	}
+}
+
+// readResult reads a result written by writeJSON.
+func readResult(path string) (*Result, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var res Result
+	if err := json.Unmarshal(b, &res); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &res, nil
+}

@@ -26,7 +26,7 @@ type plan struct {
 }
 
 func shortPlan() plan {
-	return plan{Rounds: 8, PerRound: 100, StreamRounds: 4, StreamPerRound: 2, BodyRounds: 4, BodyPerRound: 20,
+	return plan{Rounds: 8, PerRound: 100, StreamRounds: 8, StreamPerRound: 3, BodyRounds: 4, BodyPerRound: 20,
 		Saturation: time.Second, Fixed: time.Second, Conns: 32, IdleStreams: 2000, MaxRequests: 1 << 20}
 }
 
