@@ -58,7 +58,10 @@ func targets(in targetsInput) []Target {
 	return ts
 }
 
-var allocsRe = regexp.MustCompile(`(?m)^BenchmarkChatCompletions/NonStream\S*\s+(\d+)\s+.*?(\d+) B/op\s+(\d+) allocs/op`)
+// allocsRe matches a -benchmem line of the non-streamed proxy benchmark.
+func allocsRe() *regexp.Regexp {
+	return regexp.MustCompile(`(?m)^BenchmarkChatCompletions/NonStream\S*\s+(\d+)\s+.*?(\d+) B/op\s+(\d+) allocs/op`)
+}
 
 // allocGrowth runs the proxy handler's benchmark with -benchmem at two
 // iteration counts, ten times apart; allocations per request must not grow.
@@ -76,7 +79,7 @@ func allocGrowth(ctx context.Context, root string, short bool) (string, error) {
 		if err != nil {
 			return out.String(), fmt.Errorf("%v: %s", err, b)
 		}
-		for _, m := range allocsRe.FindAllString(string(b), -1) {
+		for _, m := range allocsRe().FindAllString(string(b), -1) {
 			out.WriteString(m + "\n")
 		}
 	}
@@ -85,7 +88,7 @@ func allocGrowth(ctx context.Context, root string, short bool) (string, error) {
 
 // goBenchTarget compares allocs/op of the two runs allocGrowth made.
 func goBenchTarget(s string) (Target, bool) {
-	m := allocsRe.FindAllStringSubmatch(s, -1)
+	m := allocsRe().FindAllStringSubmatch(s, -1)
 	if len(m) != 2 {
 		return Target{}, false
 	}
