@@ -33,7 +33,10 @@ func ReadBody(r *http.Request) ([]byte, error) {
 	}
 	var buf bytes.Buffer
 	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
+		// Room for the body plus the read that sees EOF: with exactly
+		// ContentLength bytes free, ReadFrom would grow (allocate twice
+		// the size and copy) just to learn the body has ended.
+		buf.Grow(int(r.ContentLength) + bytes.MinRead)
 	}
 	if _, err := buf.ReadFrom(r.Body); err != nil {
 		var mbe *http.MaxBytesError

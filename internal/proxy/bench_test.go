@@ -43,6 +43,7 @@ func BenchmarkChatCompletions(b *testing.B) {
 	for _, bc := range []struct{ name, body string }{
 		{"NonStream", `{"model":"fast","messages":[{"role":"user","content":"hello"}],"temperature":0.2}`},
 		{"Stream", `{"model":"fast","stream":true,"messages":[{"role":"user","content":"hello"}],"temperature":0.2}`},
+		{"Body1MiB", `{"model":"fast","messages":[{"role":"user","content":"` + strings.Repeat("a", 1<<20) + `"}],"temperature":0.2}`},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			body := []byte(bc.body)

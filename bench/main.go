@@ -1,0 +1,247 @@
+// Command bench measures what Tollgate adds on top of an upstream: it
+// starts an OpenAI-compatible mock, the bare standard-library reverse
+// proxy and the real gateway binary (pinned to one core), drives them with
+// its own load generator and prints a table of each figure side by side
+// with a direct call and the bare proxy, which it also writes as JSON.
+//
+//	go run ./bench            # full run, a few minutes
+//	go run ./bench -short     # under a minute
+//
+// See docs/benchmarks.md.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+)
+
+type options struct {
+	short       bool
+	out         string
+	apiKey      string
+	jwt         string
+	redisURL    string
+	gatewayEnv  []string
+	idleStreams int
+	chunks      int
+	gap         time.Duration
+	goBench     bool
+	keep        bool
+	renderMD    string
+}
+
+type listFlag struct{ vs *[]string }
+
+func (l listFlag) String() string {
+	if l.vs == nil {
+		return ""
+	}
+	return strings.Join(*l.vs, ",")
+}
+func (l listFlag) Set(v string) error { *l.vs = append(*l.vs, v); return nil }
+
+func main() {
+	var o options
+	fs := flag.NewFlagSet("bench", flag.ExitOnError)
+	fs.BoolVar(&o.short, "short", false, "quick check (under a minute)")
+	fs.StringVar(&o.out, "out", "bench/results/latest.json", "where to write the JSON result")
+	fs.StringVar(&o.apiKey, "api-key", os.Getenv("TOLLGATE_BENCH_API_KEY"), "API key for the API-key scenario (env TOLLGATE_BENCH_API_KEY); skipped when empty")
+	fs.StringVar(&o.jwt, "jwt", os.Getenv("TOLLGATE_BENCH_JWT"), "JWT for the JWT scenario (env TOLLGATE_BENCH_JWT); skipped when empty")
+	fs.StringVar(&o.redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis for the Redis rate-limit scenario; skipped when unreachable")
+	fs.Var(listFlag{&o.gatewayEnv}, "gateway-env", "KEY=VALUE added to every gateway's environment (repeatable), e.g. a database holding the API key")
+	fs.IntVar(&o.idleStreams, "idle-streams", 0, "idle streams to hold open (default 10000, 2000 with -short)")
+	fs.IntVar(&o.chunks, "stream-chunks", 20, "chunks in a paced stream")
+	fs.DurationVar(&o.gap, "stream-gap", 5*time.Millisecond, "gap between stream chunks")
+	fs.BoolVar(&o.goBench, "go-bench", true, "also run the proxy's go test -bench for allocation growth")
+	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory with the servers' logs")
+	fs.StringVar(&o.renderMD, "render-md", "", "print the JSON result at this path as Markdown and exit (no benchmark)")
+	_ = fs.Parse(os.Args[1:])
+	if o.renderMD != "" {
+		res, err := readResult(o.renderMD)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		writeMarkdown(os.Stdout, res)
+		return
+	}
+	res, err := run(context.Background(), o, os.Stderr)
+	if res != nil {
+		writeTable(os.Stdout, res)
+		if werr := writeJSON(o.out, res); werr != nil {
+			fmt.Fprintln(os.Stderr, "bench:", werr)
+			os.Exit(1)
+		}
+		md := strings.TrimSuffix(o.out, ".json") + ".md"
+		if f, err := os.Create(md); err == nil {
+			writeMarkdown(f, res)
+			_ = f.Close()
+		}
+		fmt.Fprintln(os.Stdout, "\nwrote", o.out, "and", md)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// variants lists the gateway configurations of scenario 3.
+func variants(o options) []variant {
+	redisSkip := ""
+	if !reachable(o.redisURL) {
+		redisSkip = "Redis unreachable at " + o.redisURL
+	}
+	bearer := func(tok string) http.Header {
+		if tok == "" {
+			return nil
+		}
+		return http.Header{"Authorization": {"Bearer " + tok}}
+	}
+	noCred := func(tok string) string {
+		if tok == "" {
+			return "no credential"
+		}
+		return ""
+	}
+	return []variant{
+		{Name: "gateway", Desc: "rate limit in memory + usage accounting (both always on), no auth", Env: o.gatewayEnv},
+		{Name: "redis-rl", Desc: "rate limit in Redis + usage accounting", Skipped: redisSkip,
+			Env: append([]string{"TOLLGATE_RATE_LIMIT_BACKEND=redis", "TOLLGATE_REDIS_URL=" + o.redisURL}, o.gatewayEnv...)},
+		{Name: "api-key", Desc: "API key auth (cached) + rate limit in memory + usage accounting", Env: o.gatewayEnv,
+			Header: bearer(o.apiKey), Skipped: noCred(o.apiKey)},
+		{Name: "jwt", Desc: "JWT auth + rate limit in memory + usage accounting", Env: o.gatewayEnv,
+			Header: bearer(o.jwt), Skipped: noCred(o.jwt)},
+	}
+}
+
+// reachable reports whether a redis:// URL's host accepts TCP on 127.0.0.1.
+func reachable(u string) bool {
+	host := strings.TrimPrefix(u, "redis://")
+	if i := strings.IndexAny(host, "/?"); i >= 0 {
+		host = host[:i]
+	}
+	if i := strings.LastIndex(host, "@"); i >= 0 {
+		host = host[i+1:]
+	}
+	c, err := net.DialTimeout("tcp", host, time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+func run(ctx context.Context, o options, log io.Writer) (*Result, error) {
+	start := time.Now()
+	p := fullPlan()
+	mode := "full"
+	if o.short {
+		p, mode = shortPlan(), "short"
+	}
+	if o.idleStreams > 0 {
+		p.IdleStreams = o.idleStreams
+	}
+	res := &Result{Mode: mode, Started: start.UTC(), Machine: describeMachine(runtime.NumCPU(), runtime.Version())}
+	defer func() { res.Seconds = math.Round(time.Since(start).Seconds()) }()
+	root, err := moduleRoot()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "tollgate-bench-")
+	if err != nil {
+		return nil, err
+	}
+	if o.keep {
+		res.LogsKept = dir
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	if lim := raiseFileLimit(65536); lim < uint64(2*p.IdleStreams+1000) {
+		p.IdleStreams = max(100, (int(lim)-1000)/2)
+		res.Notes = append(res.Notes, fmt.Sprintf("open-file limit %d: idle streams reduced to %d", lim, p.IdleStreams))
+	}
+	r := &runner{plan: p, dir: dir, res: res, log: log}
+	r.logf("building the gateway and the bare proxy")
+	gwBin, bareBin, err := buildBinaries(ctx, root, dir)
+	if err != nil {
+		return nil, err
+	}
+	r.gwBin = gwBin
+	if o.goBench {
+		r.logf("go test -bench of the proxy handler (allocation growth)")
+		res.GoBench, err = allocGrowth(ctx, root, o.short)
+		if err != nil {
+			res.Notes = append(res.Notes, "go test -bench failed: "+err.Error())
+		}
+	}
+	pin, note := setupPinning()
+	r.pin = pin
+	res.Notes = append(res.Notes, note,
+		"usage accounting and in-memory rate limiting are always on in today's gateway (limit set far above the load); there is no off switch to measure them separately",
+		"API key and JWT auth are not on this branch: those scenarios need --api-key / --jwt (and --gateway-env for a database or secret that accepts them)")
+	m, err := startMock(mockOptions{StreamChunks: o.chunks, StreamGap: o.gap, IdleHold: 5 * time.Minute})
+	if err != nil {
+		return nil, err
+	}
+	defer m.close()
+	r.mock = m
+	r.direct = &target{Name: "direct", URL: m.URL}
+	bs, err := startBare(pin, bareBin, m.URL, dir+"/bareproxy.log")
+	if err != nil {
+		return nil, err
+	}
+	defer bs.stop()
+	r.bare = &target{Name: "bare", URL: bs.URL, PID: bs.PID()}
+
+	small := chatBody(modelSmall, false, 100)
+	r.logf("direct saturation")
+	direct := closedLoop(r.direct, small, p.Conns, p.Saturation, p.MaxRequests)
+	vs := variants(o)
+	mainVariant := "gateway"
+	if o.apiKey != "" {
+		mainVariant = "api-key"
+	}
+	tg := targetsInput{}
+	for _, v := range vs {
+		if v.Skipped != "" {
+			r.add(Row{Scenario: "latency", Variant: v.Name, Metric: v.Desc, Skipped: v.Skipped},
+				Row{Scenario: "throughput", Variant: v.Name, Metric: v.Desc, Skipped: v.Skipped})
+			continue
+		}
+		r.logf("variant %s: %s", v.Name, v.Desc)
+		gs, gw, err := r.startVariant(v)
+		if err != nil {
+			return res, err
+		}
+		r.logf("  latency rounds")
+		rs := r.latency("latency", v.Name, gw, small, p.Rounds, p.PerRound)
+		r.logf("  throughput")
+		sb, sg := r.throughput(v.Name, gw, small, direct)
+		direct = nil // the direct figure is shown once
+		if v.Name == mainVariant {
+			tg.rounds, tg.satBare, tg.satGW = rs, sb, sg
+			r.logf("  streaming")
+			tg.stream = r.streaming(gw)
+			r.logf("  request bodies")
+			r.bodies(gw)
+			r.logf("  idle streams")
+			_, tg.idle = r.idle(gw)
+		}
+		gs.stop()
+	}
+	tg.auth = o.apiKey != ""
+	res.Targets = targets(tg)
+	if bt, ok := goBenchTarget(res.GoBench); ok {
+		res.Targets = append(res.Targets, bt)
+	}
+	return res, nil
+}
