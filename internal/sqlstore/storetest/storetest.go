@@ -30,4 +30,5 @@ var suites = []suite{
 	{"Settings", testSettings},
 	{"RateLimits", testRateLimits},
 	{"Usage", testUsage},
+	{"Conversations", testConversations},
 }
