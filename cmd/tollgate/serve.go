@@ -138,6 +138,9 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlst
 			a.close(ctx)
 		}
 	}()
+	if err := sweepPendingMessages(ctx, st, log); err != nil {
+		return a, err
+	}
 
 	// Rate limits: memory, or Redis with local fallback.
 	trusted, err := ratelimit.ParseTrustedProxies(cfg.Server.TrustedProxies)
@@ -208,6 +211,8 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlst
 				log.WarnContext(ctx, "refresh rate limit policies", "err", err)
 			}
 		},
+		Conversations: st,
+		Completer:     a.proxy,
 	})
 	go func() {
 		defer close(a.stopped)

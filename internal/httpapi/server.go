@@ -54,6 +54,10 @@ type Options struct {
 	// instance at once; others poll).
 	RateLimits        gateway.RateLimitStore
 	RateLimitsChanged func(ctx context.Context)
+	// Conversations and Completer serve /api/conversations, /api/messages
+	// and /api/search; either nil registers none of them.
+	Conversations gateway.ConversationStore
+	Completer     Completer
 }
 
 // Server is the router with every route registered.
@@ -95,6 +99,7 @@ func New(opt Options) *Server {
 	s.v1Routes()
 	s.usageRoutes()
 	s.rateLimitRoutes()
+	s.conversationRoutes()
 	s.mux.Handle("/", s.instrument("unmatched", http.HandlerFunc(s.unmatched)))
 	s.handler = s.outer(s.mux)
 	return s
