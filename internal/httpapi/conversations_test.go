@@ -509,6 +509,20 @@ func TestConversationIsolation(t *testing.T) {
 	if got := e.messages(t, tenant, all[2].conv); len(got) != 2 {
 		t.Fatalf("tenant-wide messages = %+v", got)
 	}
+	var sr struct {
+		Data []struct {
+			ConversationID string `json:"conversation_id"`
+		} `json:"data"`
+	}
+	e.callJSON(t, tenant, "GET", "/api/search?q=zebra", "", http.StatusOK, &sr)
+	for _, h := range sr.Data {
+		if h.ConversationID != all[2].conv && h.ConversationID != all[3].conv {
+			t.Fatalf("tenant-wide search found %s", h.ConversationID)
+		}
+	}
+	if len(sr.Data) != 4 {
+		t.Fatalf("tenant-wide search = %+v, want the 4 messages of both end users", sr.Data)
+	}
 	resp, b := e.call(t, tenant, "GET", "/api/conversations/"+all[0].conv, "")
 	wantError(t, resp, b, 404, "not_found_error", "conversation_not_found", nil)
 }
