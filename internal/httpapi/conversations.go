@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -52,10 +53,20 @@ type ConversationRequest struct {
 // maxTitle bounds a conversation title, in characters.
 const maxTitle = 500
 
-// Validate checks the title length.
+// Validate checks the title length and that no text holds a NUL
+// character (PostgreSQL cannot store it; SQLite could, and both engines
+// must answer alike).
 func (c *ConversationRequest) Validate() error {
 	if c.Title != nil && utf8.RuneCountInString(*c.Title) > maxTitle {
 		return gateway.Invalid("invalid_field", "body.title", fmt.Sprintf("title must be at most %d characters", maxTitle))
+	}
+	for _, f := range []struct {
+		name string
+		v    *string
+	}{{"title", c.Title}, {"system_prompt", c.SystemPrompt}} {
+		if f.v != nil && strings.IndexByte(*f.v, 0) >= 0 {
+			return gateway.Invalid("invalid_field", "body."+f.name, f.name+" must not contain NUL characters")
+		}
 	}
 	return nil
 }
@@ -231,7 +242,7 @@ func decodeCursor(s string) (*gateway.ConversationCursor, error) {
 		return nil, bad
 	}
 	var c cursor
-	if json.Unmarshal(b, &c) != nil || c.ID == "" {
+	if json.Unmarshal(b, &c) != nil || c.ID == "" || strings.IndexByte(c.ID, 0) >= 0 {
 		return nil, bad
 	}
 	return &gateway.ConversationCursor{LastActivityAt: time.UnixMicro(c.T).UTC(), ID: c.ID}, nil

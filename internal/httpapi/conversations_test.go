@@ -382,7 +382,11 @@ func TestConversationAPI(t *testing.T) {
 }
 
 func TestConversationValidation(t *testing.T) {
-	e := newConvEnv(t, envOpt{})
+	engines(t, testConversationValidation)
+}
+
+func testConversationValidation(t *testing.T, db func(testing.TB) gateway.ConversationStore) {
+	e := newConvEnv(t, envOpt{db: db})
 	c := e.createConv(t, alice, `{}`)
 	msgs := "/api/conversations/" + c.ID + "/messages"
 	for _, tc := range []struct {
@@ -410,6 +414,14 @@ func TestConversationValidation(t *testing.T) {
 		{"SearchWithoutQ", "GET", "/api/search", "", alice, 400, "invalid_request_error", "missing_field", ptr("query.q")},
 		{"EditEmpty", "PATCH", "/api/messages/msg_x", `{"content":""}`, alice, 400, "invalid_request_error", "invalid_field", ptr("body.content")},
 		{"TitleTooLong", "PATCH", "/api/conversations/" + c.ID, `{"title":"` + strings.Repeat("a", 501) + `"}`, alice, 400, "invalid_request_error", "invalid_field", ptr("body.title")},
+		{"NULInContent", "POST", msgs, `{"content":"a\u0000b"}`, alice, 400, "invalid_request_error", "invalid_field", ptr("body.content")},
+		{"NULInTitle", "POST", "/api/conversations", `{"title":"a\u0000b"}`, alice, 400, "invalid_request_error", "invalid_field", ptr("body.title")},
+		{"NULInSystemPrompt", "PATCH", "/api/conversations/" + c.ID, `{"system_prompt":"\u0000"}`, alice, 400, "invalid_request_error", "invalid_field", ptr("body.system_prompt")},
+		{"NULInCursorID", "GET", "/api/conversations?cursor=eyJ0IjoxLCJpZCI6Ilx1MDAwMCJ9", "", alice, 400, "invalid_request_error", "invalid_field", ptr("query.cursor")},
+		{"NULInConversationID", "GET", "/api/conversations/conv_%00", "", alice, 404, "not_found_error", "conversation_not_found", nil},
+		{"InvalidUTF8ConversationID", "GET", "/api/conversations/conv_%FF/messages", "", alice, 404, "not_found_error", "conversation_not_found", nil},
+		{"NULInMessageID", "PATCH", "/api/messages/msg_%00", `{"content":"x"}`, alice, 404, "not_found_error", "message_not_found", nil},
+		{"InvalidUTF8MessageID", "DELETE", "/api/messages/msg_%FF", "", alice, 404, "not_found_error", "message_not_found", nil},
 		{"Unauthenticated", "GET", "/api/conversations", "", as{}, 401, "authentication_error", "missing_authorization", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -781,10 +793,14 @@ func TestFinalWriteFails(t *testing.T) {
 }
 
 func TestSearchHostileInput(t *testing.T) {
-	e := newConvEnv(t, envOpt{})
+	engines(t, testSearchHostileInput)
+}
+
+func testSearchHostileInput(t *testing.T, db func(testing.TB) gateway.ConversationStore) {
+	e := newConvEnv(t, envOpt{db: db})
 	c := e.createConv(t, alice, "")
 	p := e.post(t, alice, c.ID, `{"content":"100% of a_b is \"quoted\" NOT OR near"}`)
-	for _, q := range []string{`"quoted"`, `"quoted`, `NOT`, `OR`, `near(`, `100%`, `a_b`, `quoted*`, `-quoted`, `quoted) OR (near`} {
+	for _, q := range []string{`"quoted"`, `"quoted`, `NOT`, `OR`, `near(`, `100%`, `a_b`, `quoted*`, `-quoted`, `quoted) OR (near`, "a\x00b"} {
 		var sr struct {
 			Data []struct {
 				MessageID string `json:"message_id"`
@@ -801,7 +817,7 @@ func TestSearchHostileInput(t *testing.T) {
 			}
 		}
 	}
-	for _, q := range []string{`%`, `_`, `'; DROP TABLE messages; --`, `*`, `"`, `' OR 1=1 --`, `zebra`} {
+	for _, q := range []string{`%`, `_`, `'; DROP TABLE messages; --`, `*`, `"`, `' OR 1=1 --`, `zebra`, "\x00"} {
 		resp, b := e.call(t, alice, "GET", "/api/search?q="+url.QueryEscape(q), "")
 		if resp.StatusCode != http.StatusOK || string(b) != "{\"data\":[]}\n" {
 			t.Errorf("search %q: %d %s", q, resp.StatusCode, b)

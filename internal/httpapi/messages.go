@@ -73,6 +73,9 @@ func validContent(c *string) error {
 	if strings.TrimSpace(*c) == "" {
 		return gateway.Invalid("invalid_field", "body.content", "content must not be empty")
 	}
+	if strings.IndexByte(*c, 0) >= 0 {
+		return gateway.Invalid("invalid_field", "body.content", "content must not contain NUL characters")
+	}
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/tollgate/tollgate/internal/gateway"
 )
@@ -37,12 +38,20 @@ func ownerFilter(a string, o gateway.Owner) (string, []any) {
 	return a + "user_id = ? AND " + a + "end_user_id = ?", []any{o.UserID, o.EndUserID}
 }
 
-func checkOwner(o gateway.Owner, write bool) error {
+// checkOwner refuses an owner without a user, a tenant-wide owner on
+// writes, and, as ErrNotFound, ids that no row can have: a NUL byte or
+// invalid UTF-8 (which PostgreSQL would reject as an error, not a miss).
+func checkOwner(o gateway.Owner, write bool, ids ...string) error {
 	if o.UserID == "" {
 		return errors.New("owner has no user id")
 	}
 	if write && o.AllEndUsers {
 		return errTenantWide
+	}
+	for _, id := range ids {
+		if !utf8.ValidString(id) || strings.IndexByte(id, 0) >= 0 {
+			return gateway.ErrNotFound
+		}
 	}
 	return nil
 }
@@ -103,7 +112,7 @@ func (s *Store) CreateConversation(ctx context.Context, o gateway.Owner, c gatew
 
 // GetConversation returns o's conversation id, or ErrNotFound.
 func (s *Store) GetConversation(ctx context.Context, o gateway.Owner, id string) (gateway.Conversation, error) {
-	if err := checkOwner(o, false); err != nil {
+	if err := checkOwner(o, false, id); err != nil {
 		return gateway.Conversation{}, fmt.Errorf("get conversation: %w", err)
 	}
 	return s.getConversation(ctx, s.db, o, id)
@@ -128,6 +137,11 @@ func (s *Store) getConversation(ctx context.Context, q queryer, o gateway.Owner,
 func (s *Store) ListConversations(ctx context.Context, o gateway.Owner, after *gateway.ConversationCursor, limit int) ([]gateway.Conversation, error) {
 	if err := checkOwner(o, false); err != nil {
 		return nil, fmt.Errorf("list conversations: %w", err)
+	}
+	if after != nil {
+		if err := checkOwner(o, false, after.ID); err != nil {
+			return nil, fmt.Errorf("list conversations: cursor: %w", err)
+		}
 	}
 	f, args := ownerFilter("c", o)
 	query := `SELECT ` + conversationColumns + ` FROM conversations c WHERE ` + f
@@ -155,7 +169,7 @@ func (s *Store) ListConversations(ctx context.Context, o gateway.Owner, after *g
 
 // UpdateConversation applies p in one statement and returns the result.
 func (s *Store) UpdateConversation(ctx context.Context, o gateway.Owner, id string, p gateway.ConversationPatch) (gateway.Conversation, error) {
-	if err := checkOwner(o, true); err != nil {
+	if err := checkOwner(o, true, id); err != nil {
 		return gateway.Conversation{}, fmt.Errorf("update conversation: %w", err)
 	}
 	t := now()
@@ -180,7 +194,7 @@ func (s *Store) UpdateConversation(ctx context.Context, o gateway.Owner, id stri
 
 // DeleteConversation deletes o's conversation and its messages.
 func (s *Store) DeleteConversation(ctx context.Context, o gateway.Owner, id string) error {
-	if err := checkOwner(o, true); err != nil {
+	if err := checkOwner(o, true, id); err != nil {
 		return fmt.Errorf("delete conversation: %w", err)
 	}
 	f, args := ownerFilter("", o)
@@ -192,7 +206,7 @@ func (s *Store) DeleteConversation(ctx context.Context, o gateway.Owner, id stri
 
 // ListMessages returns the messages of o's conversation in order.
 func (s *Store) ListMessages(ctx context.Context, o gateway.Owner, conversationID string) ([]gateway.Message, error) {
-	if err := checkOwner(o, false); err != nil {
+	if err := checkOwner(o, false, conversationID); err != nil {
 		return nil, fmt.Errorf("list messages: %w", err)
 	}
 	if _, err := s.getConversation(ctx, s.db, o, conversationID); err != nil {
@@ -224,7 +238,7 @@ func (s *Store) listMessages(ctx context.Context, q queryer, o gateway.Owner, co
 // in one transaction and returns the path to send to the model.
 func (s *Store) StartExchange(ctx context.Context, o gateway.Owner, in gateway.NewExchange) (gateway.Exchange, error) {
 	var x gateway.Exchange
-	if err := checkOwner(o, true); err != nil {
+	if err := checkOwner(o, true, in.ConversationID); err != nil {
 		return x, fmt.Errorf("start exchange: %w", err)
 	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -276,7 +290,9 @@ func (s *Store) StartExchange(ctx context.Context, o gateway.Owner, in gateway.N
 				return err
 			}
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE conversations SET last_activity_at = ? WHERE id = ?`), t, c.ID); err != nil {
+		f, oargs := ownerFilter("", o)
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE conversations SET last_activity_at = ? WHERE id = ? AND `+f),
+			append([]any{t, c.ID}, oargs...)...); err != nil {
 			return err
 		}
 		c.LastActivityAt = t
@@ -291,7 +307,7 @@ func (s *Store) StartExchange(ctx context.Context, o gateway.Owner, in gateway.N
 
 // FinishMessage completes a pending assistant message in one UPDATE.
 func (s *Store) FinishMessage(ctx context.Context, o gateway.Owner, id string, r gateway.MessageResult) (gateway.Message, error) {
-	if err := checkOwner(o, true); err != nil {
+	if err := checkOwner(o, true, id); err != nil {
 		return gateway.Message{}, fmt.Errorf("finish message: %w", err)
 	}
 	f, args := ownerFilter("", o)
@@ -304,7 +320,7 @@ func (s *Store) FinishMessage(ctx context.Context, o gateway.Owner, id string, r
 
 // EditMessage replaces a message's content and sets edited_at.
 func (s *Store) EditMessage(ctx context.Context, o gateway.Owner, id, content string) (gateway.Message, error) {
-	if err := checkOwner(o, true); err != nil {
+	if err := checkOwner(o, true, id); err != nil {
 		return gateway.Message{}, fmt.Errorf("edit message: %w", err)
 	}
 	f, args := ownerFilter("", o)
@@ -317,7 +333,7 @@ func (s *Store) EditMessage(ctx context.Context, o gateway.Owner, id, content st
 
 // DeleteMessage sets deleted_at unless it is set already.
 func (s *Store) DeleteMessage(ctx context.Context, o gateway.Owner, id string) error {
-	if err := checkOwner(o, true); err != nil {
+	if err := checkOwner(o, true, id); err != nil {
 		return fmt.Errorf("delete message: %w", err)
 	}
 	f, args := ownerFilter("", o)
@@ -329,7 +345,7 @@ func (s *Store) DeleteMessage(ctx context.Context, o gateway.Owner, id string) e
 
 // RestoreMessage clears deleted_at.
 func (s *Store) RestoreMessage(ctx context.Context, o gateway.Owner, id string) (gateway.Message, error) {
-	if err := checkOwner(o, true); err != nil {
+	if err := checkOwner(o, true, id); err != nil {
 		return gateway.Message{}, fmt.Errorf("restore message: %w", err)
 	}
 	f, args := ownerFilter("", o)

@@ -131,6 +131,33 @@ func testConversations(t *testing.T, open Opener) {
 		}
 	})
 
+	// Ids no row can have answer ErrNotFound on both engines (PostgreSQL
+	// rejects NUL and invalid UTF-8 in text parameters).
+	t.Run("MalformedIDs", func(t *testing.T) {
+		st := open(t)
+		for _, id := range []string{"conv_\x00", "msg_\xff", ""} {
+			title := "x"
+			checks := map[string]error{}
+			_, checks["GetConversation"] = st.GetConversation(ctx, alice, id)
+			_, checks["UpdateConversation"] = st.UpdateConversation(ctx, alice, id, gateway.ConversationPatch{Title: &title})
+			checks["DeleteConversation"] = st.DeleteConversation(ctx, alice, id)
+			_, checks["ListMessages"] = st.ListMessages(ctx, alice, id)
+			_, checks["StartExchange"] = st.StartExchange(ctx, alice, gateway.NewExchange{ConversationID: id, Content: "x"})
+			_, checks["EditMessage"] = st.EditMessage(ctx, alice, id, "x")
+			checks["DeleteMessage"] = st.DeleteMessage(ctx, alice, id)
+			_, checks["RestoreMessage"] = st.RestoreMessage(ctx, alice, id)
+			_, checks["FinishMessage"] = st.FinishMessage(ctx, alice, id, gateway.MessageResult{Status: gateway.MessageComplete})
+			for name, err := range checks {
+				if !errors.Is(err, gateway.ErrNotFound) {
+					t.Errorf("%s(%q): %v, want ErrNotFound", name, id, err)
+				}
+			}
+		}
+		if hits, err := st.SearchMessages(ctx, alice, "a\x00b\xff", 10); err != nil || len(hits) != 0 {
+			t.Fatalf("search with NUL and invalid UTF-8: %v, %v", hits, err)
+		}
+	})
+
 	t.Run("Pagination", func(t *testing.T) {
 		st := open(t)
 		var ids []string
