@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/tollgate/tollgate/internal/gateway"
@@ -50,5 +52,42 @@ func TestStartupSweepMarksPendingMessages(t *testing.T) {
 	}
 	if len(msgs) != 2 || msgs[1].ID != x.Assistant.ID || msgs[1].Status != gateway.MessageIncomplete {
 		t.Fatalf("after start-up = %+v", msgs)
+	}
+}
+
+func TestCLIChat(t *testing.T) {
+	base := newTestApp(t)
+	run := func(stdin string, args ...string) (string, string, error) {
+		var out, errOut bytes.Buffer
+		root := newRootCmd(env{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errOut,
+			environ: func() []string { return []string{"TOLLGATE_SERVER=" + base} }})
+		root.SetArgs(args)
+		err := root.ExecuteContext(context.Background())
+		return out.String(), errOut.String(), err
+	}
+	out, errOut, err := run("", "chat", "one two three")
+	if err != nil || out != "one two three\n" {
+		t.Fatalf("chat = %q, %q, %v", out, errOut, err)
+	}
+	id, ok := strings.CutPrefix(strings.TrimSpace(errOut), "conversation ")
+	id, _, _ = strings.Cut(id, " ")
+	if !ok || !strings.HasPrefix(id, "conv_") || !strings.HasSuffix(errOut, "(model echo)\n") {
+		t.Fatalf("stderr = %q", errOut)
+	}
+	out, _, err = run("first line\n\nsecond line\n", "chat", "--conversation", id)
+	if err != nil || out != "first line\nsecond line\n" {
+		t.Fatalf("interactive chat = %q, %v", out, err)
+	}
+	msgs := call(t, "GET", base+"/api/conversations/"+id+"/messages", "")
+	if data, _ := msgs.body["data"].([]any); len(data) != 6 {
+		t.Fatalf("messages = %v", msgs.body)
+	}
+	_, _, err = run("", "chat", "--conversation", "conv_nope", "hi")
+	if err == nil || !strings.Contains(err.Error(), "conversation_not_found") {
+		t.Fatalf("unknown conversation: %v", err)
+	}
+	_, _, err = run("", "chat", "--model", "nope", "hi")
+	if err == nil || !strings.Contains(err.Error(), "model_not_found") {
+		t.Fatalf("unknown model: %v", err)
 	}
 }

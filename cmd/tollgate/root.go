@@ -42,6 +42,7 @@ func newRootCmd(e env) *cobra.Command {
 		newMigrateCmd(e, &gf),
 		newConfigCmd(e, &gf),
 		newOpenAPICmd(e, &gf),
+		newChatCmd(e),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",
