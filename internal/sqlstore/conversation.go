@@ -56,10 +56,11 @@ func checkOwner(o gateway.Owner, write bool, ids ...string) error {
 	return nil
 }
 
-// Unqualified column lists for RETURNING.
-var (
-	conversationReturning = strings.ReplaceAll(conversationColumns, "c.", "")
-	messageReturning      = strings.ReplaceAll(messageColumns, "m.", "")
+// Unqualified column lists for RETURNING (SQLite accepts no alias there).
+const (
+	conversationReturning = `id, user_id, end_user_id, title, model, system_prompt, created_at, updated_at, last_activity_at`
+	messageReturning      = `id, conversation_id, parent_id, role, content, model, status,
+	prompt_tokens, completion_tokens, created_at, edited_at, deleted_at`
 )
 
 func newID(prefix string) string { return prefix + strings.ToLower(rand.Text()) }
