@@ -140,6 +140,9 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlst
 			a.close(ctx)
 		}
 	}()
+	if err := sweepPendingMessages(ctx, st, log); err != nil {
+		return a, err
+	}
 
 	if a.identity, err = newIdentity(ctx, cfg, log, st); err != nil {
 		return a, err
@@ -224,6 +227,8 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlst
 				log.WarnContext(ctx, "refresh rate limit policies", "err", err)
 			}
 		},
+		Conversations: st,
+		Completer:     a.proxy,
 	})
 	go func() {
 		defer close(a.stopped)

@@ -59,6 +59,10 @@ type Options struct {
 	// LoginGuard runs before every login attempt (the per-IP login limiter
 	// of SPEC 2.7); a returned error refuses the attempt.
 	LoginGuard func(w http.ResponseWriter, r *http.Request) error
+	// Conversations and Completer serve /api/conversations, /api/messages
+	// and /api/search; either nil registers none of them.
+	Conversations gateway.ConversationStore
+	Completer     Completer
 }
 
 // Server is the router with every route registered.
@@ -101,6 +105,7 @@ func New(opt Options) *Server {
 	s.usageRoutes()
 	s.rateLimitRoutes()
 	s.authRoutes()
+	s.conversationRoutes()
 	s.mux.Handle("/", s.instrument("unmatched", http.HandlerFunc(s.unmatched)))
 	s.handler = s.outer(s.mux)
 	return s

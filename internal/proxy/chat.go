@@ -71,6 +71,7 @@ type exchange struct {
 
 	status  gateway.UsageStatus
 	errCode string
+	served  *target // the target of the last attempt
 }
 
 func (x *exchange) run(first *target) error {
@@ -78,7 +79,7 @@ func (x *exchange) run(first *target) error {
 	served := first
 	var last *gateway.Error
 	for i, t := range x.candidates(first) {
-		served = t
+		served, x.served = t, t
 		attemptStart := x.p.now()
 		gerr, retry := x.attempt(t, header, attemptStart)
 		if x.committed || gerr == nil {

@@ -16,6 +16,10 @@ type dialect struct {
 	name     string
 	rebind   func(string) string
 	isUnique func(error) bool
+	// search is the full-text query over messages m: its first argument
+	// is matchArg(terms), then the owner filter's, then the limit.
+	search   func(ownerFilter string) string
+	matchArg func(terms []string) string
 }
 
 var sqliteDialect = dialect{
@@ -29,6 +33,21 @@ var sqliteDialect = dialect{
 		}
 		return false
 	},
+	// FTS5: each term is a quoted string (so AND, OR, NOT, NEAR, *, ^ and
+	// column filters are text), the terms ANDed by juxtaposition.
+	search: func(owner string) string {
+		return `SELECT m.conversation_id, m.id, snippet(messages_fts, 0, '**', '**', '…', 16), m.created_at
+			FROM messages_fts JOIN messages m ON m.seq = messages_fts.rowid
+			WHERE messages_fts MATCH ? AND m.deleted_at IS NULL AND ` + owner + `
+			ORDER BY bm25(messages_fts), m.seq DESC LIMIT ?`
+	},
+	matchArg: func(terms []string) string {
+		q := make([]string, len(terms))
+		for i, t := range terms {
+			q[i] = `"` + strings.ReplaceAll(t, `"`, `""`) + `"`
+		}
+		return strings.Join(q, " ")
+	},
 }
 
 var postgresDialect = dialect{
@@ -38,6 +57,16 @@ var postgresDialect = dialect{
 		var pe *pgconn.PgError
 		return errors.As(err, &pe) && pe.Code == "23505"
 	},
+	// tsvector: plainto_tsquery reads its argument as text (no operators)
+	// and ANDs its words.
+	search: func(owner string) string {
+		return `SELECT m.conversation_id, m.id,
+				ts_headline('simple', m.content, q, 'StartSel="**", StopSel="**", MaxWords=20, MinWords=5'), m.created_at
+			FROM messages m, plainto_tsquery('simple', ?) q
+			WHERE m.tsv @@ q AND m.deleted_at IS NULL AND ` + owner + `
+			ORDER BY ts_rank(m.tsv, q) DESC, m.seq DESC LIMIT ?`
+	},
+	matchArg: func(terms []string) string { return strings.Join(terms, " ") },
 }
 
 // dollarPlaceholders rewrites ? to $1, $2, ... outside string literals.

@@ -1,0 +1,154 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Conversation is a chat history owned by a user or by (app credential
+// owner, end user). Model and SystemPrompt are "" when unset.
+type Conversation struct {
+	ID           string
+	UserID       string // the owning user (Owner.UserID)
+	EndUserID    string // "" for a user's own conversation
+	Title        string
+	Model        string
+	SystemPrompt string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	// LastActivityAt is the later of the creation, the last change of the
+	// conversation's fields and the last message posted to it; lists are
+	// ordered by it, newest first.
+	LastActivityAt time.Time
+}
+
+// MessageStatus says how a message ended.
+type MessageStatus string
+
+// The message statuses. Pending is transient: the assistant message of a
+// completion in flight (or left by a crash until the start-up sweep).
+const (
+	MessageComplete   MessageStatus = "complete"
+	MessageIncomplete MessageStatus = "incomplete"
+	MessageError      MessageStatus = "error"
+	MessagePending    MessageStatus = "pending"
+)
+
+// Message is one message of a conversation. ParentID is "" for a root
+// message; messages sharing a parent are branches.
+type Message struct {
+	ID               string
+	ConversationID   string
+	ParentID         string
+	Role             string // "user" or "assistant"
+	Content          string
+	Model            string // the model asked for ("" for user messages)
+	Status           MessageStatus
+	PromptTokens     int64
+	CompletionTokens int64
+	CreatedAt        time.Time
+	EditedAt         *time.Time
+	DeletedAt        *time.Time
+}
+
+// ConversationPatch changes the non-nil fields of a conversation.
+type ConversationPatch struct {
+	Title        *string
+	Model        *string
+	SystemPrompt *string
+}
+
+// ConversationCursor is a keyset position in a conversation list: the
+// list continues with conversations older than (LastActivityAt, ID).
+type ConversationCursor struct {
+	LastActivityAt time.Time
+	ID             string
+}
+
+// NewExchange is the input of StartExchange: a user message posted to a
+// conversation and the assistant message to be filled by the model.
+type NewExchange struct {
+	ConversationID string
+	// ParentID is the message replied to; "" continues after the most
+	// recent message of the conversation (or starts it).
+	ParentID string
+	Content  string
+	Model    string
+}
+
+// Exchange is what StartExchange stored: the conversation, the user
+// message, the pending assistant message, and the path sent to the model
+// (ancestors of the user message, oldest first, without deleted, pending
+// or failed messages, then the user message).
+type Exchange struct {
+	Conversation Conversation
+	User         Message
+	Assistant    Message
+	Path         []Message
+}
+
+// MessageResult finishes a pending assistant message.
+type MessageResult struct {
+	Content          string
+	Status           MessageStatus
+	PromptTokens     int64
+	CompletionTokens int64
+}
+
+// SearchHit is one full-text search result.
+type SearchHit struct {
+	ConversationID string
+	MessageID      string
+	Snippet        string
+	CreatedAt      time.Time
+}
+
+// ErrBadParent is returned by StartExchange when the parent message is not
+// a message of the conversation visible to the owner.
+var ErrBadParent = errors.New("parent is not a message of this conversation")
+
+// ConversationStore keeps conversations and messages. Every method is
+// scoped by the owner in SQL: another owner's id is ErrNotFound exactly as
+// an id that does not exist. A tenant-wide owner (AllEndUsers) reads every
+// end user of Owner.UserID; writes need a single owner.
+type ConversationStore interface {
+	// CreateConversation stores a new conversation of o (ID and times are
+	// set by the store).
+	CreateConversation(ctx context.Context, o Owner, c Conversation) (Conversation, error)
+	// GetConversation returns ErrNotFound for a conversation o cannot see.
+	GetConversation(ctx context.Context, o Owner, id string) (Conversation, error)
+	// ListConversations returns up to limit conversations, newest activity
+	// first, after the cursor (nil: from the start).
+	ListConversations(ctx context.Context, o Owner, after *ConversationCursor, limit int) ([]Conversation, error)
+	// UpdateConversation applies p; ErrNotFound as GetConversation.
+	UpdateConversation(ctx context.Context, o Owner, id string, p ConversationPatch) (Conversation, error)
+	// DeleteConversation removes the conversation and its messages.
+	DeleteConversation(ctx context.Context, o Owner, id string) error
+	// ListMessages returns the conversation's messages in creation order;
+	// ErrNotFound for a conversation o cannot see.
+	ListMessages(ctx context.Context, o Owner, conversationID string) ([]Message, error)
+	// StartExchange stores, in one transaction, the user message and a
+	// pending assistant message replying to it, and bumps the
+	// conversation's activity. ErrNotFound for an unseen conversation,
+	// ErrBadParent for a parent outside it.
+	StartExchange(ctx context.Context, o Owner, in NewExchange) (Exchange, error)
+	// FinishMessage sets content, usage and status of a pending assistant
+	// message in one update; ErrNotFound if it is not pending (so a
+	// message is finished once).
+	FinishMessage(ctx context.Context, o Owner, id string, r MessageResult) (Message, error)
+	// EditMessage replaces the content of a message that is not deleted
+	// and sets EditedAt; ErrNotFound otherwise.
+	EditMessage(ctx context.Context, o Owner, id, content string) (Message, error)
+	// DeleteMessage soft-deletes a message (idempotent).
+	DeleteMessage(ctx context.Context, o Owner, id string) error
+	// RestoreMessage undoes DeleteMessage (idempotent) and returns the message.
+	RestoreMessage(ctx context.Context, o Owner, id string) (Message, error)
+	// SearchMessages runs a full-text search over o's messages that are
+	// not deleted. query is text: operators and quotes are searched for
+	// literally. Results are ranked best first.
+	SearchMessages(ctx context.Context, o Owner, query string, limit int) ([]SearchHit, error)
+	// SweepPendingMessages marks assistant messages still pending that
+	// were created before `before` as incomplete and returns how many.
+	SweepPendingMessages(ctx context.Context, before time.Time) (int64, error)
+}

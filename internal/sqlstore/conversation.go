@@ -1,0 +1,402 @@
+package sqlstore
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/tollgate/tollgate/internal/gateway"
+)
+
+var _ gateway.ConversationStore = (*Store)(nil)
+
+// errTenantWide refuses a write with a tenant-wide owner: writes always
+// name one end user (the router enforces it; this is the second lock).
+var errTenantWide = errors.New("a tenant-wide owner cannot write")
+
+const conversationColumns = `c.id, c.user_id, c.end_user_id, c.title, c.model, c.system_prompt, c.created_at, c.updated_at, c.last_activity_at`
+
+const messageColumns = `m.id, m.conversation_id, m.parent_id, m.role, m.content, m.model, m.status,
+	m.prompt_tokens, m.completion_tokens, m.created_at, m.edited_at, m.deleted_at`
+
+// ownerFilter is the SQL condition restricting table alias a to o's rows.
+// a is "" in UPDATE and DELETE statements: SQLite's RETURNING clause does
+// not accept a table alias.
+func ownerFilter(a string, o gateway.Owner) (string, []any) {
+	if a != "" {
+		a += "."
+	}
+	if o.AllEndUsers {
+		return a + "user_id = ? AND " + a + "end_user_id <> ''", []any{o.UserID}
+	}
+	return a + "user_id = ? AND " + a + "end_user_id = ?", []any{o.UserID, o.EndUserID}
+}
+
+// checkOwner refuses an owner without a user, a tenant-wide owner on
+// writes, and, as ErrNotFound, ids that no row can have: a NUL byte or
+// invalid UTF-8 (which PostgreSQL would reject as an error, not a miss).
+func checkOwner(o gateway.Owner, write bool, ids ...string) error {
+	if o.UserID == "" {
+		return errors.New("owner has no user id")
+	}
+	if write && o.AllEndUsers {
+		return errTenantWide
+	}
+	for _, id := range ids {
+		if !utf8.ValidString(id) || strings.IndexByte(id, 0) >= 0 {
+			return gateway.ErrNotFound
+		}
+	}
+	return nil
+}
+
+// Unqualified column lists for RETURNING (SQLite accepts no alias there).
+const (
+	conversationReturning = `id, user_id, end_user_id, title, model, system_prompt, created_at, updated_at, last_activity_at`
+	messageReturning      = `id, conversation_id, parent_id, role, content, model, status,
+	prompt_tokens, completion_tokens, created_at, edited_at, deleted_at`
+)
+
+func newID(prefix string) string { return prefix + strings.ToLower(rand.Text()) }
+
+
+func scanConversation(sc scanner) (gateway.Conversation, error) {
+	var c gateway.Conversation
+	err := sc.Scan(&c.ID, &c.UserID, &c.EndUserID, &c.Title, &c.Model, &c.SystemPrompt, &c.CreatedAt, &c.UpdatedAt, &c.LastActivityAt)
+	c.CreatedAt, c.UpdatedAt, c.LastActivityAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC(), c.LastActivityAt.UTC()
+	return c, err
+}
+
+// scanMessage reads messageColumns. A deleted message's content is never
+// returned.
+func scanMessage(sc scanner) (gateway.Message, error) {
+	var m gateway.Message
+	var status string
+	var edited, deleted sql.NullTime
+	err := sc.Scan(&m.ID, &m.ConversationID, &m.ParentID, &m.Role, &m.Content, &m.Model, &status,
+		&m.PromptTokens, &m.CompletionTokens, &m.CreatedAt, &edited, &deleted)
+	m.Status = gateway.MessageStatus(status)
+	m.CreatedAt = m.CreatedAt.UTC()
+	if edited.Valid {
+		t := edited.Time.UTC()
+		m.EditedAt = &t
+	}
+	if deleted.Valid {
+		t := deleted.Time.UTC()
+		m.DeletedAt = &t
+		m.Content = ""
+	}
+	return m, err
+}
+
+// CreateConversation stores c for o with a new id and the current time.
+func (s *Store) CreateConversation(ctx context.Context, o gateway.Owner, c gateway.Conversation) (gateway.Conversation, error) {
+	if err := checkOwner(o, true); err != nil {
+		return c, fmt.Errorf("create conversation: %w", err)
+	}
+	t := now()
+	c.ID, c.UserID, c.EndUserID = newID("conv_"), o.UserID, o.EndUserID
+	c.CreatedAt, c.UpdatedAt, c.LastActivityAt = t, t, t
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO conversations
+		(id, user_id, end_user_id, title, model, system_prompt, created_at, updated_at, last_activity_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		c.ID, c.UserID, c.EndUserID, c.Title, c.Model, c.SystemPrompt, t, t, t)
+	return c, s.mapErr("create conversation", err)
+}
+
+// GetConversation returns o's conversation id, or ErrNotFound.
+func (s *Store) GetConversation(ctx context.Context, o gateway.Owner, id string) (gateway.Conversation, error) {
+	if err := checkOwner(o, false, id); err != nil {
+		return gateway.Conversation{}, fmt.Errorf("get conversation: %w", err)
+	}
+	return s.getConversation(ctx, s.db, o, id)
+}
+
+type queryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func (s *Store) getConversation(ctx context.Context, q queryer, o gateway.Owner, id string) (gateway.Conversation, error) {
+	f, args := ownerFilter("c", o)
+	row := q.QueryRowContext(ctx, s.q(`SELECT `+conversationColumns+` FROM conversations c WHERE c.id = ? AND `+f),
+		append([]any{id}, args...)...)
+	c, err := scanConversation(row)
+	return c, s.mapErr("get conversation", err)
+}
+
+// ListConversations returns o's conversations, newest activity first
+// (ties by id, descending), after the cursor.
+func (s *Store) ListConversations(ctx context.Context, o gateway.Owner, after *gateway.ConversationCursor, limit int) ([]gateway.Conversation, error) {
+	if err := checkOwner(o, false); err != nil {
+		return nil, fmt.Errorf("list conversations: %w", err)
+	}
+	if after != nil {
+		if err := checkOwner(o, false, after.ID); err != nil {
+			return nil, fmt.Errorf("list conversations: cursor: %w", err)
+		}
+	}
+	f, args := ownerFilter("c", o)
+	query := `SELECT ` + conversationColumns + ` FROM conversations c WHERE ` + f
+	if after != nil {
+		t := after.LastActivityAt.UTC()
+		query += ` AND (c.last_activity_at < ? OR (c.last_activity_at = ? AND c.id < ?))`
+		args = append(args, t, t, after.ID)
+	}
+	query += ` ORDER BY c.last_activity_at DESC, c.id DESC LIMIT ?`
+	rows, err := s.db.QueryContext(ctx, s.q(query), append(args, limit)...)
+	if err != nil {
+		return nil, s.mapErr("list conversations", err)
+	}
+	defer rows.Close()
+	out := []gateway.Conversation{}
+	for rows.Next() {
+		c, err := scanConversation(rows)
+		if err != nil {
+			return nil, s.mapErr("list conversations", err)
+		}
+		out = append(out, c)
+	}
+	return out, s.mapErr("list conversations", rows.Err())
+}
+
+// UpdateConversation applies p in one statement and returns the result.
+func (s *Store) UpdateConversation(ctx context.Context, o gateway.Owner, id string, p gateway.ConversationPatch) (gateway.Conversation, error) {
+	if err := checkOwner(o, true, id); err != nil {
+		return gateway.Conversation{}, fmt.Errorf("update conversation: %w", err)
+	}
+	t := now()
+	set := []string{"updated_at = ?", "last_activity_at = ?"}
+	args := []any{t, t}
+	for _, f := range []struct {
+		col string
+		v   *string
+	}{{"title", p.Title}, {"model", p.Model}, {"system_prompt", p.SystemPrompt}} {
+		if f.v != nil {
+			set = append(set, f.col+" = ?")
+			args = append(args, *f.v)
+		}
+	}
+	f, oargs := ownerFilter("", o)
+	args = append(append(args, id), oargs...)
+	row := s.db.QueryRowContext(ctx, s.q(`UPDATE conversations SET `+strings.Join(set, ", ")+
+		` WHERE id = ? AND `+f+` RETURNING `+conversationReturning), args...)
+	c, err := scanConversation(row)
+	return c, s.mapErr("update conversation", err)
+}
+
+// DeleteConversation deletes o's conversation and its messages.
+func (s *Store) DeleteConversation(ctx context.Context, o gateway.Owner, id string) error {
+	if err := checkOwner(o, true, id); err != nil {
+		return fmt.Errorf("delete conversation: %w", err)
+	}
+	f, args := ownerFilter("", o)
+	var got string
+	err := s.db.QueryRowContext(ctx, s.q(`DELETE FROM conversations WHERE id = ? AND `+f+` RETURNING id`),
+		append([]any{id}, args...)...).Scan(&got)
+	return s.mapErr("delete conversation", err)
+}
+
+// ListMessages returns the messages of o's conversation in order.
+func (s *Store) ListMessages(ctx context.Context, o gateway.Owner, conversationID string) ([]gateway.Message, error) {
+	if err := checkOwner(o, false, conversationID); err != nil {
+		return nil, fmt.Errorf("list messages: %w", err)
+	}
+	if _, err := s.getConversation(ctx, s.db, o, conversationID); err != nil {
+		return nil, err
+	}
+	return s.listMessages(ctx, s.db, o, conversationID)
+}
+
+func (s *Store) listMessages(ctx context.Context, q queryer, o gateway.Owner, conversationID string) ([]gateway.Message, error) {
+	f, args := ownerFilter("m", o)
+	rows, err := q.QueryContext(ctx, s.q(`SELECT `+messageColumns+` FROM messages m
+		WHERE m.conversation_id = ? AND `+f+` ORDER BY m.seq`), append([]any{conversationID}, args...)...)
+	if err != nil {
+		return nil, s.mapErr("list messages", err)
+	}
+	defer rows.Close()
+	out := []gateway.Message{}
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, s.mapErr("list messages", err)
+		}
+		out = append(out, m)
+	}
+	return out, s.mapErr("list messages", rows.Err())
+}
+
+// StartExchange stores the user message and the pending assistant message
+// in one transaction and returns the path to send to the model.
+func (s *Store) StartExchange(ctx context.Context, o gateway.Owner, in gateway.NewExchange) (gateway.Exchange, error) {
+	var x gateway.Exchange
+	if err := checkOwner(o, true, in.ConversationID); err != nil {
+		return x, fmt.Errorf("start exchange: %w", err)
+	}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		c, err := s.getConversation(ctx, tx, o, in.ConversationID)
+		if err != nil {
+			return err
+		}
+		msgs, err := s.listMessages(ctx, tx, o, c.ID)
+		if err != nil {
+			return err
+		}
+		byID := make(map[string]int, len(msgs))
+		for i, m := range msgs {
+			byID[m.ID] = i
+		}
+		parent := in.ParentID
+		if parent == "" && len(msgs) > 0 {
+			parent = msgs[len(msgs)-1].ID
+		}
+		var path []gateway.Message
+		if parent != "" {
+			i, ok := byID[parent]
+			if !ok {
+				return gateway.ErrBadParent
+			}
+			for steps := 0; steps <= len(msgs); steps++ {
+				m := msgs[i]
+				if m.DeletedAt == nil && m.Status != gateway.MessagePending && m.Status != gateway.MessageError && m.Content != "" {
+					path = append(path, m)
+				}
+				if i, ok = byID[m.ParentID]; !ok {
+					break
+				}
+			}
+		}
+		for l, r := 0, len(path)-1; l < r; l, r = l+1, r-1 {
+			path[l], path[r] = path[r], path[l]
+		}
+		t := now()
+		user := gateway.Message{ID: newID("msg_"), ConversationID: c.ID, ParentID: parent, Role: "user",
+			Content: in.Content, Status: gateway.MessageComplete, CreatedAt: t}
+		asst := gateway.Message{ID: newID("msg_"), ConversationID: c.ID, ParentID: user.ID, Role: "assistant",
+			Model: in.Model, Status: gateway.MessagePending, CreatedAt: t}
+		for _, m := range []gateway.Message{user, asst} {
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO messages
+				(id, conversation_id, user_id, end_user_id, parent_id, role, content, model, status, created_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+				m.ID, m.ConversationID, c.UserID, c.EndUserID, m.ParentID, m.Role, m.Content, m.Model, string(m.Status), t); err != nil {
+				return err
+			}
+		}
+		f, oargs := ownerFilter("", o)
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE conversations SET last_activity_at = ? WHERE id = ? AND `+f),
+			append([]any{t, c.ID}, oargs...)...); err != nil {
+			return err
+		}
+		c.LastActivityAt = t
+		x = gateway.Exchange{Conversation: c, User: user, Assistant: asst, Path: append(path, user)}
+		return nil
+	})
+	if errors.Is(err, gateway.ErrBadParent) {
+		return x, fmt.Errorf("start exchange: %w", err)
+	}
+	return x, s.mapErr("start exchange", err)
+}
+
+// FinishMessage completes a pending assistant message in one UPDATE.
+func (s *Store) FinishMessage(ctx context.Context, o gateway.Owner, id string, r gateway.MessageResult) (gateway.Message, error) {
+	if err := checkOwner(o, true, id); err != nil {
+		return gateway.Message{}, fmt.Errorf("finish message: %w", err)
+	}
+	f, args := ownerFilter("", o)
+	row := s.db.QueryRowContext(ctx, s.q(`UPDATE messages SET content = ?, status = ?, prompt_tokens = ?, completion_tokens = ?
+		WHERE id = ? AND status = 'pending' AND `+f+` RETURNING `+messageReturning),
+		append([]any{r.Content, string(r.Status), r.PromptTokens, r.CompletionTokens, id}, args...)...)
+	m, err := scanMessage(row)
+	return m, s.mapErr("finish message", err)
+}
+
+// EditMessage replaces a message's content and sets edited_at.
+func (s *Store) EditMessage(ctx context.Context, o gateway.Owner, id, content string) (gateway.Message, error) {
+	if err := checkOwner(o, true, id); err != nil {
+		return gateway.Message{}, fmt.Errorf("edit message: %w", err)
+	}
+	f, args := ownerFilter("", o)
+	row := s.db.QueryRowContext(ctx, s.q(`UPDATE messages SET content = ?, edited_at = ?
+		WHERE id = ? AND deleted_at IS NULL AND `+f+` RETURNING `+messageReturning),
+		append([]any{content, now(), id}, args...)...)
+	m, err := scanMessage(row)
+	return m, s.mapErr("edit message", err)
+}
+
+// DeleteMessage sets deleted_at unless it is set already.
+func (s *Store) DeleteMessage(ctx context.Context, o gateway.Owner, id string) error {
+	if err := checkOwner(o, true, id); err != nil {
+		return fmt.Errorf("delete message: %w", err)
+	}
+	f, args := ownerFilter("", o)
+	var got string
+	err := s.db.QueryRowContext(ctx, s.q(`UPDATE messages SET deleted_at = COALESCE(deleted_at, ?)
+		WHERE id = ? AND `+f+` RETURNING id`), append([]any{now(), id}, args...)...).Scan(&got)
+	return s.mapErr("delete message", err)
+}
+
+// RestoreMessage clears deleted_at.
+func (s *Store) RestoreMessage(ctx context.Context, o gateway.Owner, id string) (gateway.Message, error) {
+	if err := checkOwner(o, true, id); err != nil {
+		return gateway.Message{}, fmt.Errorf("restore message: %w", err)
+	}
+	f, args := ownerFilter("", o)
+	row := s.db.QueryRowContext(ctx, s.q(`UPDATE messages SET deleted_at = NULL
+		WHERE id = ? AND `+f+` RETURNING `+messageReturning), append([]any{id}, args...)...)
+	m, err := scanMessage(row)
+	return m, s.mapErr("restore message", err)
+}
+
+// SearchTerms splits a search query into the words both engines index:
+// runs of letters and digits. Everything else separates words.
+func SearchTerms(q string) []string {
+	return strings.FieldsFunc(q, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsNumber(r) })
+}
+
+// SearchMessages searches o's non-deleted messages for every word of
+// query, best match first. A query without words matches nothing.
+func (s *Store) SearchMessages(ctx context.Context, o gateway.Owner, query string, limit int) ([]gateway.SearchHit, error) {
+	if err := checkOwner(o, false); err != nil {
+		return nil, fmt.Errorf("search messages: %w", err)
+	}
+	out := []gateway.SearchHit{}
+	terms := SearchTerms(query)
+	if len(terms) == 0 {
+		return out, nil
+	}
+	f, args := ownerFilter("m", o)
+	args = append(append([]any{s.d.matchArg(terms)}, args...), limit)
+	rows, err := s.db.QueryContext(ctx, s.q(s.d.search(f)), args...)
+	if err != nil {
+		return nil, s.mapErr("search messages", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var h gateway.SearchHit
+		if err := rows.Scan(&h.ConversationID, &h.MessageID, &h.Snippet, &h.CreatedAt); err != nil {
+			return nil, s.mapErr("search messages", err)
+		}
+		h.CreatedAt = h.CreatedAt.UTC()
+		out = append(out, h)
+	}
+	return out, s.mapErr("search messages", rows.Err())
+}
+
+// SweepPendingMessages marks messages pending since before `before` as
+// incomplete.
+func (s *Store) SweepPendingMessages(ctx context.Context, before time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE messages SET status = 'incomplete' WHERE status = 'pending' AND created_at < ?`),
+		before.UTC())
+	if err != nil {
+		return 0, s.mapErr("sweep pending messages", err)
+	}
+	return res.RowsAffected()
+}
