@@ -26,11 +26,13 @@ type chatClient struct {
 	hc   *http.Client
 }
 
-// newChatClient reads TOLLGATE_SERVER and TOLLGATE_API_KEY from the
-// environment. (Credentials stored by `tollgate login` are read once that
-// command exists.)
+// newChatClient uses the server and token stored by `tollgate login`;
+// TOLLGATE_SERVER and TOLLGATE_API_KEY override them.
 func newChatClient(environ []string) *chatClient {
 	c := &chatClient{base: defaultServer, hc: &http.Client{}}
+	if creds, err := loadCredentials(environ); err == nil {
+		c.base, c.key = creds.Server, creds.AccessToken
+	}
 	for _, kv := range environ {
 		k, v, _ := strings.Cut(kv, "=")
 		switch k {

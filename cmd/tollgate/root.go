@@ -44,6 +44,9 @@ func newRootCmd(e env) *cobra.Command {
 		newOpenAPICmd(e, &gf),
 		newUserCmd(e, &gf),
 		newChatCmd(e),
+		newLoginCmd(e),
+		newLogoutCmd(e),
+		newWhoamiCmd(e),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",
