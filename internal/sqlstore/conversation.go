@@ -65,7 +65,6 @@ const (
 
 func newID(prefix string) string { return prefix + strings.ToLower(rand.Text()) }
 
-
 func scanConversation(sc scanner) (gateway.Conversation, error) {
 	var c gateway.Conversation
 	err := sc.Scan(&c.ID, &c.UserID, &c.EndUserID, &c.Title, &c.Model, &c.SystemPrompt, &c.CreatedAt, &c.UpdatedAt, &c.LastActivityAt)

@@ -21,7 +21,6 @@ const userColumns = `id, email, display_name, role, active, password_hash, creat
 // constraint applies to.
 func emailKey(email string) string { return strings.ToLower(email) }
 
-
 func scanUser(sc scanner) (gateway.User, error) {
 	var (
 		u          gateway.User
