@@ -31,4 +31,5 @@ var suites = []suite{
 	{"RateLimits", testRateLimits},
 	{"Usage", testUsage},
 	{"Users", testUsers},
+	{"APIKeys", testAPIKeys},
 }
