@@ -26,6 +26,14 @@ type APIKey struct {
 	UpdatedAt      time.Time
 }
 
+// NewAPIKey is the input of key creation.
+type NewAPIKey struct {
+	Name        string
+	Role        Role // RoleNone: the creator's role
+	ExpiresIn   time.Duration
+	EndUserMode bool
+}
+
 // APIKeyStore persists API keys. Lookups return ErrNotFound for a missing
 // key (or one of another owner when an owner is given).
 type APIKeyStore interface {

@@ -59,6 +59,9 @@ type Options struct {
 	// LoginGuard runs before every login attempt (the per-IP login limiter
 	// of SPEC 2.7); a returned error refuses the attempt.
 	LoginGuard func(w http.ResponseWriter, r *http.Request) error
+	// Keys serves the API key routes and POST /api/auth/token; nil
+	// registers none.
+	Keys KeyManager
 }
 
 // Server is the router with every route registered.
@@ -101,6 +104,7 @@ func New(opt Options) *Server {
 	s.usageRoutes()
 	s.rateLimitRoutes()
 	s.authRoutes()
+	s.keyRoutes()
 	s.mux.Handle("/", s.instrument("unmatched", http.HandlerFunc(s.unmatched)))
 	s.handler = s.outer(s.mux)
 	return s
