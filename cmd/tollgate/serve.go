@@ -338,6 +338,10 @@ func runServe(ctx context.Context, a *app, listening chan<- net.Addr) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	if a.reloadConfig != nil {
+		stop := a.reloadOnSIGHUP(ctx)
+		defer stop()
+	}
 	log.Info("tollgate listening", "addr", ln.Addr().String(), "database", a.store.Engine(), "version", version)
 	if listening != nil {
 		listening <- ln.Addr()
@@ -345,9 +349,6 @@ func runServe(ctx context.Context, a *app, listening chan<- net.Addr) error {
 	syncCtx, stopSync := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSync()
 	go a.identity.Run(syncCtx)
-	if a.reloadConfig != nil {
-		go a.reloadOnSIGHUP(syncCtx)
-	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -53,19 +53,30 @@ func (a *app) reloadStaticTokens(ctx context.Context) error {
 	return nil
 }
 
-// reloadOnSIGHUP reloads the static tokens on every SIGHUP until ctx ends.
-func (a *app) reloadOnSIGHUP(ctx context.Context) {
+// reloadOnSIGHUP reloads the static tokens on every SIGHUP until the
+// returned stop is called (the handler is installed before it returns, so
+// a SIGHUP never falls through to the default action, termination).
+func (a *app) reloadOnSIGHUP(ctx context.Context) (stop func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-hup:
-			if err := a.reloadStaticTokens(ctx); err != nil {
-				a.log.ErrorContext(ctx, "reload on SIGHUP failed; keeping the previous static tokens", "err", err)
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for {
+			select {
+			case <-done:
+				return
+			case <-hup:
+				if err := a.reloadStaticTokens(ctx); err != nil {
+					a.log.ErrorContext(ctx, "reload on SIGHUP failed; keeping the previous static tokens", "err", err)
+				}
 			}
 		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
+		<-finished
 	}
 }
