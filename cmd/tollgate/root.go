@@ -43,6 +43,7 @@ func newRootCmd(e env) *cobra.Command {
 		newConfigCmd(e, &gf),
 		newOpenAPICmd(e, &gf),
 		newUserCmd(e, &gf),
+		newKeyCmd(e, &gf),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",
