@@ -18,6 +18,9 @@ import (
 // KeyPrefix starts every API key.
 const KeyPrefix = "tg_"
 
+// maxUnknownKeys bounds the negative cache.
+const maxUnknownKeys = 8192
+
 // keyLen is len("tg_") + 43 characters of base64url (256 bits).
 const keyLen = len(KeyPrefix) + 43
 
@@ -61,6 +64,10 @@ type Keys struct {
 	mu     sync.RWMutex
 	byHash map[[32]byte]*cachedKey
 	byID   map[string]*cachedKey
+	// unknown remembers hashes the database does not hold, so a flood of
+	// made-up tg_ keys costs no query each. A fresh key's hash is 256
+	// random bits, never seen before; put clears it anyway.
+	unknown map[[32]byte]struct{}
 
 	syncMu   sync.Mutex
 	lastSync time.Time
@@ -72,7 +79,7 @@ func NewKeys(opt KeysOptions) *Keys {
 	if opt.ExchangeTTL <= 0 {
 		opt.ExchangeTTL = time.Hour
 	}
-	k := &Keys{opt: opt, byHash: map[[32]byte]*cachedKey{}, byID: map[string]*cachedKey{}}
+	k := &Keys{opt: opt, byHash: map[[32]byte]*cachedKey{}, byID: map[string]*cachedKey{}, unknown: map[[32]byte]struct{}{}}
 	now := opt.Now
 	if now == nil {
 		now = time.Now
@@ -109,6 +116,7 @@ func (ks *Keys) put(k gateway.APIKey) *cachedKey {
 	}
 	ks.byID[k.ID] = ck
 	ks.byHash[k.Hash] = ck
+	delete(ks.unknown, k.Hash)
 	if k.PrevHash != nil {
 		ks.byHash[*k.PrevHash] = ck
 	}
@@ -132,10 +140,20 @@ func (ks *Keys) Verify(ctx context.Context, cred Credential) (*gateway.Principal
 	h := sha256.Sum256(buf[:])
 	ks.mu.RLock()
 	ck, ok := ks.byHash[h]
+	_, unknown := ks.unknown[h]
 	ks.mu.RUnlock()
+	if unknown {
+		return nil, errInvalidToken
+	}
 	if !ok {
 		k, err := ks.opt.Store.APIKeyByHash(ctx, h)
 		if errors.Is(err, gateway.ErrNotFound) {
+			ks.mu.Lock()
+			if len(ks.unknown) >= maxUnknownKeys {
+				clear(ks.unknown)
+			}
+			ks.unknown[h] = struct{}{}
+			ks.mu.Unlock()
 			return nil, errInvalidToken
 		}
 		if err != nil {
