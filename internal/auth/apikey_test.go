@@ -95,3 +95,27 @@ func mustOnlyKey(t *testing.T, ks *Keys) string {
 	t.Fatal("no cached key")
 	return ""
 }
+
+func TestStaticTokensLoad(t *testing.T) {
+	s, err := NewStaticTokens([]StaticToken{{Name: "a", Secret: "secret-a-0123456789", Role: gateway.RoleViewer}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range [][]StaticToken{
+		{{Name: "b", Secret: ""}},
+		{{Name: "b", Secret: "tg_looks-like-a-key"}},
+		{{Name: "b", Secret: "x-0123456789"}, {Name: "b", Secret: "y-0123456789"}},
+		{{Name: "b", Secret: "x-0123456789"}, {Name: "c", Secret: "x-0123456789"}},
+	} {
+		if err := s.Load(bad); err == nil {
+			t.Fatalf("Load(%v) succeeded", bad)
+		}
+	}
+	p, err := s.Verify(context.Background(), Credential{Transport: TransportAPIKey, Value: "secret-a-0123456789"})
+	if err != nil || p == nil || p.StaticName != "a" || p.Role != gateway.RoleViewer || p.Kind != gateway.PrincipalStatic {
+		t.Fatalf("after failed loads Verify = %+v, %v; want the original token", p, err)
+	}
+	if p, err := s.Verify(context.Background(), Credential{Transport: TransportSession, Value: "secret-a-0123456789"}); p != nil || err != nil {
+		t.Fatalf("session transport = %v, %v", p, err)
+	}
+}

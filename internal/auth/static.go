@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
+	"strings"
 	"sync/atomic"
 
 	"github.com/tollgate/tollgate/internal/gateway"
@@ -35,8 +36,8 @@ func NewStaticTokens(toks []StaticToken) (*StaticTokens, error) {
 	return s, s.Load(toks)
 }
 
-// Load replaces the configured tokens; on error (an empty secret, a
-// duplicate name or secret) the previous set stays.
+// Load replaces the configured tokens; on error (an empty secret, one
+// starting with tg_, a duplicate name or secret) the previous set stays.
 func (s *StaticTokens) Load(toks []StaticToken) error {
 	set := make([]staticEntry, 0, len(toks))
 	names := map[string]bool{}
@@ -44,6 +45,9 @@ func (s *StaticTokens) Load(toks []StaticToken) error {
 	for _, t := range toks {
 		if t.Secret == "" {
 			return fmt.Errorf("static token %q: empty secret", t.Name)
+		}
+		if strings.HasPrefix(t.Secret.Reveal(), KeyPrefix) {
+			return fmt.Errorf("static token %q: the secret must not start with %q (that is an API key's prefix)", t.Name, KeyPrefix)
 		}
 		h := sha256.Sum256([]byte(t.Secret.Reveal()))
 		if names[t.Name] || hashes[h] {
