@@ -47,6 +47,7 @@ func newRootCmd(e env) *cobra.Command {
 		newLoginCmd(e),
 		newLogoutCmd(e),
 		newWhoamiCmd(e),
+		newKeyCmd(e, &gf),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,6 +41,7 @@ func newServeCmd(e env, gf *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			a.reloadConfig = func() (*config.Config, error) { return loadConfig(e, gf) }
 			return runServe(cmd.Context(), a, nil)
 		},
 	}
@@ -115,12 +117,17 @@ type app struct {
 	log      *slog.Logger
 	store    *sqlstore.Store
 	identity *auth.Service
-	api      *httpapi.Server
-	proxy    *proxy.Proxy
-	usage    *proxy.UsageWriter
-	redis    *goredis.Client
-	cancel   context.CancelFunc // stops background loops
-	stopped  chan struct{}
+	keys     *auth.Keys
+	static   *auth.StaticTokens
+	// reloadConfig re-reads the config on SIGHUP (set by the serve
+	// command; nil: no reload).
+	reloadConfig func() (*config.Config, error)
+	api          *httpapi.Server
+	proxy        *proxy.Proxy
+	usage        *proxy.UsageWriter
+	redis        *goredis.Client
+	cancel       context.CancelFunc // stops background loops
+	stopped      chan struct{}
 }
 
 // newApp opens the store and wires the HTTP API. st may be given by tests;
@@ -144,7 +151,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlst
 		return a, err
 	}
 
-	if a.identity, err = newIdentity(ctx, cfg, log, st); err != nil {
+	if a.identity, a.keys, a.static, err = newIdentity(ctx, cfg, log, st); err != nil {
 		return a, err
 	}
 	// Rate limits: memory, or Redis with local fallback.
@@ -198,6 +205,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlst
 		Log:      log,
 		Auth:     a.identity,
 		Identity: a.identity,
+		Keys:     a.keys,
 		LoginGuard: func(w http.ResponseWriter, r *http.Request) error {
 			_, err := logins.CheckLogin(r.Context(), ratelimit.ClientIP(r, trusted), cfg.Auth.LoginRatePerMinute)
 			return err
@@ -238,16 +246,26 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlst
 }
 
 // newIdentity builds and initialises the identity service of cfg.Auth on st.
-func newIdentity(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlstore.Store) (*auth.Service, error) {
+// Its verifiers are the API keys (cache, exchange) and the static tokens.
+func newIdentity(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlstore.Store) (*auth.Service, *auth.Keys, *auth.StaticTokens, error) {
 	tokens, err := auth.NewTokens(ctx, auth.TokensOptions{Secret: cfg.Auth.JWTSecret, Keys: st,
 		Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience})
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	role, err := gateway.ParseRole(cfg.Auth.DefaultRole)
 	if err != nil {
-		return nil, fmt.Errorf("auth.default_role: %w", err)
+		return nil, nil, nil, fmt.Errorf("auth.default_role: %w", err)
 	}
+	toks, err := staticTokens(cfg, os.Getenv)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	static, err := auth.NewStaticTokens(toks)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("auth.static_tokens: %w", err)
+	}
+	keys := auth.NewKeys(auth.KeysOptions{Store: st, Tokens: tokens, ExchangeTTL: cfg.Auth.ExchangeTokenTTL, Static: static})
 	idn := auth.New(auth.Options{
 		Users:               st,
 		Tokens:              tokens,
@@ -260,13 +278,18 @@ func newIdentity(ctx context.Context, cfg *config.Config, log *slog.Logger, st *
 		CacheSyncInterval:   cfg.Auth.CacheSyncInterval,
 		DataDir:             cfg.Server.DataDir,
 		Log:                 log,
-		// API keys (a later issue) plug in here: Verifiers for X-API-Key and
-		// Bearer tg_ keys, and OtherCredentialsExist for auth.mode = auto.
+		Verifiers:           []auth.Verifier{keys, static},
+		Exchange:            keys,
+		OtherCredentialsExist: func(ctx context.Context) (bool, error) {
+			n, err := st.CountAPIKeys(ctx)
+			return n > 0 || static.Len() > 0, err
+		},
 	})
+	keys.Bind(idn)
 	if err := idn.Init(ctx); err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
-	return idn, nil
+	return idn, keys, static, nil
 }
 
 // close stops background work, drains the usage writer and closes the
@@ -275,6 +298,11 @@ func (a *app) close(ctx context.Context) {
 	a.cancel()
 	if a.api != nil {
 		<-a.stopped
+	}
+	if a.keys != nil {
+		if err := a.keys.Flush(context.WithoutCancel(ctx)); err != nil {
+			a.log.WarnContext(ctx, "flush api key last use", "err", err)
+		}
 	}
 	if a.proxy != nil {
 		a.proxy.Close()
@@ -314,6 +342,10 @@ func runServe(ctx context.Context, a *app, listening chan<- net.Addr) error {
 		IdleTimeout:       cfg.Server.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if a.reloadConfig != nil {
+		stop := a.reloadOnSIGHUP(ctx)
+		defer stop()
 	}
 	log.Info("tollgate listening", "addr", ln.Addr().String(), "database", a.store.Engine(), "version", version)
 	if listening != nil {

@@ -36,12 +36,18 @@ func (s *Service) Authenticate(r *http.Request) (*gateway.Principal, error) {
 		}
 	}
 	tok := cred.Value.Reveal()
-	if cred.Transport != TransportBearer || strings.Count(tok, ".") != 2 {
+	if cred.Transport == TransportSession || strings.Count(tok, ".") != 2 {
 		return nil, errInvalidToken
 	}
-	c, err := s.opt.Tokens.Verify(tok, TokenTypeAccess)
+	c, err := s.opt.Tokens.verify(tok, TokenTypeAccess, TokenTypeExchange)
 	if err != nil {
 		return nil, err
+	}
+	if c.Type == TokenTypeExchange {
+		if s.opt.Exchange == nil {
+			return nil, errInvalidToken
+		}
+		return s.opt.Exchange.ResolveExchange(ctx, c.Subject)
 	}
 	u, err := s.user(ctx, c.Subject)
 	if err != nil {

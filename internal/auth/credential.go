@@ -73,34 +73,46 @@ func ExtractCredential(r *http.Request) (*Credential, error) {
 			}
 		}
 	}
-	var found []Credential
+	// The first credential and whether any other differs from it (no
+	// slice: this runs on every request).
+	var (
+		first     Credential
+		n         int
+		ambiguous bool
+	)
+	add := func(c Credential) {
+		if n == 0 {
+			first = c
+		} else if c.Value != first.Value {
+			ambiguous = true
+		}
+		n++
+	}
 	for _, h := range r.Header.Values("Authorization") {
 		tok, ok := ParseAuthorization(h)
 		if !ok {
 			return nil, errInvalidToken
 		}
-		found = append(found, Credential{TransportBearer, gateway.Secret(tok)})
+		add(Credential{TransportBearer, gateway.Secret(tok)})
 	}
-	for _, h := range r.Header.Values("X-API-Key") {
+	for _, h := range r.Header.Values("X-Api-Key") { // canonical form: no allocation
 		h = strings.TrimSpace(h)
 		if h == "" {
 			return nil, errInvalidToken
 		}
-		found = append(found, Credential{TransportAPIKey, gateway.Secret(h)})
+		add(Credential{TransportAPIKey, gateway.Secret(h)})
 	}
 	for _, c := range r.CookiesNamed(SessionCookie) {
 		if c.Value == "" {
 			continue
 		}
-		found = append(found, Credential{TransportSession, gateway.Secret(c.Value)})
+		add(Credential{TransportSession, gateway.Secret(c.Value)})
 	}
-	if len(found) == 0 {
+	if n == 0 {
 		return nil, errMissing
 	}
-	for _, c := range found[1:] {
-		if c.Value != found[0].Value {
-			return nil, errAmbiguous
-		}
+	if ambiguous {
+		return nil, errAmbiguous
 	}
-	return &found[0], nil
+	return &first, nil
 }

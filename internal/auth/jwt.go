@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +20,11 @@ import (
 
 // TokenTypeAccess is the typ claim of login access tokens.
 const TokenTypeAccess = "access"
+
+// TokenTypeExchange is the typ claim of JWTs exchanged for an API key or
+// static token (POST /api/auth/token); sub is "key:<id>" or
+// "static:<name>".
+const TokenTypeExchange = "exchange"
 
 // Claims are the claims of a Tollgate JWT. iat carries microseconds (a
 // NumericDate may be fractional, RFC 7519 section 2) so a logout watermark
@@ -187,7 +193,10 @@ var (
 // present exp, iat, jti and typ. It returns 401 token_expired for an
 // expired but otherwise valid token and 401 invalid_authorization for
 // anything else.
-func (t *Tokens) Verify(token, typ string) (*Claims, error) {
+func (t *Tokens) Verify(token, typ string) (*Claims, error) { return t.verify(token, typ) }
+
+// verify is Verify accepting any of typs.
+func (t *Tokens) verify(token string, typs ...string) (*Claims, error) {
 	c := &Claims{}
 	_, err := jwt.ParseWithClaims(token, c, func(*jwt.Token) (any, error) { return t.verifKey, nil },
 		jwt.WithValidMethods([]string{t.method.Alg()}),
@@ -198,12 +207,12 @@ func (t *Tokens) Verify(token, typ string) (*Claims, error) {
 	)
 	if err != nil {
 		if errors.Is(err, jwt.ErrTokenExpired) && !errors.Is(err, jwt.ErrTokenInvalidAudience) &&
-			!errors.Is(err, jwt.ErrTokenInvalidIssuer) && c.Type == typ && c.Subject != "" {
+			!errors.Is(err, jwt.ErrTokenInvalidIssuer) && slices.Contains(typs, c.Type) && c.Subject != "" {
 			return nil, errExpiredToken
 		}
 		return nil, errInvalidToken
 	}
-	if c.Type != typ || c.Subject == "" || c.ID == "" || c.IssuedAt.IsZero() {
+	if !slices.Contains(typs, c.Type) || c.Subject == "" || c.ID == "" || c.IssuedAt.IsZero() {
 		return nil, errInvalidToken
 	}
 	return c, nil

@@ -32,6 +32,19 @@ type Verifier interface {
 	Verify(ctx context.Context, cred Credential) (*gateway.Principal, error)
 }
 
+// ExchangeResolver resolves the subject of an exchanged JWT to the
+// principal of its key or static token, 401 invalid_authorization once
+// that credential is revoked, expired or gone.
+type ExchangeResolver interface {
+	ResolveExchange(ctx context.Context, subject string) (*gateway.Principal, error)
+}
+
+// Syncer is a Verifier with state shared between instances; Sync refreshes
+// it from the database on every tick of Service.Run.
+type Syncer interface {
+	Sync(ctx context.Context) error
+}
+
 // Options configure a Service.
 type Options struct {
 	Users  gateway.UserStore
@@ -60,8 +73,12 @@ type Options struct {
 	// credentials other than users exist (API keys). Nil means none. It is
 	// called at Init and on every sync tick, never per request.
 	OtherCredentialsExist func(ctx context.Context) (bool, error)
-	Log                   *slog.Logger
-	Now                   func() time.Time
+	// Exchange resolves the subject of exchanged JWTs (typ "exchange");
+	// nil refuses them. Verifiers that implement Syncer are synced on
+	// every tick of Run.
+	Exchange ExchangeResolver
+	Log      *slog.Logger
+	Now      func() time.Time
 }
 
 // Service is the identity service: users, login, tokens, modes, setup
@@ -215,6 +232,13 @@ func (s *Service) Sync(ctx context.Context) error {
 	s.mu.Unlock()
 	if err := s.refreshCounts(ctx); err != nil {
 		return err
+	}
+	for _, v := range s.opt.Verifiers {
+		if sy, ok := v.(Syncer); ok {
+			if err := sy.Sync(ctx); err != nil {
+				return err
+			}
+		}
 	}
 	s.syncMu.Lock()
 	s.lastSync = start

@@ -34,6 +34,9 @@ type Principal struct {
 	KeyRole   Role
 	// StaticName is the name of a static token.
 	StaticName string
+	// Exchanged is set when the request used a JWT exchanged for a key or
+	// static token (POST /api/auth/token), not the credential itself.
+	Exchanged bool
 
 	// EndUserMode marks an app credential (SPEC 2.6); EndUserID is the end
 	// user named by the request's header, empty for a tenant-wide view.

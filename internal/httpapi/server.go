@@ -63,6 +63,9 @@ type Options struct {
 	// and /api/search; either nil registers none of them.
 	Conversations gateway.ConversationStore
 	Completer     Completer
+	// Keys serves the API key routes and POST /api/auth/token; nil
+	// registers none.
+	Keys KeyManager
 }
 
 // Server is the router with every route registered.
@@ -106,6 +109,7 @@ func New(opt Options) *Server {
 	s.rateLimitRoutes()
 	s.authRoutes()
 	s.conversationRoutes()
+	s.keyRoutes()
 	s.mux.Handle("/", s.instrument("unmatched", http.HandlerFunc(s.unmatched)))
 	s.handler = s.outer(s.mux)
 	return s

@@ -32,4 +32,5 @@ var suites = []suite{
 	{"Usage", testUsage},
 	{"Users", testUsers},
 	{"Conversations", testConversations},
+	{"APIKeys", testAPIKeys},
 }

@@ -1,0 +1,384 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeClock is the injected clock of the key cache (expiry and grace
+// periods without sleeping).
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// keyEnv is an authEnv with an admin, a contributor and a fake key clock.
+type keyEnv struct {
+	*authEnv
+	clock            *fakeClock
+	adminTok, conTok string
+	conID            string
+}
+
+func newKeyEnv(t *testing.T, environ ...string) *keyEnv {
+	t.Helper()
+	e := newAuthEnv(t, environ...)
+	k := &keyEnv{authEnv: e, clock: &fakeClock{t: time.Now()}}
+	e.app.keys.SetNow(k.clock.now)
+	k.adminTok = e.setup()
+	k.conID = e.createUser(k.adminTok, "con@example.com", adminPassword, "contributor")
+	k.conTok = e.login("con@example.com", adminPassword)
+	return k
+}
+
+// createKey creates a key with tok and returns the response body.
+func (e *keyEnv) createKey(tok string, body map[string]any) map[string]any {
+	e.t.Helper()
+	r := e.do("POST", "/api/keys", tok, body)
+	wantStatus(e.t, r, http.StatusCreated)
+	return r.body
+}
+
+func keysOf(m map[string]any) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestAPIKeyCreateListShowsSecretOnce(t *testing.T) {
+	e := newKeyEnv(t)
+	k := e.createKey(e.conTok, map[string]any{"name": "ci"})
+	want := []string{"created_at", "end_user_mode", "expires_at", "id", "key", "last_used_at", "name", "owner_id", "prefix", "revoked_at", "role"}
+	if got := keysOf(k); !reflect.DeepEqual(got, want) {
+		t.Fatalf("create fields = %v, want %v", got, want)
+	}
+	secret := k["key"].(string)
+	if !strings.HasPrefix(secret, "tg_") || len(secret) != 46 || k["prefix"] != secret[3:11] {
+		t.Fatalf("key %d chars, prefix %v", len(secret), k["prefix"])
+	}
+	if k["name"] != "ci" || k["owner_id"] != e.conID || k["role"] != "contributor" || k["end_user_mode"] != false ||
+		k["expires_at"] != nil || k["last_used_at"] != nil || k["revoked_at"] != nil {
+		t.Fatalf("created key = %v", k)
+	}
+	list := e.do("GET", "/api/keys", e.conTok, nil)
+	wantStatus(t, list, 200)
+	data := list.body["data"].([]any)
+	if len(data) != 1 || list.body["next_cursor"] != nil {
+		t.Fatalf("list = %s", list.raw)
+	}
+	item := data[0].(map[string]any)
+	if _, ok := item["key"]; ok || item["id"] != k["id"] || item["prefix"] != k["prefix"] {
+		t.Fatalf("listed key = %v", item)
+	}
+	if strings.Contains(list.raw, secret) || strings.Contains(list.raw, secret[3:]) {
+		t.Fatal("the list shows the secret")
+	}
+	// The admin sees every key, filtered by owner.
+	e.createKey(e.adminTok, map[string]any{"name": "admin's"})
+	all := e.do("GET", "/api/admin/keys", e.adminTok, nil)
+	wantStatus(t, all, 200)
+	if n := len(all.body["data"].([]any)); n != 2 {
+		t.Fatalf("admin list = %d keys, want 2", n)
+	}
+	mine := e.do("GET", "/api/admin/keys?owner_id="+e.conID, e.adminTok, nil)
+	if d := mine.body["data"].([]any); len(d) != 1 || d[0].(map[string]any)["id"] != k["id"] {
+		t.Fatalf("admin list by owner = %s", mine.raw)
+	}
+	wantError(t, e.do("GET", "/api/admin/keys", e.conTok, nil), 403, "insufficient_role", "")
+	page := e.do("GET", "/api/admin/keys?limit=1", e.adminTok, nil)
+	if c, _ := page.body["next_cursor"].(string); c == "" || len(page.body["data"].([]any)) != 1 {
+		t.Fatalf("page 1 = %s", page.raw)
+	}
+	wantError(t, e.do("GET", "/api/keys?limit=201", e.conTok, nil), 400, "invalid_field", "query.limit")
+}
+
+func TestAPIKeyValidation(t *testing.T) {
+	e := newKeyEnv(t)
+	for _, tc := range []struct {
+		name        string
+		body        any
+		code, param string
+	}{
+		{"RoleAboveOwner", map[string]any{"name": "x", "role": "admin"}, "invalid_field", "body.role"},
+		{"UnknownRole", map[string]any{"name": "x", "role": "root"}, "invalid_field", "body.role"},
+		{"MissingName", map[string]any{"role": "viewer"}, "missing_field", "body.name"},
+		{"BadExpiry", map[string]any{"name": "x", "expires_in_seconds": 0}, "invalid_field", "body.expires_in_seconds"},
+		{"UnknownField", map[string]any{"name": "x", "owner_id": "someone"}, "invalid_field", "body.owner_id"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wantError(t, e.do("POST", "/api/keys", e.conTok, tc.body), 400, tc.code, tc.param)
+		})
+	}
+	t.Run("ViewerCannotCreate", func(t *testing.T) {
+		e.createUser(e.adminTok, "v@example.com", adminPassword, "viewer")
+		v := e.login("v@example.com", adminPassword)
+		wantError(t, e.do("POST", "/api/keys", v, map[string]any{"name": "x"}), 403, "insufficient_role", "")
+	})
+}
+
+func TestAPIKeyRevoke(t *testing.T) {
+	e := newKeyEnv(t)
+	k := e.createKey(e.conTok, map[string]any{"name": "ci"})
+	secret, id := k["key"].(string), k["id"].(string)
+	wantStatus(t, e.do("GET", "/api/auth/me", secret, nil), 200)
+	// Another user's key is not found, exactly like a missing one.
+	e.createUser(e.adminTok, "other@example.com", adminPassword, "contributor")
+	other := e.login("other@example.com", adminPassword)
+	wantError(t, e.do("DELETE", "/api/keys/"+id, other, nil), 404, "not_found", "")
+	wantError(t, e.do("DELETE", "/api/keys/missing", other, nil), 404, "not_found", "")
+	wantError(t, e.do("POST", "/api/keys/"+id+"/rotate", other, nil), 404, "not_found", "")
+	wantStatus(t, e.do("GET", "/api/auth/me", secret, nil), 200)
+
+	r := e.do("DELETE", "/api/keys/"+id, e.conTok, nil)
+	wantStatus(t, r, 204)
+	if r.raw != "" {
+		t.Fatalf("204 body = %q", r.raw)
+	}
+	wantError(t, e.do("GET", "/api/auth/me", secret, nil), 401, "invalid_authorization", "")
+	wantError(t, e.do("GET", "/api/auth/me", "", nil, "X-API-Key", secret), 401, "invalid_authorization", "")
+	list := e.do("GET", "/api/keys", e.conTok, nil)
+	if rv := list.body["data"].([]any)[0].(map[string]any)["revoked_at"]; rv == nil {
+		t.Fatalf("revoked_at not set: %s", list.raw)
+	}
+	wantError(t, e.do("POST", "/api/keys/"+id+"/rotate", e.conTok, nil), 404, "not_found", "")
+
+	// The admin route revokes any key.
+	k2 := e.createKey(e.conTok, map[string]any{"name": "second"})
+	wantStatus(t, e.do("GET", "/api/auth/me", k2["key"].(string), nil), 200)
+	wantError(t, e.do("DELETE", "/api/admin/keys/"+k2["id"].(string), e.conTok, nil), 403, "insufficient_role", "")
+	wantStatus(t, e.do("DELETE", "/api/admin/keys/"+k2["id"].(string), e.adminTok, nil), 204)
+	wantError(t, e.do("GET", "/api/auth/me", k2["key"].(string), nil), 401, "invalid_authorization", "")
+	wantError(t, e.do("DELETE", "/api/admin/keys/missing", e.adminTok, nil), 404, "not_found", "")
+}
+
+func TestAPIKeyExpiry(t *testing.T) {
+	e := newKeyEnv(t)
+	k := e.createKey(e.conTok, map[string]any{"name": "short", "expires_in_seconds": 60})
+	exp, err := time.Parse(time.RFC3339Nano, k["expires_at"].(string))
+	if err != nil || exp.Sub(e.clock.now()).Round(time.Second) != time.Minute {
+		t.Fatalf("expires_at = %v (%v), want now+60s", k["expires_at"], err)
+	}
+	secret := k["key"].(string)
+	e.clock.advance(59 * time.Second)
+	wantStatus(t, e.do("GET", "/api/auth/me", secret, nil), 200)
+	e.clock.advance(time.Second)
+	wantError(t, e.do("GET", "/api/auth/me", secret, nil), 401, "invalid_authorization", "")
+}
+
+func TestAPIKeyRotation(t *testing.T) {
+	e := newKeyEnv(t)
+	t.Run("WithGrace", func(t *testing.T) {
+		k := e.createKey(e.conTok, map[string]any{"name": "rot"})
+		old := k["key"].(string)
+		r := e.do("POST", "/api/keys/"+k["id"].(string)+"/rotate", e.conTok, map[string]any{"grace_seconds": 3600})
+		wantStatus(t, r, 200)
+		fresh, _ := r.body["key"].(string)
+		if r.body["id"] != k["id"] || !strings.HasPrefix(fresh, "tg_") || fresh == old || r.body["prefix"] != fresh[3:11] {
+			t.Fatalf("rotate = %s", r.raw)
+		}
+		e.clock.advance(3599 * time.Second)
+		for _, s := range []string{old, fresh} {
+			me := e.do("GET", "/api/auth/me", s, nil)
+			wantStatus(t, me, 200)
+			if key := me.body["key"].(map[string]any); key["id"] != k["id"] {
+				t.Fatalf("me = %s", me.raw)
+			}
+		}
+		e.clock.advance(time.Second)
+		wantError(t, e.do("GET", "/api/auth/me", old, nil), 401, "invalid_authorization", "")
+		wantStatus(t, e.do("GET", "/api/auth/me", fresh, nil), 200)
+	})
+	t.Run("DefaultNoGrace", func(t *testing.T) {
+		k := e.createKey(e.conTok, map[string]any{"name": "rot0"})
+		old := k["key"].(string)
+		wantStatus(t, e.do("GET", "/api/auth/me", old, nil), 200) // cached
+		r := e.do("POST", "/api/keys/"+k["id"].(string)+"/rotate", e.conTok, nil)
+		wantStatus(t, r, 200)
+		wantError(t, e.do("GET", "/api/auth/me", old, nil), 401, "invalid_authorization", "")
+		wantStatus(t, e.do("GET", "/api/auth/me", r.body["key"].(string), nil), 200)
+	})
+	t.Run("NegativeGrace", func(t *testing.T) {
+		k := e.createKey(e.conTok, map[string]any{"name": "rotneg"})
+		wantError(t, e.do("POST", "/api/keys/"+k["id"].(string)+"/rotate", e.conTok, map[string]any{"grace_seconds": -1}), 400, "invalid_field", "body.grace_seconds")
+	})
+}
+
+func TestAPIKeyEffectiveRole(t *testing.T) {
+	e := newKeyEnv(t)
+	t.Run("ViewerKeyOfAdminStaysViewer", func(t *testing.T) {
+		k := e.createKey(e.adminTok, map[string]any{"name": "ro", "role": "viewer"})
+		s := k["key"].(string)
+		me := e.do("GET", "/api/auth/me", s, nil)
+		wantStatus(t, me, 200)
+		want := map[string]any{"id": k["id"], "name": "ro", "prefix": k["prefix"], "role": "viewer"}
+		if me.body["role"] != "viewer" || !reflect.DeepEqual(me.body["key"], want) || me.body["email"] != "admin@example.com" {
+			t.Fatalf("me = %s", me.raw)
+		}
+		wantError(t, e.do("POST", "/test/contribute", s, nil), 403, "insufficient_role", "")
+		wantError(t, e.do("GET", "/api/admin/users", s, nil), 403, "insufficient_role", "")
+		wantError(t, e.do("POST", "/api/keys", s, map[string]any{"name": "escalate", "role": "admin"}), 403, "insufficient_role", "")
+	})
+	t.Run("ContributorKeyCannotMintAdminKey", func(t *testing.T) {
+		k := e.createKey(e.adminTok, map[string]any{"name": "c", "role": "contributor"})
+		wantError(t, e.do("POST", "/api/keys", k["key"].(string), map[string]any{"name": "x", "role": "admin"}), 400, "invalid_field", "body.role")
+	})
+	t.Run("DemotedOwnerLosesRole", func(t *testing.T) {
+		k := e.createKey(e.conTok, map[string]any{"name": "c"})
+		s := k["key"].(string)
+		r := e.do("POST", "/test/contribute", s, nil)
+		wantStatus(t, r, 200)
+		if r.body["role"] != "contributor" {
+			t.Fatalf("role = %s", r.raw)
+		}
+		wantStatus(t, e.do("PATCH", "/api/admin/users/"+e.conID, e.adminTok, map[string]any{"role": "viewer"}), 200)
+		wantError(t, e.do("POST", "/test/contribute", s, nil), 403, "insufficient_role", "")
+		me := e.do("GET", "/api/auth/me", s, nil)
+		if me.body["role"] != "viewer" || me.body["key"].(map[string]any)["role"] != "contributor" {
+			t.Fatalf("me after demotion = %s", me.raw)
+		}
+		wantStatus(t, e.do("PATCH", "/api/admin/users/"+e.conID, e.adminTok, map[string]any{"active": false}), 200)
+		wantError(t, e.do("GET", "/api/auth/me", s, nil), 401, "invalid_authorization", "")
+		wantStatus(t, e.do("PATCH", "/api/admin/users/"+e.conID, e.adminTok, map[string]any{"active": true, "role": "contributor"}), 200)
+		wantStatus(t, e.do("POST", "/test/contribute", s, nil), 200)
+	})
+}
+
+// TestAPIKeyTransportsAgree sends the same credential as Bearer (any case
+// of the scheme) and X-API-Key on every route class and wants identical
+// answers.
+func TestAPIKeyTransportsAgree(t *testing.T) {
+	e := newKeyEnv(t)
+	good := e.createKey(e.conTok, map[string]any{"name": "c"})["key"].(string)
+	revoked := e.createKey(e.conTok, map[string]any{"name": "r"})
+	wantStatus(t, e.do("DELETE", "/api/keys/"+revoked["id"].(string), e.conTok, nil), 204)
+	routes := []struct{ method, path string }{
+		{"GET", "/api/auth/me"},      // viewer
+		{"POST", "/test/contribute"}, // contributor
+		{"GET", "/api/keys"},         // contributor, own data
+		{"GET", "/api/admin/users"},  // admin: 403
+		{"GET", "/v1/models"},        // /v1
+		{"GET", "/api/usage"},        // user-scoped
+		{"GET", "/api/auth/status"},  // public
+		{"POST", "/api/auth/token"},  // exchange
+	}
+	for _, cred := range []string{good, revoked["key"].(string), "tg_" + strings.Repeat("A", 43), "tg_short"} {
+		for _, rt := range routes {
+			var got []string
+			for _, hdr := range [][]string{{"Authorization", "Bearer " + cred}, {"Authorization", "bEaReR " + cred}, {"X-API-Key", cred}} {
+				r := e.do(rt.method, rt.path, "", nil, hdr...)
+				var body map[string]any
+				_ = json.Unmarshal([]byte(r.raw), &body)
+				delete(body, "access_token") // a fresh JWT each time
+				b, _ := json.Marshal(body)
+				got = append(got, http.StatusText(r.status)+" "+string(b))
+			}
+			if got[0] != got[1] || got[0] != got[2] {
+				t.Errorf("%s %s: transports disagree:\n%s", rt.method, rt.path, strings.Join(got, "\n"))
+			}
+		}
+	}
+	wantError(t, e.do("GET", "/api/admin/users", good, nil), 403, "insufficient_role", "")
+	other := e.createKey(e.conTok, map[string]any{"name": "o"})["key"].(string)
+	wantError(t, e.do("GET", "/api/auth/me", good, nil, "X-API-Key", other), 400, "ambiguous_credentials", "")
+	wantStatus(t, e.do("GET", "/api/auth/me", good, nil, "X-API-Key", good), 200)
+	for _, q := range []string{"api_key", "access_token", "token", "key"} {
+		wantError(t, e.do("GET", "/api/auth/me?"+q+"="+good, "", nil), 400, "invalid_field", "query."+q)
+	}
+}
+
+func TestKeyExchange(t *testing.T) {
+	e := newKeyEnv(t)
+	k := e.createKey(e.conTok, map[string]any{"name": "ex"})
+	secret := k["key"].(string)
+	r := e.do("POST", "/api/auth/token", "", nil, "X-API-Key", secret)
+	wantStatus(t, r, 200)
+	if got := keysOf(r.body); !reflect.DeepEqual(got, []string{"access_token", "expires_in", "token_type"}) ||
+		r.body["token_type"] != "bearer" || r.body["expires_in"] != float64(3600) {
+		t.Fatalf("token = %s", r.raw)
+	}
+	jwt := r.body["access_token"].(string)
+	byKey, byJWT := e.do("GET", "/api/auth/me", secret, nil), e.do("GET", "/api/auth/me", jwt, nil)
+	wantStatus(t, byJWT, 200)
+	if !reflect.DeepEqual(byKey.body, byJWT.body) || byJWT.body["key"].(map[string]any)["id"] != k["id"] {
+		t.Fatalf("me by key %s, by exchanged JWT %s", byKey.raw, byJWT.raw)
+	}
+	wantStatus(t, e.do("POST", "/test/contribute", jwt, nil), 200)
+	// Only a key or static token can be exchanged.
+	wantError(t, e.do("POST", "/api/auth/token", jwt, nil), 401, "invalid_authorization", "")
+	wantError(t, e.do("POST", "/api/auth/token", e.conTok, nil), 401, "invalid_authorization", "")
+	// The JWT dies with its key.
+	wantStatus(t, e.do("DELETE", "/api/keys/"+k["id"].(string), e.conTok, nil), 204)
+	wantError(t, e.do("GET", "/api/auth/me", jwt, nil), 401, "invalid_authorization", "")
+}
+
+// TestAPIKeyChangesReachOtherInstances: a second instance on the same
+// database sees a revocation at its next sync tick (≤
+// auth.cache_sync_interval, which config caps at 5s).
+func TestAPIKeyChangesReachOtherInstances(t *testing.T) {
+	e := newKeyEnv(t)
+	e2 := e.second()
+	k := e.createKey(e.conTok, map[string]any{"name": "shared"})
+	secret := k["key"].(string)
+	wantStatus(t, e2.do("GET", "/api/auth/me", secret, nil), 200) // warms e2's cache
+	wantStatus(t, e.do("DELETE", "/api/keys/"+k["id"].(string), e.conTok, nil), 204)
+	if err := e2.app.identity.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, e2.do("GET", "/api/auth/me", secret, nil), 401, "invalid_authorization", "")
+}
+
+func TestAPIKeyLastUsedIsBatched(t *testing.T) {
+	e := newKeyEnv(t)
+	k := e.createKey(e.conTok, map[string]any{"name": "u"})
+	for i := 0; i < 3; i++ {
+		wantStatus(t, e.do("GET", "/api/auth/me", k["key"].(string), nil), 200)
+	}
+	list := e.do("GET", "/api/keys", e.conTok, nil)
+	if v := list.body["data"].([]any)[0].(map[string]any)["last_used_at"]; v != nil {
+		t.Fatalf("last_used_at written on the request path: %v", v)
+	}
+	if err := e.app.keys.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	list = e.do("GET", "/api/keys", e.conTok, nil)
+	v, _ := list.body["data"].([]any)[0].(map[string]any)["last_used_at"].(string)
+	at, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil || at.Sub(e.clock.now()).Abs() > time.Millisecond {
+		t.Fatalf("last_used_at = %q (%v), want the clock's now", v, err)
+	}
+}
+
+func TestAPIKeyLogsNoSecret(t *testing.T) {
+	e := newKeyEnv(t, "TOLLGATE_LOG_LEVEL=debug")
+	k := e.createKey(e.conTok, map[string]any{"name": "s"})
+	secret := k["key"].(string)
+	jwt := e.do("POST", "/api/auth/token", secret, nil).body["access_token"].(string)
+	e.do("GET", "/api/auth/me", secret, nil)
+	e.do("GET", "/api/auth/me", jwt, nil)
+	e.do("GET", "/api/auth/me", "tg_"+strings.Repeat("B", 43), nil)
+	if logs := e.logs.String(); strings.Contains(logs, secret[3:]) || strings.Contains(logs, jwt) {
+		t.Fatal("logs contain a key or token")
+	}
+}

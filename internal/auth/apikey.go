@@ -1,0 +1,416 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/tollgate/tollgate/internal/gateway"
+)
+
+// KeyPrefix starts every API key.
+const KeyPrefix = "tg_"
+
+// maxUnknownKeys bounds the negative cache.
+const maxUnknownKeys = 8192
+
+// keyLen is len("tg_") + 43 characters of base64url (256 bits).
+const keyLen = len(KeyPrefix) + 43
+
+// cachedKey is one API key as the request path sees it. Both of its
+// hashes (current, and the previous one during a rotation's grace period)
+// point at the same cachedKey.
+type cachedKey struct {
+	k gateway.APIKey
+	// used is the last use this instance saw (Unix nanoseconds); flushed
+	// is the last one written to the database.
+	used    atomic.Int64
+	flushed atomic.Int64
+}
+
+// UserSource is what Keys needs of the identity Service: the owner's
+// current user (role, active) from its cache, and the auto-mode hook.
+type UserSource interface {
+	User(ctx context.Context, id string) (gateway.User, error)
+	MarkOtherCredentials()
+}
+
+// KeysOptions configure Keys.
+type KeysOptions struct {
+	Store gateway.APIKeyStore
+	// Tokens and ExchangeTTL serve POST /api/auth/token.
+	Tokens      *Tokens
+	ExchangeTTL time.Duration
+	// Static resolves exchanged JWTs of static tokens.
+	Static *StaticTokens
+	Now    func() time.Time
+}
+
+// Keys manages API keys and verifies them on the request path from an
+// in-memory cache keyed by the SHA-256 of the secret. It is a Verifier
+// (tg_ keys on Bearer and X-API-Key alike) and resolves exchanged JWTs.
+type Keys struct {
+	opt   KeysOptions
+	users UserSource
+	now   atomic.Pointer[func() time.Time]
+
+	mu     sync.RWMutex
+	byHash map[[32]byte]*cachedKey
+	byID   map[string]*cachedKey
+	// unknown remembers hashes the database does not hold, so a flood of
+	// made-up tg_ keys costs no query each. A fresh key's hash is 256
+	// random bits, never seen before; put clears it anyway.
+	unknown map[[32]byte]struct{}
+
+	syncMu   sync.Mutex
+	lastSync time.Time
+}
+
+// NewKeys returns the key manager; Bind it to the identity service before
+// use.
+func NewKeys(opt KeysOptions) *Keys {
+	if opt.ExchangeTTL <= 0 {
+		opt.ExchangeTTL = time.Hour
+	}
+	k := &Keys{opt: opt, byHash: map[[32]byte]*cachedKey{}, byID: map[string]*cachedKey{}, unknown: map[[32]byte]struct{}{}}
+	now := opt.Now
+	if now == nil {
+		now = time.Now
+	}
+	k.now.Store(&now)
+	return k
+}
+
+// Bind sets the user source (the identity Service, which in turn lists
+// Keys among its Verifiers).
+func (ks *Keys) Bind(u UserSource) { ks.users = u }
+
+// SetNow replaces the clock (tests: expiry and grace periods without
+// sleeping).
+func (ks *Keys) SetNow(now func() time.Time) { ks.now.Store(&now) }
+
+func (ks *Keys) clock() time.Time { return (*ks.now.Load())() }
+
+var errKeyNotFound = gateway.NotFound("not_found", "No such API key")
+
+// put caches k under its current and (in grace) previous hash, replacing
+// any earlier entries of the same key id.
+func (ks *Keys) put(k gateway.APIKey) *cachedKey {
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	ck := &cachedKey{k: k}
+	if old, ok := ks.byID[k.ID]; ok {
+		delete(ks.byHash, old.k.Hash)
+		if old.k.PrevHash != nil {
+			delete(ks.byHash, *old.k.PrevHash)
+		}
+		ck.used.Store(old.used.Load())
+		ck.flushed.Store(old.flushed.Load())
+	}
+	ks.byID[k.ID] = ck
+	ks.byHash[k.Hash] = ck
+	delete(ks.unknown, k.Hash)
+	if k.PrevHash != nil {
+		ks.byHash[*k.PrevHash] = ck
+	}
+	return ck
+}
+
+// Verify implements Verifier for "tg_" keys on any transport: 401
+// invalid_authorization for an unknown, revoked or expired key, a
+// previous secret after its grace period, or an inactive owner. A warm
+// cache answers without a database read.
+func (ks *Keys) Verify(ctx context.Context, cred Credential) (*gateway.Principal, error) {
+	v := cred.Value.Reveal()
+	if !strings.HasPrefix(v, KeyPrefix) || cred.Transport == TransportSession {
+		return nil, nil
+	}
+	if len(v) != keyLen {
+		return nil, errInvalidToken
+	}
+	var buf [keyLen]byte
+	copy(buf[:], v)
+	h := sha256.Sum256(buf[:])
+	ks.mu.RLock()
+	ck, ok := ks.byHash[h]
+	_, unknown := ks.unknown[h]
+	ks.mu.RUnlock()
+	if unknown {
+		return nil, errInvalidToken
+	}
+	if !ok {
+		k, err := ks.opt.Store.APIKeyByHash(ctx, h)
+		if errors.Is(err, gateway.ErrNotFound) {
+			ks.mu.Lock()
+			if len(ks.unknown) >= maxUnknownKeys {
+				clear(ks.unknown)
+			}
+			ks.unknown[h] = struct{}{}
+			ks.mu.Unlock()
+			return nil, errInvalidToken
+		}
+		if err != nil {
+			return nil, gateway.Internal("verify api key", err)
+		}
+		ck = ks.put(k)
+	}
+	now := ks.clock()
+	if ck.k.Hash != h && (ck.k.PrevValidUntil == nil || !now.Before(*ck.k.PrevValidUntil)) {
+		return nil, errInvalidToken
+	}
+	return ks.principal(ctx, ck, now)
+}
+
+// principal checks revocation, expiry and the owner, records the use and
+// returns the key's principal with role min(key role, owner's role).
+func (ks *Keys) principal(ctx context.Context, ck *cachedKey, now time.Time) (*gateway.Principal, error) {
+	k := &ck.k
+	if k.RevokedAt != nil || (k.ExpiresAt != nil && !now.Before(*k.ExpiresAt)) {
+		return nil, errInvalidToken
+	}
+	u, err := ks.users.User(ctx, k.OwnerID)
+	if err != nil {
+		if errors.Is(err, gateway.ErrNotFound) {
+			return nil, errInvalidToken
+		}
+		return nil, gateway.Internal("verify api key", err)
+	}
+	if !u.Active {
+		return nil, errInvalidToken
+	}
+	if n := now.UnixNano(); ck.used.Load() < n {
+		ck.used.Store(n)
+	}
+	return &gateway.Principal{Kind: gateway.PrincipalKey, UserID: u.ID, Email: u.Email, DisplayName: u.DisplayName,
+		Role: gateway.MinRole(k.Role, u.Role), KeyID: k.ID, KeyName: k.Name, KeyPrefix: k.Prefix, KeyRole: k.Role,
+		EndUserMode: k.EndUserMode}, nil
+}
+
+// byKeyID returns the cached key id, loading it on a miss.
+func (ks *Keys) byKeyID(ctx context.Context, id string) (*cachedKey, error) {
+	ks.mu.RLock()
+	ck, ok := ks.byID[id]
+	ks.mu.RUnlock()
+	if ok {
+		return ck, nil
+	}
+	k, err := ks.opt.Store.APIKey(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return ks.put(k), nil
+}
+
+// Sync reloads the keys changed since the last sync (revoked, rotated or
+// created by other instances) and flushes last use times. The identity
+// Service calls it on every sync tick.
+func (ks *Keys) Sync(ctx context.Context) error {
+	ks.syncMu.Lock()
+	defer ks.syncMu.Unlock()
+	start := time.Now()
+	since := ks.lastSync.Add(-syncOverlap)
+	if ks.lastSync.IsZero() {
+		since = start.Add(-syncOverlap)
+	}
+	changed, err := ks.opt.Store.APIKeysChangedSince(ctx, since)
+	if err != nil {
+		return err
+	}
+	for _, k := range changed {
+		ks.mu.RLock()
+		_, cached := ks.byID[k.ID]
+		ks.mu.RUnlock()
+		if cached {
+			ks.put(k)
+		}
+	}
+	ks.lastSync = start
+	return ks.Flush(ctx)
+}
+
+// Flush writes the last use times recorded since the previous flush in
+// one batch.
+func (ks *Keys) Flush(ctx context.Context) error {
+	used := map[string]time.Time{}
+	var marks []*cachedKey
+	ks.mu.RLock()
+	for id, ck := range ks.byID {
+		if u := ck.used.Load(); u > ck.flushed.Load() {
+			used[id] = time.Unix(0, u)
+			marks = append(marks, ck)
+		}
+	}
+	ks.mu.RUnlock()
+	if len(used) == 0 {
+		return nil
+	}
+	if err := ks.opt.Store.TouchAPIKeys(ctx, used); err != nil {
+		return err
+	}
+	for _, ck := range marks {
+		ck.flushed.Store(used[ck.k.ID].UnixNano())
+	}
+	return nil
+}
+
+// newSecret returns a fresh key, its hash and its prefix.
+func newSecret() (gateway.Secret, [32]byte, string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", [32]byte{}, "", err
+	}
+	s := KeyPrefix + base64.RawURLEncoding.EncodeToString(b)
+	return gateway.Secret(s), sha256.Sum256([]byte(s)), s[len(KeyPrefix) : len(KeyPrefix)+8], nil
+}
+
+// CreateKey creates a key for ownerID whose role may not exceed maxRole
+// (the creator's effective role): 400 missing_field/invalid_field for the
+// name, role or expiry. It returns the key and its secret, shown once.
+func (ks *Keys) CreateKey(ctx context.Context, ownerID string, maxRole gateway.Role, in gateway.NewAPIKey) (gateway.APIKey, gateway.Secret, error) {
+	if in.Name == "" {
+		return gateway.APIKey{}, "", gateway.Invalid("missing_field", "body.name", "name is required")
+	}
+	if !utf8.ValidString(in.Name) || utf8.RuneCountInString(in.Name) > 200 {
+		return gateway.APIKey{}, "", gateway.Invalid("invalid_field", "body.name", "name must be at most 200 characters")
+	}
+	if in.Role == gateway.RoleNone {
+		in.Role = maxRole
+	}
+	if !in.Role.AtLeast(gateway.RoleViewer) || in.Role > maxRole {
+		return gateway.APIKey{}, "", gateway.Invalid("invalid_field", "body.role", "role may not exceed your own role ("+maxRole.String()+")")
+	}
+	if in.ExpiresIn < 0 {
+		return gateway.APIKey{}, "", gateway.Invalid("invalid_field", "body.expires_in_seconds", "expires_in_seconds must be positive")
+	}
+	secret, hash, prefix, err := newSecret()
+	if err != nil {
+		return gateway.APIKey{}, "", gateway.Internal("create api key", err)
+	}
+	k := gateway.APIKey{Name: in.Name, Prefix: prefix, OwnerID: ownerID, Role: in.Role, EndUserMode: in.EndUserMode, Hash: hash}
+	if in.ExpiresIn > 0 {
+		exp := ks.clock().Add(in.ExpiresIn).UTC()
+		k.ExpiresAt = &exp
+	}
+	if err := ks.opt.Store.CreateAPIKey(ctx, &k); err != nil {
+		return gateway.APIKey{}, "", gateway.Internal("create api key", err)
+	}
+	ks.put(k)
+	if ks.users != nil {
+		ks.users.MarkOtherCredentials()
+	}
+	return k, secret, nil
+}
+
+// ListKeys lists the keys of ownerID ("" for every owner).
+func (ks *Keys) ListKeys(ctx context.Context, ownerID, cursor string, limit int) ([]gateway.APIKey, string, error) {
+	keys, next, err := ks.opt.Store.ListAPIKeys(ctx, ownerID, cursor, limit)
+	if err != nil {
+		return nil, "", gateway.Internal("list api keys", err)
+	}
+	return keys, next, nil
+}
+
+// RevokeKey revokes the key id of ownerID ("" for any owner; 404
+// not_found for a key of another owner or none). It takes effect on this
+// instance's next request and on others at their next sync.
+func (ks *Keys) RevokeKey(ctx context.Context, id, ownerID string) error {
+	k, err := ks.opt.Store.RevokeAPIKey(ctx, id, ownerID, ks.clock())
+	if err != nil {
+		return keyStoreErr("revoke api key", err)
+	}
+	ks.put(k)
+	return nil
+}
+
+// RotateKey gives the unrevoked key id of ownerID ("" for any owner) a new
+// secret; the old one works for grace more (0: not at all). 404 not_found
+// for a missing, revoked or foreign key.
+func (ks *Keys) RotateKey(ctx context.Context, id, ownerID string, grace time.Duration) (gateway.APIKey, gateway.Secret, error) {
+	if grace < 0 {
+		return gateway.APIKey{}, "", gateway.Invalid("invalid_field", "body.grace_seconds", "grace_seconds must not be negative")
+	}
+	secret, hash, prefix, err := newSecret()
+	if err != nil {
+		return gateway.APIKey{}, "", gateway.Internal("rotate api key", err)
+	}
+	var until *time.Time
+	if grace > 0 {
+		t := ks.clock().Add(grace).UTC()
+		until = &t
+	}
+	k, err := ks.opt.Store.RotateAPIKey(ctx, id, ownerID, hash, prefix, until)
+	if err != nil {
+		return gateway.APIKey{}, "", keyStoreErr("rotate api key", err)
+	}
+	ks.put(k)
+	return k, secret, nil
+}
+
+func keyStoreErr(op string, err error) error {
+	if errors.Is(err, gateway.ErrNotFound) {
+		return errKeyNotFound
+	}
+	return gateway.Internal(op, err)
+}
+
+// Exchange issues a JWT for the key or static token p authenticated with
+// (POST /api/auth/token): 401 invalid_authorization for any other
+// credential, including an exchanged JWT.
+func (ks *Keys) Exchange(ctx context.Context, p *gateway.Principal) (gateway.Secret, int, error) {
+	var sub string
+	switch {
+	case p.Exchanged:
+	case p.Kind == gateway.PrincipalKey && p.KeyID != "":
+		sub = "key:" + p.KeyID
+	case p.Kind == gateway.PrincipalStatic:
+		sub = "static:" + p.StaticName
+	}
+	if sub == "" || ks.opt.Tokens == nil {
+		return "", 0, gateway.E(gateway.KindUnauthenticated, "invalid_authorization", "Only an API key or a static token can be exchanged for an access token")
+	}
+	tok, _, err := ks.opt.Tokens.Issue(sub, TokenTypeExchange, ks.opt.ExchangeTTL)
+	if err != nil {
+		return "", 0, gateway.Internal("exchange", err)
+	}
+	return tok, int(ks.opt.ExchangeTTL / time.Second), nil
+}
+
+// ResolveExchange implements ExchangeResolver: the principal of the key
+// (through the cache; revocation, expiry and the owner's role and state
+// apply as for the key itself) or of the static token still configured.
+func (ks *Keys) ResolveExchange(ctx context.Context, sub string) (*gateway.Principal, error) {
+	var p *gateway.Principal
+	switch kind, id, _ := strings.Cut(sub, ":"); kind {
+	case "key":
+		ck, err := ks.byKeyID(ctx, id)
+		if errors.Is(err, gateway.ErrNotFound) {
+			return nil, errInvalidToken
+		}
+		if err != nil {
+			return nil, gateway.Internal("resolve exchanged token", err)
+		}
+		if p, err = ks.principal(ctx, ck, ks.clock()); err != nil {
+			return nil, err
+		}
+	case "static":
+		if ks.opt.Static == nil {
+			return nil, errInvalidToken
+		}
+		t, ok := ks.opt.Static.byName(id)
+		if !ok {
+			return nil, errInvalidToken
+		}
+		p = staticPrincipal(t)
+	default:
+		return nil, errInvalidToken
+	}
+	p.Exchanged = true
+	return p, nil
+}

@@ -1,0 +1,216 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tollgate/tollgate/internal/gateway"
+)
+
+var _ gateway.APIKeyStore = (*Store)(nil)
+
+const apiKeyColumns = `id, name, prefix, owner_id, role, end_user_mode, key_hash, prev_hash, prev_valid_until, created_at, updated_at, expires_at, last_used_at, revoked_at`
+
+func hashText(h [32]byte) string { return hex.EncodeToString(h[:]) }
+
+func nullTimePtr(t sql.NullTime) *time.Time {
+	if !t.Valid {
+		return nil
+	}
+	u := t.Time.UTC()
+	return &u
+}
+
+func scanAPIKey(sc scanner) (gateway.APIKey, error) {
+	var (
+		k                                   gateway.APIKey
+		role, hash                          string
+		prev                                sql.NullString
+		prevUntil, expires, used, revokedAt sql.NullTime
+	)
+	err := sc.Scan(&k.ID, &k.Name, &k.Prefix, &k.OwnerID, &role, &k.EndUserMode, &hash, &prev, &prevUntil,
+		&k.CreatedAt, &k.UpdatedAt, &expires, &used, &revokedAt)
+	if err != nil {
+		return k, err
+	}
+	if k.Role, err = gateway.ParseRole(role); err != nil {
+		return k, err
+	}
+	b, err := hex.DecodeString(hash)
+	if err != nil || len(b) != 32 {
+		return k, fmt.Errorf("api key %s: malformed hash", k.ID)
+	}
+	copy(k.Hash[:], b)
+	if prev.Valid {
+		b, err := hex.DecodeString(prev.String)
+		if err != nil || len(b) != 32 {
+			return k, fmt.Errorf("api key %s: malformed previous hash", k.ID)
+		}
+		var ph [32]byte
+		copy(ph[:], b)
+		k.PrevHash = &ph
+	}
+	k.CreatedAt, k.UpdatedAt = k.CreatedAt.UTC(), k.UpdatedAt.UTC()
+	k.PrevValidUntil, k.ExpiresAt, k.LastUsedAt, k.RevokedAt = nullTimePtr(prevUntil), nullTimePtr(expires), nullTimePtr(used), nullTimePtr(revokedAt)
+	return k, nil
+}
+
+func utcPtr(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UTC().Truncate(time.Microsecond)
+}
+
+// CreateAPIKey stores k, filling ID, CreatedAt and UpdatedAt;
+// gateway.ErrConflict if the hash exists.
+func (s *Store) CreateAPIKey(ctx context.Context, k *gateway.APIKey) error {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return err
+	}
+	if !k.Role.AtLeast(gateway.RoleViewer) {
+		return fmt.Errorf("create api key: role %v is not a role", k.Role)
+	}
+	t := now()
+	_, err = s.db.ExecContext(ctx, s.q(`INSERT INTO api_keys (id, name, prefix, owner_id, role, end_user_mode, key_hash, created_at, updated_at, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		id.String(), k.Name, k.Prefix, k.OwnerID, k.Role.String(), k.EndUserMode, hashText(k.Hash), t, t, utcPtr(k.ExpiresAt))
+	if err != nil {
+		return s.mapErr("create api key", err)
+	}
+	k.ID, k.CreatedAt, k.UpdatedAt = id.String(), t, t
+	if k.ExpiresAt != nil {
+		e := k.ExpiresAt.UTC().Truncate(time.Microsecond)
+		k.ExpiresAt = &e
+	}
+	return nil
+}
+
+// APIKey returns the key id, or gateway.ErrNotFound.
+func (s *Store) APIKey(ctx context.Context, id string) (gateway.APIKey, error) {
+	k, err := scanAPIKey(s.db.QueryRowContext(ctx, s.q(`SELECT `+apiKeyColumns+` FROM api_keys WHERE id = ?`), id))
+	return k, s.mapErr("get api key", err)
+}
+
+// APIKeyByHash returns the key whose current or previous secret hashes to
+// h, or gateway.ErrNotFound.
+func (s *Store) APIKeyByHash(ctx context.Context, h [32]byte) (gateway.APIKey, error) {
+	ht := hashText(h)
+	k, err := scanAPIKey(s.db.QueryRowContext(ctx, s.q(`SELECT `+apiKeyColumns+` FROM api_keys WHERE key_hash = ? OR prev_hash = ?`), ht, ht))
+	return k, s.mapErr("get api key by hash", err)
+}
+
+func (s *Store) queryAPIKeys(ctx context.Context, op, query string, args ...any) ([]gateway.APIKey, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return nil, s.mapErr(op, err)
+	}
+	defer rows.Close()
+	keys := []gateway.APIKey{}
+	for rows.Next() {
+		k, err := scanAPIKey(rows)
+		if err != nil {
+			return nil, s.mapErr(op, err)
+		}
+		keys = append(keys, k)
+	}
+	return keys, s.mapErr(op, rows.Err())
+}
+
+// ListAPIKeys returns up to limit keys of ownerID ("" for all) in creation
+// order (UUIDv7 ids) after cursor, and the next page's cursor.
+func (s *Store) ListAPIKeys(ctx context.Context, ownerID, cursor string, limit int) ([]gateway.APIKey, string, error) {
+	if limit <= 0 {
+		limit = 50
+	}
+	keys, err := s.queryAPIKeys(ctx, "list api keys", `SELECT `+apiKeyColumns+` FROM api_keys
+		WHERE id > ? AND (? = '' OR owner_id = ?) ORDER BY id LIMIT ?`, cursor, ownerID, ownerID, limit+1)
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(keys) > limit {
+		keys = keys[:limit]
+		next = keys[limit-1].ID
+	}
+	return keys, next, nil
+}
+
+// RevokeAPIKey sets revoked_at on the key id of ownerID ("" for any
+// owner), keeping an earlier revocation; gateway.ErrNotFound if there is
+// no such key.
+func (s *Store) RevokeAPIKey(ctx context.Context, id, ownerID string, at time.Time) (gateway.APIKey, error) {
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?), updated_at = ?
+		WHERE id = ? AND (? = '' OR owner_id = ?)`), at.UTC().Truncate(time.Microsecond), now(), id, ownerID, ownerID)
+	if err != nil {
+		return gateway.APIKey{}, s.mapErr("revoke api key", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return gateway.APIKey{}, s.mapErr("revoke api key", sql.ErrNoRows)
+	}
+	return s.APIKey(ctx, id)
+}
+
+// RotateAPIKey gives the unrevoked key id of ownerID ("" for any owner) a
+// new secret; the previous one stays valid until graceUntil (nil: it is
+// invalid at once). gateway.ErrNotFound if there is no such key.
+func (s *Store) RotateAPIKey(ctx context.Context, id, ownerID string, hash [32]byte, prefix string, graceUntil *time.Time) (gateway.APIKey, error) {
+	q := `UPDATE api_keys SET prev_hash = NULL, prev_valid_until = NULL, key_hash = ?, prefix = ?, updated_at = ?
+		WHERE id = ? AND (? = '' OR owner_id = ?) AND revoked_at IS NULL`
+	args := []any{hashText(hash), prefix, now(), id, ownerID, ownerID}
+	if graceUntil != nil {
+		q = `UPDATE api_keys SET prev_hash = key_hash, prev_valid_until = ?, key_hash = ?, prefix = ?, updated_at = ?
+		WHERE id = ? AND (? = '' OR owner_id = ?) AND revoked_at IS NULL`
+		args = append([]any{graceUntil.UTC().Truncate(time.Microsecond)}, args...)
+	}
+	res, err := s.db.ExecContext(ctx, s.q(q), args...)
+	if err != nil {
+		return gateway.APIKey{}, s.mapErr("rotate api key", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return gateway.APIKey{}, s.mapErr("rotate api key", sql.ErrNoRows)
+	}
+	return s.APIKey(ctx, id)
+}
+
+// APIKeysChangedSince returns the keys whose row changed (created,
+// revoked, rotated) at or after t. Last-use updates do not count.
+func (s *Store) APIKeysChangedSince(ctx context.Context, t time.Time) ([]gateway.APIKey, error) {
+	return s.queryAPIKeys(ctx, "api keys changed since", `SELECT `+apiKeyColumns+` FROM api_keys WHERE updated_at >= ?`, t.UTC())
+}
+
+// TouchAPIKeys records last use times in one transaction, never moving
+// last_used_at backwards.
+func (s *Store) TouchAPIKeys(ctx context.Context, used map[string]time.Time) error {
+	if len(used) == 0 {
+		return nil
+	}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, s.q(`UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`))
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for id, at := range used {
+			at = at.UTC().Truncate(time.Microsecond)
+			if _, err := stmt.ExecContext(ctx, at, id, at); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return s.mapErr("touch api keys", err)
+}
+
+// CountAPIKeys returns the number of keys, revoked ones included.
+func (s *Store) CountAPIKeys(ctx context.Context) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM api_keys`).Scan(&n)
+	return n, s.mapErr("count api keys", err)
+}
