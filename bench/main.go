@@ -31,6 +31,7 @@ type options struct {
 	jwt         string
 	redisURL    string
 	gatewayEnv  []string
+	keyEnv      []string // extra environment of the api-key variant (its database)
 	idleStreams int
 	chunks      int
 	gap         time.Duration
@@ -116,7 +117,7 @@ func variants(o options) []variant {
 		{Name: "gateway", Desc: "rate limit in memory + usage accounting (both always on), no auth", Env: o.gatewayEnv},
 		{Name: "redis-rl", Desc: "rate limit in Redis + usage accounting", Skipped: redisSkip,
 			Env: append([]string{"TOLLGATE_RATE_LIMIT_BACKEND=redis", "TOLLGATE_REDIS_URL=" + o.redisURL}, o.gatewayEnv...)},
-		{Name: "api-key", Desc: "API key auth (cached) + rate limit in memory + usage accounting", Env: o.gatewayEnv,
+		{Name: "api-key", Desc: "API key auth (cached) + rate limit in memory + usage accounting", Env: append(append([]string{}, o.keyEnv...), o.gatewayEnv...),
 			Header: bearer(o.apiKey), Skipped: noCred(o.apiKey)},
 		{Name: "jwt", Desc: "JWT auth + rate limit in memory + usage accounting", Env: o.gatewayEnv,
 			Header: bearer(o.jwt), Skipped: noCred(o.jwt)},
@@ -176,6 +177,14 @@ func run(ctx context.Context, o options, log io.Writer) (*Result, error) {
 		return nil, err
 	}
 	r.gwBin = gwBin
+	if o.apiKey == "" {
+		r.logf("provisioning a user and an API key for the api-key variant")
+		key, env, err := provisionKey(ctx, gwBin, dir+"/keys")
+		if err != nil {
+			return nil, fmt.Errorf("provision API key: %w", err)
+		}
+		o.apiKey, o.keyEnv = key, env
+	}
 	if o.goBench {
 		r.logf("go test -bench of the proxy handler (allocation growth)")
 		res.GoBench, err = allocGrowth(ctx, root, o.short)
@@ -187,7 +196,7 @@ func run(ctx context.Context, o options, log io.Writer) (*Result, error) {
 	r.pin = pin
 	res.Notes = append(res.Notes, note,
 		"usage accounting and in-memory rate limiting are always on in today's gateway (limit set far above the load); there is no off switch to measure them separately",
-		"API key and JWT auth are not on this branch: those scenarios need --api-key / --jwt (and --gateway-env for a database or secret that accepts them)")
+		"the api-key variant uses a key the harness creates with `tollgate user create` and `tollgate key create` in its own database (or --api-key); the JWT variant needs --jwt")
 	m, err := startMock(mockOptions{StreamChunks: o.chunks, StreamGap: o.gap, IdleHold: 5 * time.Minute})
 	if err != nil {
 		return nil, err

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+)
+
+// provisionKey creates, with the gateway's own CLI, a SQLite database in
+// dir holding an admin user and an API key, and returns the key and the
+// environment that points a gateway at that database. The gateway then
+// runs in auth mode auto → required, so every request of the api-key
+// variant is authenticated by the key cache.
+func provisionKey(ctx context.Context, bin, dir string) (string, []string, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", nil, err
+	}
+	dbURL := "sqlite://" + dir + "/tollgate.db"
+	run := func(stdin string, args ...string) (string, error) {
+		cmd := exec.CommandContext(ctx, bin, append(args, "--database-url", dbURL)...)
+		cmd.Dir = dir
+		cmd.Stdin = strings.NewReader(stdin)
+		var out, errOut bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		if err := cmd.Run(); err != nil {
+			return "", fmt.Errorf("tollgate %s: %w: %s", args[0]+" "+args[1], err, errOut.String())
+		}
+		return strings.TrimSpace(out.String()), nil
+	}
+	if _, err := run("bench-password-0123\n", "user", "create", "--email", "bench@example.com", "--role", "admin", "--password-stdin"); err != nil {
+		return "", nil, err
+	}
+	key, err := run("", "key", "create", "--user", "bench@example.com", "--name", "bench")
+	if err != nil {
+		return "", nil, err
+	}
+	if !strings.HasPrefix(key, "tg_") {
+		return "", nil, fmt.Errorf("tollgate key create printed no key")
+	}
+	return key, []string{"TOLLGATE_DATABASE_URL=" + dbURL}, nil
+}
