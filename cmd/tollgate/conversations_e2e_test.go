@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
@@ -58,12 +57,7 @@ func TestStartupSweepMarksPendingMessages(t *testing.T) {
 func TestCLIChat(t *testing.T) {
 	base := newTestApp(t)
 	run := func(stdin string, args ...string) (string, string, error) {
-		var out, errOut bytes.Buffer
-		root := newRootCmd(env{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errOut,
-			environ: func() []string { return []string{"TOLLGATE_SERVER=" + base} }})
-		root.SetArgs(args)
-		err := root.ExecuteContext(context.Background())
-		return out.String(), errOut.String(), err
+		return runCLI([]string{"TOLLGATE_SERVER=" + base}, stdin, args...)
 	}
 	out, errOut, err := run("", "chat", "one two three")
 	if err != nil || out != "one two three\n" {

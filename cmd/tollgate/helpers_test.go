@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -23,4 +26,15 @@ func get(t *testing.T, url string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// runCLI runs the tollgate CLI in-process with the given environment and
+// stdin, and returns its stdout, stderr and error.
+func runCLI(environ []string, stdin string, args ...string) (string, string, error) {
+	var out, errOut bytes.Buffer
+	root := newRootCmd(env{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errOut,
+		environ: func() []string { return environ }})
+	root.SetArgs(args)
+	err := root.ExecuteContext(context.Background())
+	return out.String(), errOut.String(), err
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tollgate/tollgate/internal/auth"
 	"github.com/tollgate/tollgate/internal/gateway"
+	"github.com/tollgate/tollgate/internal/sqlstore"
 )
 
 // newKeyCmd is `tollgate key ...`: API key management directly on the
@@ -27,19 +28,11 @@ func newKeyCmd(e env, gf *globalFlags) *cobra.Command {
 // withKeys runs fn with the identity service and key manager on the
 // configured database.
 func withKeys(ctx context.Context, e env, gf *globalFlags, fn func(*auth.Service, *auth.Keys) error) error {
-	cfg, err := loadConfig(e, gf)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	s := auth.New(auth.Options{Users: st, Mode: cfg.Auth.Mode})
-	keys := auth.NewKeys(auth.KeysOptions{Store: st})
-	keys.Bind(s)
-	return fn(s, keys)
+	return withStore(ctx, e, gf, func(st *sqlstore.Store, s *auth.Service) error {
+		keys := auth.NewKeys(auth.KeysOptions{Store: st})
+		keys.Bind(s)
+		return fn(s, keys)
+	})
 }
 
 // parseExpiry parses a Go duration or a number of days ("30d").

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
@@ -12,12 +11,7 @@ func TestKeyCLI(t *testing.T) {
 	cfg := testConfig(t)
 	environ := []string{"TOLLGATE_SERVER_DATA_DIR=" + cfg.Server.DataDir, "TOLLGATE_SERVER_ADDR=127.0.0.1:0"}
 	run := func(stdin string, args ...string) (string, string, error) {
-		var out, errOut bytes.Buffer
-		root := newRootCmd(env{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errOut,
-			environ: func() []string { return environ }})
-		root.SetArgs(args)
-		err := root.ExecuteContext(context.Background())
-		return out.String(), errOut.String(), err
+		return runCLI(environ, stdin, args...)
 	}
 	if _, _, err := run("contributor pw\n", "user", "create", "--email", "c@example.com", "--role", "contributor"); err != nil {
 		t.Fatal(err)

@@ -15,12 +15,7 @@ func TestCLILoginWhoamiChatLogout(t *testing.T) {
 	e.setup() // required mode from now on
 	cfgHome := t.TempDir()
 	run := func(stdin string, args ...string) (string, string, error) {
-		var out, errOut bytes.Buffer
-		root := newRootCmd(env{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errOut,
-			environ: func() []string { return []string{"XDG_CONFIG_HOME=" + cfgHome} }})
-		root.SetArgs(args)
-		err := root.ExecuteContext(context.Background())
-		return out.String(), errOut.String(), err
+		return runCLI([]string{"XDG_CONFIG_HOME=" + cfgHome}, stdin, args...)
 	}
 
 	var plain bytes.Buffer

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tollgate/tollgate/internal/auth"
 	"github.com/tollgate/tollgate/internal/gateway"
+	"github.com/tollgate/tollgate/internal/sqlstore"
 )
 
 // newUserCmd is `tollgate user ...`: user management directly on the
@@ -26,9 +27,10 @@ func newUserCmd(e env, gf *globalFlags) *cobra.Command {
 	return cmd
 }
 
-// withUsers opens the configured database and runs fn with an identity
-// service on it (no background sync, no setup token).
-func withUsers(ctx context.Context, e env, gf *globalFlags, fn func(*auth.Service) error) error {
+// withStore opens (and migrates) the configured database for a CLI
+// command that works on it directly, and runs fn with an identity service
+// on it (no background sync, no setup token).
+func withStore(ctx context.Context, e env, gf *globalFlags, fn func(*sqlstore.Store, *auth.Service) error) error {
 	cfg, err := loadConfig(e, gf)
 	if err != nil {
 		return err
@@ -38,7 +40,12 @@ func withUsers(ctx context.Context, e env, gf *globalFlags, fn func(*auth.Servic
 		return err
 	}
 	defer st.Close()
-	return fn(auth.New(auth.Options{Users: st, Mode: cfg.Auth.Mode}))
+	return fn(st, auth.New(auth.Options{Users: st, Mode: cfg.Auth.Mode}))
+}
+
+// withUsers runs fn with an identity service on the configured database.
+func withUsers(ctx context.Context, e env, gf *globalFlags, fn func(*auth.Service) error) error {
+	return withStore(ctx, e, gf, func(_ *sqlstore.Store, s *auth.Service) error { return fn(s) })
 }
 
 func newUserCreateCmd(e env, gf *globalFlags) *cobra.Command {

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"log/slog"
 	"strings"
 	"testing"
@@ -12,12 +10,7 @@ func TestUserCLI(t *testing.T) {
 	cfg := testConfig(t)
 	environ := []string{"TOLLGATE_SERVER_DATA_DIR=" + cfg.Server.DataDir, "TOLLGATE_SERVER_ADDR=127.0.0.1:0"}
 	run := func(stdin string, args ...string) (string, string, error) {
-		var out, errOut bytes.Buffer
-		root := newRootCmd(env{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errOut,
-			environ: func() []string { return environ }})
-		root.SetArgs(args)
-		err := root.ExecuteContext(context.Background())
-		return out.String(), errOut.String(), err
+		return runCLI(environ, stdin, args...)
 	}
 	out, _, err := run("first admin pw\n", "user", "create", "--email", "root@example.com", "--role", "admin", "--name", "Root", "--password-stdin")
 	if err != nil || !strings.Contains(out, "created user root@example.com") {
