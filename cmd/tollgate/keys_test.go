@@ -3,38 +3,19 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"github.com/tollgate/tollgate/internal/testsvc"
 	"net/http"
 	"reflect"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
 
-// fakeClock is the injected clock of the key cache (expiry and grace
-// periods without sleeping).
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // keyEnv is an authEnv with an admin, a contributor and a fake key clock.
 type keyEnv struct {
 	*authEnv
-	clock            *fakeClock
+	clock            *testsvc.Clock
 	adminTok, conTok string
 	conID            string
 }
@@ -42,8 +23,8 @@ type keyEnv struct {
 func newKeyEnv(t *testing.T, environ ...string) *keyEnv {
 	t.Helper()
 	e := newAuthEnv(t, environ...)
-	k := &keyEnv{authEnv: e, clock: &fakeClock{t: time.Now()}}
-	e.app.keys.SetNow(k.clock.now)
+	k := &keyEnv{authEnv: e, clock: testsvc.NewClock(time.Now())}
+	e.app.keys.SetNow(k.clock.Now)
 	k.adminTok = e.setup()
 	k.conID = e.createUser(k.adminTok, "con@example.com", adminPassword, "contributor")
 	k.conTok = e.login("con@example.com", adminPassword)
@@ -177,13 +158,13 @@ func TestAPIKeyExpiry(t *testing.T) {
 	e := newKeyEnv(t)
 	k := e.createKey(e.conTok, map[string]any{"name": "short", "expires_in_seconds": 60})
 	exp, err := time.Parse(time.RFC3339Nano, k["expires_at"].(string))
-	if err != nil || exp.Sub(e.clock.now()).Round(time.Second) != time.Minute {
+	if err != nil || exp.Sub(e.clock.Now()).Round(time.Second) != time.Minute {
 		t.Fatalf("expires_at = %v (%v), want now+60s", k["expires_at"], err)
 	}
 	secret := k["key"].(string)
-	e.clock.advance(59 * time.Second)
+	e.clock.Advance(59 * time.Second)
 	wantStatus(t, e.do("GET", "/api/auth/me", secret, nil), 200)
-	e.clock.advance(time.Second)
+	e.clock.Advance(time.Second)
 	wantError(t, e.do("GET", "/api/auth/me", secret, nil), 401, "invalid_authorization", "")
 }
 
@@ -198,7 +179,7 @@ func TestAPIKeyRotation(t *testing.T) {
 		if r.body["id"] != k["id"] || !strings.HasPrefix(fresh, "tg_") || fresh == old || r.body["prefix"] != fresh[3:11] {
 			t.Fatalf("rotate = %s", r.raw)
 		}
-		e.clock.advance(3599 * time.Second)
+		e.clock.Advance(3599 * time.Second)
 		for _, s := range []string{old, fresh} {
 			me := e.do("GET", "/api/auth/me", s, nil)
 			wantStatus(t, me, 200)
@@ -206,7 +187,7 @@ func TestAPIKeyRotation(t *testing.T) {
 				t.Fatalf("me = %s", me.raw)
 			}
 		}
-		e.clock.advance(time.Second)
+		e.clock.Advance(time.Second)
 		wantError(t, e.do("GET", "/api/auth/me", old, nil), 401, "invalid_authorization", "")
 		wantStatus(t, e.do("GET", "/api/auth/me", fresh, nil), 200)
 	})
@@ -365,7 +346,7 @@ func TestAPIKeyLastUsedIsBatched(t *testing.T) {
 	list = e.do("GET", "/api/keys", e.conTok, nil)
 	v, _ := list.body["data"].([]any)[0].(map[string]any)["last_used_at"].(string)
 	at, err := time.Parse(time.RFC3339Nano, v)
-	if err != nil || at.Sub(e.clock.now()).Abs() > time.Millisecond {
+	if err != nil || at.Sub(e.clock.Now()).Abs() > time.Millisecond {
 		t.Fatalf("last_used_at = %q (%v), want the clock's now", v, err)
 	}
 }

@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"context"
 	"errors"
+	"github.com/tollgate/tollgate/internal/testsvc"
 	"net/http/httptest"
 	"net/netip"
 	"testing"
@@ -18,7 +19,7 @@ type staticPolicies struct{ ps *Policies }
 
 func (s staticPolicies) Policies() *Policies { return s.ps }
 
-func newTestEnforcer(t *testing.T, ps *Policies, trusted ...string) (*Enforcer, *fakeClock, *Metrics) {
+func newTestEnforcer(t *testing.T, ps *Policies, trusted ...string) (*Enforcer, *testsvc.Clock, *Metrics) {
 	t.Helper()
 	clk := newFakeClock()
 	met, err := NewMetrics(prometheus.NewRegistry())

@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/tollgate/tollgate/internal/testsvc"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,28 +16,11 @@ import (
 	"github.com/tollgate/tollgate/internal/ratelimit"
 )
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 func TestFallbackWhileRedisIsDown(t *testing.T) {
 	proxy := newTCPProxy(t, redisAddr(t))
 	prefix := uniquePrefix(t)
 	direct := testClient(t, "")
-	clk := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := testsvc.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	var logs bytes.Buffer
 	reg := prometheus.NewRegistry()
 	f, err := NewFallback(FallbackOptions{
