@@ -3,13 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"github.com/tollgate/tollgate/internal/testsvc"
 	"net/http"
 	"reflect"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tollgate/tollgate/internal/testsvc"
 )
 
 // keyEnv is an authEnv with an admin, a contributor and a fake key clock.

@@ -1,8 +1,9 @@
 package ratelimit
 
 import (
-	"github.com/tollgate/tollgate/internal/testsvc"
 	"time"
+
+	"github.com/tollgate/tollgate/internal/testsvc"
 )
 
 func newFakeClock() *testsvc.Clock {

@@ -3,7 +3,6 @@ package ratelimit
 import (
 	"context"
 	"errors"
-	"github.com/tollgate/tollgate/internal/testsvc"
 	"net/http/httptest"
 	"net/netip"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/tollgate/tollgate/internal/gateway"
+	"github.com/tollgate/tollgate/internal/testsvc"
 )
 
 type staticPolicies struct{ ps *Policies }
