@@ -114,12 +114,34 @@ type recorder struct {
 	errors   atomic.Uint64
 }
 
-func (rc *recorder) add(h *Hist, errs []error) {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	rc.res.Lat.Merge(h)
-	if len(errs) > 0 && rc.res.FirstErr == "" {
-		rc.res.FirstErr = errs[0].Error()
+// worker is one connection's share of a load phase: its own histogram and
+// first error, merged into the recorder when it ends.
+type worker struct {
+	rc    *recorder
+	h     Hist
+	first error
+}
+
+// record counts one request: an error, or a success with its latency.
+func (w *worker) record(err error, d time.Duration) {
+	if err != nil {
+		w.rc.errors.Add(1)
+		if w.first == nil {
+			w.first = err
+		}
+		return
+	}
+	w.rc.requests.Add(1)
+	w.h.Record(d)
+}
+
+// done merges the worker's results into the recorder.
+func (w *worker) done() {
+	w.rc.mu.Lock()
+	defer w.rc.mu.Unlock()
+	w.rc.res.Lat.Merge(&w.h)
+	if w.first != nil && w.rc.res.FirstErr == "" {
+		w.rc.res.FirstErr = w.first.Error()
 	}
 }
 
@@ -154,22 +176,13 @@ func closedLoop(t *target, body []byte, conns int, d time.Duration, maxRequests 
 		var wg sync.WaitGroup
 		for range conns {
 			wg.Go(func() {
-				var h Hist
-				var errs []error
+				w := &worker{rc: rc}
 				buf := make([]byte, 32<<10)
 				for time.Now().Before(deadline) && sent.Add(1) <= maxRequests {
 					tm, err := do(ctx, c, t, body, buf)
-					if err != nil {
-						rc.errors.Add(1)
-						if len(errs) == 0 {
-							errs = append(errs, err)
-						}
-						continue
-					}
-					rc.requests.Add(1)
-					h.Record(tm.Total)
+					w.record(err, tm.Total)
 				}
-				rc.add(&h, errs)
+				w.done()
 			})
 		}
 		wg.Wait()
@@ -196,22 +209,13 @@ func fixedRate(t *target, body []byte, rate float64, conns int, d time.Duration)
 		var wg sync.WaitGroup
 		for range conns {
 			wg.Go(func() {
-				var h Hist
-				var errs []error
+				w := &worker{rc: rc}
 				buf := make([]byte, 32<<10)
 				for at := range intended {
 					_, err := do(ctx, c, t, body, buf)
-					if err != nil {
-						rc.errors.Add(1)
-						if len(errs) == 0 {
-							errs = append(errs, err)
-						}
-						continue
-					}
-					rc.requests.Add(1)
-					h.Record(time.Since(at))
+					w.record(err, time.Since(at))
 				}
-				rc.add(&h, errs)
+				w.done()
 			})
 		}
 		start := time.Now()
