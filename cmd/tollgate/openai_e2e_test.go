@@ -37,6 +37,17 @@ func TestOpenAIGoClient(t *testing.T) {
 			t.Fatalf("models = %+v, want [echo owned by echo]", page.Data)
 		}
 	})
+	t.Run("Info", func(t *testing.T) {
+		r := call(t, "GET", base+"/v1/info", "")
+		models, _ := r.body["models"].([]any)
+		if r.status != 200 || r.body["version"] != version || len(models) != 1 {
+			t.Fatalf("/v1/info = %d %v", r.status, r.body)
+		}
+		m := models[0].(map[string]any)
+		if m["id"] != "echo" || m["provider"] != "echo" || m["upstream_model"] != "echo" || len(m) != 3 {
+			t.Fatalf("/v1/info model = %v, want {id, provider, upstream_model} of echo", m)
+		}
+	})
 	t.Run("PlainCompletion", func(t *testing.T) {
 		res, err := client.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{
 			Model:    "echo",
