@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tollgate/tollgate/internal/gateway"
+	"github.com/tollgate/tollgate/internal/jsonscan"
 	"github.com/tollgate/tollgate/internal/proxy"
 )
 
@@ -242,7 +243,9 @@ func decodeCursor(s string) (*gateway.ConversationCursor, error) {
 		return nil, bad
 	}
 	var c cursor
-	if json.Unmarshal(b, &c) != nil || c.ID == "" || strings.IndexByte(c.ID, 0) >= 0 {
+	// The cursor comes from the client: scanned like every body (flat,
+	// no repeated key) before encoding/json reads it.
+	if jsonscan.Check(b, jsonscan.Options{MaxDepth: 1, UniqueKeys: true}) != nil || json.Unmarshal(b, &c) != nil || c.ID == "" || strings.IndexByte(c.ID, 0) >= 0 {
 		return nil, bad
 	}
 	return &gateway.ConversationCursor{LastActivityAt: time.UnixMicro(c.T).UTC(), ID: c.ID}, nil

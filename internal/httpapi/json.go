@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/tollgate/tollgate/internal/gateway"
+	"github.com/tollgate/tollgate/internal/jsonscan"
 )
 
 // Validator is implemented by request bodies that check themselves after
@@ -66,7 +67,8 @@ func RequireJSON(r *http.Request) error {
 
 // DecodeJSON reads a JSON request body into dst strictly: 415 for a non-JSON
 // Content-Type, 413 for an oversized body, 400 invalid_json for malformed
-// JSON or a duplicate key, 400 invalid_field for an unknown field or a
+// JSON, nesting deeper than 128 levels or a duplicate key (keys are
+// compared case-insensitively, as encoding/json matches them to fields), 400 invalid_field for an unknown field or a
 // value of the wrong type, then dst.Validate() if it has one. An empty
 // body decodes as {} when optional is true.
 func DecodeJSON(r *http.Request, dst any, optional bool) error {
@@ -86,7 +88,10 @@ func DecodeJSON(r *http.Request, dst any, optional bool) error {
 		}
 		return gateway.Invalid("invalid_json", "", "request body must be a JSON object")
 	}
-	if err := CheckDuplicateKeys(body); err != nil {
+	// The iterative scan runs before encoding/json sees the body: nesting
+	// past 128 levels and keys that encoding/json would match to one field
+	// ({"role":..,"ROLE":..}) are refused at a cost linear in the body.
+	if err := jsonscan.Check(body, jsonscan.Options{MaxDepth: jsonscan.MaxDepthAPI, UniqueKeys: true}); err != nil {
 		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -141,55 +146,6 @@ func jsonTypeName(kind string) string {
 	return "number"
 }
 
-// CheckDuplicateKeys returns 400 invalid_json if any object in body has the
-// same key twice (at any depth), or if body is not valid JSON.
-func CheckDuplicateKeys(body []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dupScan(dec); err != nil {
-		return err
-	}
-	return nil
-}
-
-func dupScan(dec *json.Decoder) error {
-	tok, err := dec.Token()
-	if err != nil {
-		return gateway.Invalid("invalid_json", "", "request body is not valid JSON")
-	}
-	switch tok {
-	case json.Delim('{'):
-		seen := map[string]struct{}{}
-		for dec.More() {
-			kt, err := dec.Token()
-			if err != nil {
-				return gateway.Invalid("invalid_json", "", "request body is not valid JSON")
-			}
-			k, _ := kt.(string)
-			if _, dup := seen[k]; dup {
-				return gateway.Invalid("invalid_json", "body."+k, fmt.Sprintf("duplicate key %q", k))
-			}
-			seen[k] = struct{}{}
-			if err := dupScan(dec); err != nil {
-				return err
-			}
-		}
-		if _, err := dec.Token(); err != nil {
-			return gateway.Invalid("invalid_json", "", "request body is not valid JSON")
-		}
-	case json.Delim('['):
-		for dec.More() {
-			if err := dupScan(dec); err != nil {
-				return err
-			}
-		}
-		if _, err := dec.Token(); err != nil {
-			return gateway.Invalid("invalid_json", "", "request body is not valid JSON")
-		}
-	}
-	return nil
-}
-
 // Required returns 400 missing_field for an empty string field.
 func Required(field, value string) error {
 	if value == "" {
@@ -197,5 +153,3 @@ func Required(field, value string) error {
 	}
 	return nil
 }
-
-func errorsIs(err, target error) bool { return errors.Is(err, target) }

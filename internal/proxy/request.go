@@ -3,11 +3,13 @@ package proxy
 import (
 	"slices"
 	"strings"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/tidwall/gjson"
 
 	"github.com/tollgate/tollgate/internal/gateway"
+	"github.com/tollgate/tollgate/internal/jsonscan"
 )
 
 // chatRequest is what the proxy reads of a chat completion body: model,
@@ -36,16 +38,17 @@ const (
 )
 
 // parseChatRequest validates body as a JSON object and reads the fields the
-// proxy needs. A duplicated model, stream or stream_options key is rejected
-// (400 invalid_json): the gateway and the upstream must not read different
-// values. For app credentials the body fields user and user_id are rejected
-// (SPEC 2.6). Errors are *gateway.Error of kind Invalid.
+// proxy needs. Nesting deeper than 512 levels is refused before anything
+// recursive reads the body. Field names are matched as encoding/json matches
+// them (case-insensitively), so an upstream that does the same cannot read
+// another value than the gateway did: a key that folds to model, stream or
+// stream_options is that field, and a second one is a duplicate (400
+// invalid_json). For app credentials the body fields user and user_id, in
+// any case, are rejected (SPEC 2.6). Errors are *gateway.Error of kind
+// Invalid.
 func parseChatRequest(body []byte, principal *gateway.Principal) (*chatRequest, error) {
-	// gjson's validator accepts exactly what encoding/json.Valid accepts
-	// (FuzzValidMatchesStdlib) and is four times faster: 0.7 ms instead of
-	// 3 ms on a 1 MiB body.
-	if !gjson.ValidBytes(body) {
-		return nil, gateway.Invalid("invalid_json", "", "Request body is not valid JSON.")
+	if err := jsonscan.Check(body, jsonscan.Options{MaxDepth: jsonscan.MaxDepthV1}); err != nil {
+		return nil, err
 	}
 	// The body is not modified while the view is in use, and every string
 	// kept past this function is cloned.
@@ -56,37 +59,28 @@ func parseChatRequest(body []byte, principal *gateway.Principal) (*chatRequest, 
 	cr := &chatRequest{objStart: doc.Index}
 	var model, stream, so gjson.Result
 	var err error
+	appCredential := principal != nil && principal.EndUserMode
 	doc.ForEach(func(key, value gjson.Result) bool {
 		name := key.String()
-		switch name {
-		case "model", "stream", "stream_options":
-			var prev gjson.Result
-			switch name {
-			case "model":
-				prev = model
-			case "stream":
-				prev = stream
-			default:
-				prev = so
-			}
-			if prev.Exists() {
-				err = gateway.Invalid("invalid_json", "body."+name, "Duplicate key \""+name+"\" in request body.")
-				return false
-			}
-		case "user", "user_id":
-			if principal != nil && principal.EndUserMode {
-				err = gateway.Invalid("invalid_field", "body."+name, "App credentials name the end user in the end-user header, not in \""+name+"\".")
-				return false
-			}
+		var slot *gjson.Result
+		switch {
+		case strings.EqualFold(name, "model"):
+			slot = &model
+		case strings.EqualFold(name, "stream"):
+			slot = &stream
+		case strings.EqualFold(name, "stream_options"):
+			slot = &so
+		case appCredential && (strings.EqualFold(name, "user") || strings.EqualFold(name, "user_id")):
+			err = gateway.Invalid("invalid_field", "body."+name, "App credentials name the end user in the end-user header, not in \""+name+"\".")
+			return false
+		default:
+			return true
 		}
-		switch name {
-		case "model":
-			model = value
-		case "stream":
-			stream = value
-		case "stream_options":
-			so = value
+		if slot.Exists() {
+			err = gateway.Invalid("invalid_json", "body."+name, "Duplicate key \""+name+"\" in request body.")
+			return false
 		}
+		*slot = value
 		return true
 	})
 	if err != nil {
@@ -96,8 +90,8 @@ func parseChatRequest(body []byte, principal *gateway.Principal) (*chatRequest, 
 	switch {
 	case !model.Exists():
 		return nil, gateway.Invalid("missing_field", "body.model", "model is required.")
-	case model.Type != gjson.String || model.Str == "":
-		return nil, gateway.Invalid("invalid_field", "body.model", "model must be a non-empty string.")
+	case model.Type != gjson.String || model.Str == "" || !utf8.ValidString(model.Str):
+		return nil, gateway.Invalid("invalid_field", "body.model", "model must be a non-empty UTF-8 string.")
 	}
 	cr.model = strings.Clone(model.Str)
 	cr.modelStart, cr.modEnd = model.Index, model.Index+len(model.Raw)
@@ -122,7 +116,7 @@ func parseChatRequest(body []byte, principal *gateway.Principal) (*chatRequest, 
 		cr.iuStart = -1
 		so.ForEach(func(key, value gjson.Result) bool {
 			cr.soEmpty = false
-			if key.String() != "include_usage" {
+			if !strings.EqualFold(key.String(), "include_usage") {
 				return true
 			}
 			if cr.iuStart >= 0 {

@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -86,6 +87,15 @@ func TestBadRequests(t *testing.T) {
 		{"UpstreamNameIsNotAModel", `{"model":"org/Fast-Model-7B",` + msgs + `}`, 404, "not_found_error", "model_not_found", "body.model", false},
 		{"AppCredentialUserField", `{"model":"fast","user":"bob",` + msgs + `}`, 400, "invalid_request_error", "invalid_field", "body.user", true},
 		{"AppCredentialUserIDField", `{"model":"fast","user_id":"bob",` + msgs + `}`, 400, "invalid_request_error", "invalid_field", "body.user_id", true},
+		// One rule for field names (issue 11.8): the gateway matches them as
+		// encoding/json does, case-insensitively, so no upstream can read a
+		// value the gateway did not see.
+		{"AppCredentialUserFieldFolded", `{"model":"fast","User":"bob",` + msgs + `}`, 400, "invalid_request_error", "invalid_field", "body.User", true},
+		{"AppCredentialUserIDFieldFolded", `{"model":"fast","USER_ID":"bob",` + msgs + `}`, 400, "invalid_request_error", "invalid_field", "body.USER_ID", true},
+		{"DuplicateModelFolded", `{"model":"fast","Model":"other",` + msgs + `}`, 400, "invalid_request_error", "invalid_json", "body.Model", false},
+		{"DuplicateStreamFolded", `{"model":"fast","stream":false,"STREAM":true,` + msgs + `}`, 400, "invalid_request_error", "invalid_json", "body.STREAM", false},
+		{"DuplicateIncludeUsageFolded", `{"model":"fast","stream":true,"stream_options":{"include_usage":true,"Include_Usage":false},` + msgs + `}`, 400, "invalid_request_error", "invalid_json", "body.stream_options.include_usage", false},
+		{"NestedTooDeep", `{"model":"fast","x":` + strings.Repeat("[", 512) + strings.Repeat("]", 512) + `,` + msgs + `}`, 400, "invalid_request_error", "invalid_json", "", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
