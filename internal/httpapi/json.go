@@ -89,9 +89,9 @@ func DecodeJSON(r *http.Request, dst any, optional bool) error {
 		return gateway.Invalid("invalid_json", "", "request body must be a JSON object")
 	}
 	// The iterative scan runs before encoding/json sees the body: nesting
-	// past 128 levels and keys that encoding/json would match to one field
+	// past 128 levels, objects of over 1000 keys, and keys that encoding/json would match to one field
 	// ({"role":..,"ROLE":..}) are refused at a cost linear in the body.
-	if err := jsonscan.Check(body, jsonscan.Options{MaxDepth: jsonscan.MaxDepthAPI, UniqueKeys: true}); err != nil {
+	if err := jsonscan.Check(body, jsonscan.Options{MaxDepth: jsonscan.MaxDepthAPI, UniqueKeys: true, MaxKeys: jsonscan.MaxKeysAPI}); err != nil {
 		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))

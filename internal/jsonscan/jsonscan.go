@@ -26,6 +26,11 @@ const (
 	MaxDepthV1  = 512 // the OpenAI-compatible /v1 routes
 )
 
+// MaxKeysAPI bounds the keys of one object in an /api body. No request
+// type of the API has more than a dozen fields or a map, so a larger object
+// can only be an attack on the duplicate check.
+const MaxKeysAPI = 1000
+
 // maxDepthCap bounds any limit a caller asks for, so the depth stack can
 // live in a fixed array.
 const maxDepthCap = 1024
@@ -39,6 +44,10 @@ type Options struct {
 	// would match to the same field, i.e. keys equal under its
 	// case-insensitive folding ("role" and "ROLE", "model" and "mod\u0065l").
 	UniqueKeys bool
+	// MaxKeys, with UniqueKeys, refuses an object of more keys (0: no
+	// bound). It bounds the duplicate check's memory to MaxDepth × MaxKeys
+	// keys whatever the body holds.
+	MaxKeys int
 }
 
 // Check validates body as exactly one JSON value (surrounding white space
@@ -47,7 +56,7 @@ type Options struct {
 // It returns a *gateway.Error of kind Invalid, code invalid_json; a
 // duplicate key's error names it in Param as "body.<key>".
 func Check(body []byte, opt Options) error {
-	s := scanner{buf: body, maxDepth: opt.MaxDepth, unique: opt.UniqueKeys}
+	s := scanner{buf: body, maxDepth: opt.MaxDepth, unique: opt.UniqueKeys, maxKeys: opt.MaxKeys}
 	if s.maxDepth <= 0 || s.maxDepth > maxDepthCap {
 		s.maxDepth = maxDepthCap
 	}
@@ -71,8 +80,9 @@ type scanner struct {
 	maxDepth int
 	stack    [maxDepthCap / 64]uint64
 
-	unique bool
-	seed   maphash.Seed
+	unique  bool
+	maxKeys int
+	seed    maphash.Seed
 	keys   []keyRef // keys of every open object, innermost last
 	starts []int    // index into keys where each open object's keys begin
 }
@@ -221,6 +231,9 @@ func (s *scanner) key() error {
 		return err
 	}
 	if s.unique {
+		if s.maxKeys > 0 && len(s.keys)-s.starts[len(s.starts)-1] >= s.maxKeys {
+			return gateway.Invalid("invalid_json", "", fmt.Sprintf("request body has an object of more than %d keys", s.maxKeys))
+		}
 		s.keys = append(s.keys, keyRef{hash: s.hashKey(start, s.pos-1, escaped), start: start, end: s.pos - 1})
 	}
 	s.skipSpace()

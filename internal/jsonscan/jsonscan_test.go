@@ -107,6 +107,13 @@ func TestCheckHostileSizes(t *testing.T) {
 	})
 	t.Run("WideMillionKeys", func(t *testing.T) {
 		body := wideObject(1_000_000, false)
+		capped := Options{MaxDepth: MaxDepthAPI, UniqueKeys: true, MaxKeys: MaxKeysAPI}
+		if err := Check(body, capped); err == nil || err.(*gateway.Error).Message != "request body has an object of more than 1000 keys" {
+			t.Fatalf("Check(capped) = %v", err)
+		}
+		if err := Check(wideObject(MaxKeysAPI-1, false), capped); err != nil {
+			t.Fatalf("Check(1000 keys) = %v", err)
+		}
 		if err := Check(body, api); err != nil {
 			t.Fatalf("Check = %v", err)
 		}
