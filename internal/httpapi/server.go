@@ -138,8 +138,10 @@ func (s *Server) Handle(rt Route) {
 	s.mux.Handle(r.Pattern(), s.instrument(r.Pattern(), s.chain(r)))
 }
 
-// chain builds the per-route handler: authenticate, check the role and the
-// end-user rules, then run the handler and render its error.
+// chain builds the per-route handler: authenticate, check the role, the
+// kinds of principal the route admits (Route.admits: app credentials only
+// on UserScoped and AppCredentials routes) and the end-user rules, then
+// run the handler and render its error.
 func (s *Server) chain(rt *Route) http.Handler {
 	need := rt.Access
 	denied := &gateway.Error{Kind: gateway.KindPermission, Code: "insufficient_role",
@@ -149,6 +151,9 @@ func (s *Server) chain(rt *Route) http.Handler {
 			p, err := s.authenticate(r)
 			if err == nil && !p.Role.AtLeast(need.MinRole) {
 				err = denied
+			}
+			if err == nil {
+				err = rt.admits(p)
 			}
 			if err == nil {
 				err = s.eu.apply(r, p, rt.UserScoped)
