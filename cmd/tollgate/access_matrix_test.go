@@ -36,12 +36,12 @@ var matrixCreds = []string{
 // answered (the rows use bodies and unknown ids that answer without side
 // effects where they can).
 const (
-	cOK   = "ok"  // the row's reach outcome
-	c401  = "401" // 401 missing_authorization
-	c403  = "403" // 403 insufficient_role
-	cEU   = "eu"  // 400 missing_field headers.x-end-user-id
-	cInv  = "inv" // 401 invalid_authorization
-	cTok  = "tok" // 200 (token exchange issued a JWT)
+	cOK  = "ok"  // the row's reach outcome
+	c401 = "401" // 401 missing_authorization
+	c403 = "403" // 403 insufficient_role
+	cEU  = "eu"  // 400 missing_field headers.x-end-user-id
+	cInv = "inv" // 401 invalid_authorization
+	cTok = "tok" // 200 (token exchange issued a JWT)
 )
 
 type outcome struct {
