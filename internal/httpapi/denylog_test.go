@@ -67,7 +67,9 @@ func denialServer(t *testing.T, perSecond int, clk *testsvc.Clock) (string, *loc
 	s := httpapi.New(httpapi.Options{Log: slog.New(slog.NewJSONHandler(logs, nil)), Auth: secretAuth{},
 		DenialLogPerSecond: perSecond, Now: clk.Now})
 	s.Handle(httpapi.Route{Method: "GET", Path: "/test/admin", Access: httpapi.Requires(gateway.RoleAdmin), OperationID: "testAdmin",
-		Handler: func(w http.ResponseWriter, r *http.Request) error { return httpapi.WriteJSON(w, 200, map[string]string{}) }})
+		Handler: func(w http.ResponseWriter, r *http.Request) error {
+			return httpapi.WriteJSON(w, 200, map[string]string{})
+		}})
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	return srv.URL, logs
