@@ -484,3 +484,47 @@ func TestServeCreatesSetupTokenOtherCommandsDoNot(t *testing.T) {
 		t.Fatalf("me on a public address with no users = %d, want 401", resp.StatusCode)
 	}
 }
+
+// TestDeactivationRevokesJWTsAcrossReactivation: SPEC 3, deactivating
+// invalidates every JWT issued before, also after a later reactivation
+// (through the API and the CLI path alike: both use Service.UpdateUser).
+func TestDeactivationRevokesJWTsAcrossReactivation(t *testing.T) {
+	e := newAuthEnv(t)
+	admin := e.setup()
+	cid := e.createUser(admin, "c@example.com", "contributor password", "contributor")
+	before := e.login("c@example.com", "contributor password")
+	other := e.second()
+	wantStatus(t, other.do("GET", "/api/auth/me", before, nil), 200)
+
+	wantStatus(t, e.do("PATCH", "/api/admin/users/"+cid, admin, map[string]any{"active": false}), 200)
+	wantError(t, e.do("GET", "/api/auth/me", before, nil), 401, "invalid_authorization", "")
+	wantStatus(t, e.do("PATCH", "/api/admin/users/"+cid, admin, map[string]any{"active": true}), 200)
+	wantError(t, e.do("GET", "/api/auth/me", before, nil), 401, "invalid_authorization", "")
+	// Another instance learns both changes from the database.
+	if err := other.app.identity.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, other.do("GET", "/api/auth/me", before, nil), 401, "invalid_authorization", "")
+
+	after := e.login("c@example.com", "contributor password")
+	wantStatus(t, e.do("GET", "/api/auth/me", after, nil), 200)
+	wantStatus(t, other.do("GET", "/api/auth/me", after, nil), 200)
+}
+
+// TestJWTTimeClaimsInTheFuture: a JWT whose iat or nbf lies beyond the 30 s
+// clock leeway is refused (401 invalid_authorization); within it, accepted.
+func TestJWTTimeClaimsInTheFuture(t *testing.T) {
+	e := newAuthEnv(t, "TOLLGATE_AUTH_JWT_SECRET="+testSecret)
+	tok := e.setup()
+	sub := e.do("GET", "/api/auth/me", tok, nil).body["id"].(string)
+	now := time.Now()
+	claims := func(k string, v any) jwt.MapClaims {
+		c := jwt.MapClaims{"iss": "tollgate", "aud": "tollgate", "sub": sub, "iat": now.Unix(),
+			"exp": now.Add(time.Hour).Unix(), "jti": "j1", "typ": "access"}
+		c[k] = v
+		return c
+	}
+	wantError(t, e.do("GET", "/api/auth/me", sign(t, testSecret, claims("iat", now.Add(10*time.Minute).Unix())), nil), 401, "invalid_authorization", "")
+	wantError(t, e.do("GET", "/api/auth/me", sign(t, testSecret, claims("nbf", now.Add(10*time.Minute).Unix())), nil), 401, "invalid_authorization", "")
+	wantStatus(t, e.do("GET", "/api/auth/me", sign(t, testSecret, claims("nbf", now.Add(-time.Minute).Unix())), nil), 200)
+}

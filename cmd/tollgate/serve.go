@@ -210,6 +210,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlst
 			_, err := logins.CheckLogin(r.Context(), ratelimit.ClientIP(r, trusted), cfg.Auth.LoginRatePerMinute)
 			return err
 		},
+		ClientIP:      func(r *http.Request) string { return ratelimit.ClientIP(r, trusted).String() },
 		MaxBodyBytes:  cfg.Server.MaxBodyBytes,
 		EndUserHeader: cfg.Auth.EndUserHeader,
 		Metrics:       reg,

@@ -72,7 +72,9 @@ func TestStaticTokens(t *testing.T) {
 	wantError(t, e.do("GET", "/api/auth/me", secret+"x", nil), 401, "invalid_authorization", "")
 	wantError(t, e.do("GET", "/api/auth/me", secret[:len(secret)-1], nil), 401, "invalid_authorization", "")
 	wantError(t, e.do("GET", "/api/usage", secret, nil), 400, "missing_field", "headers.x-end-user-id")
-	wantStatus(t, e.do("POST", "/test/contribute", secret, nil), 200)
+	// An app credential acts only for its end users: a route that is
+	// neither user scoped nor declared safe for app credentials refuses it.
+	wantError(t, e.do("POST", "/test/contribute", secret, nil, "X-End-User-Id", "u1"), 403, "insufficient_role", "")
 	// Static tokens own no keys.
 	wantError(t, e.do("POST", "/api/keys", secret, map[string]any{"name": "x"}), 403, "insufficient_role", "")
 

@@ -190,6 +190,7 @@ func (ks *Keys) principal(ctx context.Context, ck *cachedKey, now time.Time) (*g
 	}
 	return &gateway.Principal{Kind: gateway.PrincipalKey, UserID: u.ID, Email: u.Email, DisplayName: u.DisplayName,
 		Role: gateway.MinRole(k.Role, u.Role), KeyID: k.ID, KeyName: k.Name, KeyPrefix: k.Prefix, KeyRole: k.Role,
+		OwnerRole:   u.Role,
 		EndUserMode: k.EndUserMode}, nil
 }
 

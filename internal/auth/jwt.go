@@ -35,6 +35,8 @@ type Claims struct {
 	Audience  jwt.ClaimStrings `json:"aud"`
 	IssuedAt  MicroDate        `json:"iat"`
 	ExpiresAt *jwt.NumericDate `json:"exp,omitempty"`
+	// NotBefore is optional; Tollgate never sets it but honours it.
+	NotBefore *jwt.NumericDate `json:"nbf,omitempty"`
 	ID        string           `json:"jti"`
 	Type      string           `json:"typ"`
 }
@@ -42,15 +44,12 @@ type Claims struct {
 // GetExpirationTime implements jwt.Claims.
 func (c *Claims) GetExpirationTime() (*jwt.NumericDate, error) { return c.ExpiresAt, nil }
 
-// GetIssuedAt implements jwt.Claims.
-func (c *Claims) GetIssuedAt() (*jwt.NumericDate, error) {
-	if c.IssuedAt.IsZero() {
-		return nil, nil
-	}
-	return jwt.NewNumericDate(c.IssuedAt.Time), nil
-}
+// GetIssuedAt implements jwt.Claims. It reports none: verify checks iat
+// itself with ClockLeeway.
+func (c *Claims) GetIssuedAt() (*jwt.NumericDate, error) { return nil, nil }
 
-// GetNotBefore implements jwt.Claims.
+// GetNotBefore implements jwt.Claims. It reports none: verify checks nbf
+// itself with ClockLeeway (the library's leeway would also extend exp).
 func (c *Claims) GetNotBefore() (*jwt.NumericDate, error) { return nil, nil }
 
 // GetIssuer implements jwt.Claims.
@@ -184,13 +183,19 @@ func (t *Tokens) Issue(subject, typ string, ttl time.Duration) (gateway.Secret, 
 	return gateway.Secret(s), c, nil
 }
 
+// ClockLeeway is how far in the future a JWT's iat or nbf may lie (clock
+// skew between instances) before the token is refused. exp has none: a
+// token is expired at exp exactly.
+const ClockLeeway = 30 * time.Second
+
 var (
 	errInvalidToken = gateway.E(gateway.KindUnauthenticated, "invalid_authorization", "The credential is not valid")
 	errExpiredToken = gateway.E(gateway.KindUnauthenticated, "token_expired", "The access token has expired")
 )
 
 // Verify checks the token's signature (pinned algorithm), iss, aud, a
-// present exp, iat, jti and typ. It returns 401 token_expired for an
+// present exp, iat (not later than now + ClockLeeway), nbf if present (the
+// same), jti and typ. It returns 401 token_expired for an
 // expired but otherwise valid token and 401 invalid_authorization for
 // anything else.
 func (t *Tokens) Verify(token, typ string) (*Claims, error) { return t.verify(token, typ) }
@@ -213,6 +218,10 @@ func (t *Tokens) verify(token string, typs ...string) (*Claims, error) {
 		return nil, errInvalidToken
 	}
 	if !slices.Contains(typs, c.Type) || c.Subject == "" || c.ID == "" || c.IssuedAt.IsZero() {
+		return nil, errInvalidToken
+	}
+	latest := t.now().Add(ClockLeeway)
+	if c.IssuedAt.After(latest) || (c.NotBefore != nil && c.NotBefore.After(latest)) {
 		return nil, errInvalidToken
 	}
 	return c, nil

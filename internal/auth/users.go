@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/tollgate/tollgate/internal/gateway"
@@ -169,12 +170,20 @@ func (s *Service) ListUsers(ctx context.Context, cursor string, limit int) ([]ga
 }
 
 // UpdateUser applies an admin's patch; it takes effect on the next request
-// of every credential of the user. Errors: 404 not_found, 409 last_admin.
+// of every credential of the user. Deactivation also moves the user's
+// token watermark, so a later reactivation revives no older JWT. Errors: 404 not_found, 409 last_admin.
 func (s *Service) UpdateUser(ctx context.Context, id string, p gateway.UserPatch) (gateway.User, error) {
 	if p.DisplayName != nil {
 		if err := checkDisplayName(*p.DisplayName); err != nil {
 			return gateway.User{}, err
 		}
+	}
+	if p.Active != nil && !*p.Active {
+		// SPEC 3: deactivating invalidates every JWT issued before, also
+		// after a later reactivation. Tokens carry iat in microseconds:
+		// everything issued up to and including this microsecond dies.
+		after := s.opt.Now().UTC().Truncate(time.Microsecond).Add(time.Microsecond)
+		p.TokensValidAfter = &after
 	}
 	u, err := s.opt.Users.UpdateUser(ctx, id, p)
 	if err != nil {

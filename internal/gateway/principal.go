@@ -32,6 +32,10 @@ type Principal struct {
 	KeyName   string
 	KeyPrefix string
 	KeyRole   Role
+	// OwnerRole is the current role of the key's owner (for a user's own
+	// login it equals Role). It selects the role policy of the owner's
+	// user:<id> rate-limit bucket, which every key of the user shares.
+	OwnerRole Role
 	// StaticName is the name of a static token.
 	StaticName string
 	// Exchanged is set when the request used a JWT exchanged for a key or

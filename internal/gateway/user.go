@@ -29,6 +29,11 @@ type UserPatch struct {
 	Role        *Role
 	Active      *bool
 	DisplayName *string
+	// TokensValidAfter moves the user's "tokens valid after" watermark in
+	// the same transaction (the identity service sets it on deactivation,
+	// so a later reactivation does not revive older JWTs). It never moves
+	// the watermark backwards.
+	TokensValidAfter *time.Time
 }
 
 // ErrLastAdmin is returned by UserStore.UpdateUser when the update would

@@ -208,7 +208,7 @@ func (s *Server) authRoutes() {
 		},
 	})
 	s.Handle(Route{
-		Method: "POST", Path: "/api/auth/logout", Access: Requires(gateway.RoleViewer), OperationID: "logout", Tags: tags,
+		Method: "POST", Path: "/api/auth/logout", Access: Requires(gateway.RoleViewer), Binding: UserLogin, OperationID: "logout", Tags: tags,
 		Summary: "Revoke every JWT of the caller issued until now", Status: http.StatusNoContent,
 		Handler: func(w http.ResponseWriter, r *http.Request) error {
 			if err := id.Logout(r.Context(), gateway.PrincipalFrom(r.Context())); err != nil {
@@ -219,7 +219,7 @@ func (s *Server) authRoutes() {
 		},
 	})
 	s.Handle(Route{
-		Method: "GET", Path: "/api/auth/me", Access: Requires(gateway.RoleViewer), OperationID: "me", Tags: tags,
+		Method: "GET", Path: "/api/auth/me", Access: Requires(gateway.RoleViewer), AppCredentials: true, OperationID: "me", Tags: tags,
 		Summary: "The caller's identity and effective role", Response: MeResponse{},
 		Handler: func(w http.ResponseWriter, r *http.Request) error {
 			return s.me(w, r, id)

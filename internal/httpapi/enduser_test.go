@@ -34,7 +34,9 @@ func scopedServer(t *testing.T, p *gateway.Principal, lim httpapi.RequestLimiter
 			OperationID: "scoped" + m, Handler: echoOwner})
 	}
 	s.Handle(httpapi.Route{Method: "GET", Path: "/test/unscoped", Access: httpapi.Requires(gateway.RoleViewer),
-		OperationID: "unscoped", Handler: echoOwner})
+		AppCredentials: true, OperationID: "unscoped", Handler: echoOwner})
+	s.Handle(httpapi.Route{Method: "GET", Path: "/test/undeclared", Access: httpapi.Requires(gateway.RoleViewer),
+		OperationID: "undeclared", Handler: echoOwner})
 	s.Handle(httpapi.Route{Method: "GET", Path: "/test/admin-only", Access: httpapi.Requires(gateway.RoleAdmin),
 		OperationID: "adminOnly", Handler: echoOwner})
 	srv := httptest.NewServer(s.Handler())
@@ -91,6 +93,18 @@ func TestEndUserRules(t *testing.T) {
 		}
 		resp, body = scopedCall(t, "POST", base+"/test/scoped", "")
 		wantError(t, resp, body, 400, "invalid_request_error", "missing_field", header)
+	})
+	t.Run("RouteNotDeclaredForAppCredentialsRefusesThem", func(t *testing.T) {
+		base := scopedServer(t, app, nil)
+		for _, eu := range []string{"", "alice"} {
+			resp, body := scopedCall(t, "GET", base+"/test/undeclared", eu)
+			wantError(t, resp, body, 403, "permission_error", "insufficient_role", nil)
+		}
+		plain := &gateway.Principal{Kind: gateway.PrincipalKey, UserID: "owner", KeyID: "k2", Role: gateway.RoleAdmin}
+		resp, _ := scopedCall(t, "GET", scopedServer(t, plain, nil)+"/test/undeclared", "")
+		if resp.StatusCode != 200 {
+			t.Fatalf("plain key on undeclared route = %d, want 200", resp.StatusCode)
+		}
 	})
 	t.Run("UnscopedRouteHeaderOptional", func(t *testing.T) {
 		base := scopedServer(t, app, nil)

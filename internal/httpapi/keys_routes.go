@@ -90,17 +90,10 @@ type TokenResponse struct {
 	ExpiresIn   int    `json:"expires_in"`
 }
 
-var errNoKeyOwner = &gateway.Error{Kind: gateway.KindPermission, Code: "insufficient_role",
-	Message: "API keys belong to users; authenticate as a user or with a user's key"}
-
-// keyOwner returns the user the caller's keys belong to.
-func keyOwner(r *http.Request) (*gateway.Principal, error) {
-	p := gateway.PrincipalFrom(r.Context())
-	if p.Kind != gateway.PrincipalUser && p.Kind != gateway.PrincipalKey {
-		return nil, errNoKeyOwner
-	}
-	return p, nil
-}
+// keyOwner returns the user the caller's keys belong to. The key routes
+// are UserBound, so the router admitted only a user or the user's own
+// (non-app) key.
+func keyOwner(r *http.Request) *gateway.Principal { return gateway.PrincipalFrom(r.Context()) }
 
 func (s *Server) keyRoutes() {
 	km := s.opt.Keys
@@ -138,25 +131,18 @@ func (s *Server) keyRoutes() {
 		return nil
 	}
 	s.Handle(Route{
-		Method: "GET", Path: "/api/keys", Access: contributor, OperationID: "listKeys", Tags: tags,
+		Method: "GET", Path: "/api/keys", Access: contributor, Binding: UserBound, OperationID: "listKeys", Tags: tags,
 		Summary: "List the caller's API keys", Response: KeyList{}, Params: pageParams,
 		Handler: func(w http.ResponseWriter, r *http.Request) error {
-			p, err := keyOwner(r)
-			if err != nil {
-				return err
-			}
-			return list(w, r, p.UserID)
+			return list(w, r, keyOwner(r).UserID)
 		},
 	})
 	s.Handle(Route{
-		Method: "POST", Path: "/api/keys", Access: contributor, OperationID: "createKey", Tags: tags,
+		Method: "POST", Path: "/api/keys", Access: contributor, Binding: UserBound, OperationID: "createKey", Tags: tags,
 		Summary: "Create an API key (the secret is in the answer, once)", Request: CreateKeyRequest{}, Response: KeyResponse{},
 		Status: http.StatusCreated,
 		Handler: func(w http.ResponseWriter, r *http.Request) error {
-			p, err := keyOwner(r)
-			if err != nil {
-				return err
-			}
+			p := keyOwner(r)
 			var in CreateKeyRequest
 			if err := DecodeJSON(r, &in, false); err != nil {
 				return err
@@ -177,25 +163,18 @@ func (s *Server) keyRoutes() {
 		},
 	})
 	s.Handle(Route{
-		Method: "DELETE", Path: "/api/keys/{id}", Access: contributor, OperationID: "revokeKey", Tags: tags,
+		Method: "DELETE", Path: "/api/keys/{id}", Access: contributor, Binding: UserBound, OperationID: "revokeKey", Tags: tags,
 		Summary: "Revoke one of the caller's keys (another user's: 404)", Status: http.StatusNoContent, Params: idParam,
 		Handler: func(w http.ResponseWriter, r *http.Request) error {
-			p, err := keyOwner(r)
-			if err != nil {
-				return err
-			}
-			return revoke(w, r, p.UserID)
+			return revoke(w, r, keyOwner(r).UserID)
 		},
 	})
 	s.Handle(Route{
-		Method: "POST", Path: "/api/keys/{id}/rotate", Access: contributor, OperationID: "rotateKey", Tags: tags,
+		Method: "POST", Path: "/api/keys/{id}/rotate", Access: contributor, Binding: UserBound, OperationID: "rotateKey", Tags: tags,
 		Summary: "New secret for one of the caller's keys; the old one works for grace_seconds", Request: RotateKeyRequest{},
 		Response: KeyResponse{}, Params: idParam,
 		Handler: func(w http.ResponseWriter, r *http.Request) error {
-			p, err := keyOwner(r)
-			if err != nil {
-				return err
-			}
+			p := keyOwner(r)
 			var in RotateKeyRequest
 			if err := DecodeJSON(r, &in, true); err != nil {
 				return err
@@ -224,7 +203,7 @@ func (s *Server) keyRoutes() {
 		},
 	})
 	s.Handle(Route{
-		Method: "POST", Path: "/api/auth/token", Access: Requires(gateway.RoleViewer), OperationID: "exchangeToken", Tags: []string{"auth"},
+		Method: "POST", Path: "/api/auth/token", Access: Requires(gateway.RoleViewer), AppCredentials: true, OperationID: "exchangeToken", Tags: []string{"auth"},
 		Summary: "Exchange an API key or static token for a JWT with its identity", Response: TokenResponse{},
 		Handler: func(w http.ResponseWriter, r *http.Request) error {
 			tok, ttl, err := km.Exchange(r.Context(), gateway.PrincipalFrom(r.Context()))

@@ -23,6 +23,28 @@ func Requires(r gateway.Role) Access { return Access{MinRole: r} }
 // Declared reports whether the access level was set at all.
 func (a Access) Declared() bool { return a.Public || a.MinRole != gateway.RoleNone }
 
+// Binding says which kinds of principal a non-public route admits once
+// the role check passed. App credentials (end_user_mode keys and static
+// tokens, and JWTs exchanged for them) are refused by every route that is
+// neither UserScoped nor marked AppCredentials, whatever its Binding.
+type Binding uint8
+
+// The bindings, least demanding first.
+const (
+	// AnyPrincipal admits every principal with the role: users, keys,
+	// static tokens, exchanged JWTs, the local principal of open mode.
+	AnyPrincipal Binding = iota
+	// UserBound admits only principals with a user behind them that act
+	// as that user: a user's login and the user's own API keys (and JWTs
+	// exchanged for them). Static tokens and the local principal are
+	// refused: they have no user whose keys could be managed.
+	UserBound
+	// UserLogin admits only a user's own login (JWT or session) and the
+	// local principal: logout and other routes that act on the user's
+	// logins, which an API key or static token must not reach.
+	UserLogin
+)
+
 // HandlerFunc is a route handler. A returned error is rendered as the SPEC
 // envelope if the handler has not written a response yet.
 type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
@@ -35,7 +57,14 @@ type Route struct {
 	Access Access
 	// UserScoped routes enforce SPEC 2.6 for app credentials: the end-user
 	// header is mandatory (except tenant-wide admin GETs).
-	UserScoped  bool
+	UserScoped bool
+	// AppCredentials marks a route that is not user scoped but safe for
+	// app credentials (SPEC 2.6: /v1/models, /v1/info, /api/auth/me, the
+	// key exchange). Every other route answers them 403 insufficient_role
+	// (SPEC 3): deny by default.
+	AppCredentials bool
+	// Binding restricts the kinds of principal (default AnyPrincipal).
+	Binding     Binding
 	OperationID string
 	Summary     string
 	Tags        []string
@@ -62,3 +91,31 @@ type Param struct {
 
 // Pattern is the ServeMux pattern of the route.
 func (rt *Route) Pattern() string { return rt.Method + " " + rt.Path }
+
+var (
+	errAppCredential = &gateway.Error{Kind: gateway.KindPermission, Code: "insufficient_role",
+		Message: "App credentials (end_user_mode) act only for their end users and may not call this route"}
+	errNoUser = &gateway.Error{Kind: gateway.KindPermission, Code: "insufficient_role",
+		Message: "This route acts for a user; authenticate as a user or with one of the user's own API keys"}
+	errNotLogin = &gateway.Error{Kind: gateway.KindPermission, Code: "insufficient_role",
+		Message: "This route acts on a user's logins; authenticate with the user's own login, not an API key or static token"}
+)
+
+// admits returns nil when p may call the route (after the role check),
+// else 403 insufficient_role.
+func (rt *Route) admits(p *gateway.Principal) error {
+	if p.EndUserMode && !rt.UserScoped && !rt.AppCredentials {
+		return errAppCredential
+	}
+	switch rt.Binding {
+	case UserBound:
+		if p.UserID == "" || (p.Kind != gateway.PrincipalUser && p.Kind != gateway.PrincipalKey) {
+			return errNoUser
+		}
+	case UserLogin:
+		if p.Kind != gateway.PrincipalUser && p.Kind != gateway.PrincipalLocal {
+			return errNotLogin
+		}
+	}
+	return nil
+}

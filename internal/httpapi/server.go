@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -66,6 +67,14 @@ type Options struct {
 	// Keys serves the API key routes and POST /api/auth/token; nil
 	// registers none.
 	Keys KeyManager
+	// ClientIP returns a request's client address for the log of denied
+	// requests (default: the TCP peer).
+	ClientIP func(*http.Request) string
+	// DenialLogPerSecond caps the log lines of 401 and 403 answers per
+	// second per process (default 10, the same burst); see denyLog.
+	DenialLogPerSecond int
+	// Now is the clock of the denial log's rate limit (default time.Now).
+	Now func() time.Time
 }
 
 // Server is the router with every route registered.
@@ -77,6 +86,7 @@ type Server struct {
 	handler   http.Handler
 	metrics   *httpMetrics
 	eu        endUserRules
+	denials   *denyLog
 	openapiMu sync.Once
 	openapi   []byte
 }
@@ -102,6 +112,7 @@ func New(opt Options) *Server {
 		mux:     http.NewServeMux(),
 		metrics: newHTTPMetrics(opt.Metrics),
 		eu:      newEndUserRules(opt.EndUserHeader),
+		denials: newDenyLog(opt.Log, opt.DenialLogPerSecond, opt.Now, opt.ClientIP),
 	}
 	s.opsRoutes()
 	s.v1Routes()
@@ -138,8 +149,10 @@ func (s *Server) Handle(rt Route) {
 	s.mux.Handle(r.Pattern(), s.instrument(r.Pattern(), s.chain(r)))
 }
 
-// chain builds the per-route handler: authenticate, check the role and the
-// end-user rules, then run the handler and render its error.
+// chain builds the per-route handler: authenticate, check the role, the
+// kinds of principal the route admits (Route.admits: app credentials only
+// on UserScoped and AppCredentials routes) and the end-user rules, then
+// run the handler and render its error.
 func (s *Server) chain(rt *Route) http.Handler {
 	need := rt.Access
 	denied := &gateway.Error{Kind: gateway.KindPermission, Code: "insufficient_role",
@@ -151,9 +164,13 @@ func (s *Server) chain(rt *Route) http.Handler {
 				err = denied
 			}
 			if err == nil {
+				err = rt.admits(p)
+			}
+			if err == nil {
 				err = s.eu.apply(r, p, rt.UserScoped)
 			}
 			if err != nil {
+				s.denials.denied(r, rt.Pattern(), p, err)
 				WriteError(w, r, s.log, err)
 				return
 			}
@@ -170,6 +187,7 @@ func (s *Server) chain(rt *Route) http.Handler {
 				s.log.WarnContext(r.Context(), "handler failed after writing", "route", rt.Pattern(), "err", err)
 				return
 			}
+			s.denials.denied(r, rt.Pattern(), gateway.PrincipalFrom(r.Context()), err)
 			WriteError(w, r, s.log, err)
 		}
 	})

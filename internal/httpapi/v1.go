@@ -81,7 +81,7 @@ func (s *Server) v1Routes() {
 		},
 	})
 	s.Handle(Route{
-		Method: "GET", Path: "/v1/models", Access: Requires(gateway.RoleViewer),
+		Method: "GET", Path: "/v1/models", Access: Requires(gateway.RoleViewer), AppCredentials: true,
 		OperationID: "listModels", Tags: []string{"openai"}, Summary: "Models this gateway serves",
 		Response: ModelList{},
 		Handler: func(w http.ResponseWriter, r *http.Request) error {
@@ -89,7 +89,7 @@ func (s *Server) v1Routes() {
 		},
 	})
 	s.Handle(Route{
-		Method: "GET", Path: "/v1/info", Access: Requires(gateway.RoleViewer),
+		Method: "GET", Path: "/v1/info", Access: Requires(gateway.RoleViewer), AppCredentials: true,
 		OperationID: "info", Tags: []string{"openai"}, Summary: "Gateway version and model routing",
 		Response: InfoResponse{},
 		Handler: func(w http.ResponseWriter, r *http.Request) error {

@@ -110,14 +110,16 @@ func (e *Enforcer) Check(ctx context.Context, req Request) (*Decision, error) {
 		}
 	}
 	pol := ps.For(req.Principal)
-	specs := bucketsFor(subject, pol, req.Route, ps)
+	specs := bucketsFor(subject, pol, req.Route, ps, req.Principal)
 	d := &Decision{Subject: subject, Policy: pol.Name, Allowed: true, Buckets: make([]Bucket, 0, len(specs))}
 
-	for _, b := range specs {
-		if !b.tokens {
-			continue
-		}
-		d.tokens = append(d.tokens, b)
+	// Token budgets come first in specs (bucketsFor); d.tokens shares them.
+	nt := 0
+	for nt < len(specs) && specs[nt].tokens {
+		nt++
+	}
+	d.tokens = specs[:nt:nt]
+	for _, b := range specs[:nt] {
 		res, err := e.lim.Peek(ctx, b.key, b.limit, 1)
 		if err != nil {
 			return nil, gateway.Internal("rate limit", err)
@@ -128,11 +130,7 @@ func (e *Enforcer) Check(ctx context.Context, req Request) (*Decision, error) {
 			return d, d.refuse("quota_exceeded", "Token budget exceeded")
 		}
 	}
-	var admitted []bucketSpec
-	for _, b := range specs {
-		if b.tokens {
-			continue
-		}
+	for i, b := range specs[nt:] {
 		res, err := e.lim.Allow(ctx, b.key, b.limit, 1)
 		if err != nil {
 			return nil, gateway.Internal("rate limit", err)
@@ -141,14 +139,13 @@ func (e *Enforcer) Check(ctx context.Context, req Request) (*Decision, error) {
 		e.metrics.observe(b, res.Allowed)
 		if !res.Allowed {
 			// Give back what earlier buckets took for this refused request.
-			for _, a := range admitted {
+			for _, a := range specs[nt : nt+i] {
 				if _, err := e.lim.Charge(ctx, a.key, a.limit, -1); err != nil {
 					return nil, gateway.Internal("rate limit refund", err)
 				}
 			}
 			return d, d.refuse("rate_limit_exceeded", "Rate limit exceeded")
 		}
-		admitted = append(admitted, b)
 	}
 	return d, nil
 }
@@ -192,29 +189,73 @@ func (e *Enforcer) ChargeTokens(ctx context.Context, d *Decision, tokens int) er
 	return nil
 }
 
-// bucketsFor lists the buckets of a request: token budgets of the subject
-// policy and of the route policy, the route bucket, then the subject bucket.
-func bucketsFor(subject string, pol gateway.RateLimitPolicy, route string, ps *Policies) []bucketSpec {
-	specs := make([]bucketSpec, 0, 4)
+// Bucket names of a key owner's buckets (unless a policy of the request
+// already uses the name).
+const (
+	ownerName       = "owner"
+	ownerTokensName = "owner-tokens"
+)
+
+// bucketsFor lists the buckets of a request, token budgets first (Check
+// relies on it): the key owner's token budget, the subject's, the route's;
+// then the route bucket, the subject bucket and the key owner's bucket.
+//
+// A request made with a key also consumes its owner's user:<id> buckets
+// (SPEC 5: minting keys never raises what one user may send), under
+// exactly the keys and the policy (ForUser) of the owner's own login. App
+// credentials too: their end users have separate key:<id>:<end user>
+// buckets, and the owner's policy caps them all together.
+func bucketsFor(subject string, pol gateway.RateLimitPolicy, route string, ps *Policies, p *gateway.Principal) []bucketSpec {
+	rp, hasRoute := ps.Route(route)
+	var op gateway.RateLimitPolicy
+	owner := p != nil && p.KeyID != "" && p.UserID != ""
+	if owner {
+		role := p.OwnerRole
+		if role == gateway.RoleNone {
+			role = p.Role
+		}
+		op = ps.ForUser(p.UserID, role)
+	}
+	specs := make([]bucketSpec, 0, 6)
+	if owner && op.TokensPerMinute > 0 {
+		specs = append(specs, bucketSpec{name: uniqueName(ownerTokensName, pol, rp), policy: op.Name, key: "tk|user:" + p.UserID,
+			limit: PerMinute(op.TokensPerMinute, op.TokensPerMinute), tokens: true})
+	}
 	if pol.TokensPerMinute > 0 {
 		specs = append(specs, bucketSpec{name: pol.Name + "-tokens", policy: pol.Name, key: "tk|" + subject,
 			limit: PerMinute(pol.TokensPerMinute, pol.TokensPerMinute), tokens: true})
 	}
-	rp, hasRoute := ps.Route(route)
+	routeName := rp.Name
 	if hasRoute {
-		name := rp.Name
-		if name == pol.Name {
-			name += "-route"
+		if routeName == pol.Name {
+			routeName += "-route"
 		}
 		if rp.TokensPerMinute > 0 {
-			specs = append(specs, bucketSpec{name: name + "-tokens", policy: rp.Name, key: "rtk|" + route + "|" + subject,
+			specs = append(specs, bucketSpec{name: routeName + "-tokens", policy: rp.Name, key: "rtk|" + route + "|" + subject,
 				limit: PerMinute(rp.TokensPerMinute, rp.TokensPerMinute), tokens: true})
 		}
-		specs = append(specs, bucketSpec{name: name, policy: rp.Name, key: "rt|" + route + "|" + subject,
+		specs = append(specs, bucketSpec{name: routeName, policy: rp.Name, key: "rt|" + route + "|" + subject,
 			limit: PerMinute(rp.RequestsPerMinute, rp.Burst)})
 	}
-	return append(specs, bucketSpec{name: pol.Name, policy: pol.Name, key: "rq|" + pol.Name + "|" + subject,
+	specs = append(specs, bucketSpec{name: pol.Name, policy: pol.Name, key: "rq|" + pol.Name + "|" + subject,
 		limit: PerMinute(pol.RequestsPerMinute, pol.Burst)})
+	if owner {
+		specs = append(specs, bucketSpec{name: uniqueName(ownerName, pol, rp), policy: op.Name, key: "rq|" + op.Name + "|user:" + p.UserID,
+			limit: PerMinute(op.RequestsPerMinute, op.Burst)})
+	}
+	return specs
+}
+
+// uniqueName returns name, or name + "-user" when a policy of the request
+// is itself named "owner" or "owner-tokens" (bucket names are unique
+// within a decision).
+func uniqueName(name string, pol, rp gateway.RateLimitPolicy) string {
+	for _, n := range [...]string{pol.Name, rp.Name} {
+		if n == ownerName || n == ownerTokensName {
+			return name + "-user"
+		}
+	}
+	return name
 }
 
 func (d *Decision) record(b bucketSpec, res Result) {

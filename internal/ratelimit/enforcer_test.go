@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,7 +67,13 @@ func rateLimited(t *testing.T, err error, code string) *gateway.Error {
 
 func TestEnforcerSubjects(t *testing.T) {
 	def := gateway.RateLimitPolicy{Name: "default", RequestsPerMinute: 60, Burst: 3}
-	e, _, _ := newTestEnforcer(t, NewPolicies(def, nil, nil))
+	// The app's owner has a larger user policy (the owner's bucket caps the
+	// sum of the app's end users); the key keeps 60/min, burst 3 per end user.
+	e, _, _ := newTestEnforcer(t, NewPolicies(def,
+		[]gateway.RateLimitPolicy{{ID: "per-end-user", Name: "per-end-user", RequestsPerMinute: 60, Burst: 3},
+			{ID: "owner", Name: "app-owner", RequestsPerMinute: 6000, Burst: 100}},
+		[]gateway.RateLimitAssignment{{PolicyID: "per-end-user", SubjectType: gateway.SubjectKey, Subject: "app"},
+			{PolicyID: "owner", SubjectType: gateway.SubjectUser, Subject: "owner"}}))
 	app := func(endUser string) Request {
 		return Request{Principal: &gateway.Principal{Kind: gateway.PrincipalKey, KeyID: "app", UserID: "owner", EndUserMode: true, EndUserID: endUser}}
 	}
@@ -256,5 +263,90 @@ func TestEnforcerCheckLogin(t *testing.T) {
 	clk.Advance(6 * time.Second)
 	if _, err := e.CheckLogin(ctx, ip, 10); err != nil {
 		t.Fatalf("after 6s: %v", err)
+	}
+}
+
+// TestEnforcerOwnerBucketCapsKeys: SPEC 5, a request made with a key also
+// consumes its owner's user:<id> bucket, so two keys of one user (and an
+// app key's end users, and the user's own login) share the user's policy.
+func TestEnforcerOwnerBucketCapsKeys(t *testing.T) {
+	def := gateway.RateLimitPolicy{Name: "default", RequestsPerMinute: 60, Burst: 5}
+	e, _, _ := newTestEnforcer(t, NewPolicies(def, nil, nil))
+	testOwnerBucketCapsKeys(t, e)
+}
+
+// testOwnerBucketCapsKeys runs against an enforcer whose default policy is
+// 60 per minute, burst 5 (shared by the Redis backend's test).
+func testOwnerBucketCapsKeys(t *testing.T, e *Enforcer) {
+	t.Helper()
+	key := func(id string) Request {
+		return Request{Principal: &gateway.Principal{Kind: gateway.PrincipalKey, KeyID: id, UserID: "u1",
+			Role: gateway.RoleContributor, OwnerRole: gateway.RoleContributor}}
+	}
+	ctx := context.Background()
+	k1, k2 := admitted(t, e, key("k1"), 3), admitted(t, e, key("k2"), 5)
+	if k1 != 3 || k2 != 2 {
+		t.Fatalf("admitted k1 %d, k2 %d; want 3 and 2 (the owner's burst of 5 caps the sum)", k1, k2)
+	}
+	d, err := e.Check(ctx, key("k3"))
+	rateLimited(t, err, "rate_limit_exceeded")
+	if got, want := d.Buckets[len(d.Buckets)-1].Name, "owner"; got != want {
+		t.Fatalf("refusing bucket = %q, want %q", got, want)
+	}
+	// The user's own login shares the same bucket.
+	login := Request{Principal: &gateway.Principal{Kind: gateway.PrincipalUser, UserID: "u1", Role: gateway.RoleContributor, OwnerRole: gateway.RoleContributor}}
+	_, err = e.Check(ctx, login)
+	rateLimited(t, err, "rate_limit_exceeded")
+	// So do an app key's end users, each with its own key bucket.
+	app := Request{Principal: &gateway.Principal{Kind: gateway.PrincipalKey, KeyID: "app", UserID: "u1", EndUserMode: true, EndUserID: "alice",
+		Role: gateway.RoleContributor, OwnerRole: gateway.RoleContributor}}
+	_, err = e.Check(ctx, app)
+	rateLimited(t, err, "rate_limit_exceeded")
+	// Another user is not affected.
+	other := key("k9")
+	other.Principal.UserID = "u2"
+	if got := admitted(t, e, other, 1); got != 1 {
+		t.Fatalf("another user's key admitted %d, want 1", got)
+	}
+}
+
+// TestEnforcerHeadersReportTighterBucket: with a fresh key of a user whose
+// bucket is nearly spent, X-RateLimit-* describe the owner's bucket.
+func TestEnforcerHeadersReportTighterBucket(t *testing.T) {
+	def := gateway.RateLimitPolicy{Name: "default", RequestsPerMinute: 60, Burst: 5}
+	e, _, _ := newTestEnforcer(t, NewPolicies(def, nil, nil))
+	key := func(id string) Request {
+		return Request{Principal: &gateway.Principal{Kind: gateway.PrincipalKey, KeyID: id, UserID: "u1", Role: gateway.RoleViewer}}
+	}
+	admitted(t, e, key("k1"), 3)
+	d, err := e.Check(context.Background(), key("k2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	SetHeaders(rec.Header(), d)
+	if got, want := rec.Header().Get("X-RateLimit-Remaining"), "1"; got != want {
+		t.Fatalf("X-RateLimit-Remaining = %q, want %q (the owner's bucket; the key's has 4)", got, want)
+	}
+	if got, want := rec.Header().Get("RateLimit"), `"default";r=4;t=1, "owner";r=1;t=4`; got != want {
+		t.Fatalf("RateLimit = %q, want %q", got, want)
+	}
+}
+
+// TestEnforcerOwnerBucketNamesUnique: a policy named "owner" does not
+// collide with the owner's bucket in the headers.
+func TestEnforcerOwnerBucketNamesUnique(t *testing.T) {
+	def := gateway.RateLimitPolicy{Name: "owner", RequestsPerMinute: 60, Burst: 5, TokensPerMinute: 1000}
+	e, _, _ := newTestEnforcer(t, NewPolicies(def, nil, nil))
+	d, err := e.Check(context.Background(), Request{Principal: &gateway.Principal{Kind: gateway.PrincipalKey, KeyID: "k", UserID: "u"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, b := range d.Buckets {
+		names = append(names, b.Name)
+	}
+	if got, want := strings.Join(names, ","), "owner-tokens-user,owner-tokens,owner,owner-user"; got != want {
+		t.Fatalf("bucket names = %s, want %s", got, want)
 	}
 }

@@ -71,13 +71,21 @@ func (ps *Policies) For(p *gateway.Principal) gateway.RateLimitPolicy {
 			return *pol
 		}
 	}
-	if p.UserID != "" {
-		if pol := ps.user[p.UserID]; pol != nil {
+	return ps.ForUser(p.UserID, p.Role)
+}
+
+// ForUser returns the policy of a user's user:<id> bucket: the policy
+// assigned to the user, else to role, else the default. It is what For
+// answers for the user's own login, and what every key of the user shares
+// as its owner's bucket.
+func (ps *Policies) ForUser(userID string, role gateway.Role) gateway.RateLimitPolicy {
+	if userID != "" {
+		if pol := ps.user[userID]; pol != nil {
 			return *pol
 		}
 	}
-	if p.Role != gateway.RoleNone {
-		if pol := ps.role[p.Role.String()]; pol != nil {
+	if role != gateway.RoleNone {
+		if pol := ps.role[role.String()]; pol != nil {
 			return *pol
 		}
 	}

@@ -189,9 +189,16 @@ func (s *Store) UpdateUser(ctx context.Context, id string, p gateway.UserPatch) 
 		if p.DisplayName != nil {
 			u.DisplayName = *p.DisplayName
 		}
+		if va := p.TokensValidAfter; va != nil && va.After(u.TokensValidAfter) {
+			u.TokensValidAfter = va.UTC().Truncate(time.Microsecond)
+		}
+		var validAfter any // NULL until a logout or deactivation sets it
+		if !u.TokensValidAfter.IsZero() {
+			validAfter = u.TokensValidAfter
+		}
 		u.UpdatedAt = now()
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE users SET role = ?, active = ?, display_name = ?, updated_at = ? WHERE id = ?`),
-			u.Role.String(), u.Active, u.DisplayName, u.UpdatedAt, id); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE users SET role = ?, active = ?, display_name = ?, tokens_valid_after = ?, updated_at = ? WHERE id = ?`),
+			u.Role.String(), u.Active, u.DisplayName, validAfter, u.UpdatedAt, id); err != nil {
 			return err
 		}
 		out = u

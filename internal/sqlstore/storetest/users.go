@@ -141,6 +141,27 @@ func testUsers(t *testing.T, open Opener) {
 			t.Fatalf("update missing err = %v, want ErrNotFound", err)
 		}
 	})
+	t.Run("PatchMovesTokenWatermarkForwardOnly", func(t *testing.T) {
+		st := open(t)
+		u := newUser("w@example.com", gateway.RoleViewer)
+		if err := st.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		no, yes := false, true
+		va := time.Date(2030, 1, 2, 3, 4, 5, 123456000, time.UTC)
+		got, err := st.UpdateUser(ctx, u.ID, gateway.UserPatch{Active: &no, TokensValidAfter: &va})
+		if err != nil || got.Active || !got.TokensValidAfter.Equal(va) {
+			t.Fatalf("deactivate = %+v, %v; want inactive with watermark %v", got, err, va)
+		}
+		earlier := va.Add(-time.Hour)
+		if _, err := st.UpdateUser(ctx, u.ID, gateway.UserPatch{Active: &yes, TokensValidAfter: &earlier}); err != nil {
+			t.Fatal(err)
+		}
+		got, err = st.User(ctx, u.ID)
+		if err != nil || !got.Active || !got.TokensValidAfter.Equal(va) {
+			t.Fatalf("after reactivation = %+v, %v; want active with watermark still %v", got, err, va)
+		}
+	})
 	t.Run("TokensPasswordLoginAndChanges", func(t *testing.T) {
 		st := open(t)
 		u := newUser("c@example.com", gateway.RoleViewer)
