@@ -49,9 +49,9 @@ func checkNewUser(in gateway.NewUser) error {
 // create hashes the password and stores the user; first selects the
 // first-user (setup) insert.
 func (s *Service) create(ctx context.Context, in gateway.NewUser, role gateway.Role, first bool) (gateway.User, error) {
-	hash, err := HashPassword(in.Password, s.opt.Password)
+	hash, err := s.hash(ctx, in.Password)
 	if err != nil {
-		return gateway.User{}, gateway.Internal("create user", err)
+		return gateway.User{}, err
 	}
 	u := gateway.User{Email: in.Email, DisplayName: in.DisplayName, Role: role, Active: true, PasswordHash: hash}
 	if first {
@@ -192,7 +192,8 @@ func (s *Service) UserByEmail(ctx context.Context, email string) (gateway.User, 
 
 // Login checks an email and password and issues an access token. Unknown
 // email, inactive user and wrong password all give the same 401
-// invalid_credentials after one argon2id verification each.
+// invalid_credentials after one argon2id verification each; 503 overloaded
+// when no hash slot frees up within auth.password_hash_wait.
 func (s *Service) Login(ctx context.Context, email string, password gateway.Secret) (*gateway.LoginResult, error) {
 	u, err := s.opt.Users.UserByEmail(ctx, email)
 	if err != nil && !errors.Is(err, gateway.ErrNotFound) {
@@ -206,25 +207,50 @@ func (s *Service) Login(ctx context.Context, email string, password gateway.Secr
 	if err != nil || hash == "" {
 		hash = s.dummy()
 	}
+	// One slot covers the verification (the same for known and unknown
+	// emails) and a rehash, so neither waits twice.
+	release, lerr := s.opt.Hashes.Acquire(ctx)
+	if lerr != nil {
+		return nil, lerr
+	}
 	ok, rehash, verr := VerifyPassword(pw, hash, s.opt.Password)
 	if verr != nil {
 		s.opt.Log.ErrorContext(ctx, "stored password hash is malformed", "user_id", u.ID)
 		_, _, _ = VerifyPassword(pw, s.dummy(), s.opt.Password)
 	}
 	if err != nil || verr != nil || !ok || !u.Active || pw == "" {
+		release()
 		return nil, errInvalidCredentials
 	}
+	var newHash string
 	if rehash {
-		if h, err := HashPassword(pw, s.opt.Password); err == nil {
-			if err := s.opt.Users.SetPasswordHash(ctx, u.ID, h); err != nil {
-				s.opt.Log.WarnContext(ctx, "rehash password", "user_id", u.ID, "err", err)
-			}
+		newHash, _ = HashPassword(pw, s.opt.Password)
+	}
+	release()
+	if newHash != "" {
+		if err := s.opt.Users.SetPasswordHash(ctx, u.ID, newHash); err != nil {
+			s.opt.Log.WarnContext(ctx, "rehash password", "user_id", u.ID, "err", err)
 		}
 	}
 	if err := s.opt.Users.RecordLogin(ctx, u.ID, s.opt.Now()); err != nil {
 		s.opt.Log.WarnContext(ctx, "record login", "user_id", u.ID, "err", err)
 	}
 	return s.issue(ctx, u)
+}
+
+// hash computes pw's PHC string in a hash slot: 503 overloaded when none
+// frees up in time, 500 when hashing fails.
+func (s *Service) hash(ctx context.Context, pw gateway.Secret) (string, error) {
+	release, err := s.opt.Hashes.Acquire(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer release()
+	h, err := HashPassword(pw, s.opt.Password)
+	if err != nil {
+		return "", gateway.Internal("hash password", err)
+	}
+	return h, nil
 }
 
 func (s *Service) dummy() string {

@@ -59,9 +59,18 @@ type Auth struct {
 	DefaultRole         string         `koanf:"default_role" toml:"default_role"`
 	AllowedEmailDomains []string       `koanf:"allowed_email_domains" toml:"allowed_email_domains"`
 	LoginRatePerMinute  int            `koanf:"login_rate_per_minute" toml:"login_rate_per_minute"`
-	SessionIdle         time.Duration  `koanf:"session_idle" toml:"session_idle"`
-	SessionAbsolute     time.Duration  `koanf:"session_absolute" toml:"session_absolute"`
-	MaxSessionsPerUser  int            `koanf:"max_sessions_per_user" toml:"max_sessions_per_user"`
+	// RegisterRatePerMinute limits setup and registration attempts per
+	// client IP, like LoginRatePerMinute.
+	RegisterRatePerMinute int `koanf:"register_rate_per_minute" toml:"register_rate_per_minute"`
+	// PasswordHashConcurrency bounds concurrent argon2id hashes and
+	// verifications (0: derived from GOMAXPROCS and memory);
+	// PasswordHashWait is how long a password check queues for a slot
+	// before 503 overloaded.
+	PasswordHashConcurrency int           `koanf:"password_hash_concurrency" toml:"password_hash_concurrency"`
+	PasswordHashWait        time.Duration `koanf:"password_hash_wait" toml:"password_hash_wait"`
+	SessionIdle             time.Duration `koanf:"session_idle" toml:"session_idle"`
+	SessionAbsolute         time.Duration `koanf:"session_absolute" toml:"session_absolute"`
+	MaxSessionsPerUser      int           `koanf:"max_sessions_per_user" toml:"max_sessions_per_user"`
 	// CacheSyncInterval is how often an instance polls the database for
 	// credential changes made by other instances (at most 5s per SPEC).
 	CacheSyncInterval time.Duration `koanf:"cache_sync_interval" toml:"cache_sync_interval"`
@@ -136,20 +145,22 @@ func Defaults() Config {
 		Database: Database{URL: "", MaxOpenConns: 20},
 		Log:      Log{Level: "info", Format: "text"},
 		Auth: Auth{
-			Mode:                "auto",
-			Issuer:              "tollgate",
-			Audience:            "tollgate",
-			TokenTTL:            24 * time.Hour,
-			ExchangeTokenTTL:    time.Hour,
-			EndUserHeader:       "X-End-User-Id",
-			DefaultRole:         "contributor",
-			AllowedEmailDomains: []string{},
-			LoginRatePerMinute:  10,
-			SessionIdle:         8 * time.Hour,
-			SessionAbsolute:     7 * 24 * time.Hour,
-			MaxSessionsPerUser:  5,
-			CacheSyncInterval:   2 * time.Second,
-			StaticTokens:        []StaticToken{},
+			Mode:                  "auto",
+			Issuer:                "tollgate",
+			Audience:              "tollgate",
+			TokenTTL:              24 * time.Hour,
+			ExchangeTokenTTL:      time.Hour,
+			EndUserHeader:         "X-End-User-Id",
+			DefaultRole:           "contributor",
+			AllowedEmailDomains:   []string{},
+			LoginRatePerMinute:    10,
+			RegisterRatePerMinute: 10,
+			PasswordHashWait:      5 * time.Second,
+			SessionIdle:           8 * time.Hour,
+			SessionAbsolute:       7 * 24 * time.Hour,
+			MaxSessionsPerUser:    5,
+			CacheSyncInterval:     2 * time.Second,
+			StaticTokens:          []StaticToken{},
 		},
 		Redis:     Redis{KeyPrefix: "tollgate:"},
 		RateLimit: RateLimit{Backend: "memory", Default: Policy{RequestsPerMinute: 600, Burst: 100}},

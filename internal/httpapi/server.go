@@ -59,6 +59,9 @@ type Options struct {
 	// LoginGuard runs before every login attempt (the per-IP login limiter
 	// of SPEC 2.7); a returned error refuses the attempt.
 	LoginGuard func(w http.ResponseWriter, r *http.Request) error
+	// RegisterGuard runs before every setup and registration attempt (a
+	// per-IP limiter of its own, auth.register_rate_per_minute).
+	RegisterGuard func(w http.ResponseWriter, r *http.Request) error
 	// Conversations and Completer serve /api/conversations, /api/messages
 	// and /api/search; either nil registers none of them.
 	Conversations gateway.ConversationStore
