@@ -169,16 +169,35 @@ func (s *Service) ListUsers(ctx context.Context, cursor string, limit int) ([]ga
 }
 
 // UpdateUser applies an admin's patch; it takes effect on the next request
-// of every credential of the user. Errors: 404 not_found, 409 last_admin.
+// of every credential of the user. A new password is checked like any other
+// (400 weak_password, body.password) and hashed. Errors: 404 not_found,
+// 409 last_admin, 503 overloaded.
 func (s *Service) UpdateUser(ctx context.Context, id string, p gateway.UserPatch) (gateway.User, error) {
 	if p.DisplayName != nil {
 		if err := checkDisplayName(*p.DisplayName); err != nil {
 			return gateway.User{}, err
 		}
 	}
+	var hash string
+	if p.Password != nil {
+		if err := CheckPassword(*p.Password); err != nil {
+			return gateway.User{}, err
+		}
+		var err error
+		if hash, err = s.hash(ctx, *p.Password); err != nil {
+			return gateway.User{}, err
+		}
+		p.Password = nil
+	}
 	u, err := s.opt.Users.UpdateUser(ctx, id, p)
 	if err != nil {
 		return u, mapStoreErr("update user", err)
+	}
+	if hash != "" {
+		if err := s.opt.Users.SetPasswordHash(ctx, id, hash); err != nil {
+			return u, mapStoreErr("set password", err)
+		}
+		u.PasswordHash = hash
 	}
 	s.remember(u)
 	return u, nil

@@ -29,6 +29,9 @@ type UserPatch struct {
 	Role        *Role
 	Active      *bool
 	DisplayName *string
+	// Password is a new password, hashed by the identity service before
+	// the store sees the patch (stores ignore it).
+	Password *Secret
 }
 
 // ErrLastAdmin is returned by UserStore.UpdateUser when the update would
