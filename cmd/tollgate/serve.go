@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
+	"golang.org/x/net/netutil"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -218,6 +219,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlst
 			return err
 		},
 		MaxBodyBytes:  cfg.Server.MaxBodyBytes,
+		ReadTimeout:   cfg.Server.ReadTimeout,
 		EndUserHeader: cfg.Auth.EndUserHeader,
 		Metrics:       reg,
 		Gatherer:      reg,
@@ -353,6 +355,11 @@ func runServe(ctx context.Context, a *app, listening chan<- net.Addr) error {
 	ln, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s (server.addr): %w", cfg.Server.Addr, err)
+	}
+	if n := cfg.Server.MaxConnections; n > 0 {
+		// Beyond n open connections Accept waits: new connections queue in
+		// the kernel until one closes (timeouts bound how long that is).
+		ln = netutil.LimitListener(ln, n)
 	}
 	srv := &http.Server{
 		Handler:           a.api.Handler(),

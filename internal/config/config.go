@@ -28,9 +28,15 @@ type Server struct {
 	DataDir           string        `koanf:"data_dir" toml:"data_dir"`
 	MaxBodyBytes      int64         `koanf:"max_body_bytes" toml:"max_body_bytes"`
 	ReadHeaderTimeout time.Duration `koanf:"read_header_timeout" toml:"read_header_timeout"`
-	IdleTimeout       time.Duration `koanf:"idle_timeout" toml:"idle_timeout"`
-	ShutdownTimeout   time.Duration `koanf:"shutdown_timeout" toml:"shutdown_timeout"`
-	TrustedProxies    []string      `koanf:"trusted_proxies" toml:"trusted_proxies"`
+	// ReadTimeout bounds reading a request body (not the response: streams
+	// may run longer).
+	ReadTimeout time.Duration `koanf:"read_timeout" toml:"read_timeout"`
+	// MaxConnections caps open client connections; beyond it new ones wait
+	// in the kernel's accept queue. 0 means no cap.
+	MaxConnections  int           `koanf:"max_connections" toml:"max_connections"`
+	IdleTimeout     time.Duration `koanf:"idle_timeout" toml:"idle_timeout"`
+	ShutdownTimeout time.Duration `koanf:"shutdown_timeout" toml:"shutdown_timeout"`
+	TrustedProxies  []string      `koanf:"trusted_proxies" toml:"trusted_proxies"`
 }
 
 // Database selects the store: sqlite://PATH or postgres://...
@@ -138,6 +144,8 @@ func Defaults() Config {
 			DataDir:           "./data",
 			MaxBodyBytes:      32 << 20,
 			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       60 * time.Second,
+			MaxConnections:    4096,
 			IdleTimeout:       120 * time.Second,
 			ShutdownTimeout:   30 * time.Second,
 			TrustedProxies:    []string{},

@@ -35,8 +35,12 @@ func (c *Config) Validate() error {
 	if c.Server.MaxBodyBytes <= 0 {
 		return bad("server.max_body_bytes", "must be positive")
 	}
+	if c.Server.MaxConnections < 0 {
+		return bad("server.max_connections", "must not be negative (0: no cap)")
+	}
 	for name, d := range map[string]time.Duration{
 		"server.read_header_timeout": c.Server.ReadHeaderTimeout,
+		"server.read_timeout":        c.Server.ReadTimeout,
 		"server.idle_timeout":        c.Server.IdleTimeout,
 		"server.shutdown_timeout":    c.Server.ShutdownTimeout,
 		"auth.token_ttl":             c.Auth.TokenTTL,

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -35,6 +36,11 @@ type Options struct {
 	Ready func(r *http.Request) error
 	// MaxBodyBytes caps request bodies (server.max_body_bytes).
 	MaxBodyBytes int64
+	// ReadTimeout bounds reading a request body (server.read_timeout),
+	// from the handler's start to the body's end; 0 means no bound. It
+	// is lifted once the body is read or the response starts, so long
+	// streamed responses are unaffected.
+	ReadTimeout time.Duration
 	// EndUserHeader is auth.end_user_header.
 	EndUserHeader string
 	// Metrics registers the HTTP metrics; Gatherer serves /metrics.
