@@ -173,3 +173,86 @@ func TestMaxConnectionsCap(t *testing.T) {
 		t.Fatalf("third connection after one closed = %d, want 200", s)
 	}
 }
+
+// TestUpstreamRedirectIs502: an upstream's 3xx is never followed (the
+// request carries the upstream's credential) nor passed on: streamed or
+// not, the client gets 502 upstream_error in the envelope.
+func TestUpstreamRedirectIs502(t *testing.T) {
+	target := llmtest.NewT(t)
+	redirect := llmtest.Reply{Status: http.StatusFound, Header: map[string]string{"Location": target.URL + "/chat/completions"}, Body: " "}
+	up := llmtest.NewT(t, redirect, redirect)
+	cfg := testConfigTOML(t, `
+[[providers]]
+name = "up"
+type = "openai"
+base_url = "`+up.URL+`"
+
+[[models]]
+name = "m"
+provider = "up"
+`)
+	base, _, _ := startServe(t, cfg)
+	for _, stream := range []string{"false", "true"} {
+		resp, err := http.Post(base+"/v1/chat/completions", "application/json",
+			strings.NewReader(`{"model":"m","stream":`+stream+`,"messages":[{"role":"user","content":"hi"}]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantEnvelope(t, resp, http.StatusBadGateway, "upstream_error", "upstream_error")
+	}
+	if n, m := up.Count(), target.Count(); n != 2 || m != 0 {
+		t.Fatalf("upstream requests = %d, redirect target requests = %d; want 2 and 0", n, m)
+	}
+}
+
+// TestSecurityHeadersOnEveryAnswer: X-Content-Type-Options: nosniff on
+// every response (also /metrics, /openapi.json and errors) and
+// Cache-Control: no-store on every /api/auth/* and /api/setup answer,
+// success or error.
+func TestSecurityHeadersOnEveryAnswer(t *testing.T) {
+	e := newAuthEnv(t)
+	tok := e.setup()
+	for _, tc := range []struct {
+		method, path, token string
+		body                any
+		status              int
+		noStore             bool
+	}{
+		{"GET", "/metrics", "", nil, 200, false},
+		{"GET", "/openapi.json", "", nil, 200, false},
+		{"GET", "/healthz", "", nil, 200, false},
+		{"GET", "/nowhere", "", nil, 404, false},
+		{"GET", "/api/setup", "", nil, 200, true},
+		{"GET", "/api/auth/status", "", nil, 200, true},
+		{"GET", "/api/auth/me", tok, nil, 200, true},
+		{"GET", "/api/auth/me", "", nil, 401, true},
+		{"POST", "/api/auth/login", "", map[string]string{"email": "admin@example.com", "password": "wrong password"}, 401, true},
+		{"POST", "/api/auth/login", "", map[string]string{"email": "admin@example.com", "password": adminPassword}, 200, true},
+	} {
+		var rd io.Reader
+		if tc.body != nil {
+			b, _ := json.Marshal(tc.body)
+			rd = strings.NewReader(string(b))
+		}
+		req, _ := http.NewRequest(tc.method, e.url+tc.path, rd)
+		req.Header.Set("Content-Type", "application/json")
+		if tc.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		r := reply{status: resp.StatusCode, header: resp.Header}
+		if r.status != tc.status {
+			t.Fatalf("%s %s = %d, want %d", tc.method, tc.path, r.status, tc.status)
+		}
+		if got := r.header.Get("X-Content-Type-Options"); got != "nosniff" {
+			t.Errorf("%s %s: X-Content-Type-Options = %q, want nosniff", tc.method, tc.path, got)
+		}
+		if got := r.header.Get("Cache-Control"); tc.noStore && got != "no-store" {
+			t.Errorf("%s %s: Cache-Control = %q, want no-store", tc.method, tc.path, got)
+		}
+	}
+}

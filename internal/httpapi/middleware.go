@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -177,7 +178,15 @@ func (s *Server) outer(next http.Handler) http.Handler {
 		if !saneRequestID(id) {
 			id = ids.next()
 		}
-		w.Header().Set("X-Request-Id", id)
+		h := w.Header()
+		h.Set("X-Request-Id", id)
+		// Every response: no MIME sniffing (also /metrics, /openapi.json).
+		h.Set("X-Content-Type-Options", "nosniff")
+		// Auth and setup answers carry tokens, identities or credential
+		// errors: never cached.
+		if strings.HasPrefix(r.URL.Path, "/api/auth/") || r.URL.Path == "/api/setup" {
+			h.Set("Cache-Control", "no-store")
+		}
 		r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
 
 		rec := recorderPool.Get().(*recorder)
