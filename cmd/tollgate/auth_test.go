@@ -324,7 +324,7 @@ func TestRolesDemotionDeactivationLastAdmin(t *testing.T) {
 	wantError(t, e.do("PATCH", "/api/admin/users/"+aid, admin, map[string]any{"active": false}), 409, "last_admin", "")
 	wantError(t, e.do("PATCH", "/api/admin/users/nope", admin, map[string]any{"active": false}), 404, "not_found", "")
 	wantError(t, e.do("PATCH", "/api/admin/users/"+cid, admin, map[string]any{"role": "owner"}), 400, "invalid_field", "body.role")
-	wantError(t, e.do("POST", "/api/admin/users", admin, map[string]string{"email": "V@example.com", "password": "whatever1", "role": "viewer"}), 409, "email_taken", "")
+	wantError(t, e.do("POST", "/api/admin/users", admin, map[string]string{"email": "V@example.com", "password": "whatever pass 1", "role": "viewer"}), 409, "email_taken", "")
 
 	list := e.do("GET", "/api/admin/users?limit=2", admin, nil)
 	wantStatus(t, list, 200)

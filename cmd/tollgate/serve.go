@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
+	"golang.org/x/net/netutil"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -119,6 +120,7 @@ type app struct {
 	identity *auth.Service
 	keys     *auth.Keys
 	static   *auth.StaticTokens
+	hashes   *auth.HashLimiter // bounds concurrent argon2id work
 	// reloadConfig re-reads the config on SIGHUP (set by the serve
 	// command; nil: no reload).
 	reloadConfig func() (*config.Config, error)
@@ -151,7 +153,8 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlst
 		return a, err
 	}
 
-	if a.identity, a.keys, a.static, err = newIdentity(ctx, cfg, log, st); err != nil {
+	a.hashes = newHashLimiter(cfg)
+	if a.identity, a.keys, a.static, err = newIdentity(ctx, cfg, log, st, a.hashes); err != nil {
 		return a, err
 	}
 	// Rate limits: memory, or Redis with local fallback.
@@ -211,7 +214,13 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlst
 			return err
 		},
 		ClientIP:      func(r *http.Request) string { return ratelimit.ClientIP(r, trusted).String() },
+		RegisterGuard: func(w http.ResponseWriter, r *http.Request) error {
+			_, err := logins.CheckAttempt(r.Context(), "register", ratelimit.ClientIP(r, trusted),
+				cfg.Auth.RegisterRatePerMinute, "Too many setup or registration attempts")
+			return err
+		},
 		MaxBodyBytes:  cfg.Server.MaxBodyBytes,
+		ReadTimeout:   cfg.Server.ReadTimeout,
 		EndUserHeader: cfg.Auth.EndUserHeader,
 		Metrics:       reg,
 		Gatherer:      reg,
@@ -248,7 +257,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlst
 
 // newIdentity builds and initialises the identity service of cfg.Auth on st.
 // Its verifiers are the API keys (cache, exchange) and the static tokens.
-func newIdentity(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlstore.Store) (*auth.Service, *auth.Keys, *auth.StaticTokens, error) {
+func newIdentity(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlstore.Store, hashes *auth.HashLimiter) (*auth.Service, *auth.Keys, *auth.StaticTokens, error) {
 	tokens, err := auth.NewTokens(ctx, auth.TokensOptions{Secret: cfg.Auth.JWTSecret, Keys: st,
 		Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience})
 	if err != nil {
@@ -268,6 +277,7 @@ func newIdentity(ctx context.Context, cfg *config.Config, log *slog.Logger, st *
 	}
 	keys := auth.NewKeys(auth.KeysOptions{Store: st, Tokens: tokens, ExchangeTTL: cfg.Auth.ExchangeTokenTTL, Static: static})
 	idn := auth.New(auth.Options{
+		Hashes:              hashes,
 		Users:               st,
 		Tokens:              tokens,
 		Mode:                cfg.Auth.Mode,
@@ -291,6 +301,16 @@ func newIdentity(ctx context.Context, cfg *config.Config, log *slog.Logger, st *
 		return nil, nil, nil, err
 	}
 	return idn, keys, static, nil
+}
+
+// newHashLimiter bounds concurrent argon2id work per
+// auth.password_hash_concurrency (0: derived) and auth.password_hash_wait.
+func newHashLimiter(cfg *config.Config) *auth.HashLimiter {
+	n := cfg.Auth.PasswordHashConcurrency
+	if n == 0 {
+		n = auth.DefaultHashConcurrency(auth.DefaultPasswordParams())
+	}
+	return auth.NewHashLimiter(n, cfg.Auth.PasswordHashWait)
 }
 
 // close stops background work, drains the usage writer and closes the
@@ -336,6 +356,11 @@ func runServe(ctx context.Context, a *app, listening chan<- net.Addr) error {
 	ln, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s (server.addr): %w", cfg.Server.Addr, err)
+	}
+	if n := cfg.Server.MaxConnections; n > 0 {
+		// Beyond n open connections Accept waits: new connections queue in
+		// the kernel until one closes (timeouts bound how long that is).
+		ln = netutil.LimitListener(ln, n)
 	}
 	srv := &http.Server{
 		Handler:           a.api.Handler(),

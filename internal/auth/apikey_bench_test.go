@@ -26,7 +26,7 @@ func benchEnv(b *testing.B, secret gateway.Secret) (s *Service, keys *Keys, key,
 	if err := s.Init(ctx); err != nil {
 		b.Fatal(err)
 	}
-	u, err := s.CreateUser(ctx, gateway.NewUser{Email: "c@example.com", Password: "password123", Role: gateway.RoleContributor})
+	u, err := s.CreateUser(ctx, gateway.NewUser{Email: "c@example.com", Password: "key owner pass", Role: gateway.RoleContributor})
 	if err != nil {
 		b.Fatal(err)
 	}

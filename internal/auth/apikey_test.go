@@ -29,7 +29,7 @@ func TestKeysCacheReadsTheDatabaseOnlyOnMisses(t *testing.T) {
 	keys := NewKeys(KeysOptions{Store: store})
 	s := New(Options{Users: st, Mode: ModeRequired, Verifiers: []Verifier{keys}, Password: cheap})
 	keys.Bind(s)
-	u, err := s.CreateUser(ctx, gateway.NewUser{Email: "c@example.com", Password: "password123", Role: gateway.RoleContributor})
+	u, err := s.CreateUser(ctx, gateway.NewUser{Email: "c@example.com", Password: "key owner pass", Role: gateway.RoleContributor})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,7 +47,8 @@ func TestCheckPasswordBytes(t *testing.T) {
 	for _, tc := range []struct {
 		pw string
 		ok bool
-	}{{"1234567", false}, {"12345678", true}, {"  2345  ", true}, {strings.Repeat("é", 512), true}, {strings.Repeat("a", 1025), false}} {
+	}{{"1234567", false}, {"1234567x", true}, {"  2345  ", true}, {strings.Repeat("é", 512), true}, {strings.Repeat("a", 1025), false},
+		{"12345678", false}, {"password", false}, {"PassWord", false}, {"PASSWORD1", false}, {"iloveyou", false}, {"a good password", true}} {
 		err := CheckPassword(gateway.Secret(tc.pw))
 		if (err == nil) != tc.ok {
 			t.Errorf("CheckPassword(%d bytes) = %v", len(tc.pw), err)
@@ -119,10 +120,10 @@ func TestLogoutWatermarkAndExpiry(t *testing.T) {
 	ctx := context.Background()
 	c := &clock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
 	s, _ := newTestService(t, c, cheap)
-	if _, err := s.Setup(ctx, gateway.NewUser{Email: "a@example.com", Password: "password1"}); err != nil {
+	if _, err := s.Setup(ctx, gateway.NewUser{Email: "a@example.com", Password: "first pass 1"}); err != nil {
 		t.Fatal(err)
 	}
-	res, err := s.Login(ctx, "a@example.com", "password1")
+	res, err := s.Login(ctx, "a@example.com", "first pass 1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +140,7 @@ func TestLogoutWatermarkAndExpiry(t *testing.T) {
 	}
 	// One microsecond later a new token works.
 	c.Add(time.Microsecond)
-	res2, err := s.Login(ctx, "a@example.com", "password1")
+	res2, err := s.Login(ctx, "a@example.com", "first pass 1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +164,7 @@ func TestRehashOnLogin(t *testing.T) {
 	ctx := context.Background()
 	c := &clock{t: time.Now()}
 	old, st := newTestService(t, c, cheap)
-	u, err := old.Setup(ctx, gateway.NewUser{Email: "a@example.com", Password: "password1"})
+	u, err := old.Setup(ctx, gateway.NewUser{Email: "a@example.com", Password: "first pass 1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,14 +172,14 @@ func TestRehashOnLogin(t *testing.T) {
 	stronger.MemoryKiB, stronger.Time = 128, 2
 	tokens, _ := NewTokens(ctx, TokensOptions{Secret: gateway.Secret(strings.Repeat("s", 32)), Issuer: "i", Audience: "a"})
 	s := New(Options{Users: st, Tokens: tokens, Password: stronger})
-	if _, err := s.Login(ctx, "a@example.com", "password1"); err != nil {
+	if _, err := s.Login(ctx, "a@example.com", "first pass 1"); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := st.User(ctx, u.ID)
 	if !strings.Contains(got.PasswordHash, "m=128,t=2,p=1") || got.LastLoginAt == nil {
 		t.Fatalf("hash after login = %s, last login %v", got.PasswordHash, got.LastLoginAt)
 	}
-	if _, err := s.Login(ctx, "a@example.com", "password1"); err != nil {
+	if _, err := s.Login(ctx, "a@example.com", "first pass 1"); err != nil {
 		t.Fatalf("login with the rehashed password: %v", err)
 	}
 }
@@ -187,14 +188,14 @@ func TestCacheSyncSeesOtherInstance(t *testing.T) {
 	ctx := context.Background()
 	c := &clock{t: time.Now()}
 	a, st := newTestService(t, c, cheap)
-	u, err := a.Setup(ctx, gateway.NewUser{Email: "a@example.com", Password: "password1"})
+	u, err := a.Setup(ctx, gateway.NewUser{Email: "a@example.com", Password: "first pass 1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.CreateUser(ctx, gateway.NewUser{Email: "b@example.com", Password: "password1", Role: gateway.RoleAdmin}); err != nil {
+	if _, err := a.CreateUser(ctx, gateway.NewUser{Email: "b@example.com", Password: "first pass 1", Role: gateway.RoleAdmin}); err != nil {
 		t.Fatal(err)
 	}
-	res, _ := a.Login(ctx, "a@example.com", "password1")
+	res, _ := a.Login(ctx, "a@example.com", "first pass 1")
 	if _, err := authenticate(a, res.AccessToken); err != nil {
 		t.Fatal(err)
 	}

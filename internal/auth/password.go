@@ -38,11 +38,17 @@ const (
 )
 
 // CheckPassword returns 400 weak_password (param body.password) unless pw
-// is 8 to 1024 bytes long. It neither trims nor truncates.
+// is 8 to 1024 bytes long and not one of the most common passwords
+// (compared case-insensitively). It neither trims nor truncates. Every
+// flow that sets a password calls it.
 func CheckPassword(pw gateway.Secret) error {
 	if n := len(pw.Reveal()); n < MinPasswordBytes || n > MaxPasswordBytes {
 		return gateway.Invalid("weak_password", "body.password",
 			fmt.Sprintf("password must be %d to %d bytes long", MinPasswordBytes, MaxPasswordBytes))
+	}
+	if IsCommonPassword(pw.Reveal()) {
+		return gateway.Invalid("weak_password", "body.password",
+			"password is one of the most commonly used passwords; choose another")
 	}
 	return nil
 }

@@ -66,6 +66,10 @@ type Options struct {
 	// DefaultPasswordParams); hashes with other parameters are rehashed on
 	// login.
 	Password PasswordParams
+	// Hashes bounds concurrent argon2id work (auth.password_hash_concurrency,
+	// auth.password_hash_wait); nil means NewHashLimiter(
+	// DefaultHashConcurrency(Password), DefaultHashWait).
+	Hashes *HashLimiter
 	// Verifiers resolve the credentials that are not login JWTs, asked in
 	// order before the JWT check (the API key issue adds one).
 	Verifiers []Verifier
@@ -109,6 +113,9 @@ func New(opt Options) *Service {
 	}
 	if opt.Password == (PasswordParams{}) {
 		opt.Password = DefaultPasswordParams()
+	}
+	if opt.Hashes == nil {
+		opt.Hashes = NewHashLimiter(DefaultHashConcurrency(opt.Password), DefaultHashWait)
 	}
 	if opt.TokenTTL <= 0 {
 		opt.TokenTTL = 24 * time.Hour

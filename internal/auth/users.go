@@ -50,9 +50,9 @@ func checkNewUser(in gateway.NewUser) error {
 // create hashes the password and stores the user; first selects the
 // first-user (setup) insert.
 func (s *Service) create(ctx context.Context, in gateway.NewUser, role gateway.Role, first bool) (gateway.User, error) {
-	hash, err := HashPassword(in.Password, s.opt.Password)
+	hash, err := s.hash(ctx, in.Password)
 	if err != nil {
-		return gateway.User{}, gateway.Internal("create user", err)
+		return gateway.User{}, err
 	}
 	u := gateway.User{Email: in.Email, DisplayName: in.DisplayName, Role: role, Active: true, PasswordHash: hash}
 	if first {
@@ -171,23 +171,43 @@ func (s *Service) ListUsers(ctx context.Context, cursor string, limit int) ([]ga
 
 // UpdateUser applies an admin's patch; it takes effect on the next request
 // of every credential of the user. Deactivation also moves the user's
-// token watermark, so a later reactivation revives no older JWT. Errors: 404 not_found, 409 last_admin.
+// token watermark, so a later reactivation revives no older JWT. A new
+// password is checked like any other (400 weak_password, body.password)
+// and hashed. Errors: 404 not_found, 409 last_admin, 503 overloaded.
 func (s *Service) UpdateUser(ctx context.Context, id string, p gateway.UserPatch) (gateway.User, error) {
 	if p.DisplayName != nil {
 		if err := checkDisplayName(*p.DisplayName); err != nil {
 			return gateway.User{}, err
 		}
 	}
-	if p.Active != nil && !*p.Active {
+	if p.Active != nil && !*p.Active || p.Password != nil {
 		// SPEC 3: deactivating invalidates every JWT issued before, also
-		// after a later reactivation. Tokens carry iat in microseconds:
-		// everything issued up to and including this microsecond dies.
+		// after a later reactivation; an admin's password reset does the
+		// same (the old password may be what leaked). Tokens carry iat in
+		// microseconds: everything issued up to this microsecond dies.
 		after := s.opt.Now().UTC().Truncate(time.Microsecond).Add(time.Microsecond)
 		p.TokensValidAfter = &after
+	}
+	var hash string
+	if p.Password != nil {
+		if err := CheckPassword(*p.Password); err != nil {
+			return gateway.User{}, err
+		}
+		var err error
+		if hash, err = s.hash(ctx, *p.Password); err != nil {
+			return gateway.User{}, err
+		}
+		p.Password = nil
 	}
 	u, err := s.opt.Users.UpdateUser(ctx, id, p)
 	if err != nil {
 		return u, mapStoreErr("update user", err)
+	}
+	if hash != "" {
+		if err := s.opt.Users.SetPasswordHash(ctx, id, hash); err != nil {
+			return u, mapStoreErr("set password", err)
+		}
+		u.PasswordHash = hash
 	}
 	s.remember(u)
 	return u, nil
@@ -201,7 +221,8 @@ func (s *Service) UserByEmail(ctx context.Context, email string) (gateway.User, 
 
 // Login checks an email and password and issues an access token. Unknown
 // email, inactive user and wrong password all give the same 401
-// invalid_credentials after one argon2id verification each.
+// invalid_credentials after one argon2id verification each; 503 overloaded
+// when no hash slot frees up within auth.password_hash_wait.
 func (s *Service) Login(ctx context.Context, email string, password gateway.Secret) (*gateway.LoginResult, error) {
 	u, err := s.opt.Users.UserByEmail(ctx, email)
 	if err != nil && !errors.Is(err, gateway.ErrNotFound) {
@@ -215,25 +236,50 @@ func (s *Service) Login(ctx context.Context, email string, password gateway.Secr
 	if err != nil || hash == "" {
 		hash = s.dummy()
 	}
+	// One slot covers the verification (the same for known and unknown
+	// emails) and a rehash, so neither waits twice.
+	release, lerr := s.opt.Hashes.Acquire(ctx)
+	if lerr != nil {
+		return nil, lerr
+	}
 	ok, rehash, verr := VerifyPassword(pw, hash, s.opt.Password)
 	if verr != nil {
 		s.opt.Log.ErrorContext(ctx, "stored password hash is malformed", "user_id", u.ID)
 		_, _, _ = VerifyPassword(pw, s.dummy(), s.opt.Password)
 	}
 	if err != nil || verr != nil || !ok || !u.Active || pw == "" {
+		release()
 		return nil, errInvalidCredentials
 	}
+	var newHash string
 	if rehash {
-		if h, err := HashPassword(pw, s.opt.Password); err == nil {
-			if err := s.opt.Users.SetPasswordHash(ctx, u.ID, h); err != nil {
-				s.opt.Log.WarnContext(ctx, "rehash password", "user_id", u.ID, "err", err)
-			}
+		newHash, _ = HashPassword(pw, s.opt.Password)
+	}
+	release()
+	if newHash != "" {
+		if err := s.opt.Users.SetPasswordHash(ctx, u.ID, newHash); err != nil {
+			s.opt.Log.WarnContext(ctx, "rehash password", "user_id", u.ID, "err", err)
 		}
 	}
 	if err := s.opt.Users.RecordLogin(ctx, u.ID, s.opt.Now()); err != nil {
 		s.opt.Log.WarnContext(ctx, "record login", "user_id", u.ID, "err", err)
 	}
 	return s.issue(ctx, u)
+}
+
+// hash computes pw's PHC string in a hash slot: 503 overloaded when none
+// frees up in time, 500 when hashing fails.
+func (s *Service) hash(ctx context.Context, pw gateway.Secret) (string, error) {
+	release, err := s.opt.Hashes.Acquire(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer release()
+	h, err := HashPassword(pw, s.opt.Password)
+	if err != nil {
+		return "", gateway.Internal("hash password", err)
+	}
+	return h, nil
 }
 
 func (s *Service) dummy() string {

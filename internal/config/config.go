@@ -28,9 +28,15 @@ type Server struct {
 	DataDir           string        `koanf:"data_dir" toml:"data_dir"`
 	MaxBodyBytes      int64         `koanf:"max_body_bytes" toml:"max_body_bytes"`
 	ReadHeaderTimeout time.Duration `koanf:"read_header_timeout" toml:"read_header_timeout"`
-	IdleTimeout       time.Duration `koanf:"idle_timeout" toml:"idle_timeout"`
-	ShutdownTimeout   time.Duration `koanf:"shutdown_timeout" toml:"shutdown_timeout"`
-	TrustedProxies    []string      `koanf:"trusted_proxies" toml:"trusted_proxies"`
+	// ReadTimeout bounds reading a request body (not the response: streams
+	// may run longer).
+	ReadTimeout time.Duration `koanf:"read_timeout" toml:"read_timeout"`
+	// MaxConnections caps open client connections; beyond it new ones wait
+	// in the kernel's accept queue. 0 means no cap.
+	MaxConnections  int           `koanf:"max_connections" toml:"max_connections"`
+	IdleTimeout     time.Duration `koanf:"idle_timeout" toml:"idle_timeout"`
+	ShutdownTimeout time.Duration `koanf:"shutdown_timeout" toml:"shutdown_timeout"`
+	TrustedProxies  []string      `koanf:"trusted_proxies" toml:"trusted_proxies"`
 }
 
 // Database selects the store: sqlite://PATH or postgres://...
@@ -59,9 +65,18 @@ type Auth struct {
 	DefaultRole         string         `koanf:"default_role" toml:"default_role"`
 	AllowedEmailDomains []string       `koanf:"allowed_email_domains" toml:"allowed_email_domains"`
 	LoginRatePerMinute  int            `koanf:"login_rate_per_minute" toml:"login_rate_per_minute"`
-	SessionIdle         time.Duration  `koanf:"session_idle" toml:"session_idle"`
-	SessionAbsolute     time.Duration  `koanf:"session_absolute" toml:"session_absolute"`
-	MaxSessionsPerUser  int            `koanf:"max_sessions_per_user" toml:"max_sessions_per_user"`
+	// RegisterRatePerMinute limits setup and registration attempts per
+	// client IP, like LoginRatePerMinute.
+	RegisterRatePerMinute int `koanf:"register_rate_per_minute" toml:"register_rate_per_minute"`
+	// PasswordHashConcurrency bounds concurrent argon2id hashes and
+	// verifications (0: derived from GOMAXPROCS and memory);
+	// PasswordHashWait is how long a password check queues for a slot
+	// before 503 overloaded.
+	PasswordHashConcurrency int           `koanf:"password_hash_concurrency" toml:"password_hash_concurrency"`
+	PasswordHashWait        time.Duration `koanf:"password_hash_wait" toml:"password_hash_wait"`
+	SessionIdle             time.Duration `koanf:"session_idle" toml:"session_idle"`
+	SessionAbsolute         time.Duration `koanf:"session_absolute" toml:"session_absolute"`
+	MaxSessionsPerUser      int           `koanf:"max_sessions_per_user" toml:"max_sessions_per_user"`
 	// CacheSyncInterval is how often an instance polls the database for
 	// credential changes made by other instances (at most 5s per SPEC).
 	CacheSyncInterval time.Duration `koanf:"cache_sync_interval" toml:"cache_sync_interval"`
@@ -129,6 +144,8 @@ func Defaults() Config {
 			DataDir:           "./data",
 			MaxBodyBytes:      32 << 20,
 			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       60 * time.Second,
+			MaxConnections:    4096,
 			IdleTimeout:       120 * time.Second,
 			ShutdownTimeout:   30 * time.Second,
 			TrustedProxies:    []string{},
@@ -136,20 +153,22 @@ func Defaults() Config {
 		Database: Database{URL: "", MaxOpenConns: 20},
 		Log:      Log{Level: "info", Format: "text"},
 		Auth: Auth{
-			Mode:                "auto",
-			Issuer:              "tollgate",
-			Audience:            "tollgate",
-			TokenTTL:            24 * time.Hour,
-			ExchangeTokenTTL:    time.Hour,
-			EndUserHeader:       "X-End-User-Id",
-			DefaultRole:         "contributor",
-			AllowedEmailDomains: []string{},
-			LoginRatePerMinute:  10,
-			SessionIdle:         8 * time.Hour,
-			SessionAbsolute:     7 * 24 * time.Hour,
-			MaxSessionsPerUser:  5,
-			CacheSyncInterval:   2 * time.Second,
-			StaticTokens:        []StaticToken{},
+			Mode:                  "auto",
+			Issuer:                "tollgate",
+			Audience:              "tollgate",
+			TokenTTL:              24 * time.Hour,
+			ExchangeTokenTTL:      time.Hour,
+			EndUserHeader:         "X-End-User-Id",
+			DefaultRole:           "contributor",
+			AllowedEmailDomains:   []string{},
+			LoginRatePerMinute:    10,
+			RegisterRatePerMinute: 10,
+			PasswordHashWait:      5 * time.Second,
+			SessionIdle:           8 * time.Hour,
+			SessionAbsolute:       7 * 24 * time.Hour,
+			MaxSessionsPerUser:    5,
+			CacheSyncInterval:     2 * time.Second,
+			StaticTokens:          []StaticToken{},
 		},
 		Redis:     Redis{KeyPrefix: "tollgate:"},
 		RateLimit: RateLimit{Backend: "memory", Default: Policy{RequestsPerMinute: 600, Burst: 100}},

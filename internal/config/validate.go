@@ -35,8 +35,12 @@ func (c *Config) Validate() error {
 	if c.Server.MaxBodyBytes <= 0 {
 		return bad("server.max_body_bytes", "must be positive")
 	}
+	if c.Server.MaxConnections < 0 {
+		return bad("server.max_connections", "must not be negative (0: no cap)")
+	}
 	for name, d := range map[string]time.Duration{
 		"server.read_header_timeout": c.Server.ReadHeaderTimeout,
+		"server.read_timeout":        c.Server.ReadTimeout,
 		"server.idle_timeout":        c.Server.IdleTimeout,
 		"server.shutdown_timeout":    c.Server.ShutdownTimeout,
 		"auth.token_ttl":             c.Auth.TokenTTL,
@@ -44,6 +48,7 @@ func (c *Config) Validate() error {
 		"auth.session_idle":          c.Auth.SessionIdle,
 		"auth.session_absolute":      c.Auth.SessionAbsolute,
 		"auth.cache_sync_interval":   c.Auth.CacheSyncInterval,
+		"auth.password_hash_wait":    c.Auth.PasswordHashWait,
 		"usage.flush_interval":       c.Usage.FlushInterval,
 	} {
 		if d <= 0 {
@@ -135,6 +140,12 @@ func (c *Config) validateAuth() error {
 	}
 	if a.LoginRatePerMinute <= 0 {
 		return bad("auth.login_rate_per_minute", "must be positive")
+	}
+	if a.RegisterRatePerMinute <= 0 {
+		return bad("auth.register_rate_per_minute", "must be positive")
+	}
+	if a.PasswordHashConcurrency < 0 {
+		return bad("auth.password_hash_concurrency", "must not be negative (0 derives it from GOMAXPROCS and memory)")
 	}
 	if a.MaxSessionsPerUser <= 0 {
 		return bad("auth.max_sessions_per_user", "must be positive")

@@ -34,6 +34,9 @@ type UserPatch struct {
 	// so a later reactivation does not revive older JWTs). It never moves
 	// the watermark backwards.
 	TokensValidAfter *time.Time
+	// Password is a new password, hashed by the identity service before
+	// the store sees the patch (stores ignore it).
+	Password *Secret
 }
 
 // ErrLastAdmin is returned by UserStore.UpdateUser when the update would

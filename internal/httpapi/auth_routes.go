@@ -157,6 +157,11 @@ func (s *Server) authRoutes() {
 		Summary: "Create the first admin (once; then 409 already_set_up)", Request: SetupRequest{}, Response: UserResponse{},
 		Status: http.StatusCreated,
 		Handler: func(w http.ResponseWriter, r *http.Request) error {
+			if s.opt.RegisterGuard != nil {
+				if err := s.opt.RegisterGuard(w, r); err != nil {
+					return err
+				}
+			}
 			var in SetupRequest
 			if err := DecodeJSON(r, &in, false); err != nil {
 				return err
@@ -174,6 +179,11 @@ func (s *Server) authRoutes() {
 		Summary: "Self-registration (when auth.registration_enabled)", Request: RegisterRequest{}, Response: LoginResponse{},
 		Status: http.StatusCreated,
 		Handler: func(w http.ResponseWriter, r *http.Request) error {
+			if s.opt.RegisterGuard != nil {
+				if err := s.opt.RegisterGuard(w, r); err != nil {
+					return err
+				}
+			}
 			var in RegisterRequest
 			if err := DecodeJSON(r, &in, false); err != nil {
 				return err

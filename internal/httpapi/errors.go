@@ -81,12 +81,12 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 			h.Set("WWW-Authenticate", `Bearer realm="tollgate", error="invalid_token"`)
 		}
 	case gateway.KindRateLimited:
-		ra := ge.RetryAfter
-		if ra < 1 {
-			ra = 1
-		}
-		h.Set("Retry-After", strconv.Itoa(ra))
+		h.Set("Retry-After", strconv.Itoa(max(ge.RetryAfter, 1)))
 		h.Set("Cache-Control", "no-store")
+	default:
+		if ge.RetryAfter > 0 { // 503 overloaded
+			h.Set("Retry-After", strconv.Itoa(ge.RetryAfter))
+		}
 	}
 	if status >= 500 && log != nil {
 		log.ErrorContext(r.Context(), "request failed", "method", r.Method, "route", r.Pattern,

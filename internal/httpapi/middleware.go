@@ -6,11 +6,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/tollgate/tollgate/internal/gateway"
 )
@@ -21,28 +25,94 @@ type recorder struct {
 	http.ResponseWriter
 	status int
 	wrote  bool
+	// body is the request body's read deadline, nil when none is set.
+	body *deadlineBody
+	// discard drops the handler's writes once a 408 replaced its answer.
+	discard bool
+}
+
+// start records the status of the response's first write. After a body
+// read timeout it answers 408 request_timeout instead of whatever the
+// handler (which saw a read error) wanted to say, and drops its writes.
+func (rw *recorder) start(code int) {
+	if rw.wrote {
+		return
+	}
+	rw.status, rw.wrote = code, true
+	if rw.body == nil {
+		return
+	}
+	if rw.body.timedOut.Load() {
+		rw.discard = true
+		rw.status = http.StatusRequestTimeout
+		for k := range rw.Header() {
+			if k != "X-Request-Id" {
+				rw.Header().Del(k)
+			}
+		}
+		rw.Header().Set("Connection", "close")
+		writeJSONStatus(rw.ResponseWriter, http.StatusRequestTimeout, errRequestTimeout)
+		return
+	}
+	rw.body.lift() // the response starts: a stream must not be cut
 }
 
 func (rw *recorder) WriteHeader(code int) {
-	if !rw.wrote {
-		rw.status, rw.wrote = code, true
+	if rw.start(code); rw.discard {
+		return
 	}
 	rw.ResponseWriter.WriteHeader(code)
 }
 
 func (rw *recorder) Write(b []byte) (int, error) {
-	if !rw.wrote {
-		rw.status, rw.wrote = http.StatusOK, true
+	if rw.start(http.StatusOK); rw.discard {
+		return len(b), nil
 	}
 	return rw.ResponseWriter.Write(b)
 }
 
 // Flush lets handlers that assert http.Flusher flush through the recorder.
 func (rw *recorder) Flush() {
-	if !rw.wrote {
-		rw.status, rw.wrote = http.StatusOK, true
+	if rw.start(http.StatusOK); rw.discard {
+		return
 	}
 	_ = http.NewResponseController(rw.ResponseWriter).Flush()
+}
+
+// errRequestTimeout is the answer to a request whose body did not arrive
+// within server.read_timeout.
+var errRequestTimeout = ErrorBody{Error: ErrorDetail{Type: "invalid_request_error", Code: "request_timeout",
+	Message: "the request body was not received in time"}}
+
+// deadlineBody is a request body read under a connection read deadline
+// (server.read_timeout). The deadline is lifted when the body ends (as
+// net/http also does when it starts its background read) or the response
+// starts, so a handler that streams before it has read the whole body is
+// not cut either. Requests without a body get no deadline: net/http's
+// background read starts before the handler and a deadline firing there
+// would cancel the request's context in the middle of a long stream.
+type deadlineBody struct {
+	io.ReadCloser
+	rc       *http.ResponseController
+	once     sync.Once
+	timedOut atomic.Bool
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			b.timedOut.Store(true)
+		} else {
+			b.lift()
+		}
+	}
+	return n, err
+}
+
+func (b *deadlineBody) lift() {
+	b.once.Do(func() { _ = b.rc.SetReadDeadline(time.Time{}) })
 }
 
 // Unwrap returns the underlying writer for http.ResponseController.
@@ -108,7 +178,15 @@ func (s *Server) outer(next http.Handler) http.Handler {
 		if !saneRequestID(id) {
 			id = ids.next()
 		}
-		w.Header().Set("X-Request-Id", id)
+		h := w.Header()
+		h.Set("X-Request-Id", id)
+		// Every response: no MIME sniffing (also /metrics, /openapi.json).
+		h.Set("X-Content-Type-Options", "nosniff")
+		// Auth and setup answers carry tokens, identities or credential
+		// errors: never cached.
+		if strings.HasPrefix(r.URL.Path, "/api/auth/") || r.URL.Path == "/api/setup" {
+			h.Set("Cache-Control", "no-store")
+		}
 		r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
 
 		rec := recorderPool.Get().(*recorder)
@@ -124,6 +202,13 @@ func (s *Server) outer(next http.Handler) http.Handler {
 			return
 		}
 		if r.Body != nil && r.Body != http.NoBody {
+			if s.opt.ReadTimeout > 0 {
+				rc := http.NewResponseController(w)
+				if rc.SetReadDeadline(time.Now().Add(s.opt.ReadTimeout)) == nil {
+					rec.body = &deadlineBody{ReadCloser: r.Body, rc: rc}
+					r.Body = rec.body
+				}
+			}
 			r.Body = http.MaxBytesReader(rec, r.Body, max)
 		}
 		next.ServeHTTP(rec, r)

@@ -36,6 +36,11 @@ type Options struct {
 	Ready func(r *http.Request) error
 	// MaxBodyBytes caps request bodies (server.max_body_bytes).
 	MaxBodyBytes int64
+	// ReadTimeout bounds reading a request body (server.read_timeout),
+	// from the handler's start to the body's end; 0 means no bound. It
+	// is lifted once the body is read or the response starts, so long
+	// streamed responses are unaffected.
+	ReadTimeout time.Duration
 	// EndUserHeader is auth.end_user_header.
 	EndUserHeader string
 	// Metrics registers the HTTP metrics; Gatherer serves /metrics.
@@ -60,6 +65,9 @@ type Options struct {
 	// LoginGuard runs before every login attempt (the per-IP login limiter
 	// of SPEC 2.7); a returned error refuses the attempt.
 	LoginGuard func(w http.ResponseWriter, r *http.Request) error
+	// RegisterGuard runs before every setup and registration attempt (a
+	// per-IP limiter of its own, auth.register_rate_per_minute).
+	RegisterGuard func(w http.ResponseWriter, r *http.Request) error
 	// Conversations and Completer serve /api/conversations, /api/messages
 	// and /api/search; either nil registers none of them.
 	Conversations gateway.ConversationStore

@@ -43,12 +43,19 @@ type PatchUserRequest struct {
 	Role        *string `json:"role,omitempty" enum:"viewer,contributor,admin"`
 	Active      *bool   `json:"active,omitempty"`
 	DisplayName *string `json:"display_name,omitempty"`
+	// Password sets a new password (checked like at creation).
+	Password *gateway.Secret `json:"password,omitempty"`
 }
 
 // Validate implements Validator.
 func (in *PatchUserRequest) Validate() error {
 	if in.Role != nil {
-		return checkRole(*in.Role)
+		if err := checkRole(*in.Role); err != nil {
+			return err
+		}
+	}
+	if in.Password != nil {
+		return Required("password", in.Password.Reveal())
 	}
 	return nil
 }
@@ -98,7 +105,7 @@ func (s *Server) userRoutes(id Identity) {
 	})
 	s.Handle(Route{
 		Method: "PATCH", Path: "/api/admin/users/{id}", Access: admin, OperationID: "updateUser", Tags: tags,
-		Summary: "Change a user's role, active flag or display name (409 last_admin)", Request: PatchUserRequest{}, Response: UserResponse{},
+		Summary: "Change a user's role, active flag, display name or password (409 last_admin)", Request: PatchUserRequest{}, Response: UserResponse{},
 		Params: []Param{{Name: "id", In: "path", Description: "user id"}},
 		Handler: func(w http.ResponseWriter, r *http.Request) error {
 			var in PatchUserRequest
@@ -110,7 +117,7 @@ func (s *Server) userRoutes(id Identity) {
 				role, _ := gateway.ParseRole(*in.Role)
 				p.Role = &role
 			}
-			p.Active, p.DisplayName = in.Active, in.DisplayName
+			p.Active, p.DisplayName, p.Password = in.Active, in.DisplayName, in.Password
 			u, err := id.UpdateUser(r.Context(), r.PathValue("id"), p)
 			if err != nil {
 				return err

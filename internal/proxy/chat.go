@@ -125,6 +125,13 @@ func (x *exchange) attempt(t *target, header http.Header, attemptStart time.Time
 		retry := resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests
 		return upstreamStatusError(resp), retry
 	}
+	if resp.StatusCode < 200 || resp.StatusCode >= 300 {
+		// A redirect (providers never follow one: the request carries the
+		// upstream's credential) or another answer that is not a result.
+		return &gateway.Error{Kind: gateway.KindUpstream, Code: "upstream_error",
+			Message: fmt.Sprintf("The upstream answered with status %d instead of a result.", resp.StatusCode),
+			Err:     fmt.Errorf("upstream status %d (Location %q)", resp.StatusCode, resp.Header.Get("Location"))}, true
+	}
 	if x.cr.stream {
 		return x.relayStream(t, resp, attemptStart)
 	}

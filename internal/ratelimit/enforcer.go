@@ -155,20 +155,28 @@ func (e *Enforcer) Check(ctx context.Context, req Request) (*Decision, error) {
 // per client IP, burst perMinute, in a bucket of its own that every
 // attempt, successful or not, consumes. Refusals are as for Check.
 func (e *Enforcer) CheckLogin(ctx context.Context, ip netip.Addr, perMinute int) (*Decision, error) {
+	return e.CheckAttempt(ctx, "login", ip, perMinute, "Too many login attempts")
+}
+
+// CheckAttempt decides an anonymous attempt of kind name ("login",
+// "register") against a per-client-IP bucket of its own: perMinute per
+// minute, burst perMinute. Every attempt consumes one; a refusal is 429
+// rate_limit_exceeded with message and Retry-After, as for Check.
+func (e *Enforcer) CheckAttempt(ctx context.Context, name string, ip netip.Addr, perMinute int, message string) (*Decision, error) {
 	subject := "ip:unknown"
 	if ip.IsValid() {
 		subject = "ip:" + ip.String()
 	}
-	b := bucketSpec{name: "login", policy: "login", key: "login|" + subject, limit: PerMinute(perMinute, perMinute)}
-	d := &Decision{Subject: subject, Policy: "login", Allowed: true}
+	b := bucketSpec{name: name, policy: name, key: name + "|" + subject, limit: PerMinute(perMinute, perMinute)}
+	d := &Decision{Subject: subject, Policy: name, Allowed: true}
 	res, err := e.lim.Allow(ctx, b.key, b.limit, 1)
 	if err != nil {
-		return nil, gateway.Internal("login rate limit", err)
+		return nil, gateway.Internal(name+" rate limit", err)
 	}
 	d.record(b, res)
 	e.metrics.observe(b, res.Allowed)
 	if !res.Allowed {
-		return d, d.refuse("rate_limit_exceeded", "Too many login attempts")
+		return d, d.refuse("rate_limit_exceeded", message)
 	}
 	return d, nil
 }
