@@ -19,6 +19,7 @@ import (
 
 	"github.com/tollgate/tollgate/internal/auth"
 	"github.com/tollgate/tollgate/internal/config"
+	"github.com/tollgate/tollgate/internal/conversation"
 	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/httpapi"
 	"github.com/tollgate/tollgate/internal/proxy"
@@ -213,7 +214,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlst
 			_, err := logins.CheckLogin(r.Context(), ratelimit.ClientIP(r, trusted), cfg.Auth.LoginRatePerMinute)
 			return err
 		},
-		ClientIP:      func(r *http.Request) string { return ratelimit.ClientIP(r, trusted).String() },
+		ClientIP: func(r *http.Request) string { return ratelimit.ClientIP(r, trusted).String() },
 		RegisterGuard: func(w http.ResponseWriter, r *http.Request) error {
 			_, err := logins.CheckAttempt(r.Context(), "register", ratelimit.ClientIP(r, trusted),
 				cfg.Auth.RegisterRatePerMinute, "Too many setup or registration attempts")
@@ -245,8 +246,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlst
 				log.WarnContext(ctx, "refresh rate limit policies", "err", err)
 			}
 		},
-		Conversations: st,
-		Completer:     a.proxy,
+		Conversations: conversation.New(conversation.Options{Store: st, Completer: a.proxy, Log: log}),
 	})
 	go func() {
 		defer close(a.stopped)

@@ -140,8 +140,9 @@ type ConversationStore interface {
 	// EditMessage replaces the content of a message that is not deleted
 	// and sets EditedAt; ErrNotFound otherwise.
 	EditMessage(ctx context.Context, o Owner, id, content string) (Message, error)
-	// DeleteMessage soft-deletes a message (idempotent).
-	DeleteMessage(ctx context.Context, o Owner, id string) error
+	// DeleteMessage soft-deletes a message (idempotent) and returns it as
+	// readers now see it.
+	DeleteMessage(ctx context.Context, o Owner, id string) (Message, error)
 	// RestoreMessage undoes DeleteMessage (idempotent) and returns the message.
 	RestoreMessage(ctx context.Context, o Owner, id string) (Message, error)
 	// SearchMessages runs a full-text search over o's messages that are

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tollgate/tollgate/internal/conversation"
 	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/httpapi"
 )
@@ -20,7 +21,7 @@ import (
 type (
 	anyIdentity      struct{ httpapi.Identity }
 	anyKeys          struct{ httpapi.KeyManager }
-	anyCompleter     struct{ httpapi.Completer }
+	anyCompleter     struct{ conversation.Completer }
 	anyConversations struct{ gateway.ConversationStore }
 	anyRateLimits    struct{ gateway.RateLimitStore }
 	anyUsage         struct{ gateway.UsageStore }
@@ -31,7 +32,7 @@ type (
 // proxy): its parser has its own target, proxy.FuzzParseChatRequest.
 func allBodyRoutes(t testing.TB) []*httpapi.Route {
 	srv := httpapi.New(httpapi.Options{Identity: anyIdentity{}, Keys: anyKeys{},
-		Completer: anyCompleter{}, Conversations: anyConversations{}, RateLimits: anyRateLimits{}, Usage: anyUsage{}})
+		Conversations: conversation.New(conversation.Options{Store: anyConversations{}, Completer: anyCompleter{}}), RateLimits: anyRateLimits{}, Usage: anyUsage{}})
 	var routes []*httpapi.Route
 	for _, rt := range srv.Routes() {
 		if rt.Request != nil && !strings.HasPrefix(rt.Path, "/v1/") {

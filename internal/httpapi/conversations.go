@@ -1,10 +1,8 @@
 package httpapi
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -14,15 +12,7 @@ import (
 
 	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/jsonscan"
-	"github.com/tollgate/tollgate/internal/proxy"
 )
-
-// Completer answers posted messages; *proxy.Proxy is one.
-type Completer interface {
-	Complete(ctx context.Context, req proxy.CompleteRequest) (proxy.Result, error)
-	HasModel(name string) bool
-	Models() []proxy.ModelInfo
-}
 
 // ConversationObject is a conversation as the API shows it. Model and
 // SystemPrompt are "" when unset; EndUserID is null for a user's own
@@ -82,24 +72,11 @@ func conversationObject(c gateway.Conversation) ConversationObject {
 	return o
 }
 
-// convStoreError maps a store error: ErrNotFound to 404 with the code
-// conversation_not_found or message_not_found (the same answer for an id
-// that does not exist and for another owner's), everything else to 500.
-func convStoreError(op string, err error, notFoundCode string) error {
-	if errors.Is(err, gateway.ErrNotFound) {
-		if notFoundCode == "message_not_found" {
-			return gateway.NotFound(notFoundCode, "Message not found.")
-		}
-		return gateway.NotFound(notFoundCode, "Conversation not found.")
-	}
-	return gateway.Internal(op, err)
-}
-
 func owner(r *http.Request) gateway.Owner { return gateway.PrincipalFrom(r.Context()).Owner() }
 
 func (s *Server) conversationRoutes() {
-	st := s.opt.Conversations
-	if st == nil || s.opt.Completer == nil {
+	svc := s.opt.Conversations
+	if svc == nil {
 		return
 	}
 	viewer, contributor := Requires(gateway.RoleViewer), Requires(gateway.RoleContributor)
@@ -112,14 +89,10 @@ func (s *Server) conversationRoutes() {
 			if err := DecodeJSON(r, &in, true); err != nil {
 				return err
 			}
-			if err := s.checkModel(in.Model); err != nil {
-				return err
-			}
-			var c gateway.Conversation
-			c.Title, c.Model, c.SystemPrompt = deref(in.Title), deref(in.Model), deref(in.SystemPrompt)
-			c, err := st.CreateConversation(r.Context(), owner(r), c)
+			c, err := svc.Create(r.Context(), owner(r), gateway.Conversation{
+				Title: deref(in.Title), Model: deref(in.Model), SystemPrompt: deref(in.SystemPrompt)})
 			if err != nil {
-				return gateway.Internal("create conversation", err)
+				return err
 			}
 			return WriteJSON(w, http.StatusCreated, conversationObject(c))
 		}})
@@ -139,9 +112,9 @@ func (s *Server) conversationRoutes() {
 					return err
 				}
 			}
-			list, err := st.ListConversations(r.Context(), owner(r), after, limit+1)
+			list, err := svc.List(r.Context(), owner(r), after, limit+1)
 			if err != nil {
-				return gateway.Internal("list conversations", err)
+				return err
 			}
 			out := ConversationList{Data: []ConversationObject{}}
 			if len(list) > limit {
@@ -157,9 +130,9 @@ func (s *Server) conversationRoutes() {
 	s.Handle(Route{Method: "GET", Path: "/api/conversations/{id}", Access: viewer, UserScoped: true,
 		OperationID: "getConversation", Summary: "One conversation", Tags: tags, Response: ConversationObject{},
 		Handler: func(w http.ResponseWriter, r *http.Request) error {
-			c, err := st.GetConversation(r.Context(), owner(r), r.PathValue("id"))
+			c, err := svc.Get(r.Context(), owner(r), r.PathValue("id"))
 			if err != nil {
-				return convStoreError("get conversation", err, "conversation_not_found")
+				return err
 			}
 			return WriteJSON(w, http.StatusOK, conversationObject(c))
 		}})
@@ -171,13 +144,10 @@ func (s *Server) conversationRoutes() {
 			if err := DecodeJSON(r, &in, false); err != nil {
 				return err
 			}
-			if err := s.checkModel(in.Model); err != nil {
-				return err
-			}
-			c, err := st.UpdateConversation(r.Context(), owner(r), r.PathValue("id"),
+			c, err := svc.Update(r.Context(), owner(r), r.PathValue("id"),
 				gateway.ConversationPatch{Title: in.Title, Model: in.Model, SystemPrompt: in.SystemPrompt})
 			if err != nil {
-				return convStoreError("update conversation", err, "conversation_not_found")
+				return err
 			}
 			return WriteJSON(w, http.StatusOK, conversationObject(c))
 		}})
@@ -185,23 +155,13 @@ func (s *Server) conversationRoutes() {
 		OperationID: "deleteConversation", Summary: "Delete a conversation and its messages", Tags: tags,
 		Status: http.StatusNoContent,
 		Handler: func(w http.ResponseWriter, r *http.Request) error {
-			if err := st.DeleteConversation(r.Context(), owner(r), r.PathValue("id")); err != nil {
-				return convStoreError("delete conversation", err, "conversation_not_found")
+			if err := svc.Delete(r.Context(), owner(r), r.PathValue("id")); err != nil {
+				return err
 			}
 			w.WriteHeader(http.StatusNoContent)
 			return nil
 		}})
 	s.messageRoutes()
-}
-
-// checkModel answers 404 model_not_found for a model that is not served;
-// "" (unset) is accepted.
-func (s *Server) checkModel(m *string) error {
-	if m == nil || *m == "" || s.opt.Completer.HasModel(*m) {
-		return nil
-	}
-	return &gateway.Error{Kind: gateway.KindNotFound, Code: "model_not_found", Param: "body.model",
-		Message: fmt.Sprintf("The model %q does not exist.", *m)}
 }
 
 func deref(p *string) string {

@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/tollgate/tollgate/internal/config"
+	"github.com/tollgate/tollgate/internal/conversation"
 	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/httpapi"
 	"github.com/tollgate/tollgate/internal/llm/llmtest"
@@ -106,7 +107,7 @@ func newConvEnv(t *testing.T, o envOpt) *convEnv {
 	if o.store != nil {
 		st = o.store(st)
 	}
-	s := httpapi.New(httpapi.Options{Auth: testAuth{}, Conversations: st, Completer: px,
+	s := httpapi.New(httpapi.Options{Auth: testAuth{}, Conversations: conversation.New(conversation.Options{Store: st, Completer: px}),
 		Log: slog.New(slog.DiscardHandler)})
 	env.srv = httptest.NewServer(s.Handler())
 	t.Cleanup(env.srv.Close)

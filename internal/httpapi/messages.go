@@ -1,16 +1,14 @@
 package httpapi
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/tollgate/tollgate/internal/conversation"
 	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/llm"
-	"github.com/tollgate/tollgate/internal/proxy"
 )
 
 // MessageObject is a message as the API shows it. Model and Usage are null
@@ -115,16 +113,16 @@ func messageObject(m gateway.Message) MessageObject {
 }
 
 func (s *Server) messageRoutes() {
-	st := s.opt.Conversations
+	svc := s.opt.Conversations
 	viewer, contributor := Requires(gateway.RoleViewer), Requires(gateway.RoleContributor)
 	tags := []string{"conversations"}
 	s.Handle(Route{Method: "GET", Path: "/api/conversations/{id}/messages", Access: viewer, UserScoped: true,
 		OperationID: "listMessages", Summary: "Messages of a conversation in order; parent_id forms branches", Tags: tags,
 		Response: MessageList{},
 		Handler: func(w http.ResponseWriter, r *http.Request) error {
-			msgs, err := st.ListMessages(r.Context(), owner(r), r.PathValue("id"))
+			msgs, err := svc.Messages(r.Context(), owner(r), r.PathValue("id"))
 			if err != nil {
-				return convStoreError("list messages", err, "conversation_not_found")
+				return err
 			}
 			out := MessageList{Data: make([]MessageObject, len(msgs))}
 			for i, m := range msgs {
@@ -145,17 +143,17 @@ func (s *Server) messageRoutes() {
 			if err := DecodeJSON(r, &in, false); err != nil {
 				return err
 			}
-			m, err := st.EditMessage(r.Context(), owner(r), r.PathValue("id"), *in.Content)
+			m, err := svc.EditMessage(r.Context(), owner(r), r.PathValue("id"), *in.Content)
 			if err != nil {
-				return convStoreError("edit message", err, "message_not_found")
+				return err
 			}
 			return WriteJSON(w, http.StatusOK, messageObject(m))
 		}})
 	s.Handle(Route{Method: "DELETE", Path: "/api/messages/{id}", Access: contributor, UserScoped: true,
 		OperationID: "deleteMessage", Summary: "Soft-delete a message", Tags: tags, Status: http.StatusNoContent,
 		Handler: func(w http.ResponseWriter, r *http.Request) error {
-			if err := st.DeleteMessage(r.Context(), owner(r), r.PathValue("id")); err != nil {
-				return convStoreError("delete message", err, "message_not_found")
+			if err := svc.DeleteMessage(r.Context(), owner(r), r.PathValue("id")); err != nil {
+				return err
 			}
 			w.WriteHeader(http.StatusNoContent)
 			return nil
@@ -163,9 +161,9 @@ func (s *Server) messageRoutes() {
 	s.Handle(Route{Method: "POST", Path: "/api/messages/{id}/restore", Access: contributor, UserScoped: true,
 		OperationID: "restoreMessage", Summary: "Undo a soft delete", Tags: tags, Response: MessageObject{},
 		Handler: func(w http.ResponseWriter, r *http.Request) error {
-			m, err := st.RestoreMessage(r.Context(), owner(r), r.PathValue("id"))
+			m, err := svc.RestoreMessage(r.Context(), owner(r), r.PathValue("id"))
 			if err != nil {
-				return convStoreError("restore message", err, "message_not_found")
+				return err
 			}
 			return WriteJSON(w, http.StatusOK, messageObject(m))
 		}})
@@ -183,9 +181,9 @@ func (s *Server) messageRoutes() {
 			if err != nil {
 				return err
 			}
-			hits, err := st.SearchMessages(r.Context(), owner(r), q, limit)
+			hits, err := svc.Search(r.Context(), owner(r), q, limit)
 			if err != nil {
-				return gateway.Internal("search messages", err)
+				return err
 			}
 			out := SearchResults{Data: make([]SearchHit, len(hits))}
 			for i, h := range hits {
@@ -195,149 +193,70 @@ func (s *Server) messageRoutes() {
 		}})
 }
 
-// postMessage stores the user message and a pending assistant message in
-// one transaction, asks the model, and finishes the assistant message
-// with one update.
+// postMessage decodes a post and hands it to the conversation service:
+// a 201 with both stored messages, or, with stream: true, the service's
+// events as server-sent events (message.created, message.delta, error,
+// message.done). An error before any event is answered as the envelope.
 func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	p := gateway.PrincipalFrom(ctx)
-	o := p.Owner()
 	var in PostMessageRequest
 	if err := DecodeJSON(r, &in, false); err != nil {
 		return err
 	}
-	st := s.opt.Conversations
-	conv, err := st.GetConversation(ctx, o, r.PathValue("id"))
-	if err != nil {
-		return convStoreError("post message", err, "conversation_not_found")
-	}
-	model := deref(in.Model)
-	if model == "" {
-		model = conv.Model
-	}
-	if model == "" {
-		if ms := s.opt.Completer.Models(); len(ms) > 0 {
-			model = ms[0].ID
-		}
-	}
-	if !s.opt.Completer.HasModel(model) {
-		e := &gateway.Error{Kind: gateway.KindNotFound, Code: "model_not_found", Message: "The model \"" + model + "\" does not exist."}
-		if in.Model != nil {
-			e.Param = "body.model"
-		}
-		return e
-	}
-	x, err := st.StartExchange(ctx, o, gateway.NewExchange{ConversationID: conv.ID, ParentID: deref(in.ParentID), Content: *in.Content, Model: model})
-	switch {
-	case errors.Is(err, gateway.ErrBadParent):
-		return &gateway.Error{Kind: gateway.KindNotFound, Code: "message_not_found", Param: "body.parent_id",
-			Message: "parent_id is not a message of this conversation."}
-	case err != nil:
-		return convStoreError("post message", err, "conversation_not_found")
-	}
-	req := proxy.CompleteRequest{Principal: p, Model: model, Messages: modelMessages(x), RequestID: RequestID(ctx)}
+	post := conversation.PostInput{ConversationID: r.PathValue("id"), Content: *in.Content,
+		Model: deref(in.Model), ParentID: deref(in.ParentID), RequestID: RequestID(ctx)}
+	p := gateway.PrincipalFrom(ctx)
 	if in.Stream {
-		s.streamReply(w, r, o, x, req)
-		return nil
+		es := &eventStream{w: w, rc: http.NewResponseController(w)}
+		_, err := s.opt.Conversations.Post(ctx, p, post, es.send)
+		if es.started {
+			return nil // every outcome went out as an event
+		}
+		return err
 	}
-	res, cerr := s.opt.Completer.Complete(ctx, req)
-	final, ferr := s.finishReply(ctx, o, x.Assistant.ID, res, cerr)
-	if ferr != nil {
-		return ferr
-	}
-	if cerr != nil {
+	posted, err := s.opt.Conversations.Post(ctx, p, post, nil)
+	if err != nil {
 		if ctx.Err() != nil {
 			return nil // the client left; the message is stored as incomplete
 		}
-		return cerr
+		return err
 	}
-	return WriteJSON(w, http.StatusCreated, PostMessageResponse{UserMessage: messageObject(x.User), AssistantMessage: messageObject(final)})
+	return WriteJSON(w, http.StatusCreated, PostMessageResponse{UserMessage: messageObject(posted.User), AssistantMessage: messageObject(posted.Assistant)})
 }
 
-// modelMessages is the conversation path as chat messages: the system
-// prompt, then the ancestors of the new user message, then it.
-func modelMessages(x gateway.Exchange) []llm.Message {
-	var out []llm.Message
-	add := func(role, text string) {
-		b, _ := json.Marshal(text)
-		out = append(out, llm.Message{Role: role, Content: b})
-	}
-	if x.Conversation.SystemPrompt != "" {
-		add("system", x.Conversation.SystemPrompt)
-	}
-	for _, m := range x.Path {
-		add(m.Role, m.Content)
-	}
-	return out
+// eventStream writes conversation events as server-sent events; the
+// response starts with the first event.
+type eventStream struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	buf     []byte
+	started bool
 }
 
-// finishReply stores the outcome of the completion on the pending
-// assistant message with one update, detached from the request's
-// cancellation (a client that left still gets its partial text stored).
-// If that write fails, it retries once marking the message as error (with
-// the same text), so the message never stays pending; the caller answers
-// with the returned error.
-func (s *Server) finishReply(ctx context.Context, o gateway.Owner, id string, res proxy.Result, cerr error) (gateway.Message, error) {
-	r := gateway.MessageResult{Content: res.Content, Status: gateway.MessageComplete,
-		PromptTokens: res.Usage.PromptTokens, CompletionTokens: res.Usage.CompletionTokens}
+func (es *eventStream) send(ev conversation.Event) {
+	if !es.started {
+		h := es.w.Header()
+		h.Set("Content-Type", "text/event-stream")
+		h.Set("Cache-Control", "no-cache")
+		h.Set("X-Accel-Buffering", "no")
+		es.w.WriteHeader(http.StatusOK)
+		es.started = true
+	}
+	var data []byte
 	switch {
-	case cerr != nil && ctx.Err() != nil:
-		r.Status = gateway.MessageIncomplete
-	case cerr != nil:
-		r.Status = gateway.MessageError
-	case res.Status != gateway.UsageOK:
-		r.Status = gateway.MessageIncomplete
-	}
-	dctx := context.WithoutCancel(ctx)
-	m, err := s.opt.Conversations.FinishMessage(dctx, o, id, r)
-	if err == nil {
-		return m, nil
-	}
-	s.log.ErrorContext(ctx, "store assistant message", "message_id", id, "status", string(r.Status), "err", err)
-	r.Status = gateway.MessageError
-	if _, err2 := s.opt.Conversations.FinishMessage(dctx, o, id, r); err2 != nil {
-		s.log.ErrorContext(ctx, "mark assistant message as error", "message_id", id, "err", err2)
-	}
-	return gateway.Message{}, gateway.Internal("finish message", err)
-}
-
-// streamReply answers with server-sent events: message.created (user,
-// then the pending assistant message), message.delta per piece of text,
-// error when the model failed, and message.done with the stored assistant
-// message. When storing the reply fails, error is the last event.
-func (s *Server) streamReply(w http.ResponseWriter, r *http.Request, o gateway.Owner, x gateway.Exchange, req proxy.CompleteRequest) {
-	ctx := r.Context()
-	rc := http.NewResponseController(w)
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	var buf []byte
-	send := func(event string, v any) {
-		data, _ := json.Marshal(v)
-		buf = llm.AppendEvent(buf[:0], event, string(data))
-		if _, err := w.Write(buf); err == nil {
-			_ = rc.Flush()
-		}
-	}
-	send("message.created", messageObject(x.User))
-	send("message.created", messageObject(x.Assistant))
-	req.OnDelta = func(d string) { send("message.delta", DeltaEvent{MessageID: x.Assistant.ID, Delta: d}) }
-	res, cerr := s.opt.Completer.Complete(ctx, req)
-	switch {
-	case cerr != nil && ctx.Err() == nil:
-		_, body, _ := Envelope(cerr)
-		send("error", body)
-	case res.Err != nil && ctx.Err() == nil:
-		_, body, _ := Envelope(res.Err)
-		send("error", body)
-	}
-	final, ferr := s.finishReply(ctx, o, x.Assistant.ID, res, cerr)
-	if ferr != nil {
-		_, body, _ := Envelope(ferr)
-		send("error", body)
+	case ev.Type == conversation.ReplyFailed:
+		es.buf = AppendErrorEvent(es.buf[:0], string(ev.Type), ev.Err)
+	case ev.Type == conversation.MessageDelta:
+		data, _ = json.Marshal(DeltaEvent{MessageID: ev.MessageID, Delta: ev.Delta})
+	case ev.Message != nil:
+		data, _ = json.Marshal(messageObject(*ev.Message))
+	default:
 		return
 	}
-	send("message.done", messageObject(final))
+	if data != nil {
+		es.buf = llm.AppendEvent(es.buf[:0], string(ev.Type), string(data))
+	}
+	if _, err := es.w.Write(es.buf); err == nil {
+		_ = es.rc.Flush()
+	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tollgate/tollgate/internal/conversation"
 	"github.com/tollgate/tollgate/internal/gateway"
 )
 
@@ -68,10 +69,9 @@ type Options struct {
 	// RegisterGuard runs before every setup and registration attempt (a
 	// per-IP limiter of its own, auth.register_rate_per_minute).
 	RegisterGuard func(w http.ResponseWriter, r *http.Request) error
-	// Conversations and Completer serve /api/conversations, /api/messages
-	// and /api/search; either nil registers none of them.
-	Conversations gateway.ConversationStore
-	Completer     Completer
+	// Conversations serves /api/conversations, /api/messages and
+	// /api/search; nil registers none of them.
+	Conversations *conversation.Service
 	// Keys serves the API key routes and POST /api/auth/token; nil
 	// registers none.
 	Keys KeyManager

@@ -1,18 +1,81 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/tollgate/tollgate/internal/gateway"
+	"github.com/tollgate/tollgate/internal/llm"
 	"github.com/tollgate/tollgate/internal/proxy"
 )
 
 // ChatProxy serves the OpenAI-compatible routes; *proxy.Proxy is one.
 type ChatProxy interface {
-	// ChatCompletions writes the whole response and returns a
-	// *gateway.Error only when nothing was written yet.
-	ChatCompletions(w http.ResponseWriter, r *http.Request, body []byte, p *gateway.Principal) error
+	// ChatCompletions sends the answer to sink and returns a
+	// *gateway.Error only when the sink got nothing yet.
+	ChatCompletions(ctx context.Context, sink proxy.Sink, body []byte, meta proxy.Meta) error
 	Models() []proxy.ModelInfo
+}
+
+// responseSink writes a proxied answer through to the client: the
+// upstream's bytes unchanged, each SSE event flushed as it arrives, and a
+// failure after the start as an SSE error frame in the SPEC envelope.
+type responseSink struct {
+	w   http.ResponseWriter
+	rc  *http.ResponseController
+	buf []byte
+}
+
+func (s *responseSink) Begin(h proxy.Head) error {
+	hdr := s.w.Header()
+	if h.Stream {
+		hdr.Set("Content-Type", "text/event-stream")
+		hdr.Set("Cache-Control", "no-cache")
+		hdr.Set("X-Accel-Buffering", "no")
+	} else {
+		hdr.Set("Content-Type", h.ContentType)
+	}
+	s.w.WriteHeader(h.Status)
+	return nil
+}
+
+func (s *responseSink) Event(ev llm.Event) error {
+	s.buf = llm.AppendEvent(s.buf[:0], ev.Type, ev.Data)
+	return s.write()
+}
+
+func (s *responseSink) Body(b []byte) error {
+	_, err := s.w.Write(b)
+	return err
+}
+
+func (s *responseSink) Delta(string) {}
+
+func (s *responseSink) Fail(err *gateway.Error) {
+	s.buf = AppendErrorEvent(s.buf[:0], "", err)
+	_ = s.write()
+}
+
+func (s *responseSink) write() error {
+	if _, err := s.w.Write(s.buf); err != nil {
+		return err
+	}
+	return s.rc.Flush()
+}
+
+// forwardedHeaders are the client headers that may go upstream: trace
+// context (the request id is set from the answer's own).
+var forwardedHeaders = [...]string{"Traceparent", "Tracestate"}
+
+func proxyMeta(w http.ResponseWriter, r *http.Request) proxy.Meta {
+	id := w.Header().Get("X-Request-Id")
+	h := http.Header{"X-Request-Id": {id}}
+	for _, k := range forwardedHeaders {
+		if v := r.Header.Get(k); v != "" {
+			h.Set(k, v)
+		}
+	}
+	return proxy.Meta{Principal: gateway.PrincipalFrom(r.Context()), RequestID: id, Header: h}
 }
 
 // ModelList is the body of GET /v1/models.
@@ -77,7 +140,8 @@ func (s *Server) v1Routes() {
 			if err != nil {
 				return err
 			}
-			return px.ChatCompletions(w, r, body, gateway.PrincipalFrom(r.Context()))
+			sink := &responseSink{w: w, rc: http.NewResponseController(w), buf: make([]byte, 0, 2048)}
+			return px.ChatCompletions(r.Context(), sink, body, proxyMeta(w, r))
 		},
 	})
 	s.Handle(Route{

@@ -1,25 +1,30 @@
 package proxy_test
 
 import (
+	"context"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tollgate/tollgate/internal/config"
 	"github.com/tollgate/tollgate/internal/gateway"
+	"github.com/tollgate/tollgate/internal/llm"
 	"github.com/tollgate/tollgate/internal/llm/llmtest"
 	"github.com/tollgate/tollgate/internal/proxy"
 )
 
-// discardWriter is a flushable ResponseWriter that throws the body away.
-type discardWriter struct{ h http.Header }
+// discardSink frames every event as /v1's sink does and throws it away.
+type discardSink struct{ buf []byte }
 
-func (d *discardWriter) Header() http.Header         { return d.h }
-func (d *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
-func (d *discardWriter) WriteHeader(int)             {}
-func (d *discardWriter) Flush()                      {}
+func (d *discardSink) Begin(proxy.Head) error { return nil }
+func (d *discardSink) Event(ev llm.Event) error {
+	d.buf = llm.AppendEvent(d.buf[:0], ev.Type, ev.Data)
+	return nil
+}
+func (d *discardSink) Body([]byte) error   { return nil }
+func (d *discardSink) Delta(string)        {}
+func (d *discardSink) Fail(*gateway.Error) {}
 
 // BenchmarkChatCompletions measures the proxy path (parse, splice, upstream
 // round trip to llmtest, relay, usage capture) per request. Run with
@@ -47,11 +52,11 @@ func BenchmarkChatCompletions(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			body := []byte(bc.body)
-			r := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", nil)
+			meta := proxy.Meta{Principal: principal, RequestID: "r", Header: http.Header{"X-Request-Id": {"r"}}}
 			b.ReportAllocs()
 			for b.Loop() {
-				w := &discardWriter{h: http.Header{}}
-				if err := px.ChatCompletions(w, r, body, principal); err != nil {
+				sink := &discardSink{buf: make([]byte, 0, 2048)}
+				if err := px.ChatCompletions(context.Background(), sink, body, meta); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -62,3 +67,37 @@ func BenchmarkChatCompletions(b *testing.B) {
 type discardUsage struct{}
 
 func (discardUsage) Record(gateway.UsageRecord) {}
+
+// BenchmarkCompleteStream measures the conversation path (Complete with a
+// delta callback) for an answer of 32 chunks; allocs/op divided by 32 is
+// the allocation cost of one streamed conversation chunk.
+func BenchmarkCompleteStream(b *testing.B) {
+	words := strings.Fields(strings.Repeat("token ", 32))
+	for i := 1; i < len(words); i++ {
+		words[i] = " " + words[i]
+	}
+	up := llmtest.NewT(b, llmtest.Reply{Words: words})
+	px, err := proxy.New(proxy.Options{
+		Providers: []config.Provider{{Name: "local", Type: "openai", BaseURL: up.URL, Timeout: time.Minute}},
+		Models:    []config.Model{{Name: "fast", Provider: "local", UpstreamModel: "up"}},
+		Usage:     discardUsage{},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(px.Close)
+	principal := &gateway.Principal{Kind: gateway.PrincipalKey, UserID: "u", KeyID: "k"}
+	msgs := []llm.Message{{Role: "user", Content: []byte(`"hello"`)}}
+	var n int
+	b.ReportAllocs()
+	for b.Loop() {
+		res, err := px.Complete(context.Background(), proxy.CompleteRequest{Principal: principal, Model: "fast",
+			Messages: msgs, RequestID: "r", OnDelta: func(string) { n++ }})
+		if err != nil || res.Status != gateway.UsageOK {
+			b.Fatal(err, res.Status)
+		}
+	}
+	if n == 0 {
+		b.Fatal("no deltas")
+	}
+}

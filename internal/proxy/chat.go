@@ -22,22 +22,32 @@ const maxUpstreamBody = 64 << 20
 // maxErrorBody bounds how much of an upstream error answer is read.
 const maxErrorBody = 64 << 10
 
+// Meta is what the proxy needs to know of the request beside its body.
+type Meta struct {
+	// Principal is the caller (nil is treated as anonymous).
+	Principal *gateway.Principal
+	// RequestID is recorded with the usage and forwarded upstream.
+	RequestID string
+	// Header holds client headers that may go upstream (trace context);
+	// providers copy only the names llm.AllowedHeader accepts.
+	Header http.Header
+}
+
 // ChatCompletions serves POST /v1/chat/completions. body is the raw request
-// body (already limited to server.max_body_bytes); principal is the
-// request's principal (nil is treated as anonymous). It writes the whole
-// response to w: the upstream's JSON, or SSE flushed event by event.
+// body (already limited to server.max_body_bytes). It sends the answer to
+// sink: the upstream's JSON, or its SSE events one by one.
 //
-// It returns a *gateway.Error only when nothing was written yet:
+// It returns a *gateway.Error only when the sink got nothing yet:
 // Invalid (invalid_json, missing_field, invalid_field), NotFound
 // (model_not_found), Upstream (upstream_error: 502, or the upstream's own
 // 4xx status and message), Unavailable (upstream_unavailable) or
-// UpstreamTimeout (upstream_timeout). When the client went away before
-// anything was written it returns nil: there is no one to answer. Once
-// streaming began, failures end the stream with an error frame and nil is
-// returned. Usage is recorded for every request that reached a provider.
-func (p *Proxy) ChatCompletions(w http.ResponseWriter, r *http.Request, body []byte, principal *gateway.Principal) error {
+// UpstreamTimeout (upstream_timeout). When ctx ended before the answer
+// began it returns nil: there is no one to answer. Once the answer began,
+// failures go to sink.Fail and nil is returned. Usage is recorded for every
+// request that reached a provider.
+func (p *Proxy) ChatCompletions(ctx context.Context, sink Sink, body []byte, meta Meta) error {
 	start := p.now()
-	cr, err := parseChatRequest(body, principal)
+	cr, err := parseChatRequest(body, meta.Principal)
 	if err != nil {
 		return err
 	}
@@ -46,28 +56,33 @@ func (p *Proxy) ChatCompletions(w http.ResponseWriter, r *http.Request, body []b
 		return &gateway.Error{Kind: gateway.KindNotFound, Code: "model_not_found", Param: "body.model",
 			Message: fmt.Sprintf("The model %q does not exist.", cr.model)}
 	}
-	x := &exchange{p: p, w: w, r: r, ctx: r.Context(), cr: cr, body: body, principal: principal, start: start}
+	x := &exchange{p: p, sink: sink, ctx: ctx, meta: meta, cr: cr, start: start,
+		encode: func(t *target) []byte { return cr.upstreamBody(body, t.quotedModel) }}
 	return x.run(t)
 }
 
 // exchange is one chat completion in flight.
 type exchange struct {
-	p         *Proxy
-	w         http.ResponseWriter
-	r         *http.Request
-	ctx       context.Context
-	cr        *chatRequest
-	body      []byte
-	principal *gateway.Principal
-	start     time.Time
+	p     *Proxy
+	sink  Sink
+	ctx   context.Context
+	meta  Meta
+	cr    *chatRequest
+	start time.Time
+	// encode builds the upstream body for a target (its upstream model).
+	encode func(t *target) []byte
+	// deltas asks for Sink.Delta calls (the conversation path).
+	deltas bool
 
-	committed bool // bytes were written to w: no fallback, no error return
-	gone      bool // a write to the client failed
+	committed bool // the sink began an answer: no fallback, no error return
+	gone      bool // the sink's receiver left
 
 	usage         llm.Usage
 	haveUsage     bool
 	contentChunks int64
 	ttft          time.Duration
+	// cut is why a begun answer ended early, when it did.
+	cut *gateway.Error
 
 	status  gateway.UsageStatus
 	errCode string
@@ -75,13 +90,12 @@ type exchange struct {
 }
 
 func (x *exchange) run(first *target) error {
-	header := forwardHeaders(x.w, x.r)
 	served := first
 	var last *gateway.Error
 	for i, t := range x.candidates(first) {
 		served, x.served = t, t
 		attemptStart := x.p.now()
-		gerr, retry := x.attempt(t, header, attemptStart)
+		gerr, retry := x.attempt(t, attemptStart)
 		if x.committed || gerr == nil {
 			x.finish(t, attemptStart, http.StatusOK)
 			return nil
@@ -94,13 +108,13 @@ func (x *exchange) run(first *target) error {
 		last = gerr
 		t.metrics.outcome(gerr.Code)
 		x.p.log.WarnContext(x.ctx, "upstream attempt failed", "model", t.name, "provider", t.provider.Name(),
-			"code", gerr.Code, "status", statusOf(gerr), "err", gerr.Err)
+			"code", gerr.Code, "status", gateway.ToWire(gerr).Status, "err", gerr.Err)
 		if !retry || i == len(first.fallbacks) {
 			break
 		}
 	}
 	x.status, x.errCode = gateway.UsageError, last.Code
-	x.record(served, statusOf(last))
+	x.record(served, gateway.ToWire(last).Status)
 	return last
 }
 
@@ -113,9 +127,9 @@ func (x *exchange) candidates(first *target) []*target {
 
 // attempt sends the request to t. It returns (nil, false) when a response
 // was written; otherwise the error and whether a fallback may be tried.
-func (x *exchange) attempt(t *target, header http.Header, attemptStart time.Time) (*gateway.Error, bool) {
+func (x *exchange) attempt(t *target, attemptStart time.Time) (*gateway.Error, bool) {
 	x.usage, x.haveUsage, x.contentChunks, x.ttft = llm.Usage{}, false, 0, 0
-	req := &llm.Request{Body: x.cr.upstreamBody(x.body, t.quotedModel), Stream: x.cr.stream, Header: header}
+	req := &llm.Request{Body: x.encode(t), Stream: x.cr.stream, Header: x.meta.Header}
 	resp, err := t.provider.Send(x.ctx, req)
 	if err != nil {
 		return transportError(err), true
@@ -153,11 +167,14 @@ func (x *exchange) relayWhole(resp *llm.Response) (*gateway.Error, bool) {
 	if ct == "" {
 		ct = "application/json"
 	}
-	x.w.Header().Set("Content-Type", ct)
-	x.w.WriteHeader(resp.StatusCode)
 	x.committed = true
 	x.ttft = x.p.now().Sub(x.start)
-	if _, err := x.w.Write(b); err != nil {
+	if err := x.sink.Begin(Head{Status: resp.StatusCode, ContentType: ct}); err != nil {
+		x.gone = true
+		x.status = gateway.UsageCanceled
+		return nil, false
+	}
+	if err := x.sink.Body(b); err != nil {
 		x.gone = true
 		x.status = gateway.UsageCanceled
 		return nil, false
@@ -193,14 +210,14 @@ func (x *exchange) finish(t *target, attemptStart time.Time, httpStatus int) {
 
 func (x *exchange) record(t *target, httpStatus int) {
 	if n := x.usage.PromptTokens + x.usage.CompletionTokens; n > 0 && x.p.onTokens != nil {
-		x.p.onTokens(context.WithoutCancel(x.r.Context()), n)
+		x.p.onTokens(context.WithoutCancel(x.ctx), n)
 	}
 	if x.p.usage == nil {
 		return
 	}
 	rec := gateway.UsageRecord{
 		CreatedAt:        x.start.UTC(),
-		RequestID:        requestID(x.w, x.r),
+		RequestID:        x.meta.RequestID,
 		Model:            x.cr.model,
 		ServedModel:      t.name,
 		Provider:         t.provider.Name(),
@@ -212,33 +229,11 @@ func (x *exchange) record(t *target, httpStatus int) {
 		HTTPStatus:       httpStatus,
 		ErrorCode:        x.errCode,
 	}
-	if pr := x.principal; pr != nil {
+	if pr := x.meta.Principal; pr != nil {
 		o := pr.Owner()
 		rec.UserID, rec.KeyID, rec.EndUserID = o.UserID, pr.KeyID, o.EndUserID
 	}
 	x.p.usage.Record(rec)
-}
-
-func requestID(w http.ResponseWriter, r *http.Request) string {
-	if id := w.Header().Get("X-Request-Id"); id != "" {
-		return id
-	}
-	return r.Header.Get("X-Request-Id")
-}
-
-// forwardHeaders picks the client headers that may go upstream: the
-// request id (as the gateway answers it) and trace context.
-func forwardHeaders(w http.ResponseWriter, r *http.Request) http.Header {
-	h := http.Header{}
-	if id := requestID(w, r); id != "" {
-		h.Set("X-Request-Id", id)
-	}
-	for _, k := range []string{"Traceparent", "Tracestate"} {
-		if v := r.Header.Get(k); v != "" && llm.AllowedHeader(k) {
-			h.Set(k, v)
-		}
-	}
-	return h
 }
 
 // transportError maps a failure to reach or read an upstream.
@@ -286,17 +281,4 @@ func upstreamMessage(b []byte) string {
 		}
 	}
 	return ""
-}
-
-func statusOf(e *gateway.Error) int {
-	if e.Status != 0 {
-		return e.Status
-	}
-	switch e.Kind {
-	case gateway.KindUnavailable:
-		return http.StatusServiceUnavailable
-	case gateway.KindUpstreamTimeout:
-		return http.StatusGatewayTimeout
-	}
-	return http.StatusBadGateway
 }

@@ -1,13 +1,11 @@
 package proxy
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
-
-	"github.com/tidwall/gjson"
+	"strings"
 
 	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/llm"
@@ -61,41 +59,33 @@ func (p *Proxy) Complete(ctx context.Context, req CompleteRequest) (Result, erro
 	if msgs == nil {
 		msgs = []llm.Message{}
 	}
-	body, err := json.Marshal(struct {
-		Model    string        `json:"model"`
-		Messages []llm.Message `json:"messages"`
-		Stream   bool          `json:"stream"`
-	}{req.Model, msgs, true})
-	if err != nil {
-		return Result{}, gateway.Internal("complete: encode request", err)
+	// The body is encoded once per attempt, for that target's upstream
+	// model; nothing parses it back.
+	encode := func(t *target) []byte {
+		b, _ := json.Marshal(upstreamRequest{Model: t.upstreamModel, Messages: msgs, Stream: true,
+			StreamOptions: streamOptions{IncludeUsage: true}})
+		return b
 	}
-	cr, err := parseChatRequest(body, nil)
-	if err != nil {
-		return Result{}, gateway.Internal("complete: parse request", err)
-	}
-	r, err := http.NewRequestWithContext(ctx, http.MethodPost, "/", nil)
-	if err != nil {
-		return Result{}, gateway.Internal("complete: request", err)
-	}
+	ts := &textSink{onDelta: req.OnDelta}
+	x := &exchange{p: p, sink: ts, ctx: ctx, meta: Meta{Principal: req.Principal, RequestID: req.RequestID},
+		cr: &chatRequest{model: req.Model, stream: true}, start: start, encode: encode, deltas: true}
 	if req.RequestID != "" {
-		r.Header.Set("X-Request-Id", req.RequestID)
+		x.meta.Header = http.Header{"X-Request-Id": {req.RequestID}}
 	}
-	cw := &collector{ctx: ctx, header: http.Header{}, onDelta: req.OnDelta}
-	x := &exchange{p: p, w: cw, r: r, ctx: ctx, cr: cr, body: body, principal: req.Principal, start: start}
 	if gerr := x.run(t); gerr != nil {
 		return Result{}, gerr
 	}
 	if !x.committed {
-		// The client went away before the answer began.
+		// The caller went away before the answer began.
 		if err := ctx.Err(); err != nil {
 			return Result{}, err
 		}
 		return Result{}, context.Canceled
 	}
-	res := Result{Content: cw.content.String(), ServedModel: x.served.name, Usage: x.usage, Status: x.status}
+	res := Result{Content: ts.content.String(), ServedModel: x.served.name, Usage: x.usage, Status: x.status}
 	res.Usage.TotalTokens = res.Usage.PromptTokens + res.Usage.CompletionTokens
 	if res.Status == gateway.UsageIncomplete {
-		res.Err = cw.err
+		res.Err = x.cut
 		if res.Err == nil {
 			res.Err = &gateway.Error{Kind: gateway.KindUpstream, Code: "upstream_error", Message: "The upstream stream ended before completion."}
 		}
@@ -103,53 +93,33 @@ func (p *Proxy) Complete(ctx context.Context, req CompleteRequest) (Result, erro
 	return res, nil
 }
 
-// collector is the http.ResponseWriter Complete hands the exchange: it
-// reads back the SSE events relayStream writes (one whole event per Write)
-// and keeps the text.
-type collector struct {
-	ctx     context.Context
-	header  http.Header
-	onDelta func(string)
-	content bytes.Buffer
-	err     *gateway.Error
+// upstreamRequest is the body Complete sends: always a stream, with usage.
+type upstreamRequest struct {
+	Model         string        `json:"model"`
+	Messages      []llm.Message `json:"messages"`
+	Stream        bool          `json:"stream"`
+	StreamOptions streamOptions `json:"stream_options"`
 }
 
-func (c *collector) Header() http.Header { return c.header }
-func (c *collector) WriteHeader(int)     {}
-func (c *collector) Flush()              {}
+type streamOptions struct {
+	IncludeUsage bool `json:"include_usage"`
+}
 
-func (c *collector) Write(b []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
+// textSink is Complete's sink: it keeps the generated text and hands each
+// delta to the caller. It never refuses: the caller's context is what ends
+// an exchange early.
+type textSink struct {
+	onDelta func(string)
+	content strings.Builder
+}
+
+func (s *textSink) Begin(Head) error      { return nil }
+func (s *textSink) Event(llm.Event) error { return nil }
+func (s *textSink) Body([]byte) error     { return nil }
+func (s *textSink) Fail(*gateway.Error)   {}
+func (s *textSink) Delta(text string) {
+	s.content.WriteString(text)
+	if s.onDelta != nil {
+		s.onDelta(text)
 	}
-	for ev, err := range llm.ReadEvents(bytes.NewReader(b)) {
-		if err != nil || ev.Data == llm.Done {
-			break
-		}
-		doc := gjson.Parse(ev.Data)
-		if e := doc.Get("error"); e.Exists() {
-			msg := e.Get("message").String()
-			if msg == "" {
-				msg = "The upstream reported an error."
-			}
-			code := e.Get("code").String()
-			kind := gateway.KindUpstream
-			if code == "upstream_unavailable" {
-				kind = gateway.KindUnavailable
-			} else if code == "upstream_timeout" {
-				kind = gateway.KindUpstreamTimeout
-			} else {
-				code = "upstream_error"
-			}
-			c.err = &gateway.Error{Kind: kind, Code: code, Message: msg}
-			continue
-		}
-		if d := doc.Get("choices.0.delta.content"); d.Type == gjson.String && d.Str != "" {
-			c.content.WriteString(d.Str)
-			if c.onDelta != nil {
-				c.onDelta(d.Str)
-			}
-		}
-	}
-	return len(b), nil
 }

@@ -5,9 +5,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/tollgate/tollgate/internal/config"
 	"github.com/tollgate/tollgate/internal/gateway"
+	"github.com/tollgate/tollgate/internal/httpapi"
 	"github.com/tollgate/tollgate/internal/llm"
 	"github.com/tollgate/tollgate/internal/proxy"
 )
@@ -47,16 +48,48 @@ func (s *usageSink) only(t *testing.T) gateway.UsageRecord {
 	return recs[0]
 }
 
-// harness is a proxy behind a real HTTP server whose handler does what
-// httpapi will: read the body, call ChatCompletions, render the error.
+// harness is a proxy behind the real router (httpapi), served over real
+// HTTP: what a client sees is what the gateway answers, error envelopes
+// and headers included.
 type harness struct {
 	px    *proxy.Proxy
 	usage *usageSink
 	srv   *httptest.Server
-	// principal is passed to every request.
+	// principal is who every request authenticates as.
 	principal *gateway.Principal
-	// done receives once per request after ChatCompletions returned.
+	// done receives once per request after the router's handler returned.
 	done chan struct{}
+}
+
+// principalAuth authenticates every request as its harness's principal
+// (a contributor when the test set no role), so the proxy tests exercise
+// the real route, its end-user rules and its renderer without users.
+type principalAuth struct{ h *harness }
+
+func (a principalAuth) Authenticate(*http.Request) (*gateway.Principal, error) {
+	if a.h.principal == nil {
+		return &gateway.Principal{Kind: gateway.PrincipalLocal, UserID: gateway.LocalUserID, Role: gateway.RoleAdmin}, nil
+	}
+	p := *a.h.principal
+	if p.Role == gateway.RoleNone {
+		p.Role = gateway.RoleContributor
+	}
+	p.EndUserID = "" // the router sets it from the header
+	return &p, nil
+}
+
+// serveRouter serves px behind the real router, signalling done after
+// each request.
+func serveRouter(t testing.TB, px *proxy.Proxy, auth httpapi.Authenticator, done chan struct{}) *httptest.Server {
+	api := httpapi.New(httpapi.Options{Proxy: px, Auth: auth, Log: slog.New(slog.DiscardHandler)})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if done != nil {
+			defer func() { done <- struct{}{} }()
+		}
+		api.Handler().ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
 }
 
 func provider(name, url string, timeout time.Duration) config.Provider {
@@ -80,15 +113,7 @@ func newHarness(t *testing.T, providers []config.Provider, models []config.Model
 	}
 	t.Cleanup(px.Close)
 	h.px = px
-	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer func() { h.done <- struct{}{} }()
-		w.Header().Set("X-Request-Id", "req-test")
-		body, _ := io.ReadAll(r.Body)
-		if err := px.ChatCompletions(w, r, body, h.principal); err != nil {
-			writeError(w, err)
-		}
-	}))
-	t.Cleanup(h.srv.Close)
+	h.srv = serveRouter(t, px, principalAuth{h}, h.done)
 	return h
 }
 
@@ -100,38 +125,6 @@ func (h *harness) waitDone(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("handler did not return within 10s")
 	}
-}
-
-// writeError renders a *gateway.Error as SPEC section 1's envelope.
-func writeError(w http.ResponseWriter, err error) {
-	ge, ok := gateway.AsError(err)
-	if !ok {
-		ge = gateway.Internal("test", err)
-	}
-	status := ge.Status
-	if status == 0 {
-		status = map[gateway.Kind]int{
-			gateway.KindInvalid: 400, gateway.KindNotFound: 404, gateway.KindUpstream: 502,
-			gateway.KindUnavailable: 503, gateway.KindUpstreamTimeout: 504,
-		}[ge.Kind]
-		if status == 0 {
-			status = 500
-		}
-	}
-	typ := map[gateway.Kind]string{
-		gateway.KindInvalid: "invalid_request_error", gateway.KindNotFound: "not_found_error", gateway.KindUpstream: "upstream_error",
-		gateway.KindUnavailable: "unavailable_error", gateway.KindUpstreamTimeout: "upstream_error",
-	}[ge.Kind]
-	if ge.RetryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(ge.RetryAfter))
-	}
-	var param *string
-	if ge.Param != "" {
-		param = &ge.Param
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"type": typ, "code": ge.Code, "message": ge.Message, "param": param}})
 }
 
 type errorBody struct {
@@ -150,6 +143,10 @@ func (h *harness) post(t *testing.T, body string, header ...string) *http.Respon
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Request-Id", "req-test")
+	if p := h.principal; p != nil && p.EndUserMode && p.EndUserID != "" {
+		req.Header.Set("X-End-User-Id", p.EndUserID)
+	}
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Add(header[i], header[i+1])
 	}
@@ -225,5 +222,3 @@ func (er *eventReader) next(t *testing.T) string {
 }
 
 type httptestServer = httptest.Server
-
-func newTestServer(h http.Handler) *httptest.Server { return httptest.NewServer(h) }

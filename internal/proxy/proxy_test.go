@@ -20,11 +20,13 @@ import (
 
 func TestCredentialsNeverForwarded(t *testing.T) {
 	h, up := oneUpstream(t)
+	// An app credential, so the router accepts X-End-User-Id (h.post sends
+	// it) and the test shows that it stops at the gateway too.
+	h.principal = &gateway.Principal{Kind: gateway.PrincipalKey, UserID: "owner", KeyID: "key1", EndUserMode: true, EndUserID: "alice"}
 	resp := h.post(t, `{"model":"fast","messages":[]}`,
 		"Authorization", "Bearer tg_client_secret",
 		"X-API-Key", "tg_other_secret",
 		"Cookie", "tollgate_session=s3cr3t; other=1",
-		"X-End-User-Id", "alice",
 		"Traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
 	_, _ = io.Copy(io.Discard, resp.Body)
 	got := up.Next(t).Header
@@ -174,7 +176,7 @@ func TestMetrics(t *testing.T) {
 	}
 	srv := newServer(t, px)
 	for _, body := range []string{streamBody, `{"model":"fast","messages":[]}`} {
-		resp, err := http.Post(srv.URL, "application/json", strings.NewReader(body))
+		resp, err := http.Post(srv.URL+"/v1/chat/completions", "application/json", strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -201,15 +203,8 @@ tollgate_upstream_requests_total{model="fast",outcome="ok",provider="local"} 2
 	}
 }
 
-// newServer serves px's chat completions with a nil principal.
+// newServer serves px behind the real router, as the local admin.
 func newServer(t *testing.T, px *proxy.Proxy) *httptestServer {
 	t.Helper()
-	s := newTestServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		if err := px.ChatCompletions(w, r, body, nil); err != nil {
-			writeError(w, err)
-		}
-	}))
-	t.Cleanup(s.Close)
-	return s
+	return serveRouter(t, px, nil, nil)
 }

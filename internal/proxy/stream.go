@@ -10,14 +10,11 @@ import (
 	"github.com/tollgate/tollgate/internal/llm"
 )
 
-// relayStream forwards an SSE answer event by event, flushing after each,
-// and observes usage on the side. The client's status line is written with
-// the first event, so a stream that fails before any event can still fall
-// back. After that, failures end the stream with an error frame and no
-// [DONE].
+// relayStream forwards an SSE answer event by event to the sink and
+// observes usage on the side. The sink begins with the first event, so a
+// stream that fails before any event can still fall back. After that,
+// failures end the answer through Sink.Fail (no [DONE]).
 func (x *exchange) relayStream(t *target, resp *llm.Response, attemptStart time.Time) (*gateway.Error, bool) {
-	rc := http.NewResponseController(x.w)
-	buf := make([]byte, 0, 2048)
 	sawDone, upstreamErr := false, false
 	var readErr error
 	for ev, err := range llm.ReadEvents(resp.Body) {
@@ -25,10 +22,11 @@ func (x *exchange) relayStream(t *target, resp *llm.Response, attemptStart time.
 			readErr = err
 			break
 		}
+		var delta string
 		if ev.Data == llm.Done {
 			sawDone = true
 		} else {
-			forward, isErr, content := x.inspect(ev.Data)
+			forward, isErr, content, text := x.inspect(ev.Data)
 			upstreamErr = upstreamErr || isErr
 			if content && x.ttft == 0 {
 				now := x.p.now()
@@ -38,23 +36,21 @@ func (x *exchange) relayStream(t *target, resp *llm.Response, attemptStart time.
 			if !forward {
 				continue
 			}
+			delta = text
 		}
 		if !x.committed {
-			h := x.w.Header()
-			h.Set("Content-Type", "text/event-stream")
-			h.Set("Cache-Control", "no-cache")
-			h.Set("X-Accel-Buffering", "no")
-			x.w.WriteHeader(http.StatusOK)
 			x.committed = true
+			if err := x.sink.Begin(Head{Status: http.StatusOK, Stream: true}); err != nil {
+				x.gone = true
+				break
+			}
 		}
-		buf = llm.AppendEvent(buf[:0], ev.Type, ev.Data)
-		if _, err := x.w.Write(buf); err != nil {
+		if err := x.sink.Event(ev); err != nil {
 			x.gone = true
 			break
 		}
-		if err := rc.Flush(); err != nil {
-			x.gone = true
-			break
+		if delta != "" {
+			x.sink.Delta(delta)
 		}
 		if sawDone {
 			break
@@ -82,16 +78,9 @@ func (x *exchange) relayStream(t *target, resp *llm.Response, attemptStart time.
 		} else {
 			gerr = &gateway.Error{Kind: gateway.KindUpstream, Code: "upstream_error", Message: "The upstream stream ended before completion."}
 		}
-		x.status, x.errCode = gateway.UsageIncomplete, gerr.Code
+		x.status, x.errCode, x.cut = gateway.UsageIncomplete, gerr.Code, gerr
 		x.p.log.WarnContext(x.ctx, "upstream stream cut", "model", t.name, "provider", t.provider.Name(), "code", gerr.Code, "err", gerr.Err)
-		typ := "upstream_error"
-		if gerr.Kind == gateway.KindUnavailable {
-			typ = "unavailable_error"
-		}
-		buf = llm.AppendEvent(buf[:0], "", string(llm.ErrorEventData(typ, gerr.Code, gerr.Message)))
-		if _, err := x.w.Write(buf); err == nil {
-			_ = rc.Flush()
-		}
+		x.sink.Fail(gerr)
 	}
 	return nil, false
 }
@@ -99,9 +88,11 @@ func (x *exchange) relayStream(t *target, resp *llm.Response, attemptStart time.
 // inspect reads one chunk's usage and content. forward is false for the
 // usage-only chunk the gateway asked for on behalf of a client that did
 // not; isErr marks an upstream error event; content marks a chunk that
-// carries generated text or tool calls.
-func (x *exchange) inspect(data string) (forward, isErr, content bool) {
-	var choices, usage gjson.Result
+// carries generated text or tool calls. When the exchange wants deltas,
+// text is the chunk's generated text, and an upstream error event's
+// message becomes x.cut.
+func (x *exchange) inspect(data string) (forward, isErr, content bool, text string) {
+	var choices, usage, upErr gjson.Result
 	gjson.Parse(data).ForEach(func(key, value gjson.Result) bool {
 		switch key.Str {
 		case "choices":
@@ -109,10 +100,17 @@ func (x *exchange) inspect(data string) (forward, isErr, content bool) {
 		case "usage":
 			usage = value
 		case "error":
-			isErr = true
+			isErr, upErr = true, value
 		}
 		return true
 	})
+	if isErr && x.deltas {
+		msg := upErr.Get("message").String()
+		if msg == "" {
+			msg = "The upstream reported an error."
+		}
+		x.cut = &gateway.Error{Kind: gateway.KindUpstream, Code: "upstream_error", Message: msg}
+	}
 	if usage.IsObject() {
 		x.usage.PromptTokens = usage.Get("prompt_tokens").Int()
 		x.usage.CompletionTokens = usage.Get("completion_tokens").Int()
@@ -121,9 +119,12 @@ func (x *exchange) inspect(data string) (forward, isErr, content bool) {
 	}
 	first := choices.Get("0.delta")
 	if first.Exists() {
-		for _, f := range [...]string{"content", "reasoning_content", "reasoning", "refusal"} {
+		for i, f := range [...]string{"content", "reasoning_content", "reasoning", "refusal"} {
 			if v := first.Get(f); v.Type == gjson.String && v.Str != "" {
 				content = true
+				if i == 0 && x.deltas {
+					text = v.Str
+				}
 				break
 			}
 		}
@@ -136,5 +137,5 @@ func (x *exchange) inspect(data string) (forward, isErr, content bool) {
 	}
 	emptyChoices := !choices.Get("0").Exists()
 	forward = !(usage.IsObject() && emptyChoices && !x.cr.wantsUsage)
-	return forward, isErr, content
+	return forward, isErr, content, text
 }

@@ -144,7 +144,8 @@ func TestClientDisconnectCancelsUpstream(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h, up := oneUpstream(t, tc.reply)
 			ctx, cancel := context.WithCancel(context.Background())
-			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, h.srv.URL, strings.NewReader(tc.body))
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, h.srv.URL+"/v1/chat/completions", strings.NewReader(tc.body))
+			req.Header.Set("Content-Type", "application/json")
 			errc := make(chan error, 1)
 			go func() {
 				resp, err := h.srv.Client().Do(req)

@@ -331,15 +331,15 @@ func (s *Store) EditMessage(ctx context.Context, o gateway.Owner, id, content st
 }
 
 // DeleteMessage sets deleted_at unless it is set already.
-func (s *Store) DeleteMessage(ctx context.Context, o gateway.Owner, id string) error {
+func (s *Store) DeleteMessage(ctx context.Context, o gateway.Owner, id string) (gateway.Message, error) {
 	if err := checkOwner(o, true, id); err != nil {
-		return fmt.Errorf("delete message: %w", err)
+		return gateway.Message{}, fmt.Errorf("delete message: %w", err)
 	}
 	f, args := ownerFilter("", o)
-	var got string
-	err := s.db.QueryRowContext(ctx, s.q(`UPDATE messages SET deleted_at = COALESCE(deleted_at, ?)
-		WHERE id = ? AND `+f+` RETURNING id`), append([]any{now(), id}, args...)...).Scan(&got)
-	return s.mapErr("delete message", err)
+	row := s.db.QueryRowContext(ctx, s.q(`UPDATE messages SET deleted_at = COALESCE(deleted_at, ?)
+		WHERE id = ? AND `+f+` RETURNING `+messageReturning), append([]any{now(), id}, args...)...)
+	m, err := scanMessage(row)
+	return m, s.mapErr("delete message", err)
 }
 
 // RestoreMessage clears deleted_at.

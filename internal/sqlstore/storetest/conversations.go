@@ -84,7 +84,7 @@ func testConversations(t *testing.T, open Opener) {
 				_, checks["ListMessages"] = st.ListMessages(ctx, o, cid)
 				_, checks["StartExchange"] = st.StartExchange(ctx, o, gateway.NewExchange{ConversationID: cid, Content: "x"})
 				_, checks["EditMessage"] = st.EditMessage(ctx, o, mid, "x")
-				checks["DeleteMessage"] = st.DeleteMessage(ctx, o, mid)
+				_, checks["DeleteMessage"] = st.DeleteMessage(ctx, o, mid)
 				_, checks["RestoreMessage"] = st.RestoreMessage(ctx, o, mid)
 				_, checks["FinishMessage"] = st.FinishMessage(ctx, o, mid, gateway.MessageResult{Status: gateway.MessageComplete})
 				for name, err := range checks {
@@ -144,7 +144,7 @@ func testConversations(t *testing.T, open Opener) {
 			_, checks["ListMessages"] = st.ListMessages(ctx, alice, id)
 			_, checks["StartExchange"] = st.StartExchange(ctx, alice, gateway.NewExchange{ConversationID: id, Content: "x"})
 			_, checks["EditMessage"] = st.EditMessage(ctx, alice, id, "x")
-			checks["DeleteMessage"] = st.DeleteMessage(ctx, alice, id)
+			_, checks["DeleteMessage"] = st.DeleteMessage(ctx, alice, id)
 			_, checks["RestoreMessage"] = st.RestoreMessage(ctx, alice, id)
 			_, checks["FinishMessage"] = st.FinishMessage(ctx, alice, id, gateway.MessageResult{Status: gateway.MessageComplete})
 			for name, err := range checks {
@@ -304,10 +304,14 @@ func testConversations(t *testing.T, open Opener) {
 		if search("original") != 0 || search("edited") != 1 {
 			t.Fatal("search does not follow the edit")
 		}
-		if err := st.DeleteMessage(ctx, alice, id); err != nil {
+		del, err := st.DeleteMessage(ctx, alice, id)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if err := st.DeleteMessage(ctx, alice, id); err != nil {
+		if del.ID != id || del.ConversationID != c.ID || del.DeletedAt == nil || del.Content != "" {
+			t.Fatalf("DeleteMessage returned %+v, want the message with deleted_at and no content", del)
+		}
+		if _, err := st.DeleteMessage(ctx, alice, id); err != nil {
 			t.Fatalf("delete twice: %v", err)
 		}
 		msgs, _ := st.ListMessages(ctx, alice, c.ID)

@@ -1,0 +1,60 @@
+package conversation
+
+import (
+	"context"
+
+	"github.com/tollgate/tollgate/internal/gateway"
+)
+
+// EventType names a conversation event (SPEC 7 and 7.1).
+type EventType string
+
+// The event types the service emits.
+const (
+	MessageCreated      EventType = "message.created"
+	MessageDelta        EventType = "message.delta"
+	MessageDone         EventType = "message.done"
+	MessageUpdated      EventType = "message.updated"
+	MessageDeleted      EventType = "message.deleted"
+	MessageRestored     EventType = "message.restored"
+	ConversationUpdated EventType = "conversation.updated"
+	// ReplyFailed tells the poster of a streamed message why the reply
+	// failed or was cut (the SSE "error" event of SPEC 7). It goes to the
+	// post's own Observer only, never to the Publisher.
+	ReplyFailed EventType = "error"
+)
+
+// Event is one thing that happened in a conversation. Exactly the fields
+// its type needs are set: Message for message.*, except message.delta,
+// which sets MessageID and Delta; Conversation for conversation.updated;
+// Err for error.
+type Event struct {
+	Type           EventType
+	ConversationID string
+	Message        *gateway.Message
+	MessageID      string
+	Delta          string
+	Conversation   *gateway.Conversation
+	Err            error
+}
+
+// Publisher receives the events of every conversation, in the order they
+// happen within one conversation, from the goroutine that caused them. It
+// must not block for long: a hub queues, it does not wait on readers.
+type Publisher interface {
+	Publish(ctx context.Context, ev Event)
+}
+
+// Observer receives the events of one streamed post, error included.
+type Observer func(ev Event)
+
+// emit hands ev to the publisher (unless it is a poster's own error) and
+// to the post's observer.
+func (s *Service) emit(ctx context.Context, obs Observer, ev Event) {
+	if s.publisher != nil && ev.Type != ReplyFailed {
+		s.publisher.Publish(ctx, ev)
+	}
+	if obs != nil {
+		obs(ev)
+	}
+}

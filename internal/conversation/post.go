@@ -1,0 +1,165 @@
+package conversation
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+
+	"github.com/tollgate/tollgate/internal/gateway"
+	"github.com/tollgate/tollgate/internal/llm"
+	"github.com/tollgate/tollgate/internal/proxy"
+)
+
+// PostInput is a message to post.
+type PostInput struct {
+	ConversationID string
+	Content        string
+	// Model is the model to ask; "" uses the conversation's model, then
+	// the first served model.
+	Model string
+	// ParentID is the message replied to; "" continues the conversation
+	// from its newest message (the store decides).
+	ParentID string
+	// RequestID is recorded with the usage and forwarded upstream.
+	RequestID string
+}
+
+// Posted is the stored outcome of a post: the user message and the
+// assistant message as finished (complete, incomplete or error).
+type Posted struct {
+	User, Assistant gateway.Message
+}
+
+// Post stores the user message and a pending assistant message in one
+// transaction, asks the model with the conversation path (system prompt,
+// then ancestors), and finishes the assistant message with one update.
+//
+// Events go to the Publisher and to obs (nil: none), in order:
+// message.created (user), message.created (assistant), message.delta per
+// piece of text, error when the reply failed or was cut (obs only), and
+// message.done with the stored assistant message.
+//
+// Errors before anything was stored: 404 conversation_not_found,
+// model_not_found (param body.model when in.Model was given),
+// message_not_found (param body.parent_id). After that, Post returns the
+// completion's error when no answer began (the assistant message is then
+// stored with status error, or incomplete when ctx ended), or a 500 when
+// the finished message could not be stored (it is then marked error by a
+// second write, so it never stays pending); Posted holds what was stored.
+func (s *Service) Post(ctx context.Context, p *gateway.Principal, in PostInput, obs Observer) (Posted, error) {
+	o := p.Owner()
+	conv, err := s.store.GetConversation(ctx, o, in.ConversationID)
+	if err != nil {
+		return Posted{}, storeError("post message", err, "conversation_not_found")
+	}
+	model := in.Model
+	if model == "" {
+		model = conv.Model
+	}
+	if model == "" {
+		if ms := s.completer.Models(); len(ms) > 0 {
+			model = ms[0].ID
+		}
+	}
+	if !s.completer.HasModel(model) {
+		e := &gateway.Error{Kind: gateway.KindNotFound, Code: "model_not_found", Message: "The model \"" + model + "\" does not exist."}
+		if in.Model != "" {
+			e.Param = "body.model"
+		}
+		return Posted{}, e
+	}
+	x, err := s.store.StartExchange(ctx, o, gateway.NewExchange{ConversationID: conv.ID, ParentID: in.ParentID, Content: in.Content, Model: model})
+	switch {
+	case errors.Is(err, gateway.ErrBadParent):
+		return Posted{}, &gateway.Error{Kind: gateway.KindNotFound, Code: "message_not_found", Param: "body.parent_id",
+			Message: "parent_id is not a message of this conversation."}
+	case err != nil:
+		return Posted{}, storeError("post message", err, "conversation_not_found")
+	}
+	out := Posted{User: x.User, Assistant: x.Assistant}
+	s.emit(ctx, obs, Event{Type: MessageCreated, ConversationID: conv.ID, Message: &out.User})
+	s.emit(ctx, obs, Event{Type: MessageCreated, ConversationID: conv.ID, Message: &out.Assistant})
+
+	req := proxy.CompleteRequest{Principal: p, Model: model, Messages: modelMessages(x), RequestID: in.RequestID}
+	if obs != nil || s.publisher != nil {
+		req.OnDelta = func(d string) {
+			s.emit(ctx, obs, Event{Type: MessageDelta, ConversationID: conv.ID, MessageID: x.Assistant.ID, Delta: d})
+		}
+	}
+	res, cerr := s.completer.Complete(ctx, req)
+	if ctx.Err() == nil {
+		if failure := replyFailure(res, cerr); failure != nil {
+			s.emit(ctx, obs, Event{Type: ReplyFailed, ConversationID: conv.ID, MessageID: x.Assistant.ID, Err: failure})
+		}
+	}
+	final, ferr := s.finishReply(ctx, o, x.Assistant.ID, res, cerr)
+	if ferr != nil {
+		s.emit(ctx, obs, Event{Type: ReplyFailed, ConversationID: conv.ID, MessageID: x.Assistant.ID, Err: ferr})
+		return out, ferr
+	}
+	out.Assistant = final
+	s.emit(ctx, obs, Event{Type: MessageDone, ConversationID: conv.ID, Message: &out.Assistant})
+	if cerr != nil {
+		return out, cerr
+	}
+	return out, nil
+}
+
+// replyFailure is why a reply did not complete: the completion's error
+// when no answer began, else the cut of a begun answer, else nil.
+func replyFailure(res proxy.Result, cerr error) error {
+	if cerr != nil {
+		return cerr
+	}
+	if res.Err != nil {
+		return res.Err
+	}
+	return nil
+}
+
+// modelMessages is the conversation path as chat messages: the system
+// prompt, then the ancestors of the new user message, then it.
+func modelMessages(x gateway.Exchange) []llm.Message {
+	var out []llm.Message
+	add := func(role, text string) {
+		b, _ := json.Marshal(text)
+		out = append(out, llm.Message{Role: role, Content: b})
+	}
+	if x.Conversation.SystemPrompt != "" {
+		add("system", x.Conversation.SystemPrompt)
+	}
+	for _, m := range x.Path {
+		add(m.Role, m.Content)
+	}
+	return out
+}
+
+// finishReply stores the outcome of the completion on the pending
+// assistant message with one update, detached from the request's
+// cancellation (a poster that left still gets its partial text stored).
+// If that write fails, it retries once marking the message as error (with
+// the same text), so the message never stays pending; it then returns a
+// 500.
+func (s *Service) finishReply(ctx context.Context, o gateway.Owner, id string, res proxy.Result, cerr error) (gateway.Message, error) {
+	r := gateway.MessageResult{Content: res.Content, Status: gateway.MessageComplete,
+		PromptTokens: res.Usage.PromptTokens, CompletionTokens: res.Usage.CompletionTokens}
+	switch {
+	case cerr != nil && ctx.Err() != nil:
+		r.Status = gateway.MessageIncomplete
+	case cerr != nil:
+		r.Status = gateway.MessageError
+	case res.Status != gateway.UsageOK:
+		r.Status = gateway.MessageIncomplete
+	}
+	dctx := context.WithoutCancel(ctx)
+	m, err := s.store.FinishMessage(dctx, o, id, r)
+	if err == nil {
+		return m, nil
+	}
+	s.log.ErrorContext(ctx, "store assistant message", "message_id", id, "status", string(r.Status), "err", err)
+	r.Status = gateway.MessageError
+	if _, err2 := s.store.FinishMessage(dctx, o, id, r); err2 != nil {
+		s.log.ErrorContext(ctx, "mark assistant message as error", "message_id", id, "err", err2)
+	}
+	return gateway.Message{}, gateway.Internal("finish message", err)
+}

@@ -1,0 +1,180 @@
+// Package conversation is the conversation service: it owns what happens
+// to stored conversations and messages (create, edit, delete, post a
+// message and get the model's reply, streamed or whole, finished with one
+// retry so no reply stays pending) and emits a domain event for every
+// change. The HTTP layer only decodes requests and renders results and
+// events; the live-event hub (SPEC 7.1) plugs in as the Publisher.
+package conversation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/tollgate/tollgate/internal/gateway"
+	"github.com/tollgate/tollgate/internal/proxy"
+)
+
+// Completer answers posted messages; *proxy.Proxy is one.
+type Completer interface {
+	Complete(ctx context.Context, req proxy.CompleteRequest) (proxy.Result, error)
+	HasModel(name string) bool
+	Models() []proxy.ModelInfo
+}
+
+// Options are the service's dependencies.
+type Options struct {
+	Store     gateway.ConversationStore
+	Completer Completer
+	// Publisher receives every event of every conversation (nil: none).
+	Publisher Publisher
+	Log       *slog.Logger
+}
+
+// Service is the conversation service. It is safe for concurrent use.
+type Service struct {
+	store     gateway.ConversationStore
+	completer Completer
+	publisher Publisher
+	log       *slog.Logger
+}
+
+// New returns the service.
+func New(opt Options) *Service {
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{store: opt.Store, completer: opt.Completer, publisher: opt.Publisher, log: opt.Log}
+}
+
+// storeError maps a store error: ErrNotFound to 404 with the code
+// conversation_not_found or message_not_found (the same answer for an id
+// that does not exist and for another owner's), everything else to 500.
+func storeError(op string, err error, notFoundCode string) error {
+	if errors.Is(err, gateway.ErrNotFound) {
+		if notFoundCode == "message_not_found" {
+			return gateway.NotFound(notFoundCode, "Message not found.")
+		}
+		return gateway.NotFound(notFoundCode, "Conversation not found.")
+	}
+	return gateway.Internal(op, err)
+}
+
+// CheckModel answers 404 model_not_found (param body.model) for a model
+// that is not served; "" (unset) is accepted.
+func (s *Service) CheckModel(m string) error {
+	if m == "" || s.completer.HasModel(m) {
+		return nil
+	}
+	return &gateway.Error{Kind: gateway.KindNotFound, Code: "model_not_found", Param: "body.model",
+		Message: fmt.Sprintf("The model %q does not exist.", m)}
+}
+
+// Create stores a new conversation of o. Errors: 404 model_not_found.
+func (s *Service) Create(ctx context.Context, o gateway.Owner, c gateway.Conversation) (gateway.Conversation, error) {
+	if err := s.CheckModel(c.Model); err != nil {
+		return gateway.Conversation{}, err
+	}
+	c, err := s.store.CreateConversation(ctx, o, c)
+	if err != nil {
+		return gateway.Conversation{}, gateway.Internal("create conversation", err)
+	}
+	return c, nil
+}
+
+// List returns up to limit of o's conversations after the cursor, newest
+// activity first.
+func (s *Service) List(ctx context.Context, o gateway.Owner, after *gateway.ConversationCursor, limit int) ([]gateway.Conversation, error) {
+	list, err := s.store.ListConversations(ctx, o, after, limit)
+	if err != nil {
+		return nil, gateway.Internal("list conversations", err)
+	}
+	return list, nil
+}
+
+// Get returns one conversation. Errors: 404 conversation_not_found.
+func (s *Service) Get(ctx context.Context, o gateway.Owner, id string) (gateway.Conversation, error) {
+	c, err := s.store.GetConversation(ctx, o, id)
+	if err != nil {
+		return c, storeError("get conversation", err, "conversation_not_found")
+	}
+	return c, nil
+}
+
+// Update applies p and emits conversation.updated. Errors: 404
+// model_not_found, conversation_not_found.
+func (s *Service) Update(ctx context.Context, o gateway.Owner, id string, p gateway.ConversationPatch) (gateway.Conversation, error) {
+	if p.Model != nil {
+		if err := s.CheckModel(*p.Model); err != nil {
+			return gateway.Conversation{}, err
+		}
+	}
+	c, err := s.store.UpdateConversation(ctx, o, id, p)
+	if err != nil {
+		return c, storeError("update conversation", err, "conversation_not_found")
+	}
+	s.emit(ctx, nil, Event{Type: ConversationUpdated, ConversationID: c.ID, Conversation: &c})
+	return c, nil
+}
+
+// Delete removes a conversation and its messages. Errors: 404
+// conversation_not_found.
+func (s *Service) Delete(ctx context.Context, o gateway.Owner, id string) error {
+	if err := s.store.DeleteConversation(ctx, o, id); err != nil {
+		return storeError("delete conversation", err, "conversation_not_found")
+	}
+	return nil
+}
+
+// Messages returns a conversation's messages in order. Errors: 404
+// conversation_not_found.
+func (s *Service) Messages(ctx context.Context, o gateway.Owner, conversationID string) ([]gateway.Message, error) {
+	msgs, err := s.store.ListMessages(ctx, o, conversationID)
+	if err != nil {
+		return nil, storeError("list messages", err, "conversation_not_found")
+	}
+	return msgs, nil
+}
+
+// EditMessage replaces a message's content and emits message.updated.
+// Errors: 404 message_not_found.
+func (s *Service) EditMessage(ctx context.Context, o gateway.Owner, id, content string) (gateway.Message, error) {
+	m, err := s.store.EditMessage(ctx, o, id, content)
+	if err != nil {
+		return m, storeError("edit message", err, "message_not_found")
+	}
+	s.emit(ctx, nil, Event{Type: MessageUpdated, ConversationID: m.ConversationID, Message: &m})
+	return m, nil
+}
+
+// DeleteMessage soft-deletes a message and emits message.deleted. Errors:
+// 404 message_not_found.
+func (s *Service) DeleteMessage(ctx context.Context, o gateway.Owner, id string) error {
+	m, err := s.store.DeleteMessage(ctx, o, id)
+	if err != nil {
+		return storeError("delete message", err, "message_not_found")
+	}
+	s.emit(ctx, nil, Event{Type: MessageDeleted, ConversationID: m.ConversationID, Message: &m})
+	return nil
+}
+
+// RestoreMessage undoes a soft delete and emits message.restored. Errors:
+// 404 message_not_found.
+func (s *Service) RestoreMessage(ctx context.Context, o gateway.Owner, id string) (gateway.Message, error) {
+	m, err := s.store.RestoreMessage(ctx, o, id)
+	if err != nil {
+		return m, storeError("restore message", err, "message_not_found")
+	}
+	s.emit(ctx, nil, Event{Type: MessageRestored, ConversationID: m.ConversationID, Message: &m})
+	return m, nil
+}
+
+// Search runs a full-text search over o's messages.
+func (s *Service) Search(ctx context.Context, o gateway.Owner, q string, limit int) ([]gateway.SearchHit, error) {
+	hits, err := s.store.SearchMessages(ctx, o, q, limit)
+	if err != nil {
+		return nil, gateway.Internal("search messages", err)
+	}
+	return hits, nil
+}
