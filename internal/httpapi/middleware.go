@@ -29,6 +29,8 @@ type recorder struct {
 	body *deadlineBody
 	// discard drops the handler's writes once a 408 replaced its answer.
 	discard bool
+	// req is the request being answered (for WriteError).
+	req *http.Request
 }
 
 // start records the status of the response's first write. After a body
@@ -51,7 +53,7 @@ func (rw *recorder) start(code int) {
 			}
 		}
 		rw.Header().Set("Connection", "close")
-		writeJSONStatus(rw.ResponseWriter, http.StatusRequestTimeout, errRequestTimeout)
+		WriteError(rw.ResponseWriter, rw.req, nil, errRequestTimeout)
 		return
 	}
 	rw.body.lift() // the response starts: a stream must not be cut
@@ -80,9 +82,9 @@ func (rw *recorder) Flush() {
 }
 
 // errRequestTimeout is the answer to a request whose body did not arrive
-// within server.read_timeout.
-var errRequestTimeout = ErrorBody{Error: ErrorDetail{Type: "invalid_request_error", Code: "request_timeout",
-	Message: "the request body was not received in time"}}
+// within server.read_timeout: 408, type invalid_request_error.
+var errRequestTimeout = &gateway.Error{Kind: gateway.KindInvalid, Status: http.StatusRequestTimeout,
+	Code: "request_timeout", Message: "the request body was not received in time"}
 
 // deadlineBody is a request body read under a connection read deadline
 // (server.read_timeout). The deadline is lifted when the body ends (as
@@ -190,9 +192,9 @@ func (s *Server) outer(next http.Handler) http.Handler {
 		r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
 
 		rec := recorderPool.Get().(*recorder)
-		*rec = recorder{ResponseWriter: w}
+		*rec = recorder{ResponseWriter: w, req: r}
 		defer func() {
-			rec.ResponseWriter = nil
+			rec.ResponseWriter, rec.req = nil, nil
 			recorderPool.Put(rec)
 		}()
 		defer s.recoverPanic(rec, r)
