@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -184,11 +183,6 @@ func (s *Server) outer(next http.Handler) http.Handler {
 		h.Set("X-Request-Id", id)
 		// Every response: no MIME sniffing (also /metrics, /openapi.json).
 		h.Set("X-Content-Type-Options", "nosniff")
-		// Auth and setup answers carry tokens, identities or credential
-		// errors: never cached.
-		if strings.HasPrefix(r.URL.Path, "/api/auth/") || r.URL.Path == "/api/setup" {
-			h.Set("Cache-Control", "no-store")
-		}
 		r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
 
 		rec := recorderPool.Get().(*recorder)

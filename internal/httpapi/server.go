@@ -152,6 +152,9 @@ func (s *Server) Handle(rt Route) {
 	if rt.Status == 0 {
 		rt.Status = http.StatusOK
 	}
+	if strings.HasPrefix(rt.Path, "/api/auth/") || rt.Path == "/api/setup" {
+		rt.NoStore = true
+	}
 	r := &rt
 	s.routes = append(s.routes, r)
 	s.mux.Handle(r.Pattern(), s.instrument(r.Pattern(), s.chain(r)))
@@ -166,6 +169,9 @@ func (s *Server) chain(rt *Route) http.Handler {
 	denied := &gateway.Error{Kind: gateway.KindPermission, Code: "insufficient_role",
 		Message: "Requires " + need.MinRole.String() + " role"}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rt.NoStore {
+			w.Header().Set("Cache-Control", "no-store")
+		}
 		if !need.Public {
 			p, err := s.authenticate(r)
 			if err == nil && !p.Role.AtLeast(need.MinRole) {
