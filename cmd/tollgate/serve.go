@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
-	"golang.org/x/net/netutil"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -213,7 +212,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlst
 			_, err := logins.CheckLogin(r.Context(), ratelimit.ClientIP(r, trusted), cfg.Auth.LoginRatePerMinute)
 			return err
 		},
-		ClientIP:      func(r *http.Request) string { return ratelimit.ClientIP(r, trusted).String() },
+		ClientIP: func(r *http.Request) string { return ratelimit.ClientIP(r, trusted).String() },
 		RegisterGuard: func(w http.ResponseWriter, r *http.Request) error {
 			_, err := logins.CheckAttempt(r.Context(), "register", ratelimit.ClientIP(r, trusted),
 				cfg.Auth.RegisterRatePerMinute, "Too many setup or registration attempts")
@@ -357,11 +356,11 @@ func runServe(ctx context.Context, a *app, listening chan<- net.Addr) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s (server.addr): %w", cfg.Server.Addr, err)
 	}
-	if n := cfg.Server.MaxConnections; n > 0 {
-		// Beyond n open connections Accept waits: new connections queue in
-		// the kernel until one closes (timeouts bound how long that is).
-		ln = netutil.LimitListener(ln, n)
-	}
+	// Beyond server.max_connections open connections Accept waits: new
+	// connections queue in the kernel until one closes (timeouts bound how
+	// long that is). The listener also turns net/http's own plain-text
+	// answers (400, 431, 505, ...) into the SPEC envelope.
+	ln = a.api.Listener(ln, cfg.Server.MaxConnections)
 	srv := &http.Server{
 		Handler:           a.api.Handler(),
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,

@@ -9,8 +9,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -172,7 +174,7 @@ func saneRequestID(s string) bool {
 // outer wraps the whole router: request id, panic recovery, body limit and
 // the status recorder.
 func (s *Server) outer(next http.Handler) http.Handler {
-	ids := newRequestIDs()
+	ids := s.ids
 	max := s.opt.MaxBodyBytes
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-Request-Id")
@@ -193,6 +195,13 @@ func (s *Server) outer(next http.Handler) http.Handler {
 		}()
 		defer s.recoverPanic(rec, r)
 
+		if ep := r.URL.EscapedPath(); r.Method == http.MethodConnect || cleanPath(ep) != ep {
+			// ServeMux would redirect (plain text) to the cleaned path;
+			// no route lives at an unclean path, so it is not found.
+			WriteError(rec, r, s.log, gateway.NotFound("not_found",
+				"no route for "+r.Method+" "+ep+" (paths have no empty, . or .. segments)"))
+			return
+		}
 		if r.ContentLength > max {
 			WriteError(rec, r, s.log, errTooLarge(max))
 			return
@@ -228,4 +237,25 @@ func (s *Server) recoverPanic(rec *recorder, r *http.Request) {
 	// The response already started: abort the connection so the client
 	// sees a failure rather than a truncated success.
 	panic(http.ErrAbortHandler)
+}
+
+// cleanPath is ServeMux's canonical form of a path (net/http's cleanPath):
+// rooted, no empty, . or .. segments, a trailing slash kept. ServeMux
+// redirects every request whose path differs from it; outer answers 404
+// instead.
+func cleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	if p[0] != '/' {
+		p = "/" + p
+	}
+	np := path.Clean(p)
+	if p[len(p)-1] == '/' && np != "/" {
+		if len(p) == len(np)+1 && strings.HasPrefix(p, np) {
+			return p
+		}
+		np += "/"
+	}
+	return np
 }

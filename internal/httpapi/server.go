@@ -95,6 +95,7 @@ type Server struct {
 	metrics   *httpMetrics
 	eu        endUserRules
 	denials   *denyLog
+	ids       *requestIDs
 	openapiMu sync.Once
 	openapi   []byte
 }
@@ -121,6 +122,7 @@ func New(opt Options) *Server {
 		metrics: newHTTPMetrics(opt.Metrics),
 		eu:      newEndUserRules(opt.EndUserHeader),
 		denials: newDenyLog(opt.Log, opt.DenialLogPerSecond, opt.Now, opt.ClientIP),
+		ids:     newRequestIDs(),
 	}
 	s.opsRoutes()
 	s.v1Routes()
@@ -141,10 +143,15 @@ func (s *Server) Handler() http.Handler { return s.handler }
 func (s *Server) Routes() []*Route { return slices.Clone(s.routes) }
 
 // Handle registers a route. It panics on a route that declares no access
-// level, no handler, or a duplicate pattern: all are programming errors.
+// level, no handler, a path ending in a slash, or a duplicate pattern: all
+// are programming errors.
 func (s *Server) Handle(rt Route) {
 	if !rt.Access.Declared() {
 		panic(fmt.Sprintf("httpapi: route %s declares neither public nor a minimum role", rt.Pattern()))
+	}
+	if strings.HasSuffix(rt.Path, "/") {
+		// A subtree pattern makes ServeMux redirect /x to /x/ in plain text.
+		panic(fmt.Sprintf("httpapi: route %s ends in a slash", rt.Pattern()))
 	}
 	if rt.Handler == nil {
 		panic(fmt.Sprintf("httpapi: route %s has no handler", rt.Pattern()))
