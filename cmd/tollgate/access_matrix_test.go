@@ -148,6 +148,7 @@ func TestAccessMatrix(t *testing.T) {
 	cfg, _ := staticConfig(t, `
 [auth]
 login_rate_per_minute = 1000
+register_rate_per_minute = 1000
 
 [rate_limit.default]
 requests_per_minute = 100000
