@@ -46,7 +46,13 @@ type Options struct {
 	// Metrics registers the HTTP metrics; Gatherer serves /metrics.
 	Metrics  prometheus.Registerer
 	Gatherer prometheus.Gatherer
-	Version  string
+	// MetricsRequireAuth makes /metrics an admin route
+	// (metrics.require_auth).
+	MetricsRequireAuth bool
+	// MetricsSeparate serves /metrics only through MetricsHandler, on a
+	// listener of its own (metrics.addr); Handler answers it 404.
+	MetricsSeparate bool
+	Version         string
 
 	// Proxy serves /v1; nil registers no /v1 routes.
 	Proxy ChatProxy
@@ -96,6 +102,7 @@ type Server struct {
 	eu        endUserRules
 	denials   *denyLog
 	ids       *requestIDs
+	metricsH  http.Handler // MetricsHandler; nil unless MetricsSeparate
 	openapiMu sync.Once
 	openapi   []byte
 }
@@ -131,13 +138,19 @@ func New(opt Options) *Server {
 	s.authRoutes()
 	s.conversationRoutes()
 	s.keyRoutes()
-	s.mux.Handle("/", s.instrument("unmatched", http.HandlerFunc(s.unmatched)))
+	s.mux.Handle("/", s.instrument("unmatched", s.unmatched(s.mux)))
 	s.handler = s.outer(s.mux)
 	return s
 }
 
 // Handler returns the server's http.Handler.
 func (s *Server) Handler() http.Handler { return s.handler }
+
+// MetricsHandler serves GET /metrics (with the access of
+// metrics.require_auth) and answers everything else 404 or 405 in the
+// envelope: the handler of the metrics.addr listener. It is nil unless
+// Options.MetricsSeparate.
+func (s *Server) MetricsHandler() http.Handler { return s.metricsH }
 
 // Routes returns the registered routes.
 func (s *Server) Routes() []*Route { return slices.Clone(s.routes) }
@@ -224,9 +237,13 @@ func (s *Server) authenticate(r *http.Request) (*gateway.Principal, error) {
 
 var probeMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
 
-// unmatched answers every request no route matches: 405 with Allow when the
-// path exists under another method, else 404.
-func (s *Server) unmatched(w http.ResponseWriter, r *http.Request) {
+// unmatched answers every request no route of mux matches: 405 with Allow
+// when the path exists under another method, else 404.
+func (s *Server) unmatched(mux *http.ServeMux) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { s.answerUnmatched(mux, w, r) }
+}
+
+func (s *Server) answerUnmatched(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) {
 	var allow []string
 	for _, m := range probeMethods {
 		if m == r.Method {
@@ -234,7 +251,7 @@ func (s *Server) unmatched(w http.ResponseWriter, r *http.Request) {
 		}
 		probe := r.Clone(r.Context())
 		probe.Method = m
-		if _, pattern := s.mux.Handler(probe); pattern != "" && pattern != "/" {
+		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/" {
 			allow = append(allow, m)
 		}
 	}
