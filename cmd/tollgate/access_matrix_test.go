@@ -138,7 +138,31 @@ var accessMatrix = []matrixRow{
 	{"DELETE /api/admin/rate-limits/assignments/{id}", "/api/admin/rate-limits/assignments/" + missingID, "", outcome{404, "not_found"}, pAdmin},
 }
 
-func TestAccessMatrix(t *testing.T) {
+func TestAccessMatrix(t *testing.T) { runAccessMatrix(t, "", nil) }
+
+// TestAccessMatrixMetrics: metrics.require_auth makes /metrics an admin
+// route; with metrics.addr the main listener still declares it and answers
+// every caller 404 not_found. Every route still needs its row; only the
+// /metrics row is requested.
+func TestAccessMatrixMetrics(t *testing.T) {
+	t.Run("RequireAuth", func(t *testing.T) {
+		runAccessMatrix(t, "[metrics]\nrequire_auth = true\n", []matrixRow{
+			{"GET /metrics", "", "", outcome{200, ""}, pAdmin}})
+	})
+	t.Run("SeparateListener", func(t *testing.T) {
+		runAccessMatrix(t, "[metrics]\naddr = \"127.0.0.1:0\"\n", []matrixRow{
+			{"GET /metrics", "", "", outcome{404, "not_found"}, pPublic}})
+	})
+	t.Run("SeparateListenerRequireAuth", func(t *testing.T) {
+		runAccessMatrix(t, "[metrics]\naddr = \"127.0.0.1:0\"\nrequire_auth = true\n", []matrixRow{
+			{"GET /metrics", "", "", outcome{404, "not_found"}, pPublic}})
+	})
+}
+
+// runAccessMatrix runs the access matrix on a server with toml added to
+// its config. With variant rows, those rows replace the ones of the same
+// pattern and only they are requested (every route still needs a row).
+func runAccessMatrix(t *testing.T, toml string, variant []matrixRow) {
 	const (
 		staticAdmin = "matrix-static-admin-0123456789"
 		staticApp   = "matrix-static-app-0123456789"
@@ -148,6 +172,7 @@ func TestAccessMatrix(t *testing.T) {
 	cfg, _ := staticConfig(t, `
 [auth]
 login_rate_per_minute = 1000
+register_rate_per_minute = 1000
 
 [rate_limit.default]
 requests_per_minute = 100000
@@ -163,7 +188,7 @@ name = "frontend"
 token_env = "TG_MATRIX_STATIC_APP"
 role = "contributor"
 end_user_mode = true
-`)
+`+toml)
 	logs := &syncBuffer{}
 	e := startAuthEnv(t, cfg, slog.New(slog.NewTextHandler(logs, nil)), logs)
 	k := &keyEnv{authEnv: e}
@@ -195,6 +220,10 @@ end_user_mode = true
 		}
 		rows[row.pattern] = row
 	}
+	only := map[string]bool{}
+	for _, row := range variant {
+		rows[row.pattern], only[row.pattern] = row, true
+	}
 	var patterns []string
 	for _, rt := range e.app.api.Routes() {
 		if strings.HasPrefix(rt.Path, "/test/") { // the env's own test route
@@ -216,7 +245,7 @@ end_user_mode = true
 	})
 	for _, p := range patterns {
 		row, ok := rows[p]
-		if !ok {
+		if !ok || (len(only) > 0 && !only[p]) {
 			continue
 		}
 		cells := strings.Fields(row.cells)

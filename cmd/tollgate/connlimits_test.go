@@ -207,11 +207,16 @@ provider = "up"
 
 // TestSecurityHeadersOnEveryAnswer: X-Content-Type-Options: nosniff on
 // every response (also /metrics, /openapi.json and errors) and
-// Cache-Control: no-store on every /api/auth/* and /api/setup answer,
-// success or error.
+// Cache-Control: no-store on every answer that carries a secret or a
+// credential decision, success or error: every /api/auth/* and /api/setup
+// route, and the key routes that return a key (create, rotate); no other
+// answer gets it.
 func TestSecurityHeadersOnEveryAnswer(t *testing.T) {
 	e := newAuthEnv(t)
 	tok := e.setup()
+	k := &keyEnv{authEnv: e}
+	key := k.createKey(tok, map[string]any{"name": "headers"})
+	keyPath := "/api/keys/" + key["id"].(string)
 	for _, tc := range []struct {
 		method, path, token string
 		body                any
@@ -228,6 +233,14 @@ func TestSecurityHeadersOnEveryAnswer(t *testing.T) {
 		{"GET", "/api/auth/me", "", nil, 401, true},
 		{"POST", "/api/auth/login", "", map[string]string{"email": "admin@example.com", "password": "wrong password"}, 401, true},
 		{"POST", "/api/auth/login", "", map[string]string{"email": "admin@example.com", "password": adminPassword}, 200, true},
+		{"POST", "/api/auth/token", key["key"].(string), nil, 200, true},
+		{"POST", "/api/keys", tok, map[string]string{"name": "another"}, 201, true},
+		{"POST", "/api/keys", tok, map[string]string{}, 400, true},
+		{"POST", "/api/keys", "", map[string]string{"name": "x"}, 401, true},
+		{"POST", keyPath + "/rotate", tok, nil, 200, true},
+		{"POST", "/api/keys/" + missingID + "/rotate", tok, nil, 404, true},
+		{"GET", "/api/keys", tok, nil, 200, false},
+		{"DELETE", keyPath, tok, nil, 204, false},
 	} {
 		var rd io.Reader
 		if tc.body != nil {
@@ -251,8 +264,12 @@ func TestSecurityHeadersOnEveryAnswer(t *testing.T) {
 		if got := r.header.Get("X-Content-Type-Options"); got != "nosniff" {
 			t.Errorf("%s %s: X-Content-Type-Options = %q, want nosniff", tc.method, tc.path, got)
 		}
-		if got := r.header.Get("Cache-Control"); tc.noStore && got != "no-store" {
-			t.Errorf("%s %s: Cache-Control = %q, want no-store", tc.method, tc.path, got)
+		want := ""
+		if tc.noStore {
+			want = "no-store"
+		}
+		if got := r.header.Get("Cache-Control"); got != want {
+			t.Errorf("%s %s: Cache-Control = %q, want %q", tc.method, tc.path, got, want)
 		}
 	}
 }

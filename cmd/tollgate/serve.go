@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
-	"golang.org/x/net/netutil"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -126,11 +125,14 @@ type app struct {
 	// command; nil: no reload).
 	reloadConfig func() (*config.Config, error)
 	api          *httpapi.Server
-	proxy        *proxy.Proxy
-	usage        *proxy.UsageWriter
-	redis        *goredis.Client
-	cancel       context.CancelFunc // stops background loops
-	stopped      chan struct{}
+	// metricsAddr is the bound address of the metrics.addr listener (nil:
+	// none), set by runServe before it reports listening.
+	metricsAddr net.Addr
+	proxy       *proxy.Proxy
+	usage       *proxy.UsageWriter
+	redis       *goredis.Client
+	cancel      context.CancelFunc // stops background loops
+	stopped     chan struct{}
 }
 
 // newApp opens the store and wires the HTTP API. st may be given by tests;
@@ -220,12 +222,14 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlst
 				cfg.Auth.RegisterRatePerMinute, "Too many setup or registration attempts")
 			return err
 		},
-		MaxBodyBytes:  cfg.Server.MaxBodyBytes,
-		ReadTimeout:   cfg.Server.ReadTimeout,
-		EndUserHeader: cfg.Auth.EndUserHeader,
-		Metrics:       reg,
-		Gatherer:      reg,
-		Version:       version,
+		MaxBodyBytes:       cfg.Server.MaxBodyBytes,
+		ReadTimeout:        cfg.Server.ReadTimeout,
+		EndUserHeader:      cfg.Auth.EndUserHeader,
+		Metrics:            reg,
+		Gatherer:           reg,
+		MetricsRequireAuth: cfg.Metrics.RequireAuth,
+		MetricsSeparate:    cfg.Metrics.Addr != "",
+		Version:            version,
 		Ready: func(r *http.Request) error {
 			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 			defer cancel()
@@ -353,22 +357,38 @@ func runServe(ctx context.Context, a *app, listening chan<- net.Addr) error {
 	if err := a.identity.PrepareSetup(ctx); err != nil {
 		return err
 	}
+	newServer := func(h http.Handler) *http.Server {
+		return &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
+			IdleTimeout:       cfg.Server.IdleTimeout,
+			MaxHeaderBytes:    64 << 10,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+	}
+	// metrics.addr: /metrics on a listener of its own (plain HTTP, for a
+	// private network), opened first so a bad address stops start-up.
+	var msrv *http.Server
+	var mln net.Listener
+	if addr := cfg.Metrics.Addr; addr != "" {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("listen on %s (metrics.addr): %w", addr, err)
+		}
+		mln, msrv = a.api.Listener(l, 0), newServer(a.api.MetricsHandler())
+		a.metricsAddr = l.Addr()
+		defer mln.Close()
+	}
 	ln, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s (server.addr): %w", cfg.Server.Addr, err)
 	}
-	if n := cfg.Server.MaxConnections; n > 0 {
-		// Beyond n open connections Accept waits: new connections queue in
-		// the kernel until one closes (timeouts bound how long that is).
-		ln = netutil.LimitListener(ln, n)
-	}
-	srv := &http.Server{
-		Handler:           a.api.Handler(),
-		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
-		IdleTimeout:       cfg.Server.IdleTimeout,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	// Beyond server.max_connections open connections Accept waits: new
+	// connections queue in the kernel until one closes (timeouts bound how
+	// long that is). The listener also turns net/http's own plain-text
+	// answers (400, 431, 505, ...) into the SPEC envelope.
+	ln = a.api.Listener(ln, cfg.Server.MaxConnections)
+	srv := newServer(a.api.Handler())
 	if a.reloadConfig != nil {
 		stop := a.reloadOnSIGHUP(ctx)
 		defer stop()
@@ -382,14 +402,26 @@ func runServe(ctx context.Context, a *app, listening chan<- net.Addr) error {
 	go a.identity.Run(syncCtx)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	merrc := make(chan error, 1)
+	if msrv != nil {
+		log.Info("metrics listening", "addr", mln.Addr().String())
+		go func() { merrc <- msrv.Serve(mln) }()
+		defer func() { _ = msrv.Close() }()
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
+	case err := <-merrc:
+		_ = srv.Close()
+		return fmt.Errorf("serve metrics (metrics.addr): %w", err)
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "timeout", cfg.Server.ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.Server.ShutdownTimeout)
 	defer cancel()
+	if msrv != nil {
+		_ = msrv.Shutdown(sctx) // a scrape is short; Close (deferred) ends a stuck one
+	}
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}

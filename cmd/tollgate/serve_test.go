@@ -46,6 +46,13 @@ func writeEmptyConfig(t *testing.T, dir string) string {
 // cancel function that triggers graceful shutdown, and its result channel.
 func startServe(t *testing.T, cfg *config.Config, extra ...httpapi.Route) (string, context.CancelFunc, <-chan error) {
 	t.Helper()
+	_, base, cancel, result := startServeApp(t, cfg, extra...)
+	return base, cancel, result
+}
+
+// startServeApp is startServe that also returns the running app.
+func startServeApp(t *testing.T, cfg *config.Config, extra ...httpapi.Route) (*app, string, context.CancelFunc, <-chan error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := newApp(ctx, cfg, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
@@ -68,12 +75,12 @@ func startServe(t *testing.T, cfg *config.Config, extra ...httpapi.Route) (strin
 			cancel()
 			<-finished
 		})
-		return "http://" + addr.String(), cancel, result
+		return a, "http://" + addr.String(), cancel, result
 	case err := <-result:
 		cancel()
 		t.Fatalf("runServe: %v", err)
 	}
-	return "", nil, nil
+	return nil, "", nil, nil
 }
 
 func TestServeDefaultsCreateSQLite(t *testing.T) {

@@ -18,6 +18,7 @@ type Config struct {
 	RateLimit RateLimit  `koanf:"rate_limit" toml:"rate_limit"`
 	Redis     Redis      `koanf:"redis" toml:"redis"`
 	Usage     Usage      `koanf:"usage" toml:"usage"`
+	Metrics   Metrics    `koanf:"metrics" toml:"metrics"`
 	Providers []Provider `koanf:"providers" toml:"providers"`
 	Models    []Model    `koanf:"models" toml:"models"`
 }
@@ -117,6 +118,15 @@ type Usage struct {
 	FlushInterval time.Duration `koanf:"flush_interval" toml:"flush_interval"`
 	BatchSize     int           `koanf:"batch_size" toml:"batch_size"`
 	QueueSize     int           `koanf:"queue_size" toml:"queue_size"`
+}
+
+// Metrics configures GET /metrics.
+type Metrics struct {
+	// RequireAuth makes /metrics an admin route (401/403 like any other).
+	RequireAuth bool `koanf:"require_auth" toml:"require_auth"`
+	// Addr, when set, serves /metrics on a listener of its own (for a
+	// private network); the main listener then answers /metrics 404.
+	Addr string `koanf:"addr" toml:"addr"`
 }
 
 // Provider is an upstream LLM backend (SPEC.md section 6).

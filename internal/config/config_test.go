@@ -104,6 +104,9 @@ func TestBadValuesNameTheKey(t *testing.T) {
 		{"ShortSecret", "", []string{"TOLLGATE_AUTH_JWT_SECRET=short"}, "auth.jwt_secret"},
 		{"OpenOnPublic", "", []string{"TOLLGATE_AUTH_MODE=open", "TOLLGATE_SERVER_ADDR=0.0.0.0:8080"}, "auth.mode"},
 		{"BadAddr", "", []string{"TOLLGATE_SERVER_ADDR=8080"}, "server.addr"},
+		{"BadMetricsAddr", "", []string{"TOLLGATE_METRICS_ADDR=9090"}, "metrics.addr"},
+		{"MetricsAddrIsServerAddr", "", []string{"TOLLGATE_METRICS_ADDR=127.0.0.1:8080"}, "metrics.addr"},
+		{"BadMetricsRequireAuth", "", []string{"TOLLGATE_METRICS_REQUIRE_AUTH=maybe"}, "metrics.require_auth"},
 		{"BadBackend", "", []string{"TOLLGATE_RATE_LIMIT_BACKEND=etcd"}, "rate_limit.backend"},
 		{"RedisWithoutURL", "", []string{"TOLLGATE_RATE_LIMIT_BACKEND=redis"}, "redis.url"},
 		{"BadDatabase", "", []string{"TOLLGATE_DATABASE_URL=mysql://x"}, "database.url"},
@@ -168,5 +171,23 @@ func TestPrintRedactsSecrets(t *testing.T) {
 		if !strings.Contains(s, want) {
 			t.Fatalf("config print lacks %q:\n%s", want, s)
 		}
+	}
+}
+
+func TestMetricsKeys(t *testing.T) {
+	t.Chdir(t.TempDir())
+	cfg, err := Load(Sources{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Metrics.RequireAuth || cfg.Metrics.Addr != "" {
+		t.Fatalf("metrics defaults = %+v, want require_auth false, addr empty", cfg.Metrics)
+	}
+	cfg, err = Load(Sources{Environ: []string{"TOLLGATE_METRICS_REQUIRE_AUTH=true", "TOLLGATE_METRICS_ADDR=10.0.0.5:9090"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Metrics.RequireAuth || cfg.Metrics.Addr != "10.0.0.5:9090" {
+		t.Fatalf("metrics from env = %+v", cfg.Metrics)
 	}
 }

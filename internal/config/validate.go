@@ -109,6 +109,15 @@ func (c *Config) Validate() error {
 	if c.Usage.QueueSize <= 0 {
 		return bad("usage.queue_size", "must be positive")
 	}
+	if a := c.Metrics.Addr; a != "" {
+		_, port, err := net.SplitHostPort(a)
+		if err != nil || port == "" {
+			return bad("metrics.addr", "must be HOST:PORT (or empty: /metrics on server.addr), got %q", a)
+		}
+		if a == c.Server.Addr && port != "0" {
+			return bad("metrics.addr", "must differ from server.addr (%q)", a)
+		}
+	}
 	return c.validateModels()
 }
 

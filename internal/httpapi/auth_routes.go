@@ -192,7 +192,6 @@ func (s *Server) authRoutes() {
 			if err != nil {
 				return err
 			}
-			w.Header().Set("Cache-Control", "no-store")
 			return WriteJSON(w, http.StatusCreated, loginResponse(res))
 		},
 	})
@@ -213,7 +212,6 @@ func (s *Server) authRoutes() {
 			if err != nil {
 				return err
 			}
-			w.Header().Set("Cache-Control", "no-store")
 			return WriteJSON(w, http.StatusOK, loginResponse(res))
 		},
 	})

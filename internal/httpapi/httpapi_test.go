@@ -320,3 +320,16 @@ func TestMetricsByRoutePattern(t *testing.T) {
 		t.Fatal("metrics are labelled with a raw path")
 	}
 }
+
+// TestHandleRefusesTrailingSlash: a subtree pattern would make ServeMux
+// redirect /x to /x/ in plain text, so Handle refuses one.
+func TestHandleRefusesTrailingSlash(t *testing.T) {
+	s := httpapi.New(httpapi.Options{})
+	defer func() {
+		if recover() == nil {
+			t.Fatal("Handle accepted a path ending in a slash")
+		}
+	}()
+	s.Handle(httpapi.Route{Method: "GET", Path: "/x/", Access: httpapi.Public,
+		Handler: func(http.ResponseWriter, *http.Request) error { return nil }})
+}

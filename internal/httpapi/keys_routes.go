@@ -140,7 +140,7 @@ func (s *Server) keyRoutes() {
 	s.Handle(Route{
 		Method: "POST", Path: "/api/keys", Access: contributor, Binding: UserBound, OperationID: "createKey", Tags: tags,
 		Summary: "Create an API key (the secret is in the answer, once)", Request: CreateKeyRequest{}, Response: KeyResponse{},
-		Status: http.StatusCreated,
+		Status: http.StatusCreated, NoStore: true,
 		Handler: func(w http.ResponseWriter, r *http.Request) error {
 			p := keyOwner(r)
 			var in CreateKeyRequest
@@ -158,7 +158,6 @@ func (s *Server) keyRoutes() {
 			if err != nil {
 				return err
 			}
-			w.Header().Set("Cache-Control", "no-store")
 			return WriteJSON(w, http.StatusCreated, keyResponse(k, secret))
 		},
 	})
@@ -172,7 +171,7 @@ func (s *Server) keyRoutes() {
 	s.Handle(Route{
 		Method: "POST", Path: "/api/keys/{id}/rotate", Access: contributor, Binding: UserBound, OperationID: "rotateKey", Tags: tags,
 		Summary: "New secret for one of the caller's keys; the old one works for grace_seconds", Request: RotateKeyRequest{},
-		Response: KeyResponse{}, Params: idParam,
+		Response: KeyResponse{}, Params: idParam, NoStore: true,
 		Handler: func(w http.ResponseWriter, r *http.Request) error {
 			p := keyOwner(r)
 			var in RotateKeyRequest
@@ -183,7 +182,6 @@ func (s *Server) keyRoutes() {
 			if err != nil {
 				return err
 			}
-			w.Header().Set("Cache-Control", "no-store")
 			return WriteJSON(w, http.StatusOK, keyResponse(k, secret))
 		},
 	})
@@ -210,7 +208,6 @@ func (s *Server) keyRoutes() {
 			if err != nil {
 				return err
 			}
-			w.Header().Set("Cache-Control", "no-store")
 			return WriteJSON(w, http.StatusOK, TokenResponse{AccessToken: tok.Reveal(), TokenType: "bearer", ExpiresIn: ttl})
 		},
 	})

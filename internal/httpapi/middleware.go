@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -29,6 +30,8 @@ type recorder struct {
 	body *deadlineBody
 	// discard drops the handler's writes once a 408 replaced its answer.
 	discard bool
+	// req is the request being answered (for WriteError).
+	req *http.Request
 }
 
 // start records the status of the response's first write. After a body
@@ -51,7 +54,7 @@ func (rw *recorder) start(code int) {
 			}
 		}
 		rw.Header().Set("Connection", "close")
-		writeJSONStatus(rw.ResponseWriter, http.StatusRequestTimeout, errRequestTimeout)
+		WriteError(rw.ResponseWriter, rw.req, nil, errRequestTimeout)
 		return
 	}
 	rw.body.lift() // the response starts: a stream must not be cut
@@ -80,9 +83,9 @@ func (rw *recorder) Flush() {
 }
 
 // errRequestTimeout is the answer to a request whose body did not arrive
-// within server.read_timeout.
-var errRequestTimeout = ErrorBody{Error: ErrorDetail{Type: "invalid_request_error", Code: "request_timeout",
-	Message: "the request body was not received in time"}}
+// within server.read_timeout: 408, type invalid_request_error.
+var errRequestTimeout = &gateway.Error{Kind: gateway.KindInvalid, Status: http.StatusRequestTimeout,
+	Code: "request_timeout", Message: "the request body was not received in time"}
 
 // deadlineBody is a request body read under a connection read deadline
 // (server.read_timeout). The deadline is lifted when the body ends (as
@@ -171,7 +174,7 @@ func saneRequestID(s string) bool {
 // outer wraps the whole router: request id, panic recovery, body limit and
 // the status recorder.
 func (s *Server) outer(next http.Handler) http.Handler {
-	ids := newRequestIDs()
+	ids := s.ids
 	max := s.opt.MaxBodyBytes
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-Request-Id")
@@ -182,21 +185,23 @@ func (s *Server) outer(next http.Handler) http.Handler {
 		h.Set("X-Request-Id", id)
 		// Every response: no MIME sniffing (also /metrics, /openapi.json).
 		h.Set("X-Content-Type-Options", "nosniff")
-		// Auth and setup answers carry tokens, identities or credential
-		// errors: never cached.
-		if strings.HasPrefix(r.URL.Path, "/api/auth/") || r.URL.Path == "/api/setup" {
-			h.Set("Cache-Control", "no-store")
-		}
 		r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
 
 		rec := recorderPool.Get().(*recorder)
-		*rec = recorder{ResponseWriter: w}
+		*rec = recorder{ResponseWriter: w, req: r}
 		defer func() {
-			rec.ResponseWriter = nil
+			rec.ResponseWriter, rec.req = nil, nil
 			recorderPool.Put(rec)
 		}()
 		defer s.recoverPanic(rec, r)
 
+		if ep := r.URL.EscapedPath(); r.Method == http.MethodConnect || cleanPath(ep) != ep {
+			// ServeMux would redirect (plain text) to the cleaned path;
+			// no route lives at an unclean path, so it is not found.
+			WriteError(rec, r, s.log, gateway.NotFound("not_found",
+				"no route for "+r.Method+" "+ep+" (paths have no empty, . or .. segments)"))
+			return
+		}
 		if r.ContentLength > max {
 			WriteError(rec, r, s.log, errTooLarge(max))
 			return
@@ -232,4 +237,25 @@ func (s *Server) recoverPanic(rec *recorder, r *http.Request) {
 	// The response already started: abort the connection so the client
 	// sees a failure rather than a truncated success.
 	panic(http.ErrAbortHandler)
+}
+
+// cleanPath is ServeMux's canonical form of a path (net/http's cleanPath):
+// rooted, no empty, . or .. segments, a trailing slash kept. ServeMux
+// redirects every request whose path differs from it; outer answers 404
+// instead.
+func cleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	if p[0] != '/' {
+		p = "/" + p
+	}
+	np := path.Clean(p)
+	if p[len(p)-1] == '/' && np != "/" {
+		if len(p) == len(np)+1 && strings.HasPrefix(p, np) {
+			return p
+		}
+		np += "/"
+	}
+	return np
 }

@@ -39,14 +39,37 @@ func (s *Server) opsRoutes() {
 	if s.opt.Gatherer != nil {
 		metrics = promhttp.HandlerFor(s.opt.Gatherer, promhttp.HandlerOpts{})
 	}
-	s.Handle(Route{
+	rt := Route{
 		Method: "GET", Path: "/metrics", Access: Public, OperationID: "metrics", Tags: []string{"operations"},
 		Summary: "Prometheus metrics", ContentType: "text/plain",
 		Handler: func(w http.ResponseWriter, r *http.Request) error {
 			metrics.ServeHTTP(w, r)
 			return nil
 		},
-	})
+	}
+	if s.opt.MetricsRequireAuth {
+		rt.Access = Requires(gateway.RoleAdmin)
+		rt.Summary = "Prometheus metrics (metrics.require_auth: admins only)"
+	}
+	if !s.opt.MetricsSeparate {
+		s.Handle(rt)
+	} else {
+		// metrics.addr: the metrics listener serves the route; this one
+		// declares it (so the access matrix and the OpenAPI document
+		// still show it) and answers 404.
+		mux := http.NewServeMux()
+		mux.Handle(rt.Pattern(), s.instrument(rt.Pattern(), s.chain(&rt)))
+		mux.Handle("/", s.instrument("unmatched", s.unmatched(mux)))
+		s.metricsH = s.outer(mux)
+		s.Handle(Route{
+			Method: "GET", Path: "/metrics", Access: Public, OperationID: "metrics", Tags: []string{"operations"},
+			Summary: "Prometheus metrics are served on metrics.addr: this listener answers 404 not_found",
+			Status:  http.StatusNotFound,
+			Handler: func(w http.ResponseWriter, r *http.Request) error {
+				return gateway.NotFound("not_found", "metrics are served on another listener (metrics.addr)")
+			},
+		})
+	}
 	s.Handle(Route{
 		Method: "GET", Path: "/openapi.json", Access: Public, OperationID: "openapi", Tags: []string{"operations"},
 		Summary: "The OpenAPI 3.1 document of every route", ContentType: "application/json",

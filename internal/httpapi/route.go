@@ -64,7 +64,12 @@ type Route struct {
 	// (SPEC 3): deny by default.
 	AppCredentials bool
 	// Binding restricts the kinds of principal (default AnyPrincipal).
-	Binding     Binding
+	Binding Binding
+	// NoStore marks a route whose answers carry a secret (an API key, a
+	// token) or a credential decision: every answer, success or error,
+	// gets Cache-Control: no-store. Handle sets it on every /api/auth/*
+	// and /api/setup route.
+	NoStore     bool
 	OperationID string
 	Summary     string
 	Tags        []string

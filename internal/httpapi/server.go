@@ -47,7 +47,13 @@ type Options struct {
 	// Metrics registers the HTTP metrics; Gatherer serves /metrics.
 	Metrics  prometheus.Registerer
 	Gatherer prometheus.Gatherer
-	Version  string
+	// MetricsRequireAuth makes /metrics an admin route
+	// (metrics.require_auth).
+	MetricsRequireAuth bool
+	// MetricsSeparate serves /metrics only through MetricsHandler, on a
+	// listener of its own (metrics.addr); Handler answers it 404.
+	MetricsSeparate bool
+	Version         string
 
 	// Proxy serves /v1; nil registers no /v1 routes.
 	Proxy ChatProxy
@@ -95,6 +101,8 @@ type Server struct {
 	metrics   *httpMetrics
 	eu        endUserRules
 	denials   *denyLog
+	ids       *requestIDs
+	metricsH  http.Handler // MetricsHandler; nil unless MetricsSeparate
 	openapiMu sync.Once
 	openapi   []byte
 }
@@ -121,6 +129,7 @@ func New(opt Options) *Server {
 		metrics: newHTTPMetrics(opt.Metrics),
 		eu:      newEndUserRules(opt.EndUserHeader),
 		denials: newDenyLog(opt.Log, opt.DenialLogPerSecond, opt.Now, opt.ClientIP),
+		ids:     newRequestIDs(),
 	}
 	s.opsRoutes()
 	s.v1Routes()
@@ -129,7 +138,7 @@ func New(opt Options) *Server {
 	s.authRoutes()
 	s.conversationRoutes()
 	s.keyRoutes()
-	s.mux.Handle("/", s.instrument("unmatched", http.HandlerFunc(s.unmatched)))
+	s.mux.Handle("/", s.instrument("unmatched", s.unmatched(s.mux)))
 	s.handler = s.outer(s.mux)
 	return s
 }
@@ -137,20 +146,34 @@ func New(opt Options) *Server {
 // Handler returns the server's http.Handler.
 func (s *Server) Handler() http.Handler { return s.handler }
 
+// MetricsHandler serves GET /metrics (with the access of
+// metrics.require_auth) and answers everything else 404 or 405 in the
+// envelope: the handler of the metrics.addr listener. It is nil unless
+// Options.MetricsSeparate.
+func (s *Server) MetricsHandler() http.Handler { return s.metricsH }
+
 // Routes returns the registered routes.
 func (s *Server) Routes() []*Route { return slices.Clone(s.routes) }
 
 // Handle registers a route. It panics on a route that declares no access
-// level, no handler, or a duplicate pattern: all are programming errors.
+// level, no handler, a path ending in a slash, or a duplicate pattern: all
+// are programming errors.
 func (s *Server) Handle(rt Route) {
 	if !rt.Access.Declared() {
 		panic(fmt.Sprintf("httpapi: route %s declares neither public nor a minimum role", rt.Pattern()))
+	}
+	if strings.HasSuffix(rt.Path, "/") {
+		// A subtree pattern makes ServeMux redirect /x to /x/ in plain text.
+		panic(fmt.Sprintf("httpapi: route %s ends in a slash", rt.Pattern()))
 	}
 	if rt.Handler == nil {
 		panic(fmt.Sprintf("httpapi: route %s has no handler", rt.Pattern()))
 	}
 	if rt.Status == 0 {
 		rt.Status = http.StatusOK
+	}
+	if strings.HasPrefix(rt.Path, "/api/auth/") || rt.Path == "/api/setup" {
+		rt.NoStore = true
 	}
 	r := &rt
 	s.routes = append(s.routes, r)
@@ -166,6 +189,9 @@ func (s *Server) chain(rt *Route) http.Handler {
 	denied := &gateway.Error{Kind: gateway.KindPermission, Code: "insufficient_role",
 		Message: "Requires " + need.MinRole.String() + " role"}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rt.NoStore {
+			w.Header().Set("Cache-Control", "no-store")
+		}
 		if !need.Public {
 			p, err := s.authenticate(r)
 			if err == nil && !p.Role.AtLeast(need.MinRole) {
@@ -211,9 +237,13 @@ func (s *Server) authenticate(r *http.Request) (*gateway.Principal, error) {
 
 var probeMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
 
-// unmatched answers every request no route matches: 405 with Allow when the
-// path exists under another method, else 404.
-func (s *Server) unmatched(w http.ResponseWriter, r *http.Request) {
+// unmatched answers every request no route of mux matches: 405 with Allow
+// when the path exists under another method, else 404.
+func (s *Server) unmatched(mux *http.ServeMux) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { s.answerUnmatched(mux, w, r) }
+}
+
+func (s *Server) answerUnmatched(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) {
 	var allow []string
 	for _, m := range probeMethods {
 		if m == r.Method {
@@ -221,7 +251,7 @@ func (s *Server) unmatched(w http.ResponseWriter, r *http.Request) {
 		}
 		probe := r.Clone(r.Context())
 		probe.Method = m
-		if _, pattern := s.mux.Handler(probe); pattern != "" && pattern != "/" {
+		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/" {
 			allow = append(allow, m)
 		}
 	}
