@@ -275,10 +275,14 @@ func newIdentity(ctx context.Context, cfg *config.Config, log *slog.Logger, st *
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("auth.static_tokens: %w", err)
 	}
-	keys := auth.NewKeys(auth.KeysOptions{Store: st, Tokens: tokens, ExchangeTTL: cfg.Auth.ExchangeTokenTTL, Static: static})
+	// The user cache is shared: keys read their owners from the cache the
+	// identity service keeps current.
+	users := auth.NewUserCache(st)
+	keys := auth.NewKeys(auth.KeysOptions{Store: st, Users: users, Tokens: tokens, ExchangeTTL: cfg.Auth.ExchangeTokenTTL, Static: static})
 	idn := auth.New(auth.Options{
 		Hashes:              hashes,
 		Users:               st,
+		Cache:               users,
 		Tokens:              tokens,
 		Mode:                cfg.Auth.Mode,
 		Loopback:            config.IsLoopback(cfg.Server.Addr),
@@ -296,7 +300,6 @@ func newIdentity(ctx context.Context, cfg *config.Config, log *slog.Logger, st *
 			return n > 0 || static.Len() > 0, err
 		},
 	})
-	keys.Bind(idn)
 	if err := idn.Init(ctx); err != nil {
 		return nil, nil, nil, err
 	}
