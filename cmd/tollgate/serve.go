@@ -191,16 +191,15 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlst
 	enforcer := ratelimit.NewEnforcer(ratelimit.EnforcerOptions{Limiter: lim, Policies: resolver, TrustedProxies: trusted, Metrics: rlMetrics})
 
 	// The proxy and its usage accounting.
-	a.usage = proxy.NewUsageWriter(proxy.UsageWriterOptions{Store: st, Config: cfg.Usage, Log: log, Registerer: reg})
-	a.proxy, err = proxy.New(proxy.Options{
-		Providers: cfg.Providers, Models: cfg.Models, Usage: a.usage, Registerer: reg, Log: log,
-		OnTokens: func(ctx context.Context, tokens int64) {
-			if err := enforcer.ChargeTokens(ctx, ratelimit.DecisionFrom(ctx), int(tokens)); err != nil {
-				log.WarnContext(ctx, "charge token budget", "err", err)
-			}
-		},
-	})
+	a.usage = proxy.NewUsageWriter(proxy.UsageWriterOptions{Store: st, Log: log, Registerer: reg,
+		FlushInterval: cfg.Usage.FlushInterval, BatchSize: cfg.Usage.BatchSize, QueueSize: cfg.Usage.QueueSize})
+	models, err := proxyModels(cfg, os.Getenv, log)
 	if err != nil {
+		return a, err
+	}
+	// The enforcer charges each completion's tokens to the token budgets of
+	// the principal and route that asked for it.
+	if a.proxy, err = proxy.New(proxy.Options{Models: models, Usage: a.usage, Tokens: enforcer, Registerer: reg, Log: log}); err != nil {
 		return a, err
 	}
 
@@ -213,7 +212,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlst
 			_, err := logins.CheckLogin(r.Context(), ratelimit.ClientIP(r, trusted), cfg.Auth.LoginRatePerMinute)
 			return err
 		},
-		ClientIP:      func(r *http.Request) string { return ratelimit.ClientIP(r, trusted).String() },
+		ClientIP: func(r *http.Request) string { return ratelimit.ClientIP(r, trusted).String() },
 		RegisterGuard: func(w http.ResponseWriter, r *http.Request) error {
 			_, err := logins.CheckAttempt(r.Context(), "register", ratelimit.ClientIP(r, trusted),
 				cfg.Auth.RegisterRatePerMinute, "Too many setup or registration attempts")

@@ -192,9 +192,7 @@ func (x *exchange) finish(t *target, attemptStart time.Time, httpStatus int) {
 }
 
 func (x *exchange) record(t *target, httpStatus int) {
-	if n := x.usage.PromptTokens + x.usage.CompletionTokens; n > 0 && x.p.onTokens != nil {
-		x.p.onTokens(context.WithoutCancel(x.r.Context()), n)
-	}
+	x.p.chargeTokens(context.WithoutCancel(x.r.Context()), x.principal, x.r.Pattern, x.usage.PromptTokens+x.usage.CompletionTokens)
 	if x.p.usage == nil {
 		return
 	}
