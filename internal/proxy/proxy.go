@@ -36,7 +36,9 @@ type Model struct {
 type TokenCharger interface {
 	// ChargeTokens charges tokens (prompt plus completion) to the budgets
 	// of principal p's requests on route, the matched route pattern of
-	// the request that ran the completion ("" when there is none).
+	// the request that ran the completion ("" when there is none:
+	// Complete's callers do not pass theirs yet, so a route budget on a
+	// conversation route is checked but not charged).
 	ChargeTokens(ctx context.Context, p *gateway.Principal, route string, tokens int64) error
 }
 
