@@ -46,22 +46,38 @@ func TestTokenBudgetsChargedAfterCompletions(t *testing.T) {
 		})
 		want(t, got, last)
 	})
-	t.Run("RouteBudgetOnChat", func(t *testing.T) {
-		base := newTestApp(t)
+	// routeBudget assigns a policy with a budget of 10 tokens to route.
+	routeBudget := func(t *testing.T, base, route string) {
+		t.Helper()
 		api := base + "/api/admin/rate-limits"
-		r := call(t, "POST", api+"/policies", `{"name":"chat","requests_per_minute":600,"burst":100,"tokens_per_minute":10}`)
+		r := call(t, "POST", api+"/policies", `{"name":"budget","requests_per_minute":600,"burst":100,"tokens_per_minute":10}`)
 		id, _ := r.body["id"].(string)
 		if r.status != 201 || id == "" {
 			t.Fatalf("create policy = %d %v", r.status, r.body)
 		}
-		if r := call(t, "POST", api+"/assignments", `{"policy_id":"`+id+`","subject_type":"route","subject":"POST /v1/chat/completions"}`); r.status != 201 {
+		if r := call(t, "POST", api+"/assignments", `{"policy_id":"`+id+`","subject_type":"route","subject":"`+route+`"}`); r.status != 201 {
 			t.Fatalf("create assignment = %d %v", r.status, r.body)
 		}
+	}
+	t.Run("RouteBudgetOnChat", func(t *testing.T) {
+		base := newTestApp(t)
+		routeBudget(t, base, "POST /v1/chat/completions")
 		got, last := statuses(t, 3, func() apiResult { return call(t, "POST", base+"/v1/chat/completions", chatBody) })
 		want(t, got, last)
 		// The budget is the route's: other routes are not refused.
 		if r := call(t, "GET", base+"/v1/models", ""); r.status != 200 {
 			t.Fatalf("GET /v1/models = %d, want 200", r.status)
 		}
+	})
+	t.Run("RouteBudgetOnConversationPost", func(t *testing.T) {
+		t.Skip("proxy.Complete charges with route \"\" until its caller passes the route (conversation service rewrite)")
+		base := newTestApp(t)
+		routeBudget(t, base, "POST /api/conversations/{id}/messages")
+		c := call(t, "POST", base+"/api/conversations", `{"title":"budget"}`)
+		id, _ := c.body["id"].(string)
+		got, last := statuses(t, 3, func() apiResult {
+			return call(t, "POST", base+"/api/conversations/"+id+"/messages", `{"content":"one two three"}`)
+		})
+		want(t, got, last)
 	})
 }
