@@ -29,9 +29,7 @@ func newKeyCmd(e env, gf *globalFlags) *cobra.Command {
 // configured database.
 func withKeys(ctx context.Context, e env, gf *globalFlags, fn func(*auth.Service, *auth.Keys) error) error {
 	return withStore(ctx, e, gf, func(st *sqlstore.Store, s *auth.Service) error {
-		keys := auth.NewKeys(auth.KeysOptions{Store: st})
-		keys.Bind(s)
-		return fn(s, keys)
+		return fn(s, auth.NewKeys(auth.KeysOptions{Store: st, Users: s}))
 	})
 }
 

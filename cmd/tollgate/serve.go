@@ -194,16 +194,15 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlst
 	enforcer := ratelimit.NewEnforcer(ratelimit.EnforcerOptions{Limiter: lim, Policies: resolver, TrustedProxies: trusted, Metrics: rlMetrics})
 
 	// The proxy and its usage accounting.
-	a.usage = proxy.NewUsageWriter(proxy.UsageWriterOptions{Store: st, Config: cfg.Usage, Log: log, Registerer: reg})
-	a.proxy, err = proxy.New(proxy.Options{
-		Providers: cfg.Providers, Models: cfg.Models, Usage: a.usage, Registerer: reg, Log: log,
-		OnTokens: func(ctx context.Context, tokens int64) {
-			if err := enforcer.ChargeTokens(ctx, ratelimit.DecisionFrom(ctx), int(tokens)); err != nil {
-				log.WarnContext(ctx, "charge token budget", "err", err)
-			}
-		},
-	})
+	a.usage = proxy.NewUsageWriter(proxy.UsageWriterOptions{Store: st, Log: log, Registerer: reg,
+		FlushInterval: cfg.Usage.FlushInterval, BatchSize: cfg.Usage.BatchSize, QueueSize: cfg.Usage.QueueSize})
+	models, err := proxyModels(cfg, os.Getenv, log)
 	if err != nil {
+		return a, err
+	}
+	// The enforcer charges each completion's tokens to the token budgets of
+	// the principal and route that asked for it.
+	if a.proxy, err = proxy.New(proxy.Options{Models: models, Usage: a.usage, Tokens: enforcer, Registerer: reg, Log: log}); err != nil {
 		return a, err
 	}
 
@@ -279,10 +278,14 @@ func newIdentity(ctx context.Context, cfg *config.Config, log *slog.Logger, st *
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("auth.static_tokens: %w", err)
 	}
-	keys := auth.NewKeys(auth.KeysOptions{Store: st, Tokens: tokens, ExchangeTTL: cfg.Auth.ExchangeTokenTTL, Static: static})
+	// The user cache is shared: keys read their owners from the cache the
+	// identity service keeps current.
+	users := auth.NewUserCache(st)
+	keys := auth.NewKeys(auth.KeysOptions{Store: st, Users: users, Tokens: tokens, ExchangeTTL: cfg.Auth.ExchangeTokenTTL, Static: static})
 	idn := auth.New(auth.Options{
 		Hashes:              hashes,
 		Users:               st,
+		Cache:               users,
 		Tokens:              tokens,
 		Mode:                cfg.Auth.Mode,
 		Loopback:            config.IsLoopback(cfg.Server.Addr),
@@ -300,7 +303,6 @@ func newIdentity(ctx context.Context, cfg *config.Config, log *slog.Logger, st *
 			return n > 0 || static.Len() > 0, err
 		},
 	})
-	keys.Bind(idn)
 	if err := idn.Init(ctx); err != nil {
 		return nil, nil, nil, err
 	}

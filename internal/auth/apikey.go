@@ -35,16 +35,12 @@ type cachedKey struct {
 	flushed atomic.Int64
 }
 
-// UserSource is what Keys needs of the identity Service: the owner's
-// current user (role, active) from its cache, and the auto-mode hook.
-type UserSource interface {
-	User(ctx context.Context, id string) (gateway.User, error)
-	MarkOtherCredentials()
-}
-
 // KeysOptions configure Keys.
 type KeysOptions struct {
 	Store gateway.APIKeyStore
+	// Users looks up a key's owner (role, active) on the request path: the
+	// UserCache the identity Service keeps current.
+	Users UserLookup
 	// Tokens and ExchangeTTL serve POST /api/auth/token.
 	Tokens      *Tokens
 	ExchangeTTL time.Duration
@@ -58,8 +54,10 @@ type KeysOptions struct {
 // (tg_ keys on Bearer and X-API-Key alike) and resolves exchanged JWTs.
 type Keys struct {
 	opt   KeysOptions
-	users UserSource
+	users UserLookup
 	now   atomic.Pointer[func() time.Time]
+	// created is set once this instance created a key (HoldsCredentials).
+	created atomic.Bool
 
 	mu     sync.RWMutex
 	byHash map[[32]byte]*cachedKey
@@ -73,13 +71,12 @@ type Keys struct {
 	lastSync time.Time
 }
 
-// NewKeys returns the key manager; Bind it to the identity service before
-// use.
+// NewKeys returns the key manager.
 func NewKeys(opt KeysOptions) *Keys {
 	if opt.ExchangeTTL <= 0 {
 		opt.ExchangeTTL = time.Hour
 	}
-	k := &Keys{opt: opt, byHash: map[[32]byte]*cachedKey{}, byID: map[string]*cachedKey{}, unknown: map[[32]byte]struct{}{}}
+	k := &Keys{opt: opt, users: opt.Users, byHash: map[[32]byte]*cachedKey{}, byID: map[string]*cachedKey{}, unknown: map[[32]byte]struct{}{}}
 	now := opt.Now
 	if now == nil {
 		now = time.Now
@@ -88,9 +85,9 @@ func NewKeys(opt KeysOptions) *Keys {
 	return k
 }
 
-// Bind sets the user source (the identity Service, which in turn lists
-// Keys among its Verifiers).
-func (ks *Keys) Bind(u UserSource) { ks.users = u }
+// HoldsCredentials implements CredentialHolder: it reports whether this
+// instance created a key, so auth.mode auto turns required at once.
+func (ks *Keys) HoldsCredentials() bool { return ks.created.Load() }
 
 // SetNow replaces the clock (tests: expiry and grace periods without
 // sleeping).
@@ -303,9 +300,7 @@ func (ks *Keys) CreateKey(ctx context.Context, ownerID string, maxRole gateway.R
 		return gateway.APIKey{}, "", gateway.Internal("create api key", err)
 	}
 	ks.put(k)
-	if ks.users != nil {
-		ks.users.MarkOtherCredentials()
-	}
+	ks.created.Store(true)
 	return k, secret, nil
 }
 

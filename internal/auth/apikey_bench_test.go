@@ -20,9 +20,9 @@ func benchEnv(b *testing.B, secret gateway.Secret) (s *Service, keys *Keys, key,
 	if err != nil {
 		b.Fatal(err)
 	}
-	keys = NewKeys(KeysOptions{Store: st, Tokens: tokens})
-	s = New(Options{Users: st, Tokens: tokens, Mode: ModeRequired, Verifiers: []Verifier{keys}, Exchange: keys, Password: cheap})
-	keys.Bind(s)
+	users := NewUserCache(st)
+	keys = NewKeys(KeysOptions{Store: st, Users: users, Tokens: tokens})
+	s = New(Options{Users: st, Cache: users, Tokens: tokens, Mode: ModeRequired, Verifiers: []Verifier{keys}, Exchange: keys, Password: cheap})
 	if err := s.Init(ctx); err != nil {
 		b.Fatal(err)
 	}

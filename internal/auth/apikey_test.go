@@ -26,9 +26,9 @@ func TestKeysCacheReadsTheDatabaseOnlyOnMisses(t *testing.T) {
 	ctx := context.Background()
 	st := sqltest.SQLite(t)
 	store := &countingKeys{APIKeyStore: st}
-	keys := NewKeys(KeysOptions{Store: store})
-	s := New(Options{Users: st, Mode: ModeRequired, Verifiers: []Verifier{keys}, Password: cheap})
-	keys.Bind(s)
+	users := NewUserCache(st)
+	keys := NewKeys(KeysOptions{Store: store, Users: users})
+	s := New(Options{Users: st, Cache: users, Mode: ModeRequired, Verifiers: []Verifier{keys}, Password: cheap})
 	u, err := s.CreateUser(ctx, gateway.NewUser{Email: "c@example.com", Password: "key owner pass", Role: gateway.RoleContributor})
 	if err != nil {
 		t.Fatal(err)
@@ -38,8 +38,7 @@ func TestKeysCacheReadsTheDatabaseOnlyOnMisses(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A second instance: cold cache.
-	other := NewKeys(KeysOptions{Store: store})
-	other.Bind(s)
+	other := NewKeys(KeysOptions{Store: store, Users: users})
 	for _, ks := range []*Keys{keys, other, other} {
 		p, err := ks.Verify(ctx, Credential{Transport: TransportAPIKey, Value: secret})
 		if err != nil || p.KeyID == "" || p.Role != gateway.RoleContributor || p.UserID != u.ID {
@@ -117,5 +116,70 @@ func TestStaticTokensLoad(t *testing.T) {
 	}
 	if p, err := s.Verify(context.Background(), Credential{Transport: TransportSession, Value: "secret-a-0123456789"}); p != nil || err != nil {
 		t.Fatalf("session transport = %v, %v", p, err)
+	}
+}
+
+func TestKeysSeeOwnerChangesThroughTheSharedCache(t *testing.T) {
+	ctx := context.Background()
+	st := sqltest.SQLite(t)
+	users := NewUserCache(st)
+	keys := NewKeys(KeysOptions{Store: st, Users: users})
+	s := New(Options{Users: st, Cache: users, Mode: ModeRequired, Verifiers: []Verifier{keys}, Password: cheap})
+	if _, err := s.CreateUser(ctx, gateway.NewUser{Email: "admin@example.com", Password: "other admin pass", Role: gateway.RoleAdmin}); err != nil {
+		t.Fatal(err)
+	}
+	u, err := s.CreateUser(ctx, gateway.NewUser{Email: "o@example.com", Password: "key owner pass", Role: gateway.RoleAdmin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, secret, err := keys.CreateKey(ctx, u.ID, u.Role, gateway.NewAPIKey{Name: "k", Role: gateway.RoleAdmin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred := Credential{Transport: TransportAPIKey, Value: secret}
+	if p, err := keys.Verify(ctx, cred); err != nil || p.Role != gateway.RoleAdmin {
+		t.Fatalf("Verify = %+v, %v; want admin", p, err)
+	}
+	viewer := gateway.RoleViewer
+	if _, err := s.UpdateUser(ctx, u.ID, gateway.UserPatch{Role: &viewer}); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := keys.Verify(ctx, cred); err != nil || p.Role != gateway.RoleViewer || p.OwnerRole != gateway.RoleViewer {
+		t.Fatalf("after demotion Verify = %+v, %v; want viewer at once", p, err)
+	}
+	inactive := false
+	if _, err := s.UpdateUser(ctx, u.ID, gateway.UserPatch{Active: &inactive}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keys.Verify(ctx, cred); err == nil {
+		t.Fatal("key of a deactivated owner still verifies")
+	}
+}
+
+// acceptingKeys stores keys without checking their owner.
+type acceptingKeys struct{ gateway.APIKeyStore }
+
+func (acceptingKeys) CreateAPIKey(_ context.Context, k *gateway.APIKey) error {
+	k.ID = "k1"
+	return nil
+}
+
+func TestCreatedKeyTurnsAutoModeRequired(t *testing.T) {
+	ctx := context.Background()
+	st := sqltest.SQLite(t)
+	users := NewUserCache(st)
+	keys := NewKeys(KeysOptions{Store: acceptingKeys{st}, Users: users})
+	s := New(Options{Users: st, Cache: users, Mode: ModeAuto, Loopback: true, Verifiers: []Verifier{keys}, Password: cheap})
+	if err := s.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !s.Open() {
+		t.Fatal("auto mode on loopback without users or keys is not open")
+	}
+	if _, _, err := keys.CreateKey(ctx, "owner", gateway.RoleAdmin, gateway.NewAPIKey{Name: "k"}); err != nil {
+		t.Fatal(err)
+	}
+	if s.Open() {
+		t.Fatal("auto mode still open after this instance created a key")
 	}
 }

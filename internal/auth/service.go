@@ -45,9 +45,19 @@ type Syncer interface {
 	Sync(ctx context.Context) error
 }
 
+// CredentialHolder is a Verifier that knows when this instance created a
+// credential of its kind (Keys after CreateKey): auth.mode auto turns
+// required at once, before the next sync tick's OtherCredentialsExist.
+type CredentialHolder interface {
+	HoldsCredentials() bool
+}
+
 // Options configure a Service.
 type Options struct {
-	Users  gateway.UserStore
+	Users gateway.UserStore
+	// Cache is the user cache over Users, shared with Keys (KeysOptions.
+	// Users); nil means a cache of the Service's own.
+	Cache  *UserCache
 	Tokens *Tokens
 	// Mode is auth.mode; Loopback reports whether server.addr is loopback.
 	Mode     string
@@ -71,15 +81,16 @@ type Options struct {
 	// DefaultHashConcurrency(Password), DefaultHashWait).
 	Hashes *HashLimiter
 	// Verifiers resolve the credentials that are not login JWTs, asked in
-	// order before the JWT check (the API key issue adds one).
+	// order before the JWT check (the API key issue adds one). Verifiers
+	// that implement Syncer are synced on every tick of Run, those that
+	// implement CredentialHolder count as other credentials for auto mode.
 	Verifiers []Verifier
 	// OtherCredentialsExist is the auth.mode=auto hook: it reports whether
 	// credentials other than users exist (API keys). Nil means none. It is
 	// called at Init and on every sync tick, never per request.
 	OtherCredentialsExist func(ctx context.Context) (bool, error)
 	// Exchange resolves the subject of exchanged JWTs (typ "exchange");
-	// nil refuses them. Verifiers that implement Syncer are synced on
-	// every tick of Run.
+	// nil refuses them.
 	Exchange ExchangeResolver
 	Log      *slog.Logger
 	Now      func() time.Time
@@ -88,10 +99,8 @@ type Options struct {
 // Service is the identity service: users, login, tokens, modes, setup
 // and the request Authenticator.
 type Service struct {
-	opt Options
-
-	mu    sync.RWMutex
-	cache map[string]gateway.User // by id
+	opt   Options
+	cache *UserCache
 
 	hasUsers   atomic.Bool // sticky: users are never deleted
 	otherCreds atomic.Bool
@@ -129,7 +138,10 @@ func New(opt Options) *Service {
 	if opt.Mode == "" {
 		opt.Mode = ModeAuto
 	}
-	return &Service{opt: opt, cache: map[string]gateway.User{}}
+	if opt.Cache == nil {
+		opt.Cache = NewUserCache(opt.Users)
+	}
+	return &Service{opt: opt, cache: opt.Cache}
 }
 
 // SetupTokenFile is the name of the setup-token file in the data dir.
@@ -230,13 +242,7 @@ func (s *Service) Sync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	for _, u := range changed {
-		if _, ok := s.cache[u.ID]; ok {
-			s.cache[u.ID] = u
-		}
-	}
-	s.mu.Unlock()
+	s.cache.update(changed)
 	if err := s.refreshCounts(ctx); err != nil {
 		return err
 	}
@@ -255,32 +261,11 @@ func (s *Service) Sync(ctx context.Context) error {
 
 // remember puts a freshly written user in the cache (this instance's
 // changes take effect on the next request).
-func (s *Service) remember(u gateway.User) {
-	s.mu.Lock()
-	s.cache[u.ID] = u
-	s.mu.Unlock()
-}
+func (s *Service) remember(u gateway.User) { s.cache.put(u) }
 
 // user returns the user id from the cache, loading it on a miss.
 func (s *Service) user(ctx context.Context, id string) (gateway.User, error) {
-	s.mu.RLock()
-	u, ok := s.cache[id]
-	s.mu.RUnlock()
-	if ok {
-		return u, nil
-	}
-	u, err := s.opt.Users.User(ctx, id)
-	if err != nil {
-		return u, err
-	}
-	s.mu.Lock()
-	if cur, ok := s.cache[id]; ok && cur.UpdatedAt.After(u.UpdatedAt) {
-		u = cur
-	} else {
-		s.cache[id] = u
-	}
-	s.mu.Unlock()
-	return u, nil
+	return s.cache.User(ctx, id)
 }
 
 // Open reports whether requests currently need no credential: auth.mode
@@ -291,15 +276,28 @@ func (s *Service) Open() bool {
 	case ModeOpen:
 		return true
 	case ModeAuto:
-		return s.opt.Loopback && !s.hasUsers.Load() && !s.otherCreds.Load()
+		return s.opt.Loopback && !s.hasUsers.Load() && !s.otherCreds.Load() && !s.verifiersHoldCredentials()
 	}
 	return false
 }
 
 // MarkOtherCredentials tells the service that a credential that is not a
-// user now exists (the API key issue calls it after creating a key), so
-// auto mode turns required at once in this instance.
+// user now exists (static tokens loaded on SIGHUP), so auto mode turns
+// required at once in this instance.
 func (s *Service) MarkOtherCredentials() { s.otherCreds.Store(true) }
+
+// verifiersHoldCredentials reports whether a CredentialHolder among the
+// verifiers created a credential in this instance (remembered: credentials
+// are never deleted for auto mode's purposes).
+func (s *Service) verifiersHoldCredentials() bool {
+	for _, v := range s.opt.Verifiers {
+		if h, ok := v.(CredentialHolder); ok && h.HoldsCredentials() {
+			s.otherCreds.Store(true)
+			return true
+		}
+	}
+	return false
+}
 
 // Status is GET /api/auth/status.
 func (s *Service) Status(ctx context.Context) (gateway.AuthStatus, error) {

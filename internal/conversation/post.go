@@ -22,6 +22,9 @@ type PostInput struct {
 	ParentID string
 	// RequestID is recorded with the usage and forwarded upstream.
 	RequestID string
+	// Route is the route pattern the post came in on (for token budgets
+	// assigned to it).
+	Route string
 }
 
 // Posted is the stored outcome of a post: the user message and the
@@ -80,7 +83,7 @@ func (s *Service) Post(ctx context.Context, p *gateway.Principal, in PostInput, 
 	s.emit(ctx, obs, Event{Type: MessageCreated, ConversationID: conv.ID, Message: &out.User})
 	s.emit(ctx, obs, Event{Type: MessageCreated, ConversationID: conv.ID, Message: &out.Assistant})
 
-	req := proxy.CompleteRequest{Principal: p, Model: model, Messages: modelMessages(x), RequestID: in.RequestID}
+	req := proxy.CompleteRequest{Principal: p, Model: model, Messages: modelMessages(x), RequestID: in.RequestID, Route: in.Route}
 	if obs != nil || s.publisher != nil {
 		req.OnDelta = func(d string) {
 			s.emit(ctx, obs, Event{Type: MessageDelta, ConversationID: conv.ID, MessageID: x.Assistant.ID, Delta: d})

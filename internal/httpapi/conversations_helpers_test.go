@@ -16,11 +16,12 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/tollgate/tollgate/internal/config"
 	"github.com/tollgate/tollgate/internal/conversation"
 	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/httpapi"
+	"github.com/tollgate/tollgate/internal/llm/echo"
 	"github.com/tollgate/tollgate/internal/llm/llmtest"
+	"github.com/tollgate/tollgate/internal/llm/openai"
 	"github.com/tollgate/tollgate/internal/proxy"
 	"github.com/tollgate/tollgate/internal/sqlstore/sqltest"
 )
@@ -93,11 +94,11 @@ func newConvEnv(t *testing.T, o envOpt) *convEnv {
 		st = sqltest.SQLite(t)
 	}
 	env := &convEnv{store: st}
-	popt := proxy.Options{}
+	popt := proxy.Options{Models: []proxy.Model{{Name: echo.Model, Provider: echo.New(echo.Model, nil)}}}
 	if o.replies != nil {
 		env.up = llmtest.NewT(t, o.replies...)
-		popt.Providers = []config.Provider{{Name: "up", Type: "openai", BaseURL: env.up.URL, Timeout: time.Minute}}
-		popt.Models = []config.Model{{Name: "fast", Provider: "up", UpstreamModel: "org/fast"}, {Name: "other", Provider: "up"}}
+		up := openai.New(openai.Options{Name: "up", BaseURL: env.up.URL, Timeout: time.Minute})
+		popt.Models = []proxy.Model{{Name: "fast", Provider: up, UpstreamModel: "org/fast"}, {Name: "other", Provider: up}}
 	}
 	px, err := proxy.New(popt)
 	if err != nil {

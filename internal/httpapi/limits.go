@@ -14,18 +14,19 @@ type RequestLimiter interface {
 }
 
 // limit runs the limiter, sets the rate-limit headers on every evaluated
-// response, and answers 429 on refusal. It returns the request carrying
-// the decision (for the token charge after a completion).
-func (s *Server) limit(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
+// response, and answers 429 on refusal, returning false. (Token budgets
+// are charged after a completion by the proxy's TokenCharger, from the
+// principal and the route.)
+func (s *Server) limit(w http.ResponseWriter, r *http.Request) bool {
 	d, err := s.opt.Limiter.CheckHTTP(r)
 	if d != nil {
 		ratelimit.SetHeaders(w.Header(), d)
 	}
 	if err != nil {
 		WriteError(w, r, s.log, err)
-		return r, false
+		return false
 	}
-	return r.WithContext(ratelimit.WithDecision(r.Context(), d)), true
+	return true
 }
 
 // PolicyBody is the request body of POST and PUT rate-limit policies.

@@ -204,7 +204,7 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	post := conversation.PostInput{ConversationID: r.PathValue("id"), Content: *in.Content,
-		Model: deref(in.Model), ParentID: deref(in.ParentID), RequestID: RequestID(ctx)}
+		Model: deref(in.Model), ParentID: deref(in.ParentID), RequestID: RequestID(ctx), Route: r.Pattern}
 	p := gateway.PrincipalFrom(ctx)
 	if in.Stream {
 		es := &eventStream{w: w, rc: http.NewResponseController(w)}

@@ -209,11 +209,8 @@ func (s *Server) chain(rt *Route) http.Handler {
 				return
 			}
 			r = r.WithContext(gateway.WithPrincipal(r.Context(), p))
-			if s.opt.Limiter != nil {
-				var ok bool
-				if r, ok = s.limit(w, r); !ok {
-					return
-				}
+			if s.opt.Limiter != nil && !s.limit(w, r) {
+				return
 			}
 		}
 		if err := rt.Handler(w, r); err != nil {

@@ -75,7 +75,7 @@ func proxyMeta(w http.ResponseWriter, r *http.Request) proxy.Meta {
 			h.Set(k, v)
 		}
 	}
-	return proxy.Meta{Principal: gateway.PrincipalFrom(r.Context()), RequestID: id, Header: h}
+	return proxy.Meta{Principal: gateway.PrincipalFrom(r.Context()), RequestID: id, Route: r.Pattern, Header: h}
 }
 
 // ModelList is the body of GET /v1/models.

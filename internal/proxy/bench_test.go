@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tollgate/tollgate/internal/config"
 	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/llm"
 	"github.com/tollgate/tollgate/internal/llm/llmtest"
+	"github.com/tollgate/tollgate/internal/llm/openai"
 	"github.com/tollgate/tollgate/internal/proxy"
 )
 
@@ -36,9 +36,9 @@ func BenchmarkChatCompletions(b *testing.B) {
 	}
 	up := llmtest.NewT(b, llmtest.Reply{Words: words})
 	px, err := proxy.New(proxy.Options{
-		Providers: []config.Provider{{Name: "local", Type: "openai", BaseURL: up.URL, Timeout: time.Minute}},
-		Models:    []config.Model{{Name: "fast", Provider: "local", UpstreamModel: "up"}},
-		Usage:     discardUsage{},
+		Models: []proxy.Model{{Name: "fast", UpstreamModel: "up",
+			Provider: openai.New(openai.Options{Name: "local", BaseURL: up.URL, Timeout: time.Minute})}},
+		Usage: discardUsage{},
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -78,9 +78,9 @@ func BenchmarkCompleteStream(b *testing.B) {
 	}
 	up := llmtest.NewT(b, llmtest.Reply{Words: words})
 	px, err := proxy.New(proxy.Options{
-		Providers: []config.Provider{{Name: "local", Type: "openai", BaseURL: up.URL, Timeout: time.Minute}},
-		Models:    []config.Model{{Name: "fast", Provider: "local", UpstreamModel: "up"}},
-		Usage:     discardUsage{},
+		Models: []proxy.Model{{Name: "fast", UpstreamModel: "up",
+			Provider: openai.New(openai.Options{Name: "local", BaseURL: up.URL, Timeout: time.Minute})}},
+		Usage: discardUsage{},
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -28,6 +28,9 @@ type Meta struct {
 	Principal *gateway.Principal
 	// RequestID is recorded with the usage and forwarded upstream.
 	RequestID string
+	// Route is the route pattern the request came in on (token budgets
+	// assigned to a route are charged with it).
+	Route string
 	// Header holds client headers that may go upstream (trace context);
 	// providers copy only the names llm.AllowedHeader accepts.
 	Header http.Header
@@ -209,9 +212,7 @@ func (x *exchange) finish(t *target, attemptStart time.Time, httpStatus int) {
 }
 
 func (x *exchange) record(t *target, httpStatus int) {
-	if n := x.usage.PromptTokens + x.usage.CompletionTokens; n > 0 && x.p.onTokens != nil {
-		x.p.onTokens(context.WithoutCancel(x.ctx), n)
-	}
+	x.p.chargeTokens(context.WithoutCancel(x.ctx), x.meta.Principal, x.meta.Route, x.usage.PromptTokens+x.usage.CompletionTokens)
 	if x.p.usage == nil {
 		return
 	}

@@ -19,6 +19,9 @@ type CompleteRequest struct {
 	Messages  []llm.Message
 	// RequestID is recorded with the usage and forwarded upstream.
 	RequestID string
+	// Route is the route pattern that asked (token budgets assigned to a
+	// route are charged with it).
+	Route string
 	// OnDelta, when set, receives each piece of generated text as it
 	// arrives, in the caller's goroutine.
 	OnDelta func(delta string)
@@ -67,7 +70,7 @@ func (p *Proxy) Complete(ctx context.Context, req CompleteRequest) (Result, erro
 		return b
 	}
 	ts := &textSink{onDelta: req.OnDelta}
-	x := &exchange{p: p, sink: ts, ctx: ctx, meta: Meta{Principal: req.Principal, RequestID: req.RequestID},
+	x := &exchange{p: p, sink: ts, ctx: ctx, meta: Meta{Principal: req.Principal, RequestID: req.RequestID, Route: req.Route},
 		cr: &chatRequest{model: req.Model, stream: true}, start: start, encode: encode, deltas: true}
 	if req.RequestID != "" {
 		x.meta.Header = http.Header{"X-Request-Id": {req.RequestID}}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/tollgate/tollgate/internal/config"
 	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/llm"
 	"github.com/tollgate/tollgate/internal/llm/llmtest"
@@ -115,8 +114,8 @@ func TestCompleteErrorsBeforeAnswer(t *testing.T) {
 	t.Run("FallbackServes", func(t *testing.T) {
 		bad := llmtest.NewT(t, llmtest.Reply{Status: 503})
 		good := llmtest.NewT(t, llmtest.Reply{Words: []string{"ok"}})
-		h := newHarness(t, []config.Provider{provider("a", bad.URL, time.Minute), provider("b", good.URL, time.Minute)},
-			[]config.Model{model("main", "a", "m1", "backup"), model("backup", "b", "m2")})
+		h := newHarness(t, model("main", provider("a", bad.URL, time.Minute), "m1", "backup"),
+			model("backup", provider("b", good.URL, time.Minute), "m2"))
 		res, err := h.px.Complete(context.Background(), proxy.CompleteRequest{Principal: h.principal, Model: "main", Messages: completeMsgs})
 		if err != nil {
 			t.Fatal(err)
@@ -155,7 +154,7 @@ func TestCompleteCanceledBeforeAnswer(t *testing.T) {
 }
 
 func TestCompleteEcho(t *testing.T) {
-	px, err := proxy.New(proxy.Options{})
+	px, err := proxy.New(proxy.Options{Models: []proxy.Model{echoModel()}})
 	if err != nil {
 		t.Fatal(err)
 	}

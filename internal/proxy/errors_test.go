@@ -7,7 +7,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/tollgate/tollgate/internal/config"
 	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/llm/llmtest"
 )
@@ -68,8 +67,7 @@ func TestUpstreamFailuresBeforeFirstByte(t *testing.T) {
 				if tc.closed {
 					url = closedURL(t)
 				}
-				h := newHarness(t, []config.Provider{provider("local", url, 100*time.Millisecond)},
-					[]config.Model{model("fast", "local", "up-fast")})
+				h := newHarness(t, model("fast", provider("local", url, 100*time.Millisecond), "up-fast"))
 				resp := h.post(t, body)
 				if got := resp.Header.Get("Retry-After"); got != tc.retryAfter {
 					t.Fatalf("Retry-After = %q, want %q", got, tc.retryAfter)
@@ -111,8 +109,8 @@ func TestUpstreamFailuresAfterFirstByte(t *testing.T) {
 			tc.reply.Words = []string{"w1", " w2", " w3", " w4"}
 			up := llmtest.NewT(t, tc.reply)
 			backup := llmtest.NewT(t)
-			h := newHarness(t, []config.Provider{provider("local", up.URL, 100*time.Millisecond), provider("backup", backup.URL, time.Minute)},
-				[]config.Model{model("fast", "local", "up-fast", "spare"), model("spare", "backup", "up-spare")})
+			h := newHarness(t, model("fast", provider("local", up.URL, 100*time.Millisecond), "up-fast", "spare"),
+				model("spare", provider("backup", backup.URL, time.Minute), "up-spare"))
 			resp := h.post(t, streamBody)
 			if got, want := resp.StatusCode, 200; got != want {
 				t.Fatalf("status = %d, want %d", got, want)

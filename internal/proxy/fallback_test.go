@@ -8,7 +8,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/tollgate/tollgate/internal/config"
 	"github.com/tollgate/tollgate/internal/llm/llmtest"
 )
 
@@ -39,8 +38,9 @@ func TestFallbacks(t *testing.T) {
 				url = closedURL(t)
 			}
 			h := newHarness(t,
-				[]config.Provider{provider("a", url, 100*time.Millisecond), provider("b", second.URL, time.Minute), provider("c", third.URL, time.Minute)},
-				[]config.Model{model("fast", "a", "up-a", "second", "third"), model("second", "b", "up-b"), model("third", "c", "up-c")})
+				model("fast", provider("a", url, 100*time.Millisecond), "up-a", "second", "third"),
+				model("second", provider("b", second.URL, time.Minute), "up-b"),
+				model("third", provider("c", third.URL, time.Minute), "up-c"))
 			resp := h.post(t, streamBody)
 			got := readEventsOrBody(t, resp)
 			if resp.StatusCode != tc.status {

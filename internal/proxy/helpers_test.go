@@ -13,10 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tollgate/tollgate/internal/config"
 	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/httpapi"
 	"github.com/tollgate/tollgate/internal/llm"
+	"github.com/tollgate/tollgate/internal/llm/echo"
+	"github.com/tollgate/tollgate/internal/llm/openai"
 	"github.com/tollgate/tollgate/internal/proxy"
 )
 
@@ -92,21 +93,28 @@ func serveRouter(t testing.TB, px *proxy.Proxy, auth httpapi.Authenticator, done
 	return srv
 }
 
-func provider(name, url string, timeout time.Duration) config.Provider {
-	return config.Provider{Name: name, Type: "openai", BaseURL: url, APIKeyEnv: "UPSTREAM_KEY_" + strings.ToUpper(name), Timeout: timeout}
+// provider is an OpenAI-compatible upstream at url whose API key is
+// "sk-" + name.
+func provider(name, url string, timeout time.Duration) llm.Provider {
+	return openai.New(openai.Options{Name: name, BaseURL: url, APIKey: gateway.Secret("sk-" + name), Timeout: timeout})
 }
 
-func model(name, prov, upstream string, fallbacks ...string) config.Model {
-	return config.Model{Name: name, Provider: prov, UpstreamModel: upstream, Fallbacks: fallbacks}
+func model(name string, prov llm.Provider, upstream string, fallbacks ...string) proxy.Model {
+	return proxy.Model{Name: name, Provider: prov, UpstreamModel: upstream, Fallbacks: fallbacks}
 }
 
-func newHarness(t *testing.T, providers []config.Provider, models []config.Model) *harness {
+// echoModel is the built-in echo provider serving model "echo", as
+// cmd/tollgate configures it when no provider is.
+func echoModel() proxy.Model {
+	return proxy.Model{Name: echo.Model, Provider: echo.New(echo.Model, nil)}
+}
+
+func newHarness(t *testing.T, models ...proxy.Model) *harness {
 	t.Helper()
 	h := &harness{usage: &usageSink{}, done: make(chan struct{}, 1024),
 		principal: &gateway.Principal{Kind: gateway.PrincipalKey, UserID: "u1", KeyID: "k1", Role: gateway.RoleContributor}}
 	px, err := proxy.New(proxy.Options{
-		Providers: providers, Models: models, Usage: h.usage,
-		Getenv: func(k string) string { return "sk-" + strings.ToLower(strings.TrimPrefix(k, "UPSTREAM_KEY_")) },
+		Models: models, Usage: h.usage,
 	})
 	if err != nil {
 		t.Fatal(err)

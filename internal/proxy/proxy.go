@@ -11,37 +11,51 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/tollgate/tollgate/internal/config"
 	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/llm"
-	"github.com/tollgate/tollgate/internal/llm/echo"
-	"github.com/tollgate/tollgate/internal/llm/openai"
 )
+
+// Model routes a client-facing model name to a provider.
+type Model struct {
+	// Name is the model clients ask for.
+	Name string
+	// UpstreamModel is the provider's name for it; "" means Name.
+	UpstreamModel string
+	Provider      llm.Provider
+	// Fallbacks name other Models, tried in order when this one fails
+	// before answering.
+	Fallbacks []string
+}
+
+// TokenCharger charges the tokens a completion used to the token budgets
+// of whoever asked for it; *ratelimit.Enforcer is one.
+type TokenCharger interface {
+	// ChargeTokens charges tokens (prompt plus completion) to the budgets
+	// of principal p's requests on route, the matched route pattern of
+	// the request that ran the completion ("" when there is none:
+	// Complete's callers do not pass theirs yet, so a route budget on a
+	// conversation route is checked but not charged).
+	ChargeTokens(ctx context.Context, p *gateway.Principal, route string, tokens int64) error
+}
 
 // Options configure a Proxy.
 type Options struct {
-	// Providers and Models come from config. With no providers, the
-	// built-in echo provider serves model "echo".
-	Providers []config.Provider
-	Models    []config.Model
+	// Models is the routing table, in the order Models lists it.
+	Models []Model
 	// Usage receives one record per completion; nil records nothing.
 	Usage UsageRecorder
+	// Tokens is charged in the request's goroutine after each completion
+	// that used tokens; nil charges nothing. A failure is logged.
+	Tokens TokenCharger
 	// Registerer takes the proxy's metrics; nil leaves them unregistered.
 	Registerer prometheus.Registerer
 	Log        *slog.Logger
-	// Getenv resolves providers' api_key_env; nil means os.Getenv.
-	Getenv func(string) string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// OnTokens is called in the request's goroutine after each completion
-	// with the tokens it used (prompt + completion), for token budgets.
-	// The context is the request's, detached from its cancellation.
-	OnTokens func(ctx context.Context, tokens int64)
 }
 
 // ModelInfo describes a served model for GET /v1/models and /v1/info.
@@ -53,13 +67,13 @@ type ModelInfo struct {
 
 // Proxy serves chat completions. It is safe for concurrent use.
 type Proxy struct {
-	targets  map[string]*target
-	models   []ModelInfo
-	usage    UsageRecorder
-	log      *slog.Logger
-	now      func() time.Time
-	closers  []func()
-	onTokens func(ctx context.Context, tokens int64)
+	targets map[string]*target
+	models  []ModelInfo
+	usage   UsageRecorder
+	tokens  TokenCharger
+	log     *slog.Logger
+	now     func() time.Time
+	closers []func()
 }
 
 // target is a configured model with its provider.
@@ -72,74 +86,66 @@ type target struct {
 	metrics       *targetMetrics
 }
 
-// New builds the routing table. It returns an error naming the config key
-// for a provider of unknown type or a model that names an unknown provider
-// or fallback (config.Validate catches these first).
+// New builds the routing table. It returns an error naming the entry of
+// opt.Models for a model without a name or provider, a name listed twice,
+// or a fallback that names no other model.
 func New(opt Options) (*Proxy, error) {
-	p := &Proxy{targets: map[string]*target{}, usage: opt.Usage, log: opt.Log, now: opt.Now, onTokens: opt.OnTokens}
+	p := &Proxy{targets: map[string]*target{}, usage: opt.Usage, tokens: opt.Tokens, log: opt.Log, now: opt.Now}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
 	if p.now == nil {
 		p.now = time.Now
 	}
-	getenv := opt.Getenv
-	if getenv == nil {
-		getenv = os.Getenv
-	}
-	provs, models := opt.Providers, opt.Models
-	if len(provs) == 0 {
-		provs = []config.Provider{{Name: echo.Model, Type: "echo"}}
-		models = []config.Model{{Name: echo.Model, Provider: echo.Model, UpstreamModel: echo.Model}}
-	}
-	byName := map[string]llm.Provider{}
-	for i, pc := range provs {
-		switch pc.Type {
-		case "openai":
-			var key gateway.Secret
-			if pc.APIKeyEnv != "" {
-				key = gateway.Secret(getenv(pc.APIKeyEnv))
-				if key == "" {
-					p.log.Warn("provider api_key_env is empty; sending no Authorization", "provider", pc.Name, "env", pc.APIKeyEnv)
-				}
-			}
-			op := openai.New(openai.Options{Name: pc.Name, BaseURL: pc.BaseURL, APIKey: key, Timeout: pc.Timeout})
-			p.closers = append(p.closers, op.CloseIdleConnections)
-			byName[pc.Name] = op
-		case "echo":
-			byName[pc.Name] = echo.New(pc.Name, opt.Now)
-		default:
-			return nil, fmt.Errorf("proxy: providers[%d].type: unknown type %q", i, pc.Type)
-		}
-	}
 	m := newMetrics(opt.Registerer)
-	for i, mc := range models {
-		prov, ok := byName[mc.Provider]
-		if !ok {
-			return nil, fmt.Errorf("proxy: models[%d].provider: unknown provider %q", i, mc.Provider)
+	closed := map[llm.Provider]bool{}
+	for i, mc := range opt.Models {
+		switch {
+		case mc.Name == "":
+			return nil, fmt.Errorf("proxy: Models[%d].Name: empty", i)
+		case mc.Provider == nil:
+			return nil, fmt.Errorf("proxy: Models[%d].Provider: nil for model %q", i, mc.Name)
+		case p.targets[mc.Name] != nil:
+			return nil, fmt.Errorf("proxy: Models[%d].Name: %q is listed twice", i, mc.Name)
 		}
 		up := mc.UpstreamModel
 		if up == "" {
 			up = mc.Name
 		}
 		q, _ := json.Marshal(up)
+		prov := mc.Provider.Name()
 		p.targets[mc.Name] = &target{
-			name: mc.Name, upstreamModel: up, quotedModel: string(q), provider: prov,
-			metrics: m.forTarget(mc.Name, mc.Provider),
+			name: mc.Name, upstreamModel: up, quotedModel: string(q), provider: mc.Provider,
+			metrics: m.forTarget(mc.Name, prov),
 		}
-		p.models = append(p.models, ModelInfo{ID: mc.Name, Provider: mc.Provider, UpstreamModel: up})
+		p.models = append(p.models, ModelInfo{ID: mc.Name, Provider: prov, UpstreamModel: up})
+		if c, ok := mc.Provider.(interface{ CloseIdleConnections() }); ok && !closed[mc.Provider] {
+			closed[mc.Provider] = true
+			p.closers = append(p.closers, c.CloseIdleConnections)
+		}
 	}
-	for i, mc := range models {
+	for i, mc := range opt.Models {
 		t := p.targets[mc.Name]
 		for _, f := range mc.Fallbacks {
 			ft, ok := p.targets[f]
 			if !ok || ft == t {
-				return nil, fmt.Errorf("proxy: models[%d].fallbacks: %q is no other configured model", i, f)
+				return nil, fmt.Errorf("proxy: Models[%d].Fallbacks: %q is no other configured model", i, f)
 			}
 			t.fallbacks = append(t.fallbacks, ft)
 		}
 	}
 	return p, nil
+}
+
+// chargeTokens charges a completion's tokens to p's TokenCharger. A
+// failure is logged, not returned: the answer was already given.
+func (p *Proxy) chargeTokens(ctx context.Context, pr *gateway.Principal, route string, tokens int64) {
+	if p.tokens == nil || tokens <= 0 {
+		return
+	}
+	if err := p.tokens.ChargeTokens(ctx, pr, route, tokens); err != nil {
+		p.log.WarnContext(ctx, "charge token budget", "err", err)
+	}
 }
 
 // Models lists the served models in config order.

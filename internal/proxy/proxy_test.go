@@ -12,9 +12,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/tollgate/tollgate/internal/config"
 	"github.com/tollgate/tollgate/internal/gateway"
+	"github.com/tollgate/tollgate/internal/llm/echo"
 	"github.com/tollgate/tollgate/internal/llm/llmtest"
+	"github.com/tollgate/tollgate/internal/llm/openai"
 	"github.com/tollgate/tollgate/internal/proxy"
 )
 
@@ -65,8 +66,8 @@ func TestUsageRecordFields(t *testing.T) {
 	}
 }
 
-func TestEchoWhenNoProviders(t *testing.T) {
-	h := newHarness(t, nil, nil)
+func TestEchoProvider(t *testing.T) {
+	h := newHarness(t, echoModel())
 	if diff := cmp.Diff([]proxy.ModelInfo{{ID: "echo", Provider: "echo", UpstreamModel: "echo"}}, h.px.Models()); diff != "" {
 		t.Fatalf("Models mismatch (-want +got):\n%s", diff)
 	}
@@ -130,8 +131,10 @@ func TestEchoWhenNoProviders(t *testing.T) {
 
 func TestModelsInConfigOrder(t *testing.T) {
 	px, err := proxy.New(proxy.Options{
-		Providers: []config.Provider{{Name: "p1", Type: "openai", BaseURL: "http://127.0.0.1:1/v1"}, {Name: "e", Type: "echo"}},
-		Models:    []config.Model{{Name: "b", Provider: "p1", UpstreamModel: "up-b"}, {Name: "a", Provider: "e"}},
+		Models: []proxy.Model{
+			{Name: "b", Provider: openai.New(openai.Options{Name: "p1", BaseURL: "http://127.0.0.1:1/v1"}), UpstreamModel: "up-b"},
+			{Name: "a", Provider: echo.New("e", nil)},
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -145,19 +148,26 @@ func TestModelsInConfigOrder(t *testing.T) {
 	}
 }
 
-func TestNewRejectsBadConfig(t *testing.T) {
+// TestNewRejectsBadModels: New refuses a routing table it cannot serve,
+// naming the entry. (Unknown provider types and providers are config
+// errors, checked where cmd/tollgate builds the table.)
+func TestNewRejectsBadModels(t *testing.T) {
+	e := echo.New("e", nil)
 	for _, tc := range []struct {
-		name string
-		opt  proxy.Options
+		name   string
+		models []proxy.Model
+		want   string
 	}{
-		{"UnknownType", proxy.Options{Providers: []config.Provider{{Name: "x", Type: "anthropic"}}}},
-		{"UnknownProvider", proxy.Options{Providers: []config.Provider{{Name: "e", Type: "echo"}}, Models: []config.Model{{Name: "m", Provider: "nope"}}}},
-		{"UnknownFallback", proxy.Options{Providers: []config.Provider{{Name: "e", Type: "echo"}}, Models: []config.Model{{Name: "m", Provider: "e", Fallbacks: []string{"z"}}}}},
-		{"SelfFallback", proxy.Options{Providers: []config.Provider{{Name: "e", Type: "echo"}}, Models: []config.Model{{Name: "m", Provider: "e", Fallbacks: []string{"m"}}}}},
+		{"UnknownFallback", []proxy.Model{{Name: "m", Provider: e, Fallbacks: []string{"z"}}}, `Models[0].Fallbacks: "z"`},
+		{"SelfFallback", []proxy.Model{{Name: "m", Provider: e, Fallbacks: []string{"m"}}}, `Models[0].Fallbacks: "m"`},
+		{"NoProvider", []proxy.Model{{Name: "m", Provider: e}, {Name: "n"}}, "Models[1].Provider"},
+		{"NoName", []proxy.Model{{Provider: e}}, "Models[0].Name"},
+		{"Duplicate", []proxy.Model{{Name: "m", Provider: e}, {Name: "m", Provider: e}}, `Models[1].Name: "m" is listed twice`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := proxy.New(tc.opt); err == nil {
-				t.Fatal("New = nil error, want one")
+			_, err := proxy.New(proxy.Options{Models: tc.models})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("New = %v, want an error naming %s", err, tc.want)
 			}
 		})
 	}
@@ -167,8 +177,7 @@ func TestMetrics(t *testing.T) {
 	up := llmtest.NewT(t, llmtest.Reply{PromptTokens: 9, Words: []string{"a", "b", "c"}})
 	reg := prometheus.NewRegistry()
 	px, err := proxy.New(proxy.Options{
-		Providers:  []config.Provider{provider("local", up.URL, time.Minute)},
-		Models:     []config.Model{model("fast", "local", "up")},
+		Models:     []proxy.Model{model("fast", provider("local", up.URL, time.Minute), "up")},
 		Registerer: reg,
 	})
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tollgate/tollgate/internal/config"
 	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/llm/llmtest"
 )
@@ -15,8 +14,7 @@ import (
 func oneUpstream(t *testing.T, replies ...llmtest.Reply) (*harness, *llmtest.Server) {
 	t.Helper()
 	up := llmtest.NewT(t, replies...)
-	h := newHarness(t, []config.Provider{provider("local", up.URL, time.Minute)},
-		[]config.Model{model("fast", "local", "org/Fast-Model-7B")})
+	h := newHarness(t, model("fast", provider("local", up.URL, time.Minute), "org/Fast-Model-7B"))
 	return h, up
 }
 

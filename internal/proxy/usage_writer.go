@@ -8,7 +8,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/tollgate/tollgate/internal/config"
 	"github.com/tollgate/tollgate/internal/gateway"
 )
 
@@ -18,12 +17,32 @@ type UsageRecorder interface {
 	Record(rec gateway.UsageRecord)
 }
 
-// UsageWriterOptions configure a UsageWriter.
+// UsageWriterOptions configure a UsageWriter (usage.* in config). Zero
+// values take the defaults: one second, 500 records, 65536 records.
 type UsageWriterOptions struct {
-	Store      gateway.UsageStore
-	Config     config.Usage // flush_interval, batch_size, queue_size
+	Store gateway.UsageStore
+	// FlushInterval is the longest a record waits in the queue.
+	FlushInterval time.Duration
+	// BatchSize is the most records one write takes.
+	BatchSize int
+	// QueueSize bounds the queue; beyond it records are dropped.
+	QueueSize  int
 	Log        *slog.Logger
 	Registerer prometheus.Registerer // nil: metrics are not registered
+}
+
+// The defaults of UsageWriterOptions.
+const (
+	DefaultUsageFlushInterval = time.Second
+	DefaultUsageBatchSize     = 500
+	DefaultUsageQueueSize     = 65536
+)
+
+// usageLimits are the effective sizes of a UsageWriter.
+type usageLimits struct {
+	FlushInterval time.Duration
+	BatchSize     int
+	QueueSize     int
 }
 
 // UsageWriter queues usage records in a bounded channel and writes them in
@@ -32,7 +51,7 @@ type UsageWriterOptions struct {
 // record is dropped, counted and logged. Close drains the queue.
 type UsageWriter struct {
 	store    gateway.UsageStore
-	cfg      config.Usage
+	cfg      usageLimits
 	log      *slog.Logger
 	queue    chan gateway.UsageRecord
 	stop     chan struct{}
@@ -52,16 +71,15 @@ var _ UsageRecorder = (*UsageWriter)(nil)
 
 // NewUsageWriter starts a writer; stop it with Close.
 func NewUsageWriter(opt UsageWriterOptions) *UsageWriter {
-	cfg := opt.Config
-	def := config.Defaults().Usage
+	cfg := usageLimits{FlushInterval: opt.FlushInterval, BatchSize: opt.BatchSize, QueueSize: opt.QueueSize}
 	if cfg.FlushInterval <= 0 {
-		cfg.FlushInterval = def.FlushInterval
+		cfg.FlushInterval = DefaultUsageFlushInterval
 	}
 	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = def.BatchSize
+		cfg.BatchSize = DefaultUsageBatchSize
 	}
 	if cfg.QueueSize <= 0 {
-		cfg.QueueSize = def.QueueSize
+		cfg.QueueSize = DefaultUsageQueueSize
 	}
 	log := opt.Log
 	if log == nil {

@@ -12,7 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/tollgate/tollgate/internal/config"
 	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/proxy"
 	"github.com/tollgate/tollgate/internal/sqlstore/sqltest"
@@ -66,7 +65,7 @@ func totalRequests(t *testing.T, st gateway.UsageStore) int64 {
 
 func TestUsageWriterDrainsOnClose(t *testing.T) {
 	st := sqltest.SQLite(t)
-	w := proxy.NewUsageWriter(proxy.UsageWriterOptions{Store: st, Config: config.Usage{FlushInterval: time.Hour, BatchSize: 1000, QueueSize: 1000}})
+	w := proxy.NewUsageWriter(proxy.UsageWriterOptions{Store: st, FlushInterval: time.Hour, BatchSize: 1000, QueueSize: 1000})
 	for i := range 250 {
 		w.Record(usageRec(i))
 	}
@@ -97,7 +96,7 @@ func TestUsageWriterDrainsOnClose(t *testing.T) {
 
 func TestUsageWriterBatches(t *testing.T) {
 	obs := &observedStore{UsageStore: sqltest.SQLite(t), entered: make(chan int, 16)}
-	w := proxy.NewUsageWriter(proxy.UsageWriterOptions{Store: obs, Config: config.Usage{FlushInterval: time.Hour, BatchSize: 3, QueueSize: 100}})
+	w := proxy.NewUsageWriter(proxy.UsageWriterOptions{Store: obs, FlushInterval: time.Hour, BatchSize: 3, QueueSize: 100})
 	for i := range 7 {
 		w.Record(usageRec(i))
 	}
@@ -122,7 +121,7 @@ func TestUsageWriterBatches(t *testing.T) {
 
 func TestUsageWriterFlushInterval(t *testing.T) {
 	obs := &observedStore{UsageStore: sqltest.SQLite(t), entered: make(chan int, 16)}
-	w := proxy.NewUsageWriter(proxy.UsageWriterOptions{Store: obs, Config: config.Usage{FlushInterval: 10 * time.Millisecond, BatchSize: 100, QueueSize: 100}})
+	w := proxy.NewUsageWriter(proxy.UsageWriterOptions{Store: obs, FlushInterval: 10 * time.Millisecond, BatchSize: 100, QueueSize: 100})
 	defer w.Close(context.Background())
 	w.Record(usageRec(0))
 	select {
@@ -138,7 +137,7 @@ func TestUsageWriterFlushInterval(t *testing.T) {
 func TestUsageWriterDropsWhenFull(t *testing.T) {
 	obs := &observedStore{UsageStore: sqltest.SQLite(t), entered: make(chan int, 16), gate: make(chan struct{})}
 	reg := prometheus.NewRegistry()
-	w := proxy.NewUsageWriter(proxy.UsageWriterOptions{Store: obs, Registerer: reg, Config: config.Usage{FlushInterval: time.Hour, BatchSize: 1, QueueSize: 2}})
+	w := proxy.NewUsageWriter(proxy.UsageWriterOptions{Store: obs, Registerer: reg, FlushInterval: time.Hour, BatchSize: 1, QueueSize: 2})
 	w.Record(usageRec(0))
 	<-obs.entered // the writer holds record 0 in a blocked insert
 	w.Record(usageRec(1))
@@ -161,7 +160,7 @@ func TestUsageWriterDropsWhenFull(t *testing.T) {
 
 func TestUsageWriterCloseGivesUp(t *testing.T) {
 	obs := &observedStore{UsageStore: sqltest.SQLite(t), entered: make(chan int, 16), gate: make(chan struct{})}
-	w := proxy.NewUsageWriter(proxy.UsageWriterOptions{Store: obs, Config: config.Usage{FlushInterval: time.Hour, BatchSize: 1, QueueSize: 10}})
+	w := proxy.NewUsageWriter(proxy.UsageWriterOptions{Store: obs, FlushInterval: time.Hour, BatchSize: 1, QueueSize: 10})
 	w.Record(usageRec(0))
 	<-obs.entered
 	ctx, cancel := context.WithCancel(context.Background())

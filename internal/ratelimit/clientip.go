@@ -5,22 +5,33 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
-
-	"github.com/tollgate/tollgate/internal/config"
 )
 
-// ParseTrustedProxies parses server.trusted_proxies (addresses or CIDR
-// prefixes); the error names the bad entry.
+// ParseTrustedProxies parses the trusted proxies (addresses or CIDR
+// prefixes, as in server.trusted_proxies); the error names the bad entry.
 func ParseTrustedProxies(entries []string) ([]netip.Prefix, error) {
 	out := make([]netip.Prefix, 0, len(entries))
 	for _, e := range entries {
-		p, err := config.ParsePrefix(e)
+		p, err := parsePrefix(e)
 		if err != nil {
-			return nil, fmt.Errorf("server.trusted_proxies: %q is not an IP address or CIDR prefix", e)
+			return nil, fmt.Errorf("%q is not an IP address or CIDR prefix", e)
 		}
 		out = append(out, p.Masked())
 	}
 	return out, nil
+}
+
+// parsePrefix parses an IP address (a prefix of its full length) or a CIDR
+// prefix.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		return netip.ParsePrefix(s)
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // ClientIP returns the client address of r: the socket peer, unless the

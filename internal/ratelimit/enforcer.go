@@ -59,7 +59,7 @@ type Bucket struct {
 }
 
 // Decision is the outcome of Check: the buckets evaluated (for the
-// headers) and what to charge after the completion.
+// headers).
 type Decision struct {
 	Subject string // "key:<id>[:<end user>]", "user:<id>", "static:<name>" or "ip:<addr>"
 	Policy  string // the name of the subject's policy
@@ -67,7 +67,6 @@ type Decision struct {
 	// RetryAfter is set when refused.
 	RetryAfter time.Duration
 	Buckets    []Bucket
-	tokens     []bucketSpec
 }
 
 type bucketSpec struct {
@@ -113,12 +112,11 @@ func (e *Enforcer) Check(ctx context.Context, req Request) (*Decision, error) {
 	specs := bucketsFor(subject, pol, req.Route, ps, req.Principal)
 	d := &Decision{Subject: subject, Policy: pol.Name, Allowed: true, Buckets: make([]Bucket, 0, len(specs))}
 
-	// Token budgets come first in specs (bucketsFor); d.tokens shares them.
+	// Token budgets come first in specs (bucketsFor).
 	nt := 0
 	for nt < len(specs) && specs[nt].tokens {
 		nt++
 	}
-	d.tokens = specs[:nt:nt]
 	for _, b := range specs[:nt] {
 		res, err := e.lim.Peek(ctx, b.key, b.limit, 1)
 		if err != nil {
@@ -182,15 +180,27 @@ func (e *Enforcer) CheckAttempt(ctx context.Context, name string, ip netip.Addr,
 }
 
 // ChargeTokens charges the tokens a completion used (prompt plus
-// completion) to the decision's token budgets. It charges even past the
-// budget: the subject is then refused until the debt has drained. A nil
-// decision or a decision without token budgets charges nothing.
-func (e *Enforcer) ChargeTokens(ctx context.Context, d *Decision, tokens int) error {
-	if d == nil || tokens <= 0 {
+// completion) to the token budgets of a request by p on route (the matched
+// ServeMux pattern, as in Request.Route): the same budgets Check peeks for
+// that principal and route, under the policies in force now. It charges
+// even past the budget: the subject is then refused until the debt has
+// drained. A nil principal or one without a subject (anonymous: routes
+// that run completions all require a credential) charges nothing. A
+// limiter failure is returned wrapped.
+func (e *Enforcer) ChargeTokens(ctx context.Context, p *gateway.Principal, route string, tokens int64) error {
+	if p == nil || tokens <= 0 {
 		return nil
 	}
-	for _, b := range d.tokens {
-		if _, err := e.lim.Charge(ctx, b.key, b.limit, tokens); err != nil {
+	subject := p.Subject()
+	if subject == "" {
+		return nil
+	}
+	ps := e.pol.Policies()
+	for _, b := range bucketsFor(subject, ps.For(p), route, ps, p) {
+		if !b.tokens {
+			break // token budgets come first
+		}
+		if _, err := e.lim.Charge(ctx, b.key, b.limit, int(tokens)); err != nil {
 			return fmt.Errorf("charge tokens: %w", err)
 		}
 	}
@@ -292,18 +302,4 @@ func ceilSeconds(d time.Duration) int {
 		return 0
 	}
 	return int((d + time.Second - 1) / time.Second)
-}
-
-type decisionKey struct{}
-
-// WithDecision returns a context carrying d, so the handler that learns a
-// completion's token usage can pass d to ChargeTokens.
-func WithDecision(ctx context.Context, d *Decision) context.Context {
-	return context.WithValue(ctx, decisionKey{}, d)
-}
-
-// DecisionFrom returns the request's Decision, or nil.
-func DecisionFrom(ctx context.Context) *Decision {
-	d, _ := ctx.Value(decisionKey{}).(*Decision)
-	return d
 }

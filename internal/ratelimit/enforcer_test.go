@@ -154,7 +154,7 @@ func TestEnforcerTokenBudget(t *testing.T) {
 		t.Fatalf("token bucket = %+v, want 1000 remaining", got)
 	}
 	// A completion used 1500 tokens: charged in full, the budget is in debt.
-	if err := e.ChargeTokens(ctx, d, 1500); err != nil {
+	if err := e.ChargeTokens(ctx, req.Principal, req.Route, 1500); err != nil {
 		t.Fatal(err)
 	}
 	d, err = e.Check(ctx, req)
@@ -182,8 +182,8 @@ func TestEnforcerTokenBudget(t *testing.T) {
 	if got := testutil.ToFloat64(met.decisions.WithLabelValues("default", "tokens", "limited")); got != 2 {
 		t.Fatalf("token limited decisions = %v, want 2", got)
 	}
-	if err := e.ChargeTokens(ctx, nil, 10); err != nil {
-		t.Fatalf("ChargeTokens(nil decision) = %v", err)
+	if err := e.ChargeTokens(ctx, nil, "", 10); err != nil {
+		t.Fatalf("ChargeTokens(nil principal) = %v", err)
 	}
 }
 
@@ -231,12 +231,79 @@ func TestEnforcerLimiterFailureIsInternal(t *testing.T) {
 	}
 }
 
-func TestDecisionContext(t *testing.T) {
-	d := &Decision{Subject: "x"}
-	ctx := WithDecision(context.Background(), d)
-	if DecisionFrom(ctx) != d || DecisionFrom(context.Background()) != nil {
-		t.Fatal("DecisionFrom does not return what WithDecision stored")
+// TestChargeTokensChargesTheBudgetsCheckPeeks: ChargeTokens, given the
+// principal and route of a request, charges exactly the token budgets its
+// Check peeked (the key owner's, the subject's, the route's), and no
+// other route's or subject's.
+func TestChargeTokensChargesTheBudgetsCheckPeeks(t *testing.T) {
+	def := gateway.RateLimitPolicy{Name: "default", RequestsPerMinute: 600, Burst: 100, TokensPerMinute: 6000}
+	ps := NewPolicies(def,
+		[]gateway.RateLimitPolicy{
+			{ID: "c", Name: "chat", RequestsPerMinute: 600, Burst: 100, TokensPerMinute: 3000},
+			{ID: "o", Name: "team", RequestsPerMinute: 600, Burst: 100, TokensPerMinute: 9000},
+		},
+		[]gateway.RateLimitAssignment{
+			{PolicyID: "c", SubjectType: gateway.SubjectRoute, Subject: "POST /v1/chat/completions"},
+			{PolicyID: "o", SubjectType: gateway.SubjectUser, Subject: "u1"},
+			{PolicyID: "c", SubjectType: gateway.SubjectKey, Subject: "k2"},
+		})
+	e, _, _ := newTestEnforcer(t, ps)
+	ctx := context.Background()
+	p := &gateway.Principal{Kind: gateway.PrincipalKey, KeyID: "k1", UserID: "u1", Role: gateway.RoleContributor, OwnerRole: gateway.RoleContributor}
+	chat := Request{Principal: p, Route: "POST /v1/chat/completions"}
+	remaining := func(req Request) map[string]int {
+		t.Helper()
+		d, err := e.Check(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]int{}
+		for _, b := range d.Buckets {
+			if b.Tokens {
+				out[b.Name] = b.Result.Remaining
+			}
+		}
+		return out
 	}
+	if got, want := remaining(chat), map[string]int{"owner-tokens": 9000, "team-tokens": 9000, "chat-tokens": 3000}; !equalCounts(got, want) {
+		t.Fatalf("token budgets before = %v, want %v", got, want)
+	}
+	if err := e.ChargeTokens(ctx, p, chat.Route, 100); err != nil {
+		t.Fatal(err)
+	}
+	// The fake clock stands still: nothing refills.
+	if got, want := remaining(chat), map[string]int{"owner-tokens": 8900, "team-tokens": 8900, "chat-tokens": 2900}; !equalCounts(got, want) {
+		t.Fatalf("token budgets after = %v, want %v", got, want)
+	}
+	// Without the route, the route's budget is not charged.
+	if err := e.ChargeTokens(ctx, p, "GET /v1/models", 100); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := remaining(chat), map[string]int{"owner-tokens": 8800, "team-tokens": 8800, "chat-tokens": 2900}; !equalCounts(got, want) {
+		t.Fatalf("token budgets after a charge on another route = %v, want %v", got, want)
+	}
+	// Another key of the same owner (with a key policy of its own) shares
+	// only the owner's budget.
+	other := &gateway.Principal{Kind: gateway.PrincipalKey, KeyID: "k2", UserID: "u1", Role: gateway.RoleContributor, OwnerRole: gateway.RoleContributor}
+	if got, want := remaining(Request{Principal: other}), map[string]int{"owner-tokens": 8800, "chat-tokens": 3000}; !equalCounts(got, want) {
+		t.Fatalf("other key's token budgets = %v, want %v", got, want)
+	}
+	// Anonymous principals have no subject and are charged nothing.
+	if err := e.ChargeTokens(ctx, &gateway.Principal{}, chat.Route, 100); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func equalCounts(a, b map[string]int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
 }
 
 func TestEnforcerCheckLogin(t *testing.T) {

@@ -22,7 +22,7 @@ func TestSetHeaders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.ChargeTokens(ctx, d, 150); err != nil {
+	if err := e.ChargeTokens(ctx, req.Principal, req.Route, 150); err != nil {
 		t.Fatal(err)
 	}
 	clk.Advance(500 * time.Millisecond)
