@@ -1,7 +1,6 @@
 package llm
 
 import (
-	"encoding/json"
 	"io"
 	"iter"
 	"strings"
@@ -59,22 +58,4 @@ func AppendEvent(dst []byte, typ, data string) []byte {
 		data = rest
 	}
 	return append(dst, '\n')
-}
-
-// ErrorEventData is the data of an SSE error frame, in SPEC.md's error
-// envelope: {"error":{"type","code","message","param":null}}.
-func ErrorEventData(typ, code, message string) []byte {
-	b, _ := json.Marshal(errorEnvelope{Error: errorBody{Type: typ, Code: code, Message: message}})
-	return b
-}
-
-type errorEnvelope struct {
-	Error errorBody `json:"error"`
-}
-
-type errorBody struct {
-	Type    string  `json:"type"`
-	Code    string  `json:"code"`
-	Message string  `json:"message"`
-	Param   *string `json:"param"`
 }

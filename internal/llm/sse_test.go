@@ -111,14 +111,6 @@ func TestAppendEventRoundTrip(t *testing.T) {
 	}
 }
 
-func TestErrorEventData(t *testing.T) {
-	got := string(llm.ErrorEventData("upstream_error", "upstream_error", `say "hi"`))
-	want := `{"error":{"type":"upstream_error","code":"upstream_error","message":"say \"hi\"","param":null}}`
-	if got != want {
-		t.Fatalf("ErrorEventData = %s, want %s", got, want)
-	}
-}
-
 // fuzzMaxInput bounds FuzzReadEvents' inputs. The stall the target used to
 // hit at default parallelism was the fuzzing engine minimising: coverage
 // counters are bucketed by hit count and bufio.Scanner grows its 4 KiB
