@@ -152,7 +152,7 @@ func TestRefusalsEmitNothing(t *testing.T) {
 	bob := &gateway.Principal{Kind: gateway.PrincipalUser, UserID: "bob", Role: gateway.RoleContributor}
 	c, _ := svc.Create(ctx, alice.Owner(), gateway.Conversation{})
 	for name, tc := range map[string]struct {
-		err        error
+		err       error
 		code, prm string
 	}{
 		"OtherOwner": {err: func() error {
