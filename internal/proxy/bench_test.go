@@ -30,21 +30,7 @@ func (d *discardSink) Fail(*gateway.Error) {}
 // round trip to llmtest, relay, usage capture) per request. Run with
 // -benchmem: allocations per request must stay flat as b.N grows.
 func BenchmarkChatCompletions(b *testing.B) {
-	words := strings.Fields(strings.Repeat("token ", 32))
-	for i := 1; i < len(words); i++ {
-		words[i] = " " + words[i]
-	}
-	up := llmtest.NewT(b, llmtest.Reply{Words: words})
-	px, err := proxy.New(proxy.Options{
-		Models: []proxy.Model{{Name: "fast", UpstreamModel: "up",
-			Provider: openai.New(openai.Options{Name: "local", BaseURL: up.URL, Timeout: time.Minute})}},
-		Usage: discardUsage{},
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(px.Close)
-	principal := &gateway.Principal{Kind: gateway.PrincipalKey, UserID: "u", KeyID: "k"}
+	px, principal := benchProxy(b)
 	for _, bc := range []struct{ name, body string }{
 		{"NonStream", `{"model":"fast","messages":[{"role":"user","content":"hello"}],"temperature":0.2}`},
 		{"Stream", `{"model":"fast","stream":true,"messages":[{"role":"user","content":"hello"}],"temperature":0.2}`},
@@ -55,7 +41,7 @@ func BenchmarkChatCompletions(b *testing.B) {
 			meta := proxy.Meta{Principal: principal, RequestID: "r", Header: http.Header{"X-Request-Id": {"r"}}}
 			b.ReportAllocs()
 			for b.Loop() {
-				sink := &discardSink{buf: make([]byte, 0, 2048)}
+				sink := &discardSink{}
 				if err := px.ChatCompletions(context.Background(), sink, body, meta); err != nil {
 					b.Fatal(err)
 				}
@@ -64,14 +50,9 @@ func BenchmarkChatCompletions(b *testing.B) {
 	}
 }
 
-type discardUsage struct{}
-
-func (discardUsage) Record(gateway.UsageRecord) {}
-
-// BenchmarkCompleteStream measures the conversation path (Complete with a
-// delta callback) for an answer of 32 chunks; allocs/op divided by 32 is
-// the allocation cost of one streamed conversation chunk.
-func BenchmarkCompleteStream(b *testing.B) {
+// benchProxy is a proxy serving model "fast" from an llmtest upstream
+// that answers 32 words, and the key principal the benchmarks call as.
+func benchProxy(b *testing.B) (*proxy.Proxy, *gateway.Principal) {
 	words := strings.Fields(strings.Repeat("token ", 32))
 	for i := 1; i < len(words); i++ {
 		words[i] = " " + words[i]
@@ -86,7 +67,18 @@ func BenchmarkCompleteStream(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(px.Close)
-	principal := &gateway.Principal{Kind: gateway.PrincipalKey, UserID: "u", KeyID: "k"}
+	return px, &gateway.Principal{Kind: gateway.PrincipalKey, UserID: "u", KeyID: "k"}
+}
+
+type discardUsage struct{}
+
+func (discardUsage) Record(gateway.UsageRecord) {}
+
+// BenchmarkCompleteStream measures the conversation path (Complete with a
+// delta callback) for an answer of 32 chunks; allocs/op divided by 32 is
+// the allocation cost of one streamed conversation chunk.
+func BenchmarkCompleteStream(b *testing.B) {
+	px, principal := benchProxy(b)
 	msgs := []llm.Message{{Role: "user", Content: []byte(`"hello"`)}}
 	var n int
 	b.ReportAllocs()
