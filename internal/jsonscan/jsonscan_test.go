@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -300,4 +301,54 @@ func BenchmarkGJSONValid(b *testing.B) {
 			b.Fatal("invalid")
 		}
 	}
+}
+
+// FuzzCheckShapes builds the hostile shapes of the security review from
+// the fuzzer's numbers (deep arrays, deep objects, wide objects, long
+// strings, up to 2^21 of each, at any nesting point) and holds Check to
+// the right verdict and to bounded memory: what it allocates is at most
+// 32 bytes per key plus a constant, whatever the depth or length (no
+// stack or buffer growing with the document).
+func FuzzCheckShapes(f *testing.F) {
+	for _, seed := range []struct {
+		kind  uint8
+		n, at uint32
+	}{{0, 2_500_000, 0}, {1, 1_000_000, 3}, {2, 1_000_000, 0}, {3, 30 << 20, 1}, {2, 999, 5}, {0, 128, 0}, {1, 129, 0}} {
+		f.Add(seed.kind, seed.n, seed.at)
+	}
+	f.Fuzz(func(t *testing.T, kind uint8, n, at uint32) {
+		n = max(n%(1<<21), 1)
+		at %= 16
+		prefix := strings.Repeat(`{"a":[`, int(at)) // nesting around the shape
+		suffix := strings.Repeat(`]}`, int(at))
+		var shape string
+		var depth, keys int
+		switch kind % 4 {
+		case 0:
+			shape, depth = string(deep("[", "]", int(n))), int(n)
+		case 1:
+			shape, depth = strings.Repeat(`{"k":`, int(n))+"0"+strings.Repeat("}", int(n)), int(n)
+		case 2:
+			shape, depth, keys = string(wideObject(int(n), false)), 1, int(n)
+		case 3:
+			shape = `"` + strings.Repeat("x", int(n)) + `"`
+		}
+		body := []byte(prefix + shape + suffix)
+		opt := Options{MaxDepth: MaxDepthAPI, UniqueKeys: true, MaxKeys: MaxKeysAPI}
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		err := Check(body, opt)
+		runtime.ReadMemStats(&after)
+		tooDeep := 2*int(at)+depth > MaxDepthAPI
+		tooWide := keys > MaxKeysAPI
+		switch {
+		case (tooDeep || tooWide) && err == nil:
+			t.Fatalf("kind %d n %d at %d: accepted", kind%4, n, at)
+		case !tooDeep && !tooWide && err != nil:
+			t.Fatalf("kind %d n %d at %d: %v", kind%4, n, at, err)
+		}
+		if grew := after.TotalAlloc - before.TotalAlloc; grew > uint64(32*min(keys, MaxKeysAPI)+64<<10) {
+			t.Fatalf("kind %d n %d at %d: Check allocated %d bytes", kind%4, n, at, grew)
+		}
+	})
 }
