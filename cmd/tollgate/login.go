@@ -11,9 +11,10 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
 	"github.com/tollgate/tollgate/internal/client"
 	"github.com/tollgate/tollgate/internal/gateway"
-	"golang.org/x/term"
 )
 
 // credentials is what `tollgate login` stores, mode 0600, in
