@@ -148,6 +148,7 @@ func TestAccessMatrix(t *testing.T) {
 	cfg, _ := staticConfig(t, `
 [auth]
 login_rate_per_minute = 1000
+register_rate_per_minute = 1000
 
 [rate_limit.default]
 requests_per_minute = 100000
@@ -165,7 +166,7 @@ role = "contributor"
 end_user_mode = true
 `)
 	logs := &syncBuffer{}
-	e := startAuthEnv(t, cfg, slog.New(slog.NewTextHandler(logs, nil)), logs)
+	e := startAuthEnv(t, cfg, slog.New(slog.NewTextHandler(logs, nil)), logs, testDeps(nil))
 	k := &keyEnv{authEnv: e}
 	adminTok := e.setup()
 	e.createUser(adminTok, "viewer@example.com", adminPassword, "viewer")

@@ -41,24 +41,33 @@ type authEnv struct {
 	app  *app
 	url  string
 	logs *syncBuffer
+	deps appDeps
 }
 
+// newAuthEnv starts an app with cheap password hashing (testDeps).
 func newAuthEnv(t *testing.T, environ ...string) *authEnv {
+	t.Helper()
+	return newAuthEnvDeps(t, testDeps(nil), environ...)
+}
+
+// newAuthEnvDeps starts an app with deps, e.g. appDeps{} for the
+// production password cost.
+func newAuthEnvDeps(t *testing.T, deps appDeps, environ ...string) *authEnv {
 	t.Helper()
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	return startAuthEnv(t, testConfig(t, environ...), log, logs)
+	return startAuthEnv(t, testConfig(t, environ...), log, logs, deps)
 }
 
 // second is another instance on the same database (as with PostgreSQL
 // behind a load balancer), sharing the log sink.
 func (e *authEnv) second() *authEnv {
-	return startAuthEnv(e.t, e.app.cfg, e.app.log, e.logs)
+	return startAuthEnv(e.t, e.app.cfg, e.app.log, e.logs, e.deps)
 }
 
-func startAuthEnv(t *testing.T, cfg *config.Config, log *slog.Logger, logs *syncBuffer) *authEnv {
+func startAuthEnv(t *testing.T, cfg *config.Config, log *slog.Logger, logs *syncBuffer, deps appDeps) *authEnv {
 	t.Helper()
-	a, err := newApp(context.Background(), cfg, log, nil)
+	a, err := newApp(context.Background(), cfg, log, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +79,7 @@ func startAuthEnv(t *testing.T, cfg *config.Config, log *slog.Logger, logs *sync
 		OperationID: "testContribute", Handler: func(w http.ResponseWriter, r *http.Request) error {
 			return httpapi.WriteJSON(w, http.StatusOK, map[string]string{"role": gateway.PrincipalFrom(r.Context()).Role.String()})
 		}})
-	return &authEnv{t: t, app: a, url: newHTTPTest(t, a), logs: logs}
+	return &authEnv{t: t, app: a, url: newHTTPTest(t, a), logs: logs, deps: deps}
 }
 
 type reply struct {

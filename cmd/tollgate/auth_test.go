@@ -463,7 +463,7 @@ func TestRequiredModeWithoutUsers(t *testing.T) {
 func TestServeCreatesSetupTokenOtherCommandsDoNot(t *testing.T) {
 	cfg := testConfig(t, "TOLLGATE_SERVER_ADDR=0.0.0.0:0")
 	path := filepath.Join(cfg.Server.DataDir, "setup-token")
-	a, err := newApp(t.Context(), cfg, slog.New(slog.DiscardHandler), nil)
+	a, err := newApp(t.Context(), cfg, slog.New(slog.DiscardHandler), testDeps(nil))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,7 +40,7 @@ func TestStartupSweepMarksPendingMessages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := newApp(ctx, testConfig(t), slog.New(slog.DiscardHandler), st)
+	a, err := newApp(ctx, testConfig(t), slog.New(slog.DiscardHandler), testDeps(st))
 	if err != nil {
 		t.Fatal(err)
 	}

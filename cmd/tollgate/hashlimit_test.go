@@ -98,7 +98,7 @@ func checkEnvelope(a answer, status int, typ, code string) error {
 // MiB (without the bound it would grow by about 150 × 19 MiB).
 func TestParallelLoginsBoundedMemory(t *testing.T) {
 	const slots, n = 2, 200
-	e := newAuthEnv(t, fmt.Sprintf("TOLLGATE_AUTH_PASSWORD_HASH_CONCURRENCY=%d", slots),
+	e := newAuthEnvDeps(t, appDeps{}, fmt.Sprintf("TOLLGATE_AUTH_PASSWORD_HASH_CONCURRENCY=%d", slots),
 		"TOLLGATE_AUTH_LOGIN_RATE_PER_MINUTE=150", "TOLLGATE_AUTH_PASSWORD_HASH_WAIT=2s")
 	if got := e.app.hashes.Slots(); got != slots {
 		t.Fatalf("hash slots = %d, want %d", got, slots)

@@ -7,7 +7,20 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/tollgate/tollgate/internal/auth"
+	"github.com/tollgate/tollgate/internal/sqlstore"
 )
+
+// testPasswords are cheap argon2id parameters. Tests hash and verify
+// passwords by the dozen and check what the answers are, not what they
+// cost; TestParallelLoginsBoundedMemory, which measures the cost, runs
+// with the production parameters.
+var testPasswords = auth.PasswordParams{MemoryKiB: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+
+// testDeps are the app dependencies of tests: st (nil: the configured
+// database) and cheap password hashing.
+func testDeps(st *sqlstore.Store) appDeps { return appDeps{store: st, passwords: testPasswords} }
 
 // newHTTPTest serves an app's handler on a test server.
 func newHTTPTest(t *testing.T, a *app) string {

@@ -41,7 +41,7 @@ func TestKeyCLI(t *testing.T) {
 
 	// A server on the same database accepts the key, and drops it at its
 	// next sync after the CLI revokes it.
-	a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler), nil)
+	a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler), testDeps(nil))
 	if err != nil {
 		t.Fatal(err)
 	}

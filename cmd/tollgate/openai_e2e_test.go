@@ -19,7 +19,7 @@ func newOpenAIClient(base, key string) openai.Client {
 
 func TestOpenAIGoClient(t *testing.T) {
 	cfg := testConfig(t)
-	a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler), sqltest.SQLite(t))
+	a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler), testDeps(sqltest.SQLite(t)))
 	if err != nil {
 		t.Fatal(err)
 	}

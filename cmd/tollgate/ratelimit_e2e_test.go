@@ -57,7 +57,7 @@ func errCode(r apiResult) (typ, code string, param any) {
 func newTestApp(t *testing.T, environ ...string) string {
 	t.Helper()
 	cfg := testConfig(t, environ...)
-	a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler), sqltest.SQLite(t))
+	a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler), testDeps(sqltest.SQLite(t)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,7 @@ func newServeCmd(e env, gf *globalFlags) *cobra.Command {
 				return err
 			}
 			log := newLogger(e.stderr, cfg)
-			a, err := newApp(cmd.Context(), cfg, log, nil)
+			a, err := newApp(cmd.Context(), cfg, log, appDeps{})
 			if err != nil {
 				return err
 			}
@@ -84,7 +84,7 @@ func newOpenAPICmd(e env, gf *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			a, err := newApp(cmd.Context(), cfg, slog.New(slog.DiscardHandler), nil)
+			a, err := newApp(cmd.Context(), cfg, slog.New(slog.DiscardHandler), appDeps{})
 			if err != nil {
 				return err
 			}
@@ -132,9 +132,19 @@ type app struct {
 	stopped      chan struct{}
 }
 
-// newApp opens the store and wires the HTTP API. st may be given by tests;
-// nil opens the configured database.
-func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlstore.Store) (a *app, err error) {
+// appDeps are what newApp takes from its caller instead of building it;
+// the zero value builds everything from the config.
+type appDeps struct {
+	// store is nil to open the configured database.
+	store *sqlstore.Store
+	// passwords are the argon2id parameters of new password hashes; the
+	// zero value is auth.DefaultPasswordParams (tests pass cheaper ones).
+	passwords auth.PasswordParams
+}
+
+// newApp opens the store (unless deps has one) and wires the HTTP API.
+func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appDeps) (a *app, err error) {
+	st := deps.store
 	if st == nil {
 		if st, err = openStore(ctx, cfg); err != nil {
 			return nil, err
@@ -154,7 +164,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlst
 	}
 
 	a.hashes = newHashLimiter(cfg)
-	if a.identity, a.keys, a.static, err = newIdentity(ctx, cfg, log, st, a.hashes); err != nil {
+	if a.identity, a.keys, a.static, err = newIdentity(ctx, cfg, log, st, a.hashes, deps.passwords); err != nil {
 		return a, err
 	}
 	// Rate limits: memory, or Redis with local fallback.
@@ -213,7 +223,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlst
 			_, err := logins.CheckLogin(r.Context(), ratelimit.ClientIP(r, trusted), cfg.Auth.LoginRatePerMinute)
 			return err
 		},
-		ClientIP:      func(r *http.Request) string { return ratelimit.ClientIP(r, trusted).String() },
+		ClientIP: func(r *http.Request) string { return ratelimit.ClientIP(r, trusted).String() },
 		RegisterGuard: func(w http.ResponseWriter, r *http.Request) error {
 			_, err := logins.CheckAttempt(r.Context(), "register", ratelimit.ClientIP(r, trusted),
 				cfg.Auth.RegisterRatePerMinute, "Too many setup or registration attempts")
@@ -257,7 +267,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlst
 
 // newIdentity builds and initialises the identity service of cfg.Auth on st.
 // Its verifiers are the API keys (cache, exchange) and the static tokens.
-func newIdentity(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlstore.Store, hashes *auth.HashLimiter) (*auth.Service, *auth.Keys, *auth.StaticTokens, error) {
+func newIdentity(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlstore.Store, hashes *auth.HashLimiter, passwords auth.PasswordParams) (*auth.Service, *auth.Keys, *auth.StaticTokens, error) {
 	tokens, err := auth.NewTokens(ctx, auth.TokensOptions{Secret: cfg.Auth.JWTSecret, Keys: st,
 		Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience})
 	if err != nil {
@@ -278,6 +288,7 @@ func newIdentity(ctx context.Context, cfg *config.Config, log *slog.Logger, st *
 	keys := auth.NewKeys(auth.KeysOptions{Store: st, Tokens: tokens, ExchangeTTL: cfg.Auth.ExchangeTokenTTL, Static: static})
 	idn := auth.New(auth.Options{
 		Hashes:              hashes,
+		Password:            passwords,
 		Users:               st,
 		Tokens:              tokens,
 		Mode:                cfg.Auth.Mode,

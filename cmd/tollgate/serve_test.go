@@ -47,7 +47,7 @@ func writeEmptyConfig(t *testing.T, dir string) string {
 func startServe(t *testing.T, cfg *config.Config, extra ...httpapi.Route) (string, context.CancelFunc, <-chan error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := newApp(ctx, cfg, slog.New(slog.DiscardHandler), nil)
+	a, err := newApp(ctx, cfg, slog.New(slog.DiscardHandler), testDeps(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestGracefulShutdownFinishesInFlightRequest(t *testing.T) {
 func TestReadyzWhenDatabaseGone(t *testing.T) {
 	cfg := testConfig(t)
 	st := sqltest.SQLite(t)
-	a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler), st)
+	a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler), testDeps(st))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +189,7 @@ func TestSlowHeaderClientIsCutOff(t *testing.T) {
 
 func TestEveryRouteDeclaresAccess(t *testing.T) {
 	cfg := testConfig(t)
-	a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler), sqltest.SQLite(t))
+	a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler), testDeps(sqltest.SQLite(t)))
 	if err != nil {
 		t.Fatal(err)
 	}

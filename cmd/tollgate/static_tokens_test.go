@@ -50,7 +50,7 @@ func TestStaticTokens(t *testing.T) {
 	t.Setenv("TG_TEST_FRONTEND_TOKEN", secret)
 	cfg, _ := staticConfig(t, staticTOML)
 	logs := &syncBuffer{}
-	e := startAuthEnv(t, cfg, slog.New(slog.NewTextHandler(logs, nil)), logs)
+	e := startAuthEnv(t, cfg, slog.New(slog.NewTextHandler(logs, nil)), logs, testDeps(nil))
 
 	// A configured static token makes auto mode required even without users.
 	if st := e.do("GET", "/api/auth/status", "", nil); st.body["mode"] != "required" {
@@ -92,7 +92,7 @@ func TestStaticTokens(t *testing.T) {
 
 func TestStaticTokenMissingEnvRefusesStart(t *testing.T) {
 	cfg, _ := staticConfig(t, strings.Replace(staticTOML, "TG_TEST_FRONTEND_TOKEN", "TG_TEST_UNSET_TOKEN", 1))
-	_, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler), nil)
+	_, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler), testDeps(nil))
 	if err == nil || !strings.Contains(err.Error(), "auth.static_tokens[0].token_env") {
 		t.Fatalf("newApp err = %v, want one naming auth.static_tokens[0].token_env", err)
 	}
@@ -106,7 +106,7 @@ func TestStaticTokensReloadOnSIGHUP(t *testing.T) {
 	t.Setenv("TG_TEST_NEW_TOKEN", "new-secret-0123456789")
 	cfg, path := staticConfig(t, staticTOML)
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := newApp(ctx, cfg, slog.New(slog.DiscardHandler), nil)
+	a, err := newApp(ctx, cfg, slog.New(slog.DiscardHandler), testDeps(nil))
 	if err != nil {
 		t.Fatal(err)
 	}

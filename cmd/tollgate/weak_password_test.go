@@ -72,6 +72,6 @@ func TestCommonPasswordsRefusedEverywhere(t *testing.T) {
 		if _, _, err := runCLI(environ, "uncommon pass 3\n", "user", "create", "--email", "cli@example.com", "--role", "viewer", "--password-stdin"); err != nil {
 			t.Fatal(err)
 		}
-		startAuthEnv(t, e.app.cfg, slog.New(slog.DiscardHandler), &syncBuffer{}).login("cli@example.com", "uncommon pass 3")
+		startAuthEnv(t, e.app.cfg, slog.New(slog.DiscardHandler), &syncBuffer{}, e.deps).login("cli@example.com", "uncommon pass 3")
 	})
 }
