@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/tollgate/tollgate/internal/httpapi"
 )
 
 // The credential columns of the access matrix, in the order of the cells
@@ -172,10 +174,10 @@ end_user_mode = true
 	e.createUser(adminTok, "viewer@example.com", adminPassword, "viewer")
 	e.createUser(adminTok, "con@example.com", adminPassword, "contributor")
 	conTok := e.login("con@example.com", adminPassword)
-	keyC := k.createKey(conTok, map[string]any{"name": "plain-c"})["key"].(string)
-	keyA := k.createKey(adminTok, map[string]any{"name": "plain-a"})["key"].(string)
-	appA := k.createKey(adminTok, map[string]any{"name": "app-a", "end_user_mode": true})["key"].(string)
-	appC := k.createKey(conTok, map[string]any{"name": "app-c", "end_user_mode": true})["key"].(string)
+	keyC := k.createKey(conTok, httpapi.CreateKeyRequest{Name: "plain-c"}).Key
+	keyA := k.createKey(adminTok, httpapi.CreateKeyRequest{Name: "plain-a"}).Key
+	appA := k.createKey(adminTok, httpapi.CreateKeyRequest{Name: "app-a", EndUserMode: true}).Key
+	appC := k.createKey(conTok, httpapi.CreateKeyRequest{Name: "app-c", EndUserMode: true}).Key
 	exchange := func(cred string) string {
 		r := e.do("POST", "/api/auth/token", cred, nil)
 		wantStatus(t, r, http.StatusOK)

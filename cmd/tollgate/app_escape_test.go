@@ -3,6 +3,8 @@ package main
 import (
 	"net/http"
 	"testing"
+
+	"github.com/tollgate/tollgate/internal/httpapi"
 )
 
 // TestAppCredentialCannotEscapeItsEndUser is the regression of security
@@ -15,10 +17,10 @@ func TestAppCredentialCannotEscapeItsEndUser(t *testing.T) {
 	conv := e.do("POST", "/api/conversations", e.adminTok, map[string]any{"title": "owner's private notes"})
 	wantStatus(t, conv, http.StatusCreated)
 	convID := conv.body["id"].(string)
-	personal := e.createKey(e.adminTok, map[string]any{"name": "personal"})
-	personalID, personalKey := personal["id"].(string), personal["key"].(string)
-	app := e.createKey(e.adminTok, map[string]any{"name": "app", "end_user_mode": true})
-	appKey := app["key"].(string)
+	personal := e.createKey(e.adminTok, httpapi.CreateKeyRequest{Name: "personal"})
+	personalID, personalKey := personal.ID, personal.Key
+	app := e.createKey(e.adminTok, httpapi.CreateKeyRequest{Name: "app", EndUserMode: true})
+	appKey := app.Key
 	x := e.do("POST", "/api/auth/token", appKey, nil)
 	wantStatus(t, x, http.StatusOK)
 	exchanged := x.body["access_token"].(string)

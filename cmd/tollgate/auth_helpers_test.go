@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/tollgate/tollgate/internal/client"
 	"github.com/tollgate/tollgate/internal/config"
 	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/httpapi"
@@ -161,29 +162,36 @@ func wantError(t *testing.T, r reply, status int, code, param string) {
 
 const adminPassword = "correct horse battery staple"
 
+// client is the typed API client of the app, sending tok ("" for none).
+func (e *authEnv) client(tok string) *client.Client { return client.New(e.url).WithToken(tok) }
+
 // setup creates the first admin and returns their token.
 func (e *authEnv) setup() string {
 	e.t.Helper()
-	r := e.do("POST", "/api/setup", "", map[string]string{"email": "admin@example.com", "password": adminPassword, "display_name": "Admin"})
-	wantStatus(e.t, r, http.StatusCreated)
+	if _, err := e.client("").Setup(e.t.Context(), httpapi.SetupRequest{Email: "admin@example.com", Password: adminPassword, DisplayName: "Admin"}); err != nil {
+		e.t.Fatalf("setup: %v", err)
+	}
 	return e.login("admin@example.com", adminPassword)
 }
 
 func (e *authEnv) login(email, password string) string {
 	e.t.Helper()
-	r := e.do("POST", "/api/auth/login", "", map[string]string{"email": email, "password": password})
-	wantStatus(e.t, r, http.StatusOK)
-	tok, _ := r.body["access_token"].(string)
-	if tok == "" {
-		e.t.Fatalf("login gave no token: %s", r.raw)
+	res, err := e.client("").Login(e.t.Context(), email, gateway.Secret(password))
+	if err != nil {
+		e.t.Fatalf("login %s: %v", email, err)
 	}
-	return tok
+	if res.AccessToken == "" {
+		e.t.Fatalf("login gave no token: %+v", res)
+	}
+	return res.AccessToken
 }
 
 // createUser creates a user through the admin API and returns its id.
 func (e *authEnv) createUser(adminTok, email, password, role string) string {
 	e.t.Helper()
-	r := e.do("POST", "/api/admin/users", adminTok, map[string]string{"email": email, "password": password, "role": role, "display_name": "U"})
-	wantStatus(e.t, r, http.StatusCreated)
-	return r.body["id"].(string)
+	u, err := e.client(adminTok).CreateUser(e.t.Context(), httpapi.CreateUserRequest{Email: email, Password: gateway.Secret(password), Role: role, DisplayName: "U"})
+	if err != nil {
+		e.t.Fatalf("create user %s: %v", email, err)
+	}
+	return u.ID
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"net/http"
 	"testing"
+
+	"github.com/tollgate/tollgate/internal/httpapi"
 )
 
 // TestAppCredentialConversationIsolation runs the conversation routes with a
@@ -11,7 +13,7 @@ import (
 // ids. The key's owner, using their own login, sees none of it either.
 func TestAppCredentialConversationIsolation(t *testing.T) {
 	e := newKeyEnv(t)
-	appKey := e.createKey(e.conTok, map[string]any{"name": "app", "end_user_mode": true})["key"].(string)
+	appKey := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "app", EndUserMode: true}).Key
 	const h = "X-End-User-Id"
 	as := func(user string) []string { return []string{h, user} }
 

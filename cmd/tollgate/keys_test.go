@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate/tollgate/internal/httpapi"
 	"github.com/tollgate/tollgate/internal/testsvc"
 )
 
@@ -32,12 +33,14 @@ func newKeyEnv(t *testing.T, environ ...string) *keyEnv {
 	return k
 }
 
-// createKey creates a key with tok and returns the response body.
-func (e *keyEnv) createKey(tok string, body map[string]any) map[string]any {
+// createKey creates a key with tok through the client.
+func (e *keyEnv) createKey(tok string, in httpapi.CreateKeyRequest) httpapi.KeyResponse {
 	e.t.Helper()
-	r := e.do("POST", "/api/keys", tok, body)
-	wantStatus(e.t, r, http.StatusCreated)
-	return r.body
+	k, err := e.client(tok).CreateKey(e.t.Context(), in)
+	if err != nil {
+		e.t.Fatalf("create key %q: %v", in.Name, err)
+	}
+	return k
 }
 
 func keysOf(m map[string]any) []string {
@@ -51,7 +54,10 @@ func keysOf(m map[string]any) []string {
 
 func TestAPIKeyCreateListShowsSecretOnce(t *testing.T) {
 	e := newKeyEnv(t)
-	k := e.createKey(e.conTok, map[string]any{"name": "ci"})
+	// The wire shape is the point here, so this create stays raw HTTP.
+	created := e.do("POST", "/api/keys", e.conTok, map[string]any{"name": "ci"})
+	wantStatus(t, created, http.StatusCreated)
+	k := created.body
 	want := []string{"created_at", "end_user_mode", "expires_at", "id", "key", "last_used_at", "name", "owner_id", "prefix", "revoked_at", "role"}
 	if got := keysOf(k); !reflect.DeepEqual(got, want) {
 		t.Fatalf("create fields = %v, want %v", got, want)
@@ -78,7 +84,7 @@ func TestAPIKeyCreateListShowsSecretOnce(t *testing.T) {
 		t.Fatal("the list shows the secret")
 	}
 	// The admin sees every key, filtered by owner.
-	e.createKey(e.adminTok, map[string]any{"name": "admin's"})
+	e.createKey(e.adminTok, httpapi.CreateKeyRequest{Name: "admin's"})
 	all := e.do("GET", "/api/admin/keys", e.adminTok, nil)
 	wantStatus(t, all, 200)
 	if n := len(all.body["data"].([]any)); n != 2 {
@@ -122,8 +128,8 @@ func TestAPIKeyValidation(t *testing.T) {
 
 func TestAPIKeyRevoke(t *testing.T) {
 	e := newKeyEnv(t)
-	k := e.createKey(e.conTok, map[string]any{"name": "ci"})
-	secret, id := k["key"].(string), k["id"].(string)
+	k := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "ci"})
+	secret, id := k.Key, k.ID
 	wantStatus(t, e.do("GET", "/api/auth/me", secret, nil), 200)
 	// Another user's key is not found, exactly like a missing one.
 	e.createUser(e.adminTok, "other@example.com", adminPassword, "contributor")
@@ -147,22 +153,24 @@ func TestAPIKeyRevoke(t *testing.T) {
 	wantError(t, e.do("POST", "/api/keys/"+id+"/rotate", e.conTok, nil), 404, "not_found", "")
 
 	// The admin route revokes any key.
-	k2 := e.createKey(e.conTok, map[string]any{"name": "second"})
-	wantStatus(t, e.do("GET", "/api/auth/me", k2["key"].(string), nil), 200)
-	wantError(t, e.do("DELETE", "/api/admin/keys/"+k2["id"].(string), e.conTok, nil), 403, "insufficient_role", "")
-	wantStatus(t, e.do("DELETE", "/api/admin/keys/"+k2["id"].(string), e.adminTok, nil), 204)
-	wantError(t, e.do("GET", "/api/auth/me", k2["key"].(string), nil), 401, "invalid_authorization", "")
+	k2 := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "second"})
+	wantStatus(t, e.do("GET", "/api/auth/me", k2.Key, nil), 200)
+	wantError(t, e.do("DELETE", "/api/admin/keys/"+k2.ID, e.conTok, nil), 403, "insufficient_role", "")
+	wantStatus(t, e.do("DELETE", "/api/admin/keys/"+k2.ID, e.adminTok, nil), 204)
+	wantError(t, e.do("GET", "/api/auth/me", k2.Key, nil), 401, "invalid_authorization", "")
 	wantError(t, e.do("DELETE", "/api/admin/keys/missing", e.adminTok, nil), 404, "not_found", "")
 }
 
 func TestAPIKeyExpiry(t *testing.T) {
 	e := newKeyEnv(t)
-	k := e.createKey(e.conTok, map[string]any{"name": "short", "expires_in_seconds": 60})
-	exp, err := time.Parse(time.RFC3339Nano, k["expires_at"].(string))
-	if err != nil || exp.Sub(e.clock.Now()).Round(time.Second) != time.Minute {
-		t.Fatalf("expires_at = %v (%v), want now+60s", k["expires_at"], err)
+	k := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "short", ExpiresInSeconds: ptr(int64(60))})
+	if k.ExpiresAt == nil {
+		t.Fatal("expires_at = null, want now+60s")
 	}
-	secret := k["key"].(string)
+	if exp := *k.ExpiresAt; exp.Sub(e.clock.Now()).Round(time.Second) != time.Minute {
+		t.Fatalf("expires_at = %v, want now+60s", exp)
+	}
+	secret := k.Key
 	e.clock.Advance(59 * time.Second)
 	wantStatus(t, e.do("GET", "/api/auth/me", secret, nil), 200)
 	e.clock.Advance(time.Second)
@@ -172,19 +180,19 @@ func TestAPIKeyExpiry(t *testing.T) {
 func TestAPIKeyRotation(t *testing.T) {
 	e := newKeyEnv(t)
 	t.Run("WithGrace", func(t *testing.T) {
-		k := e.createKey(e.conTok, map[string]any{"name": "rot"})
-		old := k["key"].(string)
-		r := e.do("POST", "/api/keys/"+k["id"].(string)+"/rotate", e.conTok, map[string]any{"grace_seconds": 3600})
+		k := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "rot"})
+		old := k.Key
+		r := e.do("POST", "/api/keys/"+k.ID+"/rotate", e.conTok, map[string]any{"grace_seconds": 3600})
 		wantStatus(t, r, 200)
 		fresh, _ := r.body["key"].(string)
-		if r.body["id"] != k["id"] || !strings.HasPrefix(fresh, "tg_") || fresh == old || r.body["prefix"] != fresh[3:11] {
+		if r.body["id"] != k.ID || !strings.HasPrefix(fresh, "tg_") || fresh == old || r.body["prefix"] != fresh[3:11] {
 			t.Fatalf("rotate = %s", r.raw)
 		}
 		e.clock.Advance(3599 * time.Second)
 		for _, s := range []string{old, fresh} {
 			me := e.do("GET", "/api/auth/me", s, nil)
 			wantStatus(t, me, 200)
-			if key := me.body["key"].(map[string]any); key["id"] != k["id"] {
+			if key := me.body["key"].(map[string]any); key["id"] != k.ID {
 				t.Fatalf("me = %s", me.raw)
 			}
 		}
@@ -193,28 +201,28 @@ func TestAPIKeyRotation(t *testing.T) {
 		wantStatus(t, e.do("GET", "/api/auth/me", fresh, nil), 200)
 	})
 	t.Run("DefaultNoGrace", func(t *testing.T) {
-		k := e.createKey(e.conTok, map[string]any{"name": "rot0"})
-		old := k["key"].(string)
+		k := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "rot0"})
+		old := k.Key
 		wantStatus(t, e.do("GET", "/api/auth/me", old, nil), 200) // cached
-		r := e.do("POST", "/api/keys/"+k["id"].(string)+"/rotate", e.conTok, nil)
+		r := e.do("POST", "/api/keys/"+k.ID+"/rotate", e.conTok, nil)
 		wantStatus(t, r, 200)
 		wantError(t, e.do("GET", "/api/auth/me", old, nil), 401, "invalid_authorization", "")
 		wantStatus(t, e.do("GET", "/api/auth/me", r.body["key"].(string), nil), 200)
 	})
 	t.Run("NegativeGrace", func(t *testing.T) {
-		k := e.createKey(e.conTok, map[string]any{"name": "rotneg"})
-		wantError(t, e.do("POST", "/api/keys/"+k["id"].(string)+"/rotate", e.conTok, map[string]any{"grace_seconds": -1}), 400, "invalid_field", "body.grace_seconds")
+		k := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "rotneg"})
+		wantError(t, e.do("POST", "/api/keys/"+k.ID+"/rotate", e.conTok, map[string]any{"grace_seconds": -1}), 400, "invalid_field", "body.grace_seconds")
 	})
 }
 
 func TestAPIKeyEffectiveRole(t *testing.T) {
 	e := newKeyEnv(t)
 	t.Run("ViewerKeyOfAdminStaysViewer", func(t *testing.T) {
-		k := e.createKey(e.adminTok, map[string]any{"name": "ro", "role": "viewer"})
-		s := k["key"].(string)
+		k := e.createKey(e.adminTok, httpapi.CreateKeyRequest{Name: "ro", Role: ptr("viewer")})
+		s := k.Key
 		me := e.do("GET", "/api/auth/me", s, nil)
 		wantStatus(t, me, 200)
-		want := map[string]any{"id": k["id"], "name": "ro", "prefix": k["prefix"], "role": "viewer"}
+		want := map[string]any{"id": k.ID, "name": "ro", "prefix": k.Prefix, "role": "viewer"}
 		if me.body["role"] != "viewer" || !reflect.DeepEqual(me.body["key"], want) || me.body["email"] != "admin@example.com" {
 			t.Fatalf("me = %s", me.raw)
 		}
@@ -223,12 +231,12 @@ func TestAPIKeyEffectiveRole(t *testing.T) {
 		wantError(t, e.do("POST", "/api/keys", s, map[string]any{"name": "escalate", "role": "admin"}), 403, "insufficient_role", "")
 	})
 	t.Run("ContributorKeyCannotMintAdminKey", func(t *testing.T) {
-		k := e.createKey(e.adminTok, map[string]any{"name": "c", "role": "contributor"})
-		wantError(t, e.do("POST", "/api/keys", k["key"].(string), map[string]any{"name": "x", "role": "admin"}), 400, "invalid_field", "body.role")
+		k := e.createKey(e.adminTok, httpapi.CreateKeyRequest{Name: "c", Role: ptr("contributor")})
+		wantError(t, e.do("POST", "/api/keys", k.Key, map[string]any{"name": "x", "role": "admin"}), 400, "invalid_field", "body.role")
 	})
 	t.Run("DemotedOwnerLosesRole", func(t *testing.T) {
-		k := e.createKey(e.conTok, map[string]any{"name": "c"})
-		s := k["key"].(string)
+		k := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "c"})
+		s := k.Key
 		r := e.do("POST", "/test/contribute", s, nil)
 		wantStatus(t, r, 200)
 		if r.body["role"] != "contributor" {
@@ -252,9 +260,9 @@ func TestAPIKeyEffectiveRole(t *testing.T) {
 // answers.
 func TestAPIKeyTransportsAgree(t *testing.T) {
 	e := newKeyEnv(t)
-	good := e.createKey(e.conTok, map[string]any{"name": "c"})["key"].(string)
-	revoked := e.createKey(e.conTok, map[string]any{"name": "r"})
-	wantStatus(t, e.do("DELETE", "/api/keys/"+revoked["id"].(string), e.conTok, nil), 204)
+	good := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "c"}).Key
+	revoked := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "r"})
+	wantStatus(t, e.do("DELETE", "/api/keys/"+revoked.ID, e.conTok, nil), 204)
 	routes := []struct{ method, path string }{
 		{"GET", "/api/auth/me"},      // viewer
 		{"POST", "/test/contribute"}, // contributor
@@ -265,7 +273,7 @@ func TestAPIKeyTransportsAgree(t *testing.T) {
 		{"GET", "/api/auth/status"},  // public
 		{"POST", "/api/auth/token"},  // exchange
 	}
-	for _, cred := range []string{good, revoked["key"].(string), "tg_" + strings.Repeat("A", 43), "tg_short"} {
+	for _, cred := range []string{good, revoked.Key, "tg_" + strings.Repeat("A", 43), "tg_short"} {
 		for _, rt := range routes {
 			var got []string
 			for _, hdr := range [][]string{{"Authorization", "Bearer " + cred}, {"Authorization", "bEaReR " + cred}, {"X-API-Key", cred}} {
@@ -282,7 +290,7 @@ func TestAPIKeyTransportsAgree(t *testing.T) {
 		}
 	}
 	wantError(t, e.do("GET", "/api/admin/users", good, nil), 403, "insufficient_role", "")
-	other := e.createKey(e.conTok, map[string]any{"name": "o"})["key"].(string)
+	other := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "o"}).Key
 	wantError(t, e.do("GET", "/api/auth/me", good, nil, "X-API-Key", other), 400, "ambiguous_credentials", "")
 	wantStatus(t, e.do("GET", "/api/auth/me", good, nil, "X-API-Key", good), 200)
 	for _, q := range []string{"api_key", "access_token", "token", "key"} {
@@ -292,8 +300,8 @@ func TestAPIKeyTransportsAgree(t *testing.T) {
 
 func TestKeyExchange(t *testing.T) {
 	e := newKeyEnv(t)
-	k := e.createKey(e.conTok, map[string]any{"name": "ex"})
-	secret := k["key"].(string)
+	k := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "ex"})
+	secret := k.Key
 	r := e.do("POST", "/api/auth/token", "", nil, "X-API-Key", secret)
 	wantStatus(t, r, 200)
 	if got := keysOf(r.body); !reflect.DeepEqual(got, []string{"access_token", "expires_in", "token_type"}) ||
@@ -303,7 +311,7 @@ func TestKeyExchange(t *testing.T) {
 	jwt := r.body["access_token"].(string)
 	byKey, byJWT := e.do("GET", "/api/auth/me", secret, nil), e.do("GET", "/api/auth/me", jwt, nil)
 	wantStatus(t, byJWT, 200)
-	if !reflect.DeepEqual(byKey.body, byJWT.body) || byJWT.body["key"].(map[string]any)["id"] != k["id"] {
+	if !reflect.DeepEqual(byKey.body, byJWT.body) || byJWT.body["key"].(map[string]any)["id"] != k.ID {
 		t.Fatalf("me by key %s, by exchanged JWT %s", byKey.raw, byJWT.raw)
 	}
 	wantStatus(t, e.do("POST", "/test/contribute", jwt, nil), 200)
@@ -311,7 +319,7 @@ func TestKeyExchange(t *testing.T) {
 	wantError(t, e.do("POST", "/api/auth/token", jwt, nil), 401, "invalid_authorization", "")
 	wantError(t, e.do("POST", "/api/auth/token", e.conTok, nil), 401, "invalid_authorization", "")
 	// The JWT dies with its key.
-	wantStatus(t, e.do("DELETE", "/api/keys/"+k["id"].(string), e.conTok, nil), 204)
+	wantStatus(t, e.do("DELETE", "/api/keys/"+k.ID, e.conTok, nil), 204)
 	wantError(t, e.do("GET", "/api/auth/me", jwt, nil), 401, "invalid_authorization", "")
 }
 
@@ -321,10 +329,10 @@ func TestKeyExchange(t *testing.T) {
 func TestAPIKeyChangesReachOtherInstances(t *testing.T) {
 	e := newKeyEnv(t)
 	e2 := e.second()
-	k := e.createKey(e.conTok, map[string]any{"name": "shared"})
-	secret := k["key"].(string)
+	k := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "shared"})
+	secret := k.Key
 	wantStatus(t, e2.do("GET", "/api/auth/me", secret, nil), 200) // warms e2's cache
-	wantStatus(t, e.do("DELETE", "/api/keys/"+k["id"].(string), e.conTok, nil), 204)
+	wantStatus(t, e.do("DELETE", "/api/keys/"+k.ID, e.conTok, nil), 204)
 	if err := e2.app.identity.Sync(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -333,9 +341,9 @@ func TestAPIKeyChangesReachOtherInstances(t *testing.T) {
 
 func TestAPIKeyLastUsedIsBatched(t *testing.T) {
 	e := newKeyEnv(t)
-	k := e.createKey(e.conTok, map[string]any{"name": "u"})
+	k := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "u"})
 	for i := 0; i < 3; i++ {
-		wantStatus(t, e.do("GET", "/api/auth/me", k["key"].(string), nil), 200)
+		wantStatus(t, e.do("GET", "/api/auth/me", k.Key, nil), 200)
 	}
 	list := e.do("GET", "/api/keys", e.conTok, nil)
 	if v := list.body["data"].([]any)[0].(map[string]any)["last_used_at"]; v != nil {
@@ -354,8 +362,8 @@ func TestAPIKeyLastUsedIsBatched(t *testing.T) {
 
 func TestAPIKeyLogsNoSecret(t *testing.T) {
 	e := newKeyEnv(t, "TOLLGATE_LOG_LEVEL=debug")
-	k := e.createKey(e.conTok, map[string]any{"name": "s"})
-	secret := k["key"].(string)
+	k := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "s"})
+	secret := k.Key
 	jwt := e.do("POST", "/api/auth/token", secret, nil).body["access_token"].(string)
 	e.do("GET", "/api/auth/me", secret, nil)
 	e.do("GET", "/api/auth/me", jwt, nil)
