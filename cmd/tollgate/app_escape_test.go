@@ -13,6 +13,7 @@ import (
 // owner's keys. Now every step is refused, with the key itself and with a
 // JWT exchanged for it.
 func TestAppCredentialCannotEscapeItsEndUser(t *testing.T) {
+	t.Parallel()
 	e := newKeyEnv(t)
 	conv := e.do("POST", "/api/conversations", e.adminTok, map[string]any{"title": "owner's private notes"})
 	wantStatus(t, conv, http.StatusCreated)

@@ -18,6 +18,7 @@ import (
 )
 
 func TestSetupOnceThenConflictAndAutoTurnsRequired(t *testing.T) {
+	t.Parallel()
 	e := newAuthEnv(t)
 	r := e.do("GET", "/api/auth/status", "", nil)
 	wantStatus(t, r, 200)
@@ -60,6 +61,7 @@ func TestSetupOnceThenConflictAndAutoTurnsRequired(t *testing.T) {
 }
 
 func TestSetupValidation(t *testing.T) {
+	t.Parallel()
 	e := newAuthEnv(t)
 	for _, tc := range []struct {
 		name        string
@@ -85,6 +87,7 @@ func TestSetupValidation(t *testing.T) {
 }
 
 func TestOpenModeRefusedOnPublicAddress(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	_, err := config.Load(config.Sources{File: writeEmptyConfig(t, dir), Environ: []string{
 		"TOLLGATE_SERVER_ADDR=0.0.0.0:8080", "TOLLGATE_SERVER_DATA_DIR=" + dir, "TOLLGATE_AUTH_MODE=open"}})
@@ -94,6 +97,7 @@ func TestOpenModeRefusedOnPublicAddress(t *testing.T) {
 }
 
 func TestSetupTokenOnPublicAddress(t *testing.T) {
+	t.Parallel()
 	e := newAuthEnv(t, "TOLLGATE_SERVER_ADDR=0.0.0.0:0")
 	path := filepath.Join(e.app.cfg.Server.DataDir, "setup-token")
 	fi, err := os.Stat(path)
@@ -126,6 +130,7 @@ func TestSetupTokenOnPublicAddress(t *testing.T) {
 }
 
 func TestLoginMeAndIdenticalFailures(t *testing.T) {
+	t.Parallel()
 	e := newAuthEnv(t)
 	e.setup()
 	unknown := e.do("POST", "/api/auth/login", "", map[string]string{"email": "nobody@example.com", "password": adminPassword})
@@ -151,6 +156,7 @@ func TestLoginMeAndIdenticalFailures(t *testing.T) {
 }
 
 func TestCredentialRules(t *testing.T) {
+	t.Parallel()
 	e := newAuthEnv(t)
 	tok := e.setup()
 	wantError(t, e.do("GET", "/api/auth/me", tok, nil, "X-API-Key", "tg_other"), 400, "ambiguous_credentials", "")
@@ -180,6 +186,7 @@ func sign(t *testing.T, key string, claims jwt.MapClaims) string {
 }
 
 func TestJWTTampering(t *testing.T) {
+	t.Parallel()
 	e := newAuthEnv(t, "TOLLGATE_AUTH_JWT_SECRET="+testSecret)
 	tok := e.setup()
 	me := e.do("GET", "/api/auth/me", tok, nil)
@@ -247,6 +254,7 @@ func with(c jwt.MapClaims, k string, v any) jwt.MapClaims {
 }
 
 func TestEdDSAKeyPinned(t *testing.T) {
+	t.Parallel()
 	e := newAuthEnv(t)
 	tok := e.setup()
 	parts := strings.Split(tok, ".")
@@ -265,6 +273,7 @@ func TestEdDSAKeyPinned(t *testing.T) {
 }
 
 func TestLogoutRevokesEarlierTokens(t *testing.T) {
+	t.Parallel()
 	e := newAuthEnv(t)
 	t1 := e.setup()
 	t2 := e.login("admin@example.com", adminPassword)
@@ -279,6 +288,7 @@ func TestLogoutRevokesEarlierTokens(t *testing.T) {
 }
 
 func TestRolesDemotionDeactivationLastAdmin(t *testing.T) {
+	t.Parallel()
 	e := newAuthEnv(t)
 	admin := e.setup()
 	vid := e.createUser(admin, "v@example.com", "viewer password", "viewer")
@@ -339,6 +349,7 @@ func TestRolesDemotionDeactivationLastAdmin(t *testing.T) {
 }
 
 func TestRegistration(t *testing.T) {
+	t.Parallel()
 	body := func(email string) map[string]string {
 		return map[string]string{"email": email, "password": "a good password", "display_name": "R"}
 	}
@@ -383,6 +394,7 @@ func TestRegistration(t *testing.T) {
 }
 
 func TestLoginRateLimitPerIP(t *testing.T) {
+	t.Parallel()
 	e := newAuthEnv(t, "TOLLGATE_AUTH_LOGIN_RATE_PER_MINUTE=3")
 	e.setup() // one attempt
 	bad := map[string]string{"email": "admin@example.com", "password": "wrong password"}
@@ -401,6 +413,7 @@ func TestLoginRateLimitPerIP(t *testing.T) {
 }
 
 func TestNoSecretInLogs(t *testing.T) {
+	t.Parallel()
 	e := newAuthEnv(t, "TOLLGATE_SERVER_ADDR=0.0.0.0:0", "TOLLGATE_AUTH_REGISTRATION_ENABLED=true")
 	b, _ := os.ReadFile(filepath.Join(e.app.cfg.Server.DataDir, "setup-token"))
 	setupToken := strings.TrimSpace(string(b))
@@ -439,6 +452,7 @@ func TestNoSecretInLogs(t *testing.T) {
 }
 
 func TestOpenModeActsAsLocalAdmin(t *testing.T) {
+	t.Parallel()
 	e := newAuthEnv(t, "TOLLGATE_AUTH_MODE=open")
 	e.setup()
 	me := e.do("GET", "/api/auth/me", "", nil)
@@ -451,6 +465,7 @@ func TestOpenModeActsAsLocalAdmin(t *testing.T) {
 }
 
 func TestRequiredModeWithoutUsers(t *testing.T) {
+	t.Parallel()
 	e := newAuthEnv(t, "TOLLGATE_AUTH_MODE=required")
 	wantError(t, e.do("GET", "/api/auth/me", "", nil), 401, "missing_authorization", "")
 	if r := e.do("GET", "/api/auth/status", "", nil); r.body["mode"] != "required" || r.body["setup_required"] != true {
@@ -461,6 +476,7 @@ func TestRequiredModeWithoutUsers(t *testing.T) {
 }
 
 func TestServeCreatesSetupTokenOtherCommandsDoNot(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t, "TOLLGATE_SERVER_ADDR=0.0.0.0:0")
 	path := filepath.Join(cfg.Server.DataDir, "setup-token")
 	a, err := newApp(t.Context(), cfg, slog.New(slog.DiscardHandler), testDeps(nil))
@@ -489,6 +505,7 @@ func TestServeCreatesSetupTokenOtherCommandsDoNot(t *testing.T) {
 // invalidates every JWT issued before, also after a later reactivation
 // (through the API and the CLI path alike: both use Service.UpdateUser).
 func TestDeactivationRevokesJWTsAcrossReactivation(t *testing.T) {
+	t.Parallel()
 	e := newAuthEnv(t)
 	admin := e.setup()
 	cid := e.createUser(admin, "c@example.com", "contributor password", "contributor")
@@ -514,6 +531,7 @@ func TestDeactivationRevokesJWTsAcrossReactivation(t *testing.T) {
 // TestJWTTimeClaimsInTheFuture: a JWT whose iat or nbf lies beyond the 30 s
 // clock leeway is refused (401 invalid_authorization); within it, accepted.
 func TestJWTTimeClaimsInTheFuture(t *testing.T) {
+	t.Parallel()
 	e := newAuthEnv(t, "TOLLGATE_AUTH_JWT_SECRET="+testSecret)
 	tok := e.setup()
 	sub := e.do("GET", "/api/auth/me", tok, nil).body["id"].(string)

@@ -74,6 +74,7 @@ func wantEnvelope(t *testing.T, resp *http.Response, status int, typ, code strin
 // connection closed after server.read_timeout, while a stream that started
 // earlier keeps going past the read timeout and ends normally.
 func TestSlowBodyCutWhileStreamOutlivesReadTimeout(t *testing.T) {
+	t.Parallel()
 	step := make(chan struct{})
 	up := llmtest.NewT(t, llmtest.Reply{Words: []string{"one", " two", " three"}, Step: step})
 	cfg := testConfigTOML(t, `
@@ -139,6 +140,7 @@ provider = "up"
 // TestMaxConnectionsCap: with server.max_connections = 2 and two open
 // connections, a third is not served until one of them closes.
 func TestMaxConnectionsCap(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t, "TOLLGATE_SERVER_MAX_CONNECTIONS=2")
 	base, _, _ := startServe(t, cfg)
 	const get = "GET /healthz HTTP/1.1\r\nHost: tollgate\r\n\r\n"
@@ -178,6 +180,7 @@ func TestMaxConnectionsCap(t *testing.T) {
 // request carries the upstream's credential) nor passed on: streamed or
 // not, the client gets 502 upstream_error in the envelope.
 func TestUpstreamRedirectIs502(t *testing.T) {
+	t.Parallel()
 	target := llmtest.NewT(t)
 	redirect := llmtest.Reply{Status: http.StatusFound, Header: map[string]string{"Location": target.URL + "/chat/completions"}, Body: " "}
 	up := llmtest.NewT(t, redirect, redirect)
@@ -210,6 +213,7 @@ provider = "up"
 // Cache-Control: no-store on every /api/auth/* and /api/setup answer,
 // success or error.
 func TestSecurityHeadersOnEveryAnswer(t *testing.T) {
+	t.Parallel()
 	e := newAuthEnv(t)
 	tok := e.setup()
 	for _, tc := range []struct {

@@ -13,6 +13,7 @@ import (
 )
 
 func TestConversationsWired(t *testing.T) {
+	t.Parallel()
 	c := client.New(newTestApp(t))
 	conv, err := c.CreateConversation(t.Context(), httpapi.ConversationRequest{Title: ptr("wired")})
 	if err != nil || conv.Title != "wired" {
@@ -28,6 +29,7 @@ func TestConversationsWired(t *testing.T) {
 }
 
 func TestStartupSweepMarksPendingMessages(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st := sqltest.SQLite(t)
 	o := gateway.Owner{UserID: gateway.LocalUserID}
@@ -55,6 +57,7 @@ func TestStartupSweepMarksPendingMessages(t *testing.T) {
 }
 
 func TestCLIChat(t *testing.T) {
+	t.Parallel()
 	base := newTestApp(t)
 	run := func(stdin string, args ...string) (string, string, error) {
 		return runCLI([]string{"TOLLGATE_SERVER=" + base}, stdin, args...)

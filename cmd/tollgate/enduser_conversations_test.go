@@ -12,6 +12,7 @@ import (
 // sees only its own data, and the other's ids answer exactly like unknown
 // ids. The key's owner, using their own login, sees none of it either.
 func TestAppCredentialConversationIsolation(t *testing.T) {
+	t.Parallel()
 	e := newKeyEnv(t)
 	appKey := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "app", EndUserMode: true}).Key
 	const h = "X-End-User-Id"

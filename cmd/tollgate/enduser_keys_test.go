@@ -33,6 +33,7 @@ func (e *keyEnv) usageRequests(cred string, want float64, hdr ...string) float64
 }
 
 func TestAppCredentialEndUserRules(t *testing.T) {
+	t.Parallel()
 	e := newKeyEnv(t, "TOLLGATE_USAGE_FLUSH_INTERVAL=10ms")
 	app := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "app", EndUserMode: true})
 	if !app.EndUserMode {

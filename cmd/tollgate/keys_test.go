@@ -53,6 +53,7 @@ func keysOf(m map[string]any) []string {
 }
 
 func TestAPIKeyCreateListShowsSecretOnce(t *testing.T) {
+	t.Parallel()
 	e := newKeyEnv(t)
 	// The wire shape is the point here, so this create stays raw HTTP.
 	created := e.do("POST", "/api/keys", e.conTok, map[string]any{"name": "ci"})
@@ -103,6 +104,7 @@ func TestAPIKeyCreateListShowsSecretOnce(t *testing.T) {
 }
 
 func TestAPIKeyValidation(t *testing.T) {
+	t.Parallel()
 	e := newKeyEnv(t)
 	for _, tc := range []struct {
 		name        string
@@ -127,6 +129,7 @@ func TestAPIKeyValidation(t *testing.T) {
 }
 
 func TestAPIKeyRevoke(t *testing.T) {
+	t.Parallel()
 	e := newKeyEnv(t)
 	k := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "ci"})
 	secret, id := k.Key, k.ID
@@ -162,6 +165,7 @@ func TestAPIKeyRevoke(t *testing.T) {
 }
 
 func TestAPIKeyExpiry(t *testing.T) {
+	t.Parallel()
 	e := newKeyEnv(t)
 	k := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "short", ExpiresInSeconds: ptr(int64(60))})
 	if k.ExpiresAt == nil {
@@ -178,6 +182,7 @@ func TestAPIKeyExpiry(t *testing.T) {
 }
 
 func TestAPIKeyRotation(t *testing.T) {
+	t.Parallel()
 	e := newKeyEnv(t)
 	t.Run("WithGrace", func(t *testing.T) {
 		k := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "rot"})
@@ -216,6 +221,7 @@ func TestAPIKeyRotation(t *testing.T) {
 }
 
 func TestAPIKeyEffectiveRole(t *testing.T) {
+	t.Parallel()
 	e := newKeyEnv(t)
 	t.Run("ViewerKeyOfAdminStaysViewer", func(t *testing.T) {
 		k := e.createKey(e.adminTok, httpapi.CreateKeyRequest{Name: "ro", Role: ptr("viewer")})
@@ -259,6 +265,7 @@ func TestAPIKeyEffectiveRole(t *testing.T) {
 // of the scheme) and X-API-Key on every route class and wants identical
 // answers.
 func TestAPIKeyTransportsAgree(t *testing.T) {
+	t.Parallel()
 	e := newKeyEnv(t)
 	good := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "c"}).Key
 	revoked := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "r"})
@@ -299,6 +306,7 @@ func TestAPIKeyTransportsAgree(t *testing.T) {
 }
 
 func TestKeyExchange(t *testing.T) {
+	t.Parallel()
 	e := newKeyEnv(t)
 	k := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "ex"})
 	secret := k.Key
@@ -327,6 +335,7 @@ func TestKeyExchange(t *testing.T) {
 // database sees a revocation at its next sync tick (≤
 // auth.cache_sync_interval, which config caps at 5s).
 func TestAPIKeyChangesReachOtherInstances(t *testing.T) {
+	t.Parallel()
 	e := newKeyEnv(t)
 	e2 := e.second()
 	k := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "shared"})
@@ -340,6 +349,7 @@ func TestAPIKeyChangesReachOtherInstances(t *testing.T) {
 }
 
 func TestAPIKeyLastUsedIsBatched(t *testing.T) {
+	t.Parallel()
 	e := newKeyEnv(t)
 	k := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "u"})
 	for i := 0; i < 3; i++ {
@@ -361,6 +371,7 @@ func TestAPIKeyLastUsedIsBatched(t *testing.T) {
 }
 
 func TestAPIKeyLogsNoSecret(t *testing.T) {
+	t.Parallel()
 	e := newKeyEnv(t, "TOLLGATE_LOG_LEVEL=debug")
 	k := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "s"})
 	secret := k.Key

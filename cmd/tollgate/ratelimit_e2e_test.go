@@ -71,6 +71,7 @@ func newTestApp(t *testing.T, environ ...string) string {
 const chatBody = `{"model":"echo","messages":[{"role":"user","content":"one two three"}]}`
 
 func TestRateLimitThroughTheRouter(t *testing.T) {
+	t.Parallel()
 	base := newTestApp(t, "TOLLGATE_RATE_LIMIT_DEFAULT_REQUESTS_PER_MINUTE=60", "TOLLGATE_RATE_LIMIT_DEFAULT_BURST=3")
 
 	t.Run("HeadersOnSuccess", func(t *testing.T) {
@@ -119,6 +120,7 @@ func TestRateLimitThroughTheRouter(t *testing.T) {
 }
 
 func TestRateLimitAdminAPI(t *testing.T) {
+	t.Parallel()
 	base := newTestApp(t)
 	api := base + "/api/admin/rate-limits"
 	c := client.New(base)
@@ -186,6 +188,7 @@ func TestRateLimitAdminAPI(t *testing.T) {
 }
 
 func TestTwoInstancesShareRedisLimit(t *testing.T) {
+	t.Parallel()
 	redisURL := testsvc.RedisURL(t)
 	prefix := testsvc.UniqueName("tgtest:") + ":"
 	env := []string{
@@ -221,6 +224,7 @@ func TestTwoInstancesShareRedisLimit(t *testing.T) {
 }
 
 func TestRedisDownFallsBackToLocalLimits(t *testing.T) {
+	t.Parallel()
 	// Nothing listens on port 1: every Redis call fails at once.
 	base := newTestApp(t,
 		"TOLLGATE_RATE_LIMIT_BACKEND=redis",

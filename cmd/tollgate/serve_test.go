@@ -77,6 +77,7 @@ func startServe(t *testing.T, cfg *config.Config, extra ...httpapi.Route) (strin
 }
 
 func TestServeDefaultsCreateSQLite(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t)
 	base, _, _ := startServe(t, cfg)
 	resp, err := http.Get(base + "/readyz")
@@ -93,6 +94,7 @@ func TestServeDefaultsCreateSQLite(t *testing.T) {
 }
 
 func TestGracefulShutdownFinishesInFlightRequest(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t)
 	entered, release := make(chan struct{}), make(chan struct{})
 	slow := httpapi.Route{Method: "GET", Path: "/test/slow", Access: httpapi.Public, OperationID: "testSlow",
@@ -140,6 +142,7 @@ func TestGracefulShutdownFinishesInFlightRequest(t *testing.T) {
 }
 
 func TestReadyzWhenDatabaseGone(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t)
 	st := sqltest.SQLite(t)
 	a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler), testDeps(st))
@@ -172,6 +175,7 @@ func TestReadyzWhenDatabaseGone(t *testing.T) {
 }
 
 func TestSlowHeaderClientIsCutOff(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t, "TOLLGATE_SERVER_READ_HEADER_TIMEOUT=300ms")
 	base, _, _ := startServe(t, cfg)
 	c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
@@ -188,6 +192,7 @@ func TestSlowHeaderClientIsCutOff(t *testing.T) {
 }
 
 func TestEveryRouteDeclaresAccess(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t)
 	a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler), testDeps(sqltest.SQLite(t)))
 	if err != nil {
@@ -231,6 +236,7 @@ func TestEveryRouteDeclaresAccess(t *testing.T) {
 }
 
 func TestCLIConfigPrintAndVersion(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	run := func(args ...string) (string, error) {
 		var out bytes.Buffer

@@ -91,6 +91,7 @@ func TestStaticTokens(t *testing.T) {
 }
 
 func TestStaticTokenMissingEnvRefusesStart(t *testing.T) {
+	t.Parallel()
 	cfg, _ := staticConfig(t, strings.Replace(staticTOML, "TG_TEST_FRONTEND_TOKEN", "TG_TEST_UNSET_TOKEN", 1))
 	_, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler), testDeps(nil))
 	if err == nil || !strings.Contains(err.Error(), "auth.static_tokens[0].token_env") {

@@ -11,6 +11,7 @@ import (
 )
 
 func TestUsageAPI(t *testing.T) {
+	t.Parallel()
 	base := newTestApp(t, "TOLLGATE_USAGE_FLUSH_INTERVAL=10ms")
 	for i := 0; i < 2; i++ {
 		if r := call(t, "POST", base+"/v1/chat/completions", chatBody); r.status != 200 {

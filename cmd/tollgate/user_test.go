@@ -7,6 +7,7 @@ import (
 )
 
 func TestUserCLI(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t)
 	environ := []string{"TOLLGATE_SERVER_DATA_DIR=" + cfg.Server.DataDir, "TOLLGATE_SERVER_ADDR=127.0.0.1:0"}
 	run := func(stdin string, args ...string) (string, string, error) {

@@ -13,6 +13,7 @@ import (
 // invalid_request_error weak_password, param body.password; an uncommon
 // password passes each of them.
 func TestCommonPasswordsRefusedEverywhere(t *testing.T) {
+	t.Parallel()
 	weak := []string{"password", "12345678", "PassWord", "QWERTYUIOP", "iloveyou1", "Password123"}
 	const wantMsg = "password is one of the most commonly used passwords; choose another (body.password)"
 
