@@ -141,12 +141,11 @@ var accessMatrix = []matrixRow{
 }
 
 func TestAccessMatrix(t *testing.T) {
+	t.Parallel()
 	const (
 		staticAdmin = "matrix-static-admin-0123456789"
 		staticApp   = "matrix-static-app-0123456789"
 	)
-	t.Setenv("TG_MATRIX_STATIC_ADMIN", staticAdmin)
-	t.Setenv("TG_MATRIX_STATIC_APP", staticApp)
 	cfg, _ := staticConfig(t, `
 [auth]
 login_rate_per_minute = 1000
@@ -168,7 +167,9 @@ role = "contributor"
 end_user_mode = true
 `)
 	logs := &syncBuffer{}
-	e := startAuthEnv(t, cfg, slog.New(slog.NewTextHandler(logs, nil)), logs, testDeps(nil))
+	deps := testDeps(nil)
+	deps.getenv = mapEnv(map[string]string{"TG_MATRIX_STATIC_ADMIN": staticAdmin, "TG_MATRIX_STATIC_APP": staticApp})
+	e := startAuthEnv(t, cfg, slog.New(slog.NewTextHandler(logs, nil)), logs, deps)
 	k := &keyEnv{authEnv: e}
 	adminTok := e.setup()
 	e.createUser(adminTok, "viewer@example.com", adminPassword, "viewer")

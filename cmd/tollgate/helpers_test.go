@@ -22,6 +22,12 @@ var testPasswords = auth.PasswordParams{MemoryKiB: 64, Time: 1, Threads: 1, Salt
 // database) and cheap password hashing.
 func testDeps(st *sqlstore.Store) appDeps { return appDeps{store: st, passwords: testPasswords} }
 
+// mapEnv is a getenv over m, so that a test can give static tokens their
+// secrets without t.Setenv (which rules out t.Parallel).
+func mapEnv(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
 // newHTTPTest serves an app's handler on a test server.
 func newHTTPTest(t *testing.T, a *app) string {
 	t.Helper()

@@ -121,6 +121,7 @@ type app struct {
 	keys     *auth.Keys
 	static   *auth.StaticTokens
 	hashes   *auth.HashLimiter // bounds concurrent argon2id work
+	getenv   func(string) string
 	// reloadConfig re-reads the config on SIGHUP (set by the serve
 	// command; nil: no reload).
 	reloadConfig func() (*config.Config, error)
@@ -140,11 +141,17 @@ type appDeps struct {
 	// passwords are the argon2id parameters of new password hashes; the
 	// zero value is auth.DefaultPasswordParams (tests pass cheaper ones).
 	passwords auth.PasswordParams
+	// getenv reads the environment variables that hold static tokens'
+	// secrets; nil is os.Getenv.
+	getenv func(string) string
 }
 
 // newApp opens the store (unless deps has one) and wires the HTTP API.
 func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appDeps) (a *app, err error) {
 	st := deps.store
+	if deps.getenv == nil {
+		deps.getenv = os.Getenv
+	}
 	if st == nil {
 		if st, err = openStore(ctx, cfg); err != nil {
 			return nil, err
@@ -153,7 +160,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	a = &app{cfg: cfg, log: log, store: st, cancel: cancel, stopped: make(chan struct{})}
+	a = &app{cfg: cfg, log: log, store: st, getenv: deps.getenv, cancel: cancel, stopped: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			a.close(ctx)
@@ -164,7 +171,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 	}
 
 	a.hashes = newHashLimiter(cfg)
-	if a.identity, a.keys, a.static, err = newIdentity(ctx, cfg, log, st, a.hashes, deps.passwords); err != nil {
+	if a.identity, a.keys, a.static, err = newIdentity(ctx, cfg, log, st, a.hashes, deps); err != nil {
 		return a, err
 	}
 	// Rate limits: memory, or Redis with local fallback.
@@ -267,7 +274,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 
 // newIdentity builds and initialises the identity service of cfg.Auth on st.
 // Its verifiers are the API keys (cache, exchange) and the static tokens.
-func newIdentity(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlstore.Store, hashes *auth.HashLimiter, passwords auth.PasswordParams) (*auth.Service, *auth.Keys, *auth.StaticTokens, error) {
+func newIdentity(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlstore.Store, hashes *auth.HashLimiter, deps appDeps) (*auth.Service, *auth.Keys, *auth.StaticTokens, error) {
 	tokens, err := auth.NewTokens(ctx, auth.TokensOptions{Secret: cfg.Auth.JWTSecret, Keys: st,
 		Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience})
 	if err != nil {
@@ -277,7 +284,7 @@ func newIdentity(ctx context.Context, cfg *config.Config, log *slog.Logger, st *
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("auth.default_role: %w", err)
 	}
-	toks, err := staticTokens(cfg, os.Getenv)
+	toks, err := staticTokens(cfg, deps.getenv)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -288,7 +295,7 @@ func newIdentity(ctx context.Context, cfg *config.Config, log *slog.Logger, st *
 	keys := auth.NewKeys(auth.KeysOptions{Store: st, Tokens: tokens, ExchangeTTL: cfg.Auth.ExchangeTokenTTL, Static: static})
 	idn := auth.New(auth.Options{
 		Hashes:              hashes,
-		Password:            passwords,
+		Password:            deps.passwords,
 		Users:               st,
 		Tokens:              tokens,
 		Mode:                cfg.Auth.Mode,

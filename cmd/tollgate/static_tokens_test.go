@@ -46,11 +46,13 @@ func staticConfig(t *testing.T, toml string) (*config.Config, string) {
 }
 
 func TestStaticTokens(t *testing.T) {
+	t.Parallel()
 	const secret = "frontend-secret-0123456789"
-	t.Setenv("TG_TEST_FRONTEND_TOKEN", secret)
 	cfg, _ := staticConfig(t, staticTOML)
 	logs := &syncBuffer{}
-	e := startAuthEnv(t, cfg, slog.New(slog.NewTextHandler(logs, nil)), logs, testDeps(nil))
+	deps := testDeps(nil)
+	deps.getenv = mapEnv(map[string]string{"TG_TEST_FRONTEND_TOKEN": secret})
+	e := startAuthEnv(t, cfg, slog.New(slog.NewTextHandler(logs, nil)), logs, deps)
 
 	// A configured static token makes auto mode required even without users.
 	if st := e.do("GET", "/api/auth/status", "", nil); st.body["mode"] != "required" {
