@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -20,7 +21,21 @@ import (
 )
 
 // testConfig is the default config on a free loopback port and a temp dir.
+// Unless environ names another database or a data dir that has one, the
+// data dir starts with a migrated, empty database (see sqltest.SQLite).
 func testConfig(t *testing.T, environ ...string) *config.Config {
+	t.Helper()
+	cfg := emptyDirConfig(t, environ...)
+	db := filepath.Join(cfg.Server.DataDir, "tollgate.db")
+	if _, err := os.Stat(db); cfg.Database.URL == "" && errors.Is(err, os.ErrNotExist) {
+		sqltest.WriteMigratedSQLite(t, db)
+	}
+	return cfg
+}
+
+// emptyDirConfig is testConfig with an empty data dir: the server creates
+// and migrates the database itself.
+func emptyDirConfig(t *testing.T, environ ...string) *config.Config {
 	t.Helper()
 	dir := t.TempDir()
 	environ = append([]string{
@@ -78,7 +93,7 @@ func startServe(t *testing.T, cfg *config.Config, extra ...httpapi.Route) (strin
 
 func TestServeDefaultsCreateSQLite(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig(t)
+	cfg := emptyDirConfig(t)
 	base, _, _ := startServe(t, cfg)
 	resp, err := http.Get(base + "/readyz")
 	if err != nil {
