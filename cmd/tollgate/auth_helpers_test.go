@@ -195,3 +195,27 @@ func (e *authEnv) createUser(adminTok, email, password, role string) string {
 	}
 	return u.ID
 }
+
+// errOf is the error of a client call, for wantNil and wantCode.
+func errOf[T any](_ T, err error) error { return err }
+
+// wantNil fails on a client error.
+func wantNil(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("err = %v, want nil", err)
+	}
+}
+
+// wantCode fails unless err is the SPEC error with status, code and param
+// as the client returns it (a *gateway.Error with the status's Kind).
+func wantCode(t *testing.T, err error, status int, code, param string) {
+	t.Helper()
+	ge, ok := gateway.AsError(err)
+	if !ok {
+		t.Fatalf("err = %v, want %d %s", err, status, code)
+	}
+	if ge.Status != status || ge.Code != code || ge.Param != param || ge.Kind != client.KindOf(status, gateway.KindInternal) {
+		t.Fatalf("err = %d %s (param %q, kind %d), want %d %s (param %q)", ge.Status, ge.Code, ge.Param, ge.Kind, status, code, param)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate/tollgate/internal/client"
 	"github.com/tollgate/tollgate/internal/httpapi"
 	"github.com/tollgate/tollgate/internal/testsvc"
 )
@@ -133,35 +134,35 @@ func TestAPIKeyRevoke(t *testing.T) {
 	e := newKeyEnv(t)
 	k := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "ci"})
 	secret, id := k.Key, k.ID
-	wantStatus(t, e.do("GET", "/api/auth/me", secret, nil), 200)
+	wantNil(t, errOf(e.client(secret).Me(t.Context())))
 	// Another user's key is not found, exactly like a missing one.
 	e.createUser(e.adminTok, "other@example.com", adminPassword, "contributor")
 	other := e.login("other@example.com", adminPassword)
-	wantError(t, e.do("DELETE", "/api/keys/"+id, other, nil), 404, "not_found", "")
-	wantError(t, e.do("DELETE", "/api/keys/missing", other, nil), 404, "not_found", "")
-	wantError(t, e.do("POST", "/api/keys/"+id+"/rotate", other, nil), 404, "not_found", "")
-	wantStatus(t, e.do("GET", "/api/auth/me", secret, nil), 200)
+	wantCode(t, e.client(other).RevokeKey(t.Context(), id), 404, "not_found", "")
+	wantCode(t, e.client(other).RevokeKey(t.Context(), "missing"), 404, "not_found", "")
+	wantCode(t, errOf(e.client(other).RotateKey(t.Context(), id, httpapi.RotateKeyRequest{})), 404, "not_found", "")
+	wantNil(t, errOf(e.client(secret).Me(t.Context())))
 
 	r := e.do("DELETE", "/api/keys/"+id, e.conTok, nil)
 	wantStatus(t, r, 204)
 	if r.raw != "" {
 		t.Fatalf("204 body = %q", r.raw)
 	}
-	wantError(t, e.do("GET", "/api/auth/me", secret, nil), 401, "invalid_authorization", "")
+	wantCode(t, errOf(e.client(secret).Me(t.Context())), 401, "invalid_authorization", "")
 	wantError(t, e.do("GET", "/api/auth/me", "", nil, "X-API-Key", secret), 401, "invalid_authorization", "")
 	list := e.do("GET", "/api/keys", e.conTok, nil)
 	if rv := list.body["data"].([]any)[0].(map[string]any)["revoked_at"]; rv == nil {
 		t.Fatalf("revoked_at not set: %s", list.raw)
 	}
-	wantError(t, e.do("POST", "/api/keys/"+id+"/rotate", e.conTok, nil), 404, "not_found", "")
+	wantCode(t, errOf(e.client(e.conTok).RotateKey(t.Context(), id, httpapi.RotateKeyRequest{})), 404, "not_found", "")
 
 	// The admin route revokes any key.
 	k2 := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "second"})
-	wantStatus(t, e.do("GET", "/api/auth/me", k2.Key, nil), 200)
-	wantError(t, e.do("DELETE", "/api/admin/keys/"+k2.ID, e.conTok, nil), 403, "insufficient_role", "")
-	wantStatus(t, e.do("DELETE", "/api/admin/keys/"+k2.ID, e.adminTok, nil), 204)
-	wantError(t, e.do("GET", "/api/auth/me", k2.Key, nil), 401, "invalid_authorization", "")
-	wantError(t, e.do("DELETE", "/api/admin/keys/missing", e.adminTok, nil), 404, "not_found", "")
+	wantNil(t, errOf(e.client(k2.Key).Me(t.Context())))
+	wantCode(t, e.client(e.conTok).AdminRevokeKey(t.Context(), k2.ID), 403, "insufficient_role", "")
+	wantNil(t, e.client(e.adminTok).AdminRevokeKey(t.Context(), k2.ID))
+	wantCode(t, errOf(e.client(k2.Key).Me(t.Context())), 401, "invalid_authorization", "")
+	wantCode(t, e.client(e.adminTok).AdminRevokeKey(t.Context(), "missing"), 404, "not_found", "")
 }
 
 func TestAPIKeyExpiry(t *testing.T) {
@@ -176,9 +177,9 @@ func TestAPIKeyExpiry(t *testing.T) {
 	}
 	secret := k.Key
 	e.clock.Advance(59 * time.Second)
-	wantStatus(t, e.do("GET", "/api/auth/me", secret, nil), 200)
+	wantNil(t, errOf(e.client(secret).Me(t.Context())))
 	e.clock.Advance(time.Second)
-	wantError(t, e.do("GET", "/api/auth/me", secret, nil), 401, "invalid_authorization", "")
+	wantCode(t, errOf(e.client(secret).Me(t.Context())), 401, "invalid_authorization", "")
 }
 
 func TestAPIKeyRotation(t *testing.T) {
@@ -202,21 +203,21 @@ func TestAPIKeyRotation(t *testing.T) {
 			}
 		}
 		e.clock.Advance(time.Second)
-		wantError(t, e.do("GET", "/api/auth/me", old, nil), 401, "invalid_authorization", "")
-		wantStatus(t, e.do("GET", "/api/auth/me", fresh, nil), 200)
+		wantCode(t, errOf(e.client(old).Me(t.Context())), 401, "invalid_authorization", "")
+		wantNil(t, errOf(e.client(fresh).Me(t.Context())))
 	})
 	t.Run("DefaultNoGrace", func(t *testing.T) {
 		k := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "rot0"})
 		old := k.Key
-		wantStatus(t, e.do("GET", "/api/auth/me", old, nil), 200) // cached
+		wantNil(t, errOf(e.client(old).Me(t.Context()))) // cached
 		r := e.do("POST", "/api/keys/"+k.ID+"/rotate", e.conTok, nil)
 		wantStatus(t, r, 200)
-		wantError(t, e.do("GET", "/api/auth/me", old, nil), 401, "invalid_authorization", "")
+		wantCode(t, errOf(e.client(old).Me(t.Context())), 401, "invalid_authorization", "")
 		wantStatus(t, e.do("GET", "/api/auth/me", r.body["key"].(string), nil), 200)
 	})
 	t.Run("NegativeGrace", func(t *testing.T) {
 		k := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "rotneg"})
-		wantError(t, e.do("POST", "/api/keys/"+k.ID+"/rotate", e.conTok, map[string]any{"grace_seconds": -1}), 400, "invalid_field", "body.grace_seconds")
+		wantCode(t, errOf(e.client(e.conTok).RotateKey(t.Context(), k.ID, httpapi.RotateKeyRequest{GraceSeconds: -1})), 400, "invalid_field", "body.grace_seconds")
 	})
 }
 
@@ -233,7 +234,7 @@ func TestAPIKeyEffectiveRole(t *testing.T) {
 			t.Fatalf("me = %s", me.raw)
 		}
 		wantError(t, e.do("POST", "/test/contribute", s, nil), 403, "insufficient_role", "")
-		wantError(t, e.do("GET", "/api/admin/users", s, nil), 403, "insufficient_role", "")
+		wantCode(t, errOf(e.client(s).ListUsers(t.Context(), client.ListOptions{})), 403, "insufficient_role", "")
 		wantError(t, e.do("POST", "/api/keys", s, map[string]any{"name": "escalate", "role": "admin"}), 403, "insufficient_role", "")
 	})
 	t.Run("ContributorKeyCannotMintAdminKey", func(t *testing.T) {
@@ -255,7 +256,7 @@ func TestAPIKeyEffectiveRole(t *testing.T) {
 			t.Fatalf("me after demotion = %s", me.raw)
 		}
 		wantStatus(t, e.do("PATCH", "/api/admin/users/"+e.conID, e.adminTok, map[string]any{"active": false}), 200)
-		wantError(t, e.do("GET", "/api/auth/me", s, nil), 401, "invalid_authorization", "")
+		wantCode(t, errOf(e.client(s).Me(t.Context())), 401, "invalid_authorization", "")
 		wantStatus(t, e.do("PATCH", "/api/admin/users/"+e.conID, e.adminTok, map[string]any{"active": true, "role": "contributor"}), 200)
 		wantStatus(t, e.do("POST", "/test/contribute", s, nil), 200)
 	})
@@ -269,7 +270,7 @@ func TestAPIKeyTransportsAgree(t *testing.T) {
 	e := newKeyEnv(t)
 	good := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "c"}).Key
 	revoked := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "r"})
-	wantStatus(t, e.do("DELETE", "/api/keys/"+revoked.ID, e.conTok, nil), 204)
+	wantNil(t, e.client(e.conTok).RevokeKey(t.Context(), revoked.ID))
 	routes := []struct{ method, path string }{
 		{"GET", "/api/auth/me"},      // viewer
 		{"POST", "/test/contribute"}, // contributor
@@ -296,7 +297,7 @@ func TestAPIKeyTransportsAgree(t *testing.T) {
 			}
 		}
 	}
-	wantError(t, e.do("GET", "/api/admin/users", good, nil), 403, "insufficient_role", "")
+	wantCode(t, errOf(e.client(good).ListUsers(t.Context(), client.ListOptions{})), 403, "insufficient_role", "")
 	other := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "o"}).Key
 	wantError(t, e.do("GET", "/api/auth/me", good, nil, "X-API-Key", other), 400, "ambiguous_credentials", "")
 	wantStatus(t, e.do("GET", "/api/auth/me", good, nil, "X-API-Key", good), 200)
@@ -324,11 +325,11 @@ func TestKeyExchange(t *testing.T) {
 	}
 	wantStatus(t, e.do("POST", "/test/contribute", jwt, nil), 200)
 	// Only a key or static token can be exchanged.
-	wantError(t, e.do("POST", "/api/auth/token", jwt, nil), 401, "invalid_authorization", "")
-	wantError(t, e.do("POST", "/api/auth/token", e.conTok, nil), 401, "invalid_authorization", "")
+	wantCode(t, errOf(e.client(jwt).ExchangeToken(t.Context())), 401, "invalid_authorization", "")
+	wantCode(t, errOf(e.client(e.conTok).ExchangeToken(t.Context())), 401, "invalid_authorization", "")
 	// The JWT dies with its key.
-	wantStatus(t, e.do("DELETE", "/api/keys/"+k.ID, e.conTok, nil), 204)
-	wantError(t, e.do("GET", "/api/auth/me", jwt, nil), 401, "invalid_authorization", "")
+	wantNil(t, e.client(e.conTok).RevokeKey(t.Context(), k.ID))
+	wantCode(t, errOf(e.client(jwt).Me(t.Context())), 401, "invalid_authorization", "")
 }
 
 // TestAPIKeyChangesReachOtherInstances: a second instance on the same
@@ -340,12 +341,12 @@ func TestAPIKeyChangesReachOtherInstances(t *testing.T) {
 	e2 := e.second()
 	k := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "shared"})
 	secret := k.Key
-	wantStatus(t, e2.do("GET", "/api/auth/me", secret, nil), 200) // warms e2's cache
-	wantStatus(t, e.do("DELETE", "/api/keys/"+k.ID, e.conTok, nil), 204)
+	wantNil(t, errOf(e2.client(secret).Me(t.Context()))) // warms e2's cache
+	wantNil(t, e.client(e.conTok).RevokeKey(t.Context(), k.ID))
 	if err := e2.app.identity.Sync(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	wantError(t, e2.do("GET", "/api/auth/me", secret, nil), 401, "invalid_authorization", "")
+	wantCode(t, errOf(e2.client(secret).Me(t.Context())), 401, "invalid_authorization", "")
 }
 
 func TestAPIKeyLastUsedIsBatched(t *testing.T) {
@@ -353,7 +354,7 @@ func TestAPIKeyLastUsedIsBatched(t *testing.T) {
 	e := newKeyEnv(t)
 	k := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "u"})
 	for i := 0; i < 3; i++ {
-		wantStatus(t, e.do("GET", "/api/auth/me", k.Key, nil), 200)
+		wantNil(t, errOf(e.client(k.Key).Me(t.Context())))
 	}
 	list := e.do("GET", "/api/keys", e.conTok, nil)
 	if v := list.body["data"].([]any)[0].(map[string]any)["last_used_at"]; v != nil {

@@ -58,7 +58,7 @@ func TestStaticTokens(t *testing.T) {
 	if st := e.do("GET", "/api/auth/status", "", nil); st.body["mode"] != "required" {
 		t.Fatalf("status = %s", st.raw)
 	}
-	wantError(t, e.do("GET", "/api/auth/me", "", nil), 401, "missing_authorization", "")
+	wantCode(t, errOf(e.client("").Me(t.Context())), 401, "missing_authorization", "")
 	want := map[string]any{"id": "static:frontend", "display_name": "frontend", "role": "contributor", "static_token": true}
 	for _, hdr := range [][]string{{"Authorization", "Bearer " + secret}, {"authorization", "BEARER " + secret}, {"X-API-Key", secret}} {
 		me := e.do("GET", "/api/auth/me", "", nil, hdr...)
@@ -71,7 +71,7 @@ func TestStaticTokens(t *testing.T) {
 	if me.body["end_user_id"] != "u1" {
 		t.Fatalf("me with end user = %s", me.raw)
 	}
-	wantError(t, e.do("GET", "/api/auth/me", secret+"x", nil), 401, "invalid_authorization", "")
+	wantCode(t, errOf(e.client(secret+"x").Me(t.Context())), 401, "invalid_authorization", "")
 	wantError(t, e.do("GET", "/api/auth/me", secret[:len(secret)-1], nil), 401, "invalid_authorization", "")
 	wantError(t, e.do("GET", "/api/usage", secret, nil), 400, "missing_field", "headers.x-end-user-id")
 	// An app credential acts only for its end users: a route that is

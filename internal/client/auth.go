@@ -50,27 +50,27 @@ func (c *Client) SetupStatus(ctx context.Context) (httpapi.SetupStatusResponse, 
 // with 409 already_set_up.
 func (c *Client) Setup(ctx context.Context, in httpapi.SetupRequest) (httpapi.UserResponse, error) {
 	return call[httpapi.UserResponse](ctx, c, http.MethodPost, "/api/setup",
-		setupBody{SetupRequest: in, Password: in.Password.Reveal(), SetupToken: in.SetupToken.Reveal()})
+		setupBody{SetupRequest: in, Password: in.Password.Reveal(), SetupToken: in.SetupToken.Reveal()}, http.StatusCreated)
 }
 
 // Register creates a user by self-registration and logs it in
 // (POST /api/auth/register).
 func (c *Client) Register(ctx context.Context, in httpapi.RegisterRequest) (httpapi.LoginResponse, error) {
 	return call[httpapi.LoginResponse](ctx, c, http.MethodPost, "/api/auth/register",
-		registerBody{RegisterRequest: in, Password: in.Password.Reveal()})
+		registerBody{RegisterRequest: in, Password: in.Password.Reveal()}, http.StatusCreated)
 }
 
 // Login exchanges an email and password for a JWT (POST /api/auth/login).
 // Use WithToken(res.AccessToken) to act as the user.
 func (c *Client) Login(ctx context.Context, email string, password gateway.Secret) (httpapi.LoginResponse, error) {
 	return call[httpapi.LoginResponse](ctx, c, http.MethodPost, "/api/auth/login",
-		loginBody{LoginRequest: httpapi.LoginRequest{Email: email}, Password: password.Reveal()})
+		loginBody{LoginRequest: httpapi.LoginRequest{Email: email}, Password: password.Reveal()}, http.StatusOK)
 }
 
 // Logout revokes every JWT of the caller issued until now
 // (POST /api/auth/logout).
 func (c *Client) Logout(ctx context.Context) error {
-	return c.do(ctx, http.MethodPost, "/api/auth/logout", nil, nil)
+	return c.do(ctx, http.MethodPost, "/api/auth/logout", nil, nil, http.StatusNoContent)
 }
 
 // Me returns the caller's identity and effective role (GET /api/auth/me).
@@ -81,7 +81,7 @@ func (c *Client) Me(ctx context.Context) (httpapi.MeResponse, error) {
 // ExchangeToken exchanges the client's API key or static token for a JWT
 // with its identity (POST /api/auth/token).
 func (c *Client) ExchangeToken(ctx context.Context) (httpapi.TokenResponse, error) {
-	return call[httpapi.TokenResponse](ctx, c, http.MethodPost, "/api/auth/token", nil)
+	return call[httpapi.TokenResponse](ctx, c, http.MethodPost, "/api/auth/token", nil, http.StatusOK)
 }
 
 // ListUsers lists users (GET /api/admin/users, admin).
@@ -92,7 +92,7 @@ func (c *Client) ListUsers(ctx context.Context, o ListOptions) (httpapi.UserList
 // CreateUser creates a user (POST /api/admin/users, admin).
 func (c *Client) CreateUser(ctx context.Context, in httpapi.CreateUserRequest) (httpapi.UserResponse, error) {
 	return call[httpapi.UserResponse](ctx, c, http.MethodPost, "/api/admin/users",
-		createUserBody{CreateUserRequest: in, Password: in.Password.Reveal()})
+		createUserBody{CreateUserRequest: in, Password: in.Password.Reveal()}, http.StatusCreated)
 }
 
 // UpdateUser changes a user's role, active flag, display name or password
@@ -103,5 +103,5 @@ func (c *Client) UpdateUser(ctx context.Context, id string, in httpapi.PatchUser
 		pw := in.Password.Reveal()
 		body.Password = &pw
 	}
-	return call[httpapi.UserResponse](ctx, c, http.MethodPatch, "/api/admin/users/"+url.PathEscape(id), body)
+	return call[httpapi.UserResponse](ctx, c, http.MethodPatch, "/api/admin/users/"+url.PathEscape(id), body, http.StatusOK)
 }

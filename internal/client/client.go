@@ -135,13 +135,18 @@ func (c *Client) send(ctx context.Context, method, path string, in any) (*http.R
 	return resp, nil
 }
 
-// do performs one request and decodes a 2xx body into out (nil: discard).
-func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+// do performs one request that must answer status (the route's documented
+// success; another 2xx is an error too) and decodes the body into out
+// (nil: discard).
+func (c *Client) do(ctx context.Context, method, path string, in, out any, status int) error {
 	resp, err := c.send(ctx, method, path, in)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
+	if err := wantStatus(resp, status); err != nil {
+		return err
+	}
 	if out == nil {
 		_, _ = io.Copy(io.Discard, resp.Body)
 		return nil
@@ -152,17 +157,25 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	return nil
 }
 
-// get is do for a GET that returns T.
+// wantStatus reports a 2xx answer other than the route's documented one.
+func wantStatus(resp *http.Response, status int) error {
+	if resp.StatusCode != status {
+		return fmt.Errorf("%s %s: status %d, want %d", resp.Request.Method, resp.Request.URL.Path, resp.StatusCode, status)
+	}
+	return nil
+}
+
+// get is do for a GET that answers 200 with T.
 func get[T any](ctx context.Context, c *Client, path string) (T, error) {
 	var out T
-	err := c.do(ctx, http.MethodGet, path, nil, &out)
+	err := c.do(ctx, http.MethodGet, path, nil, &out, http.StatusOK)
 	return out, err
 }
 
-// call is do for a request with a body that returns T.
-func call[T any](ctx context.Context, c *Client, method, path string, in any) (T, error) {
+// call is do for a request that answers status with T.
+func call[T any](ctx context.Context, c *Client, method, path string, in any, status int) (T, error) {
 	var out T
-	err := c.do(ctx, method, path, in, &out)
+	err := c.do(ctx, method, path, in, &out, status)
 	return out, err
 }
 
@@ -271,7 +284,7 @@ func IsCode(err error, code string) bool {
 
 // Ready calls GET /readyz: nil when the server is ready.
 func (c *Client) Ready(ctx context.Context) error {
-	return c.do(ctx, http.MethodGet, "/readyz", nil, nil)
+	return c.do(ctx, http.MethodGet, "/readyz", nil, nil, http.StatusOK)
 }
 
 // OpenAPI returns the server's OpenAPI document (GET /openapi.json).

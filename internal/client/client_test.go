@@ -77,3 +77,24 @@ func TestKindOfStatus(t *testing.T) {
 		t.Errorf("KindOf(422, upstream) = %v", got)
 	}
 }
+
+// TestUndocumentedSuccessStatus: a 2xx other than the route's documented
+// one is an error, so typed calls assert statuses as exactly as raw ones.
+func TestUndocumentedSuccessStatus(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{}`) // 200 for everything
+	}))
+	defer srv.Close()
+	c := client.New(srv.URL)
+	if err := c.RevokeKey(t.Context(), "k"); err == nil || err.Error() != "DELETE /api/keys/k: status 200, want 204" {
+		t.Fatalf("revoke answered 200: %v", err)
+	}
+	if _, err := c.CreateKey(t.Context(), httpapi.CreateKeyRequest{Name: "x"}); err == nil || err.Error() != "POST /api/keys: status 200, want 201" {
+		t.Fatalf("create answered 200: %v", err)
+	}
+	if _, err := c.Me(t.Context()); err != nil {
+		t.Fatalf("me answered 200: %v", err)
+	}
+}

@@ -16,7 +16,7 @@ import (
 
 // CreateConversation creates a conversation (POST /api/conversations).
 func (c *Client) CreateConversation(ctx context.Context, in httpapi.ConversationRequest) (httpapi.ConversationObject, error) {
-	return call[httpapi.ConversationObject](ctx, c, http.MethodPost, "/api/conversations", in)
+	return call[httpapi.ConversationObject](ctx, c, http.MethodPost, "/api/conversations", in, http.StatusCreated)
 }
 
 // ListConversations lists the caller's conversations, newest activity
@@ -34,12 +34,12 @@ func (c *Client) Conversation(ctx context.Context, id string) (httpapi.Conversat
 // UpdateConversation changes title, model or system prompt
 // (PATCH /api/conversations/{id}).
 func (c *Client) UpdateConversation(ctx context.Context, id string, in httpapi.ConversationRequest) (httpapi.ConversationObject, error) {
-	return call[httpapi.ConversationObject](ctx, c, http.MethodPatch, "/api/conversations/"+url.PathEscape(id), in)
+	return call[httpapi.ConversationObject](ctx, c, http.MethodPatch, "/api/conversations/"+url.PathEscape(id), in, http.StatusOK)
 }
 
 // DeleteConversation deletes a conversation (DELETE /api/conversations/{id}).
 func (c *Client) DeleteConversation(ctx context.Context, id string) error {
-	return c.do(ctx, http.MethodDelete, "/api/conversations/"+url.PathEscape(id), nil, nil)
+	return c.do(ctx, http.MethodDelete, "/api/conversations/"+url.PathEscape(id), nil, nil, http.StatusNoContent)
 }
 
 // Messages lists a conversation's messages in order
@@ -52,7 +52,7 @@ func (c *Client) Messages(ctx context.Context, conversationID string) (httpapi.M
 // (POST /api/conversations/{id}/messages without stream).
 func (c *Client) PostMessage(ctx context.Context, conversationID string, in httpapi.PostMessageRequest) (httpapi.PostMessageResponse, error) {
 	in.Stream = false
-	return call[httpapi.PostMessageResponse](ctx, c, http.MethodPost, "/api/conversations/"+url.PathEscape(conversationID)+"/messages", in)
+	return call[httpapi.PostMessageResponse](ctx, c, http.MethodPost, "/api/conversations/"+url.PathEscape(conversationID)+"/messages", in, http.StatusCreated)
 }
 
 // The event types of a streamed message post (SPEC 7).
@@ -88,6 +88,10 @@ func (c *Client) StreamMessage(ctx context.Context, conversationID string, in ht
 			return
 		}
 		defer resp.Body.Close()
+		if err := wantStatus(resp, http.StatusOK); err != nil {
+			yield(MessageEvent{}, err)
+			return
+		}
 		for ev, err := range llm.ReadEvents(resp.Body) {
 			if err != nil {
 				yield(MessageEvent{}, fmt.Errorf("read message stream: %w", err))
@@ -127,17 +131,17 @@ func decodeMessageEvent(ev llm.Event) (MessageEvent, error) {
 // EditMessage replaces a message's content (PATCH /api/messages/{id}).
 func (c *Client) EditMessage(ctx context.Context, id, content string) (httpapi.MessageObject, error) {
 	return call[httpapi.MessageObject](ctx, c, http.MethodPatch, "/api/messages/"+url.PathEscape(id),
-		httpapi.EditMessageRequest{Content: &content})
+		httpapi.EditMessageRequest{Content: &content}, http.StatusOK)
 }
 
 // DeleteMessage soft-deletes a message (DELETE /api/messages/{id}).
 func (c *Client) DeleteMessage(ctx context.Context, id string) error {
-	return c.do(ctx, http.MethodDelete, "/api/messages/"+url.PathEscape(id), nil, nil)
+	return c.do(ctx, http.MethodDelete, "/api/messages/"+url.PathEscape(id), nil, nil, http.StatusNoContent)
 }
 
 // RestoreMessage undoes a soft delete (POST /api/messages/{id}/restore).
 func (c *Client) RestoreMessage(ctx context.Context, id string) (httpapi.MessageObject, error) {
-	return call[httpapi.MessageObject](ctx, c, http.MethodPost, "/api/messages/"+url.PathEscape(id)+"/restore", nil)
+	return call[httpapi.MessageObject](ctx, c, http.MethodPost, "/api/messages/"+url.PathEscape(id)+"/restore", nil, http.StatusOK)
 }
 
 // Search runs a full-text search over the caller's messages

@@ -16,19 +16,19 @@ func (c *Client) ListKeys(ctx context.Context, o ListOptions) (httpapi.KeyList, 
 // CreateKey creates an API key for the caller (POST /api/keys); the
 // answer's Key is the secret, shown only here and by RotateKey.
 func (c *Client) CreateKey(ctx context.Context, in httpapi.CreateKeyRequest) (httpapi.KeyResponse, error) {
-	return call[httpapi.KeyResponse](ctx, c, http.MethodPost, "/api/keys", in)
+	return call[httpapi.KeyResponse](ctx, c, http.MethodPost, "/api/keys", in, http.StatusCreated)
 }
 
 // RevokeKey revokes one of the caller's keys (DELETE /api/keys/{id});
 // another user's key is 404 not_found.
 func (c *Client) RevokeKey(ctx context.Context, id string) error {
-	return c.do(ctx, http.MethodDelete, "/api/keys/"+url.PathEscape(id), nil, nil)
+	return c.do(ctx, http.MethodDelete, "/api/keys/"+url.PathEscape(id), nil, nil, http.StatusNoContent)
 }
 
 // RotateKey gives one of the caller's keys a new secret; the old one keeps
 // working for in.GraceSeconds (POST /api/keys/{id}/rotate).
 func (c *Client) RotateKey(ctx context.Context, id string, in httpapi.RotateKeyRequest) (httpapi.KeyResponse, error) {
-	return call[httpapi.KeyResponse](ctx, c, http.MethodPost, "/api/keys/"+url.PathEscape(id)+"/rotate", in)
+	return call[httpapi.KeyResponse](ctx, c, http.MethodPost, "/api/keys/"+url.PathEscape(id)+"/rotate", in, http.StatusOK)
 }
 
 // AdminListKeys lists every key, or ownerID's when it is not ""
@@ -43,5 +43,5 @@ func (c *Client) AdminListKeys(ctx context.Context, ownerID string, o ListOption
 
 // AdminRevokeKey revokes any key (DELETE /api/admin/keys/{id}, admin).
 func (c *Client) AdminRevokeKey(ctx context.Context, id string) error {
-	return c.do(ctx, http.MethodDelete, "/api/admin/keys/"+url.PathEscape(id), nil, nil)
+	return c.do(ctx, http.MethodDelete, "/api/admin/keys/"+url.PathEscape(id), nil, nil, http.StatusNoContent)
 }

@@ -19,17 +19,17 @@ func (c *Client) ListPolicies(ctx context.Context) (httpapi.PolicyList, error) {
 
 // CreatePolicy creates a rate-limit policy (admin).
 func (c *Client) CreatePolicy(ctx context.Context, in httpapi.PolicyBody) (gateway.RateLimitPolicy, error) {
-	return call[gateway.RateLimitPolicy](ctx, c, http.MethodPost, rateLimits+"/policies", in)
+	return call[gateway.RateLimitPolicy](ctx, c, http.MethodPost, rateLimits+"/policies", in, http.StatusCreated)
 }
 
 // UpdatePolicy replaces a rate-limit policy (admin).
 func (c *Client) UpdatePolicy(ctx context.Context, id string, in httpapi.PolicyBody) (gateway.RateLimitPolicy, error) {
-	return call[gateway.RateLimitPolicy](ctx, c, http.MethodPut, rateLimits+"/policies/"+url.PathEscape(id), in)
+	return call[gateway.RateLimitPolicy](ctx, c, http.MethodPut, rateLimits+"/policies/"+url.PathEscape(id), in, http.StatusOK)
 }
 
 // DeletePolicy deletes a policy and its assignments (admin).
 func (c *Client) DeletePolicy(ctx context.Context, id string) error {
-	return c.do(ctx, http.MethodDelete, rateLimits+"/policies/"+url.PathEscape(id), nil, nil)
+	return c.do(ctx, http.MethodDelete, rateLimits+"/policies/"+url.PathEscape(id), nil, nil, http.StatusNoContent)
 }
 
 // ListAssignments lists rate-limit assignments (admin).
@@ -39,12 +39,12 @@ func (c *Client) ListAssignments(ctx context.Context) (httpapi.AssignmentList, e
 
 // CreateAssignment assigns a policy to a key, user, role or route (admin).
 func (c *Client) CreateAssignment(ctx context.Context, in httpapi.AssignmentBody) (gateway.RateLimitAssignment, error) {
-	return call[gateway.RateLimitAssignment](ctx, c, http.MethodPost, rateLimits+"/assignments", in)
+	return call[gateway.RateLimitAssignment](ctx, c, http.MethodPost, rateLimits+"/assignments", in, http.StatusCreated)
 }
 
 // DeleteAssignment deletes an assignment (admin).
 func (c *Client) DeleteAssignment(ctx context.Context, id string) error {
-	return c.do(ctx, http.MethodDelete, rateLimits+"/assignments/"+url.PathEscape(id), nil, nil)
+	return c.do(ctx, http.MethodDelete, rateLimits+"/assignments/"+url.PathEscape(id), nil, nil, http.StatusNoContent)
 }
 
 // UsageQuery selects a usage summary; zero fields are the server's
