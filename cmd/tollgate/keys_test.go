@@ -87,21 +87,21 @@ func TestAPIKeyCreateListShowsSecretOnce(t *testing.T) {
 	}
 	// The admin sees every key, filtered by owner.
 	e.createKey(e.adminTok, httpapi.CreateKeyRequest{Name: "admin's"})
-	all := e.do("GET", "/api/admin/keys", e.adminTok, nil)
-	wantStatus(t, all, 200)
-	if n := len(all.body["data"].([]any)); n != 2 {
-		t.Fatalf("admin list = %d keys, want 2", n)
+	admin := e.client(e.adminTok)
+	all, err := admin.AdminListKeys(t.Context(), "", client.ListOptions{})
+	if err != nil || len(all.Data) != 2 {
+		t.Fatalf("admin list = %+v, %v; want 2 keys", all, err)
 	}
-	mine := e.do("GET", "/api/admin/keys?owner_id="+e.conID, e.adminTok, nil)
-	if d := mine.body["data"].([]any); len(d) != 1 || d[0].(map[string]any)["id"] != k["id"] {
-		t.Fatalf("admin list by owner = %s", mine.raw)
+	mine, err := admin.AdminListKeys(t.Context(), e.conID, client.ListOptions{})
+	if err != nil || len(mine.Data) != 1 || mine.Data[0].ID != k["id"] {
+		t.Fatalf("admin list by owner = %+v, %v", mine, err)
 	}
-	wantError(t, e.do("GET", "/api/admin/keys", e.conTok, nil), 403, "insufficient_role", "")
-	page := e.do("GET", "/api/admin/keys?limit=1", e.adminTok, nil)
-	if c, _ := page.body["next_cursor"].(string); c == "" || len(page.body["data"].([]any)) != 1 {
-		t.Fatalf("page 1 = %s", page.raw)
+	wantCode(t, errOf(e.client(e.conTok).AdminListKeys(t.Context(), "", client.ListOptions{})), 403, "insufficient_role", "")
+	page, err := admin.AdminListKeys(t.Context(), "", client.ListOptions{Limit: 1})
+	if err != nil || page.NextCursor == nil || *page.NextCursor == "" || len(page.Data) != 1 {
+		t.Fatalf("page 1 = %+v, %v", page, err)
 	}
-	wantError(t, e.do("GET", "/api/keys?limit=201", e.conTok, nil), 400, "invalid_field", "query.limit")
+	wantCode(t, errOf(e.client(e.conTok).ListKeys(t.Context(), client.ListOptions{Limit: 201})), 400, "invalid_field", "query.limit")
 }
 
 func TestAPIKeyValidation(t *testing.T) {
@@ -150,9 +150,9 @@ func TestAPIKeyRevoke(t *testing.T) {
 	}
 	wantCode(t, errOf(e.client(secret).Me(t.Context())), 401, "invalid_authorization", "")
 	wantError(t, e.do("GET", "/api/auth/me", "", nil, "X-API-Key", secret), 401, "invalid_authorization", "")
-	list := e.do("GET", "/api/keys", e.conTok, nil)
-	if rv := list.body["data"].([]any)[0].(map[string]any)["revoked_at"]; rv == nil {
-		t.Fatalf("revoked_at not set: %s", list.raw)
+	list, err := e.client(e.conTok).ListKeys(t.Context(), client.ListOptions{})
+	if err != nil || len(list.Data) != 1 || list.Data[0].RevokedAt == nil {
+		t.Fatalf("revoked_at not set: %+v, %v", list, err)
 	}
 	wantCode(t, errOf(e.client(e.conTok).RotateKey(t.Context(), id, httpapi.RotateKeyRequest{})), 404, "not_found", "")
 
@@ -188,18 +188,16 @@ func TestAPIKeyRotation(t *testing.T) {
 	t.Run("WithGrace", func(t *testing.T) {
 		k := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "rot"})
 		old := k.Key
-		r := e.do("POST", "/api/keys/"+k.ID+"/rotate", e.conTok, map[string]any{"grace_seconds": 3600})
-		wantStatus(t, r, 200)
-		fresh, _ := r.body["key"].(string)
-		if r.body["id"] != k.ID || !strings.HasPrefix(fresh, "tg_") || fresh == old || r.body["prefix"] != fresh[3:11] {
-			t.Fatalf("rotate = %s", r.raw)
+		r, err := e.client(e.conTok).RotateKey(t.Context(), k.ID, httpapi.RotateKeyRequest{GraceSeconds: 3600})
+		fresh := r.Key
+		if err != nil || r.ID != k.ID || !strings.HasPrefix(fresh, "tg_") || fresh == old || r.Prefix != fresh[3:11] {
+			t.Fatalf("rotate = %+v, %v", r, err)
 		}
 		e.clock.Advance(3599 * time.Second)
 		for _, s := range []string{old, fresh} {
-			me := e.do("GET", "/api/auth/me", s, nil)
-			wantStatus(t, me, 200)
-			if key := me.body["key"].(map[string]any); key["id"] != k.ID {
-				t.Fatalf("me = %s", me.raw)
+			me, err := e.client(s).Me(t.Context())
+			if err != nil || me.Key == nil || me.Key.ID != k.ID {
+				t.Fatalf("me = %+v, %v", me, err)
 			}
 		}
 		e.clock.Advance(time.Second)
@@ -210,10 +208,10 @@ func TestAPIKeyRotation(t *testing.T) {
 		k := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "rot0"})
 		old := k.Key
 		wantNil(t, errOf(e.client(old).Me(t.Context()))) // cached
-		r := e.do("POST", "/api/keys/"+k.ID+"/rotate", e.conTok, nil)
-		wantStatus(t, r, 200)
+		r, err := e.client(e.conTok).RotateKey(t.Context(), k.ID, httpapi.RotateKeyRequest{})
+		wantNil(t, err)
 		wantCode(t, errOf(e.client(old).Me(t.Context())), 401, "invalid_authorization", "")
-		wantStatus(t, e.do("GET", "/api/auth/me", r.body["key"].(string), nil), 200)
+		wantNil(t, errOf(e.client(r.Key).Me(t.Context())))
 	})
 	t.Run("NegativeGrace", func(t *testing.T) {
 		k := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "rotneg"})
@@ -227,11 +225,10 @@ func TestAPIKeyEffectiveRole(t *testing.T) {
 	t.Run("ViewerKeyOfAdminStaysViewer", func(t *testing.T) {
 		k := e.createKey(e.adminTok, httpapi.CreateKeyRequest{Name: "ro", Role: ptr("viewer")})
 		s := k.Key
-		me := e.do("GET", "/api/auth/me", s, nil)
-		wantStatus(t, me, 200)
-		want := map[string]any{"id": k.ID, "name": "ro", "prefix": k.Prefix, "role": "viewer"}
-		if me.body["role"] != "viewer" || !reflect.DeepEqual(me.body["key"], want) || me.body["email"] != "admin@example.com" {
-			t.Fatalf("me = %s", me.raw)
+		me, err := e.client(s).Me(t.Context())
+		want := &httpapi.MeKey{ID: k.ID, Name: "ro", Prefix: k.Prefix, Role: "viewer"}
+		if err != nil || me.Role != "viewer" || !reflect.DeepEqual(me.Key, want) || me.Email != "admin@example.com" {
+			t.Fatalf("me = %+v, %v", me, err)
 		}
 		wantError(t, e.do("POST", "/test/contribute", s, nil), 403, "insufficient_role", "")
 		wantCode(t, errOf(e.client(s).ListUsers(t.Context(), client.ListOptions{})), 403, "insufficient_role", "")
@@ -249,15 +246,16 @@ func TestAPIKeyEffectiveRole(t *testing.T) {
 		if r.body["role"] != "contributor" {
 			t.Fatalf("role = %s", r.raw)
 		}
-		wantStatus(t, e.do("PATCH", "/api/admin/users/"+e.conID, e.adminTok, map[string]any{"role": "viewer"}), 200)
+		admin := e.client(e.adminTok)
+		wantNil(t, errOf(admin.UpdateUser(t.Context(), e.conID, httpapi.PatchUserRequest{Role: ptr("viewer")})))
 		wantError(t, e.do("POST", "/test/contribute", s, nil), 403, "insufficient_role", "")
-		me := e.do("GET", "/api/auth/me", s, nil)
-		if me.body["role"] != "viewer" || me.body["key"].(map[string]any)["role"] != "contributor" {
-			t.Fatalf("me after demotion = %s", me.raw)
+		me, err := e.client(s).Me(t.Context())
+		if err != nil || me.Role != "viewer" || me.Key.Role != "contributor" {
+			t.Fatalf("me after demotion = %+v, %v", me, err)
 		}
-		wantStatus(t, e.do("PATCH", "/api/admin/users/"+e.conID, e.adminTok, map[string]any{"active": false}), 200)
+		wantNil(t, errOf(admin.UpdateUser(t.Context(), e.conID, httpapi.PatchUserRequest{Active: ptr(false)})))
 		wantCode(t, errOf(e.client(s).Me(t.Context())), 401, "invalid_authorization", "")
-		wantStatus(t, e.do("PATCH", "/api/admin/users/"+e.conID, e.adminTok, map[string]any{"active": true, "role": "contributor"}), 200)
+		wantNil(t, errOf(admin.UpdateUser(t.Context(), e.conID, httpapi.PatchUserRequest{Active: ptr(true), Role: ptr("contributor")})))
 		wantStatus(t, e.do("POST", "/test/contribute", s, nil), 200)
 	})
 }
@@ -356,18 +354,17 @@ func TestAPIKeyLastUsedIsBatched(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		wantNil(t, errOf(e.client(k.Key).Me(t.Context())))
 	}
-	list := e.do("GET", "/api/keys", e.conTok, nil)
-	if v := list.body["data"].([]any)[0].(map[string]any)["last_used_at"]; v != nil {
-		t.Fatalf("last_used_at written on the request path: %v", v)
+	con := e.client(e.conTok)
+	list, err := con.ListKeys(t.Context(), client.ListOptions{})
+	if err != nil || list.Data[0].LastUsedAt != nil {
+		t.Fatalf("last_used_at written on the request path: %+v, %v", list, err)
 	}
 	if err := e.app.keys.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	list = e.do("GET", "/api/keys", e.conTok, nil)
-	v, _ := list.body["data"].([]any)[0].(map[string]any)["last_used_at"].(string)
-	at, err := time.Parse(time.RFC3339Nano, v)
-	if err != nil || at.Sub(e.clock.Now()).Abs() > time.Millisecond {
-		t.Fatalf("last_used_at = %q (%v), want the clock's now", v, err)
+	list, err = con.ListKeys(t.Context(), client.ListOptions{})
+	if err != nil || list.Data[0].LastUsedAt == nil || list.Data[0].LastUsedAt.Sub(e.clock.Now()).Abs() > time.Millisecond {
+		t.Fatalf("last_used_at = %+v (%v), want the clock's now", list.Data[0].LastUsedAt, err)
 	}
 }
 
