@@ -83,8 +83,8 @@ type scanner struct {
 	unique  bool
 	maxKeys int
 	seed    maphash.Seed
-	keys    []keyRef // keys of every open object, innermost last
-	starts  []int    // index into keys where each open object's keys begin
+	keys   []keyRef // keys of every open object, innermost last
+	starts []int    // index into keys where each open object's keys begin
 }
 
 // keyRef is one object key: its folded hash and where its raw text is.
