@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/tollgate/tollgate/internal/httpapi"
 )
 
 // The credential columns of the access matrix, in the order of the cells
@@ -138,13 +140,17 @@ var accessMatrix = []matrixRow{
 	{"DELETE /api/admin/rate-limits/assignments/{id}", "/api/admin/rate-limits/assignments/" + missingID, "", outcome{404, "not_found"}, pAdmin},
 }
 
-func TestAccessMatrix(t *testing.T) { runAccessMatrix(t, "", nil) }
+func TestAccessMatrix(t *testing.T) {
+	t.Parallel()
+	runAccessMatrix(t, "", nil)
+}
 
 // TestAccessMatrixMetrics: metrics.require_auth makes /metrics an admin
 // route; with metrics.addr the main listener still declares it and answers
 // every caller 404 not_found. Every route still needs its row; only the
 // /metrics row is requested.
 func TestAccessMatrixMetrics(t *testing.T) {
+	t.Parallel()
 	t.Run("RequireAuth", func(t *testing.T) {
 		runAccessMatrix(t, "[metrics]\nrequire_auth = true\n", []matrixRow{
 			{"GET /metrics", "", "", outcome{200, ""}, pAdmin}})
@@ -167,8 +173,6 @@ func runAccessMatrix(t *testing.T, toml string, variant []matrixRow) {
 		staticAdmin = "matrix-static-admin-0123456789"
 		staticApp   = "matrix-static-app-0123456789"
 	)
-	t.Setenv("TG_MATRIX_STATIC_ADMIN", staticAdmin)
-	t.Setenv("TG_MATRIX_STATIC_APP", staticApp)
 	cfg, _ := staticConfig(t, `
 [auth]
 login_rate_per_minute = 1000
@@ -190,16 +194,18 @@ role = "contributor"
 end_user_mode = true
 `+toml)
 	logs := &syncBuffer{}
-	e := startAuthEnv(t, cfg, slog.New(slog.NewTextHandler(logs, nil)), logs)
+	deps := testDeps(nil)
+	deps.getenv = mapEnv(map[string]string{"TG_MATRIX_STATIC_ADMIN": staticAdmin, "TG_MATRIX_STATIC_APP": staticApp})
+	e := startAuthEnv(t, cfg, slog.New(slog.NewTextHandler(logs, nil)), logs, deps)
 	k := &keyEnv{authEnv: e}
 	adminTok := e.setup()
 	e.createUser(adminTok, "viewer@example.com", adminPassword, "viewer")
 	e.createUser(adminTok, "con@example.com", adminPassword, "contributor")
 	conTok := e.login("con@example.com", adminPassword)
-	keyC := k.createKey(conTok, map[string]any{"name": "plain-c"})["key"].(string)
-	keyA := k.createKey(adminTok, map[string]any{"name": "plain-a"})["key"].(string)
-	appA := k.createKey(adminTok, map[string]any{"name": "app-a", "end_user_mode": true})["key"].(string)
-	appC := k.createKey(conTok, map[string]any{"name": "app-c", "end_user_mode": true})["key"].(string)
+	keyC := k.createKey(conTok, httpapi.CreateKeyRequest{Name: "plain-c"}).Key
+	keyA := k.createKey(adminTok, httpapi.CreateKeyRequest{Name: "plain-a"}).Key
+	appA := k.createKey(adminTok, httpapi.CreateKeyRequest{Name: "app-a", EndUserMode: true}).Key
+	appC := k.createKey(conTok, httpapi.CreateKeyRequest{Name: "app-c", EndUserMode: true}).Key
 	exchange := func(cred string) string {
 		r := e.do("POST", "/api/auth/token", cred, nil)
 		wantStatus(t, r, http.StatusOK)

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/tollgate/tollgate/internal/client"
 	"github.com/tollgate/tollgate/internal/config"
 	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/httpapi"
@@ -41,24 +42,33 @@ type authEnv struct {
 	app  *app
 	url  string
 	logs *syncBuffer
+	deps appDeps
 }
 
+// newAuthEnv starts an app with cheap password hashing (testDeps).
 func newAuthEnv(t *testing.T, environ ...string) *authEnv {
+	t.Helper()
+	return newAuthEnvDeps(t, testDeps(nil), environ...)
+}
+
+// newAuthEnvDeps starts an app with deps, e.g. appDeps{} for the
+// production password cost.
+func newAuthEnvDeps(t *testing.T, deps appDeps, environ ...string) *authEnv {
 	t.Helper()
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	return startAuthEnv(t, testConfig(t, environ...), log, logs)
+	return startAuthEnv(t, testConfig(t, environ...), log, logs, deps)
 }
 
 // second is another instance on the same database (as with PostgreSQL
 // behind a load balancer), sharing the log sink.
 func (e *authEnv) second() *authEnv {
-	return startAuthEnv(e.t, e.app.cfg, e.app.log, e.logs)
+	return startAuthEnv(e.t, e.app.cfg, e.app.log, e.logs, e.deps)
 }
 
-func startAuthEnv(t *testing.T, cfg *config.Config, log *slog.Logger, logs *syncBuffer) *authEnv {
+func startAuthEnv(t *testing.T, cfg *config.Config, log *slog.Logger, logs *syncBuffer, deps appDeps) *authEnv {
 	t.Helper()
-	a, err := newApp(context.Background(), cfg, log, nil)
+	a, err := newApp(context.Background(), cfg, log, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +80,7 @@ func startAuthEnv(t *testing.T, cfg *config.Config, log *slog.Logger, logs *sync
 		OperationID: "testContribute", Handler: func(w http.ResponseWriter, r *http.Request) error {
 			return httpapi.WriteJSON(w, http.StatusOK, map[string]string{"role": gateway.PrincipalFrom(r.Context()).Role.String()})
 		}})
-	return &authEnv{t: t, app: a, url: newHTTPTest(t, a), logs: logs}
+	return &authEnv{t: t, app: a, url: newHTTPTest(t, a), logs: logs, deps: deps}
 }
 
 type reply struct {
@@ -152,29 +162,60 @@ func wantError(t *testing.T, r reply, status int, code, param string) {
 
 const adminPassword = "correct horse battery staple"
 
+// client is the typed API client of the app, sending tok ("" for none).
+func (e *authEnv) client(tok string) *client.Client { return client.New(e.url).WithToken(tok) }
+
 // setup creates the first admin and returns their token.
 func (e *authEnv) setup() string {
 	e.t.Helper()
-	r := e.do("POST", "/api/setup", "", map[string]string{"email": "admin@example.com", "password": adminPassword, "display_name": "Admin"})
-	wantStatus(e.t, r, http.StatusCreated)
+	if _, err := e.client("").Setup(e.t.Context(), httpapi.SetupRequest{Email: "admin@example.com", Password: adminPassword, DisplayName: "Admin"}); err != nil {
+		e.t.Fatalf("setup: %v", err)
+	}
 	return e.login("admin@example.com", adminPassword)
 }
 
 func (e *authEnv) login(email, password string) string {
 	e.t.Helper()
-	r := e.do("POST", "/api/auth/login", "", map[string]string{"email": email, "password": password})
-	wantStatus(e.t, r, http.StatusOK)
-	tok, _ := r.body["access_token"].(string)
-	if tok == "" {
-		e.t.Fatalf("login gave no token: %s", r.raw)
+	res, err := e.client("").Login(e.t.Context(), email, gateway.Secret(password))
+	if err != nil {
+		e.t.Fatalf("login %s: %v", email, err)
 	}
-	return tok
+	if res.AccessToken == "" {
+		e.t.Fatalf("login gave no token: %+v", res)
+	}
+	return res.AccessToken
 }
 
 // createUser creates a user through the admin API and returns its id.
 func (e *authEnv) createUser(adminTok, email, password, role string) string {
 	e.t.Helper()
-	r := e.do("POST", "/api/admin/users", adminTok, map[string]string{"email": email, "password": password, "role": role, "display_name": "U"})
-	wantStatus(e.t, r, http.StatusCreated)
-	return r.body["id"].(string)
+	u, err := e.client(adminTok).CreateUser(e.t.Context(), httpapi.CreateUserRequest{Email: email, Password: gateway.Secret(password), Role: role, DisplayName: "U"})
+	if err != nil {
+		e.t.Fatalf("create user %s: %v", email, err)
+	}
+	return u.ID
+}
+
+// errOf is the error of a client call, for wantNil and wantCode.
+func errOf[T any](_ T, err error) error { return err }
+
+// wantNil fails on a client error.
+func wantNil(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("err = %v, want nil", err)
+	}
+}
+
+// wantCode fails unless err is the SPEC error with status, code and param
+// as the client returns it (a *gateway.Error with the status's Kind).
+func wantCode(t *testing.T, err error, status int, code, param string) {
+	t.Helper()
+	ge, ok := gateway.AsError(err)
+	if !ok {
+		t.Fatalf("err = %v, want %d %s", err, status, code)
+	}
+	if ge.Status != status || ge.Code != code || ge.Param != param || ge.Kind != client.KindOf(status, gateway.KindInternal) {
+		t.Fatalf("err = %d %s (param %q, kind %d), want %d %s (param %q)", ge.Status, ge.Code, ge.Param, ge.Kind, status, code, param)
+	}
 }

@@ -14,10 +14,12 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/tollgate/tollgate/internal/client"
 	"github.com/tollgate/tollgate/internal/config"
 )
 
 func TestSetupOnceThenConflictAndAutoTurnsRequired(t *testing.T) {
+	t.Parallel()
 	e := newAuthEnv(t)
 	r := e.do("GET", "/api/auth/status", "", nil)
 	wantStatus(t, r, 200)
@@ -60,6 +62,7 @@ func TestSetupOnceThenConflictAndAutoTurnsRequired(t *testing.T) {
 }
 
 func TestSetupValidation(t *testing.T) {
+	t.Parallel()
 	e := newAuthEnv(t)
 	for _, tc := range []struct {
 		name        string
@@ -85,6 +88,7 @@ func TestSetupValidation(t *testing.T) {
 }
 
 func TestOpenModeRefusedOnPublicAddress(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	_, err := config.Load(config.Sources{File: writeEmptyConfig(t, dir), Environ: []string{
 		"TOLLGATE_SERVER_ADDR=0.0.0.0:8080", "TOLLGATE_SERVER_DATA_DIR=" + dir, "TOLLGATE_AUTH_MODE=open"}})
@@ -94,6 +98,7 @@ func TestOpenModeRefusedOnPublicAddress(t *testing.T) {
 }
 
 func TestSetupTokenOnPublicAddress(t *testing.T) {
+	t.Parallel()
 	e := newAuthEnv(t, "TOLLGATE_SERVER_ADDR=0.0.0.0:0")
 	path := filepath.Join(e.app.cfg.Server.DataDir, "setup-token")
 	fi, err := os.Stat(path)
@@ -112,7 +117,7 @@ func TestSetupTokenOnPublicAddress(t *testing.T) {
 	if r.body["mode"] != "required" || r.body["setup_required"] != true {
 		t.Fatalf("status = %s", r.raw)
 	}
-	wantError(t, e.do("GET", "/api/auth/me", "", nil), 401, "missing_authorization", "")
+	wantCode(t, errOf(e.client("").Me(t.Context())), 401, "missing_authorization", "")
 	body := map[string]string{"email": "admin@example.com", "password": adminPassword}
 	wantError(t, e.do("POST", "/api/setup", "", body), 400, "missing_field", "body.setup_token")
 	body["setup_token"] = token + "x"
@@ -126,6 +131,7 @@ func TestSetupTokenOnPublicAddress(t *testing.T) {
 }
 
 func TestLoginMeAndIdenticalFailures(t *testing.T) {
+	t.Parallel()
 	e := newAuthEnv(t)
 	e.setup()
 	unknown := e.do("POST", "/api/auth/login", "", map[string]string{"email": "nobody@example.com", "password": adminPassword})
@@ -151,6 +157,7 @@ func TestLoginMeAndIdenticalFailures(t *testing.T) {
 }
 
 func TestCredentialRules(t *testing.T) {
+	t.Parallel()
 	e := newAuthEnv(t)
 	tok := e.setup()
 	wantError(t, e.do("GET", "/api/auth/me", tok, nil, "X-API-Key", "tg_other"), 400, "ambiguous_credentials", "")
@@ -164,7 +171,7 @@ func TestCredentialRules(t *testing.T) {
 		t.Fatalf("WWW-Authenticate = %q", got)
 	}
 	wantError(t, e.do("GET", "/api/auth/me", "", nil, "X-API-Key", "tg_unknown"), 401, "invalid_authorization", "")
-	wantError(t, e.do("GET", "/api/auth/me", "not-a-jwt", nil), 401, "invalid_authorization", "")
+	wantCode(t, errOf(e.client("not-a-jwt").Me(t.Context())), 401, "invalid_authorization", "")
 }
 
 const testSecret = "0123456789abcdef0123456789abcdef-test"
@@ -180,6 +187,7 @@ func sign(t *testing.T, key string, claims jwt.MapClaims) string {
 }
 
 func TestJWTTampering(t *testing.T) {
+	t.Parallel()
 	e := newAuthEnv(t, "TOLLGATE_AUTH_JWT_SECRET="+testSecret)
 	tok := e.setup()
 	me := e.do("GET", "/api/auth/me", tok, nil)
@@ -232,7 +240,7 @@ func TestJWTTampering(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			wantError(t, e.do("GET", "/api/auth/me", tc.tok, nil), 401, tc.code, "")
+			wantCode(t, errOf(e.client(tc.tok).Me(t.Context())), 401, tc.code, "")
 		})
 	}
 }
@@ -247,6 +255,7 @@ func with(c jwt.MapClaims, k string, v any) jwt.MapClaims {
 }
 
 func TestEdDSAKeyPinned(t *testing.T) {
+	t.Parallel()
 	e := newAuthEnv(t)
 	tok := e.setup()
 	parts := strings.Split(tok, ".")
@@ -258,13 +267,14 @@ func TestEdDSAKeyPinned(t *testing.T) {
 	p, _ := base64.RawURLEncoding.DecodeString(parts[1])
 	_ = json.Unmarshal(p, &claims)
 	forged := sign(t, testSecret, jwt.MapClaims(claims))
-	wantError(t, e.do("GET", "/api/auth/me", forged, nil), 401, "invalid_authorization", "")
+	wantCode(t, errOf(e.client(forged).Me(t.Context())), 401, "invalid_authorization", "")
 	// The key lives in the database: a second app on it accepts the token.
 	other := e.second()
-	wantStatus(t, other.do("GET", "/api/auth/me", tok, nil), 200)
+	wantNil(t, errOf(other.client(tok).Me(t.Context())))
 }
 
 func TestLogoutRevokesEarlierTokens(t *testing.T) {
+	t.Parallel()
 	e := newAuthEnv(t)
 	t1 := e.setup()
 	t2 := e.login("admin@example.com", adminPassword)
@@ -272,13 +282,14 @@ func TestLogoutRevokesEarlierTokens(t *testing.T) {
 	if r.status != 204 {
 		t.Fatalf("logout = %d %s", r.status, r.raw)
 	}
-	wantError(t, e.do("GET", "/api/auth/me", t1, nil), 401, "invalid_authorization", "")
-	wantError(t, e.do("GET", "/api/auth/me", t2, nil), 401, "invalid_authorization", "")
+	wantCode(t, errOf(e.client(t1).Me(t.Context())), 401, "invalid_authorization", "")
+	wantCode(t, errOf(e.client(t2).Me(t.Context())), 401, "invalid_authorization", "")
 	t3 := e.login("admin@example.com", adminPassword)
-	wantStatus(t, e.do("GET", "/api/auth/me", t3, nil), 200)
+	wantNil(t, errOf(e.client(t3).Me(t.Context())))
 }
 
 func TestRolesDemotionDeactivationLastAdmin(t *testing.T) {
+	t.Parallel()
 	e := newAuthEnv(t)
 	admin := e.setup()
 	vid := e.createUser(admin, "v@example.com", "viewer password", "viewer")
@@ -292,7 +303,7 @@ func TestRolesDemotionDeactivationLastAdmin(t *testing.T) {
 	if msg := r.body["error"].(map[string]any)["message"]; msg != "Requires contributor role" {
 		t.Fatalf("message = %v", msg)
 	}
-	wantError(t, e.do("GET", "/api/admin/users", contrib, nil), 403, "insufficient_role", "")
+	wantCode(t, errOf(e.client(contrib).ListUsers(t.Context(), client.ListOptions{})), 403, "insufficient_role", "")
 	wantStatus(t, e.do("POST", "/test/contribute", contrib, nil), 200)
 
 	// A second instance on the same database caches the contributor too.
@@ -315,7 +326,7 @@ func TestRolesDemotionDeactivationLastAdmin(t *testing.T) {
 	wantError(t, other.do("POST", "/test/contribute", contrib, nil), 403, "insufficient_role", "")
 
 	wantStatus(t, e.do("PATCH", "/api/admin/users/"+cid, admin, map[string]any{"active": false}), 200)
-	wantError(t, e.do("GET", "/api/auth/me", contrib, nil), 401, "invalid_authorization", "")
+	wantCode(t, errOf(e.client(contrib).Me(t.Context())), 401, "invalid_authorization", "")
 	wantError(t, e.do("POST", "/api/auth/login", "", map[string]string{"email": "c@example.com", "password": "contributor password"}), 401, "invalid_credentials", "")
 
 	me := e.do("GET", "/api/auth/me", admin, nil)
@@ -339,6 +350,7 @@ func TestRolesDemotionDeactivationLastAdmin(t *testing.T) {
 }
 
 func TestRegistration(t *testing.T) {
+	t.Parallel()
 	body := func(email string) map[string]string {
 		return map[string]string{"email": email, "password": "a good password", "display_name": "R"}
 	}
@@ -383,6 +395,7 @@ func TestRegistration(t *testing.T) {
 }
 
 func TestLoginRateLimitPerIP(t *testing.T) {
+	t.Parallel()
 	e := newAuthEnv(t, "TOLLGATE_AUTH_LOGIN_RATE_PER_MINUTE=3")
 	e.setup() // one attempt
 	bad := map[string]string{"email": "admin@example.com", "password": "wrong password"}
@@ -401,6 +414,7 @@ func TestLoginRateLimitPerIP(t *testing.T) {
 }
 
 func TestNoSecretInLogs(t *testing.T) {
+	t.Parallel()
 	e := newAuthEnv(t, "TOLLGATE_SERVER_ADDR=0.0.0.0:0", "TOLLGATE_AUTH_REGISTRATION_ENABLED=true")
 	b, _ := os.ReadFile(filepath.Join(e.app.cfg.Server.DataDir, "setup-token"))
 	setupToken := strings.TrimSpace(string(b))
@@ -412,10 +426,10 @@ func TestNoSecretInLogs(t *testing.T) {
 	reg := e.do("POST", "/api/auth/register", "", map[string]string{"email": "r@example.com", "password": "registered password"})
 	wantStatus(t, reg, 201)
 	wantError(t, e.do("POST", "/api/auth/login", "", map[string]string{"email": "u@example.com", "password": "wrong password 1"}), 401, "invalid_credentials", "")
-	wantStatus(t, e.do("GET", "/api/auth/me", user, nil), 200)
+	wantNil(t, errOf(e.client(user).Me(t.Context())))
 	wantError(t, e.do("GET", "/api/auth/me?token="+user, "", nil), 400, "invalid_field", "query.token")
-	wantStatus(t, e.do("POST", "/api/auth/logout", user, nil), 204)
-	wantError(t, e.do("GET", "/api/auth/me", user, nil), 401, "invalid_authorization", "")
+	wantNil(t, e.client(user).Logout(t.Context()))
+	wantCode(t, errOf(e.client(user).Me(t.Context())), 401, "invalid_authorization", "")
 	secrets = append(secrets, admin, user, reg.body["access_token"].(string), testSecret)
 	logs := e.logs.String()
 	if logs == "" {
@@ -439,6 +453,7 @@ func TestNoSecretInLogs(t *testing.T) {
 }
 
 func TestOpenModeActsAsLocalAdmin(t *testing.T) {
+	t.Parallel()
 	e := newAuthEnv(t, "TOLLGATE_AUTH_MODE=open")
 	e.setup()
 	me := e.do("GET", "/api/auth/me", "", nil)
@@ -451,8 +466,9 @@ func TestOpenModeActsAsLocalAdmin(t *testing.T) {
 }
 
 func TestRequiredModeWithoutUsers(t *testing.T) {
+	t.Parallel()
 	e := newAuthEnv(t, "TOLLGATE_AUTH_MODE=required")
-	wantError(t, e.do("GET", "/api/auth/me", "", nil), 401, "missing_authorization", "")
+	wantCode(t, errOf(e.client("").Me(t.Context())), 401, "missing_authorization", "")
 	if r := e.do("GET", "/api/auth/status", "", nil); r.body["mode"] != "required" || r.body["setup_required"] != true {
 		t.Fatalf("status = %s", r.raw)
 	}
@@ -461,9 +477,10 @@ func TestRequiredModeWithoutUsers(t *testing.T) {
 }
 
 func TestServeCreatesSetupTokenOtherCommandsDoNot(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t, "TOLLGATE_SERVER_ADDR=0.0.0.0:0")
 	path := filepath.Join(cfg.Server.DataDir, "setup-token")
-	a, err := newApp(t.Context(), cfg, slog.New(slog.DiscardHandler), nil)
+	a, err := newApp(t.Context(), cfg, slog.New(slog.DiscardHandler), testDeps(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -489,31 +506,33 @@ func TestServeCreatesSetupTokenOtherCommandsDoNot(t *testing.T) {
 // invalidates every JWT issued before, also after a later reactivation
 // (through the API and the CLI path alike: both use Service.UpdateUser).
 func TestDeactivationRevokesJWTsAcrossReactivation(t *testing.T) {
+	t.Parallel()
 	e := newAuthEnv(t)
 	admin := e.setup()
 	cid := e.createUser(admin, "c@example.com", "contributor password", "contributor")
 	before := e.login("c@example.com", "contributor password")
 	other := e.second()
-	wantStatus(t, other.do("GET", "/api/auth/me", before, nil), 200)
+	wantNil(t, errOf(other.client(before).Me(t.Context())))
 
 	wantStatus(t, e.do("PATCH", "/api/admin/users/"+cid, admin, map[string]any{"active": false}), 200)
-	wantError(t, e.do("GET", "/api/auth/me", before, nil), 401, "invalid_authorization", "")
+	wantCode(t, errOf(e.client(before).Me(t.Context())), 401, "invalid_authorization", "")
 	wantStatus(t, e.do("PATCH", "/api/admin/users/"+cid, admin, map[string]any{"active": true}), 200)
-	wantError(t, e.do("GET", "/api/auth/me", before, nil), 401, "invalid_authorization", "")
+	wantCode(t, errOf(e.client(before).Me(t.Context())), 401, "invalid_authorization", "")
 	// Another instance learns both changes from the database.
 	if err := other.app.identity.Sync(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	wantError(t, other.do("GET", "/api/auth/me", before, nil), 401, "invalid_authorization", "")
+	wantCode(t, errOf(other.client(before).Me(t.Context())), 401, "invalid_authorization", "")
 
 	after := e.login("c@example.com", "contributor password")
-	wantStatus(t, e.do("GET", "/api/auth/me", after, nil), 200)
-	wantStatus(t, other.do("GET", "/api/auth/me", after, nil), 200)
+	wantNil(t, errOf(e.client(after).Me(t.Context())))
+	wantNil(t, errOf(other.client(after).Me(t.Context())))
 }
 
 // TestJWTTimeClaimsInTheFuture: a JWT whose iat or nbf lies beyond the 30 s
 // clock leeway is refused (401 invalid_authorization); within it, accepted.
 func TestJWTTimeClaimsInTheFuture(t *testing.T) {
+	t.Parallel()
 	e := newAuthEnv(t, "TOLLGATE_AUTH_JWT_SECRET="+testSecret)
 	tok := e.setup()
 	sub := e.do("GET", "/api/auth/me", tok, nil).body["id"].(string)

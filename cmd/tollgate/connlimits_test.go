@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/internal/config"
+	"github.com/tollgate/tollgate/internal/httpapi"
 	"github.com/tollgate/tollgate/internal/llm/llmtest"
 )
 
@@ -74,6 +75,7 @@ func wantEnvelope(t *testing.T, resp *http.Response, status int, typ, code strin
 // connection closed after server.read_timeout, while a stream that started
 // earlier keeps going past the read timeout and ends normally.
 func TestSlowBodyCutWhileStreamOutlivesReadTimeout(t *testing.T) {
+	t.Parallel()
 	step := make(chan struct{})
 	up := llmtest.NewT(t, llmtest.Reply{Words: []string{"one", " two", " three"}, Step: step})
 	cfg := testConfigTOML(t, `
@@ -139,6 +141,7 @@ provider = "up"
 // TestMaxConnectionsCap: with server.max_connections = 2 and two open
 // connections, a third is not served until one of them closes.
 func TestMaxConnectionsCap(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t, "TOLLGATE_SERVER_MAX_CONNECTIONS=2")
 	base, _, _ := startServe(t, cfg)
 	const get = "GET /healthz HTTP/1.1\r\nHost: tollgate\r\n\r\n"
@@ -178,6 +181,7 @@ func TestMaxConnectionsCap(t *testing.T) {
 // request carries the upstream's credential) nor passed on: streamed or
 // not, the client gets 502 upstream_error in the envelope.
 func TestUpstreamRedirectIs502(t *testing.T) {
+	t.Parallel()
 	target := llmtest.NewT(t)
 	redirect := llmtest.Reply{Status: http.StatusFound, Header: map[string]string{"Location": target.URL + "/chat/completions"}, Body: " "}
 	up := llmtest.NewT(t, redirect, redirect)
@@ -212,11 +216,12 @@ provider = "up"
 // route, and the key routes that return a key (create, rotate); no other
 // answer gets it.
 func TestSecurityHeadersOnEveryAnswer(t *testing.T) {
+	t.Parallel()
 	e := newAuthEnv(t)
 	tok := e.setup()
 	k := &keyEnv{authEnv: e}
-	key := k.createKey(tok, map[string]any{"name": "headers"})
-	keyPath := "/api/keys/" + key["id"].(string)
+	key := k.createKey(tok, httpapi.CreateKeyRequest{Name: "headers"})
+	keyPath := "/api/keys/" + key.ID
 	for _, tc := range []struct {
 		method, path, token string
 		body                any
@@ -233,7 +238,7 @@ func TestSecurityHeadersOnEveryAnswer(t *testing.T) {
 		{"GET", "/api/auth/me", "", nil, 401, true},
 		{"POST", "/api/auth/login", "", map[string]string{"email": "admin@example.com", "password": "wrong password"}, 401, true},
 		{"POST", "/api/auth/login", "", map[string]string{"email": "admin@example.com", "password": adminPassword}, 200, true},
-		{"POST", "/api/auth/token", key["key"].(string), nil, 200, true},
+		{"POST", "/api/auth/token", key.Key, nil, 200, true},
 		{"POST", "/api/keys", tok, map[string]string{"name": "another"}, 201, true},
 		{"POST", "/api/keys", tok, map[string]string{}, 400, true},
 		{"POST", "/api/keys", "", map[string]string{"name": "x"}, 401, true},

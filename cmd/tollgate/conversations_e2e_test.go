@@ -6,28 +6,30 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tollgate/tollgate/internal/client"
 	"github.com/tollgate/tollgate/internal/gateway"
+	"github.com/tollgate/tollgate/internal/httpapi"
 	"github.com/tollgate/tollgate/internal/sqlstore/sqltest"
 )
 
 func TestConversationsWired(t *testing.T) {
-	base := newTestApp(t)
-	c := call(t, "POST", base+"/api/conversations", `{"title":"wired"}`)
-	if c.status != 201 {
-		t.Fatalf("create = %d %v", c.status, c.body)
+	t.Parallel()
+	c := client.New(newTestApp(t))
+	conv, err := c.CreateConversation(t.Context(), httpapi.ConversationRequest{Title: ptr("wired")})
+	if err != nil || conv.Title != "wired" {
+		t.Fatalf("create = %+v, %v", conv, err)
 	}
-	id, _ := c.body["id"].(string)
-	r := call(t, "POST", base+"/api/conversations/"+id+"/messages", `{"content":"one two three"}`)
-	if r.status != 201 {
-		t.Fatalf("post = %d %v", r.status, r.body)
+	r, err := c.PostMessage(t.Context(), conv.ID, httpapi.PostMessageRequest{Content: ptr("one two three")})
+	if err != nil {
+		t.Fatalf("post: %v", err)
 	}
-	a, _ := r.body["assistant_message"].(map[string]any)
-	if a["content"] != "one two three" || a["status"] != "complete" || a["model"] != "echo" {
-		t.Fatalf("assistant = %v", a)
+	if a := r.AssistantMessage; a.Content != "one two three" || a.Status != "complete" || a.Model == nil || *a.Model != "echo" {
+		t.Fatalf("assistant = %+v", a)
 	}
 }
 
 func TestStartupSweepMarksPendingMessages(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st := sqltest.SQLite(t)
 	o := gateway.Owner{UserID: gateway.LocalUserID}
@@ -40,7 +42,7 @@ func TestStartupSweepMarksPendingMessages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := newApp(ctx, testConfig(t), slog.New(slog.DiscardHandler), st)
+	a, err := newApp(ctx, testConfig(t), slog.New(slog.DiscardHandler), testDeps(st))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,6 +57,7 @@ func TestStartupSweepMarksPendingMessages(t *testing.T) {
 }
 
 func TestCLIChat(t *testing.T) {
+	t.Parallel()
 	base := newTestApp(t)
 	run := func(stdin string, args ...string) (string, string, error) {
 		return runCLI([]string{"TOLLGATE_SERVER=" + base}, stdin, args...)
@@ -72,9 +75,9 @@ func TestCLIChat(t *testing.T) {
 	if err != nil || out != "first line\nsecond line\n" {
 		t.Fatalf("interactive chat = %q, %v", out, err)
 	}
-	msgs := call(t, "GET", base+"/api/conversations/"+id+"/messages", "")
-	if data, _ := msgs.body["data"].([]any); len(data) != 6 {
-		t.Fatalf("messages = %v", msgs.body)
+	msgs, err := client.New(base).Messages(t.Context(), id)
+	if err != nil || len(msgs.Data) != 6 {
+		t.Fatalf("messages = %+v, %v", msgs, err)
 	}
 	_, _, err = run("", "chat", "--conversation", "conv_nope", "hi")
 	if err == nil || !strings.Contains(err.Error(), "conversation_not_found") {

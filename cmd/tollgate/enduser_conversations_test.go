@@ -3,6 +3,8 @@ package main
 import (
 	"net/http"
 	"testing"
+
+	"github.com/tollgate/tollgate/internal/httpapi"
 )
 
 // TestAppCredentialConversationIsolation runs the conversation routes with a
@@ -10,8 +12,9 @@ import (
 // sees only its own data, and the other's ids answer exactly like unknown
 // ids. The key's owner, using their own login, sees none of it either.
 func TestAppCredentialConversationIsolation(t *testing.T) {
+	t.Parallel()
 	e := newKeyEnv(t)
-	appKey := e.createKey(e.conTok, map[string]any{"name": "app", "end_user_mode": true})["key"].(string)
+	appKey := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "app", EndUserMode: true}).Key
 	const h = "X-End-User-Id"
 	as := func(user string) []string { return []string{h, user} }
 

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tollgate/tollgate/internal/httpapi"
 )
 
 const euChat = `{"model":"echo","messages":[{"role":"user","content":"one two three"}]}`
@@ -31,13 +33,14 @@ func (e *keyEnv) usageRequests(cred string, want float64, hdr ...string) float64
 }
 
 func TestAppCredentialEndUserRules(t *testing.T) {
+	t.Parallel()
 	e := newKeyEnv(t, "TOLLGATE_USAGE_FLUSH_INTERVAL=10ms")
-	app := e.createKey(e.conTok, map[string]any{"name": "app", "end_user_mode": true})
-	if app["end_user_mode"] != true {
-		t.Fatalf("end_user_mode = %v", app["end_user_mode"])
+	app := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "app", EndUserMode: true})
+	if !app.EndUserMode {
+		t.Fatalf("end_user_mode = %v", app.EndUserMode)
 	}
-	appKey := app["key"].(string)
-	plain := e.createKey(e.conTok, map[string]any{"name": "plain"})["key"].(string)
+	appKey := app.Key
+	plain := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "plain"}).Key
 	const h = "X-End-User-Id"
 
 	t.Run("HeaderMandatoryOnUserScopedRoutes", func(t *testing.T) {
@@ -84,7 +87,7 @@ func TestAppCredentialEndUserRules(t *testing.T) {
 		wantError(t, e.do("GET", "/api/usage", appKey, nil), 400, "missing_field", "headers.x-end-user-id")
 	})
 	t.Run("AdminAppCredentialTenantWideOnGET", func(t *testing.T) {
-		adm := e.createKey(e.adminTok, map[string]any{"name": "adm-app", "end_user_mode": true, "role": "admin"})["key"].(string)
+		adm := e.createKey(e.adminTok, httpapi.CreateKeyRequest{Name: "adm-app", EndUserMode: true, Role: ptr("admin")}).Key
 		for _, who := range []string{"x", "y"} {
 			wantStatus(t, e.do("POST", "/v1/chat/completions", adm, euChat, h, who), 200)
 		}

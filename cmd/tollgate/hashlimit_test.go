@@ -98,7 +98,7 @@ func checkEnvelope(a answer, status int, typ, code string) error {
 // MiB (without the bound it would grow by about 150 × 19 MiB).
 func TestParallelLoginsBoundedMemory(t *testing.T) {
 	const slots, n = 2, 200
-	e := newAuthEnv(t, fmt.Sprintf("TOLLGATE_AUTH_PASSWORD_HASH_CONCURRENCY=%d", slots),
+	e := newAuthEnvDeps(t, appDeps{}, fmt.Sprintf("TOLLGATE_AUTH_PASSWORD_HASH_CONCURRENCY=%d", slots),
 		"TOLLGATE_AUTH_LOGIN_RATE_PER_MINUTE=150", "TOLLGATE_AUTH_PASSWORD_HASH_WAIT=2s")
 	if got := e.app.hashes.Slots(); got != slots {
 		t.Fatalf("hash slots = %d, want %d", got, slots)
@@ -199,6 +199,7 @@ func TestParallelLoginsBoundedMemory(t *testing.T) {
 // registration then answer 503 overloaded with Retry-After once the queue
 // wait ends, and work again when a slot frees.
 func TestPasswordHashOverloaded(t *testing.T) {
+	t.Parallel()
 	e := newAuthEnv(t, "TOLLGATE_AUTH_PASSWORD_HASH_CONCURRENCY=1", "TOLLGATE_AUTH_PASSWORD_HASH_WAIT=20ms",
 		"TOLLGATE_AUTH_REGISTRATION_ENABLED=true")
 	release, err := e.app.hashes.Acquire(context.Background())
@@ -237,6 +238,7 @@ func TestPasswordHashOverloaded(t *testing.T) {
 // per-IP limiter of their own (auth.register_rate_per_minute), separate
 // from the login limiter.
 func TestSetupAndRegisterRateLimitPerIP(t *testing.T) {
+	t.Parallel()
 	e := newAuthEnv(t, "TOLLGATE_AUTH_REGISTER_RATE_PER_MINUTE=3", "TOLLGATE_AUTH_REGISTRATION_ENABLED=true",
 		"TOLLGATE_AUTH_LOGIN_RATE_PER_MINUTE=100")
 	wantError(t, e.do("POST", "/api/setup", "", map[string]string{"email": "admin@example.com", "password": "short"}), 400, "weak_password", "body.password")

@@ -8,6 +8,7 @@ import (
 )
 
 func TestKeyCLI(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t)
 	environ := []string{"TOLLGATE_SERVER_DATA_DIR=" + cfg.Server.DataDir, "TOLLGATE_SERVER_ADDR=127.0.0.1:0"}
 	run := func(stdin string, args ...string) (string, string, error) {
@@ -41,7 +42,7 @@ func TestKeyCLI(t *testing.T) {
 
 	// A server on the same database accepts the key, and drops it at its
 	// next sync after the CLI revokes it.
-	a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler), nil)
+	a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler), testDeps(nil))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate/tollgate/internal/client"
+	"github.com/tollgate/tollgate/internal/httpapi"
 	"github.com/tollgate/tollgate/internal/testsvc"
 )
 
@@ -32,12 +34,14 @@ func newKeyEnv(t *testing.T, environ ...string) *keyEnv {
 	return k
 }
 
-// createKey creates a key with tok and returns the response body.
-func (e *keyEnv) createKey(tok string, body map[string]any) map[string]any {
+// createKey creates a key with tok through the client.
+func (e *keyEnv) createKey(tok string, in httpapi.CreateKeyRequest) httpapi.KeyResponse {
 	e.t.Helper()
-	r := e.do("POST", "/api/keys", tok, body)
-	wantStatus(e.t, r, http.StatusCreated)
-	return r.body
+	k, err := e.client(tok).CreateKey(e.t.Context(), in)
+	if err != nil {
+		e.t.Fatalf("create key %q: %v", in.Name, err)
+	}
+	return k
 }
 
 func keysOf(m map[string]any) []string {
@@ -50,8 +54,12 @@ func keysOf(m map[string]any) []string {
 }
 
 func TestAPIKeyCreateListShowsSecretOnce(t *testing.T) {
+	t.Parallel()
 	e := newKeyEnv(t)
-	k := e.createKey(e.conTok, map[string]any{"name": "ci"})
+	// The wire shape is the point here, so this create stays raw HTTP.
+	created := e.do("POST", "/api/keys", e.conTok, map[string]any{"name": "ci"})
+	wantStatus(t, created, http.StatusCreated)
+	k := created.body
 	want := []string{"created_at", "end_user_mode", "expires_at", "id", "key", "last_used_at", "name", "owner_id", "prefix", "revoked_at", "role"}
 	if got := keysOf(k); !reflect.DeepEqual(got, want) {
 		t.Fatalf("create fields = %v, want %v", got, want)
@@ -78,25 +86,26 @@ func TestAPIKeyCreateListShowsSecretOnce(t *testing.T) {
 		t.Fatal("the list shows the secret")
 	}
 	// The admin sees every key, filtered by owner.
-	e.createKey(e.adminTok, map[string]any{"name": "admin's"})
-	all := e.do("GET", "/api/admin/keys", e.adminTok, nil)
-	wantStatus(t, all, 200)
-	if n := len(all.body["data"].([]any)); n != 2 {
-		t.Fatalf("admin list = %d keys, want 2", n)
+	e.createKey(e.adminTok, httpapi.CreateKeyRequest{Name: "admin's"})
+	admin := e.client(e.adminTok)
+	all, err := admin.AdminListKeys(t.Context(), "", client.ListOptions{})
+	if err != nil || len(all.Data) != 2 {
+		t.Fatalf("admin list = %+v, %v; want 2 keys", all, err)
 	}
-	mine := e.do("GET", "/api/admin/keys?owner_id="+e.conID, e.adminTok, nil)
-	if d := mine.body["data"].([]any); len(d) != 1 || d[0].(map[string]any)["id"] != k["id"] {
-		t.Fatalf("admin list by owner = %s", mine.raw)
+	mine, err := admin.AdminListKeys(t.Context(), e.conID, client.ListOptions{})
+	if err != nil || len(mine.Data) != 1 || mine.Data[0].ID != k["id"] {
+		t.Fatalf("admin list by owner = %+v, %v", mine, err)
 	}
-	wantError(t, e.do("GET", "/api/admin/keys", e.conTok, nil), 403, "insufficient_role", "")
-	page := e.do("GET", "/api/admin/keys?limit=1", e.adminTok, nil)
-	if c, _ := page.body["next_cursor"].(string); c == "" || len(page.body["data"].([]any)) != 1 {
-		t.Fatalf("page 1 = %s", page.raw)
+	wantCode(t, errOf(e.client(e.conTok).AdminListKeys(t.Context(), "", client.ListOptions{})), 403, "insufficient_role", "")
+	page, err := admin.AdminListKeys(t.Context(), "", client.ListOptions{Limit: 1})
+	if err != nil || page.NextCursor == nil || *page.NextCursor == "" || len(page.Data) != 1 {
+		t.Fatalf("page 1 = %+v, %v", page, err)
 	}
-	wantError(t, e.do("GET", "/api/keys?limit=201", e.conTok, nil), 400, "invalid_field", "query.limit")
+	wantCode(t, errOf(e.client(e.conTok).ListKeys(t.Context(), client.ListOptions{Limit: 201})), 400, "invalid_field", "query.limit")
 }
 
 func TestAPIKeyValidation(t *testing.T) {
+	t.Parallel()
 	e := newKeyEnv(t)
 	for _, tc := range []struct {
 		name        string
@@ -121,128 +130,132 @@ func TestAPIKeyValidation(t *testing.T) {
 }
 
 func TestAPIKeyRevoke(t *testing.T) {
+	t.Parallel()
 	e := newKeyEnv(t)
-	k := e.createKey(e.conTok, map[string]any{"name": "ci"})
-	secret, id := k["key"].(string), k["id"].(string)
-	wantStatus(t, e.do("GET", "/api/auth/me", secret, nil), 200)
+	k := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "ci"})
+	secret, id := k.Key, k.ID
+	wantNil(t, errOf(e.client(secret).Me(t.Context())))
 	// Another user's key is not found, exactly like a missing one.
 	e.createUser(e.adminTok, "other@example.com", adminPassword, "contributor")
 	other := e.login("other@example.com", adminPassword)
-	wantError(t, e.do("DELETE", "/api/keys/"+id, other, nil), 404, "not_found", "")
-	wantError(t, e.do("DELETE", "/api/keys/missing", other, nil), 404, "not_found", "")
-	wantError(t, e.do("POST", "/api/keys/"+id+"/rotate", other, nil), 404, "not_found", "")
-	wantStatus(t, e.do("GET", "/api/auth/me", secret, nil), 200)
+	wantCode(t, e.client(other).RevokeKey(t.Context(), id), 404, "not_found", "")
+	wantCode(t, e.client(other).RevokeKey(t.Context(), "missing"), 404, "not_found", "")
+	wantCode(t, errOf(e.client(other).RotateKey(t.Context(), id, httpapi.RotateKeyRequest{})), 404, "not_found", "")
+	wantNil(t, errOf(e.client(secret).Me(t.Context())))
 
 	r := e.do("DELETE", "/api/keys/"+id, e.conTok, nil)
 	wantStatus(t, r, 204)
 	if r.raw != "" {
 		t.Fatalf("204 body = %q", r.raw)
 	}
-	wantError(t, e.do("GET", "/api/auth/me", secret, nil), 401, "invalid_authorization", "")
+	wantCode(t, errOf(e.client(secret).Me(t.Context())), 401, "invalid_authorization", "")
 	wantError(t, e.do("GET", "/api/auth/me", "", nil, "X-API-Key", secret), 401, "invalid_authorization", "")
-	list := e.do("GET", "/api/keys", e.conTok, nil)
-	if rv := list.body["data"].([]any)[0].(map[string]any)["revoked_at"]; rv == nil {
-		t.Fatalf("revoked_at not set: %s", list.raw)
+	list, err := e.client(e.conTok).ListKeys(t.Context(), client.ListOptions{})
+	if err != nil || len(list.Data) != 1 || list.Data[0].RevokedAt == nil {
+		t.Fatalf("revoked_at not set: %+v, %v", list, err)
 	}
-	wantError(t, e.do("POST", "/api/keys/"+id+"/rotate", e.conTok, nil), 404, "not_found", "")
+	wantCode(t, errOf(e.client(e.conTok).RotateKey(t.Context(), id, httpapi.RotateKeyRequest{})), 404, "not_found", "")
 
 	// The admin route revokes any key.
-	k2 := e.createKey(e.conTok, map[string]any{"name": "second"})
-	wantStatus(t, e.do("GET", "/api/auth/me", k2["key"].(string), nil), 200)
-	wantError(t, e.do("DELETE", "/api/admin/keys/"+k2["id"].(string), e.conTok, nil), 403, "insufficient_role", "")
-	wantStatus(t, e.do("DELETE", "/api/admin/keys/"+k2["id"].(string), e.adminTok, nil), 204)
-	wantError(t, e.do("GET", "/api/auth/me", k2["key"].(string), nil), 401, "invalid_authorization", "")
-	wantError(t, e.do("DELETE", "/api/admin/keys/missing", e.adminTok, nil), 404, "not_found", "")
+	k2 := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "second"})
+	wantNil(t, errOf(e.client(k2.Key).Me(t.Context())))
+	wantCode(t, e.client(e.conTok).AdminRevokeKey(t.Context(), k2.ID), 403, "insufficient_role", "")
+	wantNil(t, e.client(e.adminTok).AdminRevokeKey(t.Context(), k2.ID))
+	wantCode(t, errOf(e.client(k2.Key).Me(t.Context())), 401, "invalid_authorization", "")
+	wantCode(t, e.client(e.adminTok).AdminRevokeKey(t.Context(), "missing"), 404, "not_found", "")
 }
 
 func TestAPIKeyExpiry(t *testing.T) {
+	t.Parallel()
 	e := newKeyEnv(t)
-	k := e.createKey(e.conTok, map[string]any{"name": "short", "expires_in_seconds": 60})
-	exp, err := time.Parse(time.RFC3339Nano, k["expires_at"].(string))
-	if err != nil || exp.Sub(e.clock.Now()).Round(time.Second) != time.Minute {
-		t.Fatalf("expires_at = %v (%v), want now+60s", k["expires_at"], err)
+	k := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "short", ExpiresInSeconds: ptr(int64(60))})
+	if k.ExpiresAt == nil {
+		t.Fatal("expires_at = null, want now+60s")
 	}
-	secret := k["key"].(string)
+	if exp := *k.ExpiresAt; exp.Sub(e.clock.Now()).Round(time.Second) != time.Minute {
+		t.Fatalf("expires_at = %v, want now+60s", exp)
+	}
+	secret := k.Key
 	e.clock.Advance(59 * time.Second)
-	wantStatus(t, e.do("GET", "/api/auth/me", secret, nil), 200)
+	wantNil(t, errOf(e.client(secret).Me(t.Context())))
 	e.clock.Advance(time.Second)
-	wantError(t, e.do("GET", "/api/auth/me", secret, nil), 401, "invalid_authorization", "")
+	wantCode(t, errOf(e.client(secret).Me(t.Context())), 401, "invalid_authorization", "")
 }
 
 func TestAPIKeyRotation(t *testing.T) {
+	t.Parallel()
 	e := newKeyEnv(t)
 	t.Run("WithGrace", func(t *testing.T) {
-		k := e.createKey(e.conTok, map[string]any{"name": "rot"})
-		old := k["key"].(string)
-		r := e.do("POST", "/api/keys/"+k["id"].(string)+"/rotate", e.conTok, map[string]any{"grace_seconds": 3600})
-		wantStatus(t, r, 200)
-		fresh, _ := r.body["key"].(string)
-		if r.body["id"] != k["id"] || !strings.HasPrefix(fresh, "tg_") || fresh == old || r.body["prefix"] != fresh[3:11] {
-			t.Fatalf("rotate = %s", r.raw)
+		k := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "rot"})
+		old := k.Key
+		r, err := e.client(e.conTok).RotateKey(t.Context(), k.ID, httpapi.RotateKeyRequest{GraceSeconds: 3600})
+		fresh := r.Key
+		if err != nil || r.ID != k.ID || !strings.HasPrefix(fresh, "tg_") || fresh == old || r.Prefix != fresh[3:11] {
+			t.Fatalf("rotate = %+v, %v", r, err)
 		}
 		e.clock.Advance(3599 * time.Second)
 		for _, s := range []string{old, fresh} {
-			me := e.do("GET", "/api/auth/me", s, nil)
-			wantStatus(t, me, 200)
-			if key := me.body["key"].(map[string]any); key["id"] != k["id"] {
-				t.Fatalf("me = %s", me.raw)
+			me, err := e.client(s).Me(t.Context())
+			if err != nil || me.Key == nil || me.Key.ID != k.ID {
+				t.Fatalf("me = %+v, %v", me, err)
 			}
 		}
 		e.clock.Advance(time.Second)
-		wantError(t, e.do("GET", "/api/auth/me", old, nil), 401, "invalid_authorization", "")
-		wantStatus(t, e.do("GET", "/api/auth/me", fresh, nil), 200)
+		wantCode(t, errOf(e.client(old).Me(t.Context())), 401, "invalid_authorization", "")
+		wantNil(t, errOf(e.client(fresh).Me(t.Context())))
 	})
 	t.Run("DefaultNoGrace", func(t *testing.T) {
-		k := e.createKey(e.conTok, map[string]any{"name": "rot0"})
-		old := k["key"].(string)
-		wantStatus(t, e.do("GET", "/api/auth/me", old, nil), 200) // cached
-		r := e.do("POST", "/api/keys/"+k["id"].(string)+"/rotate", e.conTok, nil)
-		wantStatus(t, r, 200)
-		wantError(t, e.do("GET", "/api/auth/me", old, nil), 401, "invalid_authorization", "")
-		wantStatus(t, e.do("GET", "/api/auth/me", r.body["key"].(string), nil), 200)
+		k := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "rot0"})
+		old := k.Key
+		wantNil(t, errOf(e.client(old).Me(t.Context()))) // cached
+		r, err := e.client(e.conTok).RotateKey(t.Context(), k.ID, httpapi.RotateKeyRequest{})
+		wantNil(t, err)
+		wantCode(t, errOf(e.client(old).Me(t.Context())), 401, "invalid_authorization", "")
+		wantNil(t, errOf(e.client(r.Key).Me(t.Context())))
 	})
 	t.Run("NegativeGrace", func(t *testing.T) {
-		k := e.createKey(e.conTok, map[string]any{"name": "rotneg"})
-		wantError(t, e.do("POST", "/api/keys/"+k["id"].(string)+"/rotate", e.conTok, map[string]any{"grace_seconds": -1}), 400, "invalid_field", "body.grace_seconds")
+		k := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "rotneg"})
+		wantCode(t, errOf(e.client(e.conTok).RotateKey(t.Context(), k.ID, httpapi.RotateKeyRequest{GraceSeconds: -1})), 400, "invalid_field", "body.grace_seconds")
 	})
 }
 
 func TestAPIKeyEffectiveRole(t *testing.T) {
+	t.Parallel()
 	e := newKeyEnv(t)
 	t.Run("ViewerKeyOfAdminStaysViewer", func(t *testing.T) {
-		k := e.createKey(e.adminTok, map[string]any{"name": "ro", "role": "viewer"})
-		s := k["key"].(string)
-		me := e.do("GET", "/api/auth/me", s, nil)
-		wantStatus(t, me, 200)
-		want := map[string]any{"id": k["id"], "name": "ro", "prefix": k["prefix"], "role": "viewer"}
-		if me.body["role"] != "viewer" || !reflect.DeepEqual(me.body["key"], want) || me.body["email"] != "admin@example.com" {
-			t.Fatalf("me = %s", me.raw)
+		k := e.createKey(e.adminTok, httpapi.CreateKeyRequest{Name: "ro", Role: ptr("viewer")})
+		s := k.Key
+		me, err := e.client(s).Me(t.Context())
+		want := &httpapi.MeKey{ID: k.ID, Name: "ro", Prefix: k.Prefix, Role: "viewer"}
+		if err != nil || me.Role != "viewer" || !reflect.DeepEqual(me.Key, want) || me.Email != "admin@example.com" {
+			t.Fatalf("me = %+v, %v", me, err)
 		}
 		wantError(t, e.do("POST", "/test/contribute", s, nil), 403, "insufficient_role", "")
-		wantError(t, e.do("GET", "/api/admin/users", s, nil), 403, "insufficient_role", "")
+		wantCode(t, errOf(e.client(s).ListUsers(t.Context(), client.ListOptions{})), 403, "insufficient_role", "")
 		wantError(t, e.do("POST", "/api/keys", s, map[string]any{"name": "escalate", "role": "admin"}), 403, "insufficient_role", "")
 	})
 	t.Run("ContributorKeyCannotMintAdminKey", func(t *testing.T) {
-		k := e.createKey(e.adminTok, map[string]any{"name": "c", "role": "contributor"})
-		wantError(t, e.do("POST", "/api/keys", k["key"].(string), map[string]any{"name": "x", "role": "admin"}), 400, "invalid_field", "body.role")
+		k := e.createKey(e.adminTok, httpapi.CreateKeyRequest{Name: "c", Role: ptr("contributor")})
+		wantError(t, e.do("POST", "/api/keys", k.Key, map[string]any{"name": "x", "role": "admin"}), 400, "invalid_field", "body.role")
 	})
 	t.Run("DemotedOwnerLosesRole", func(t *testing.T) {
-		k := e.createKey(e.conTok, map[string]any{"name": "c"})
-		s := k["key"].(string)
+		k := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "c"})
+		s := k.Key
 		r := e.do("POST", "/test/contribute", s, nil)
 		wantStatus(t, r, 200)
 		if r.body["role"] != "contributor" {
 			t.Fatalf("role = %s", r.raw)
 		}
-		wantStatus(t, e.do("PATCH", "/api/admin/users/"+e.conID, e.adminTok, map[string]any{"role": "viewer"}), 200)
+		admin := e.client(e.adminTok)
+		wantNil(t, errOf(admin.UpdateUser(t.Context(), e.conID, httpapi.PatchUserRequest{Role: ptr("viewer")})))
 		wantError(t, e.do("POST", "/test/contribute", s, nil), 403, "insufficient_role", "")
-		me := e.do("GET", "/api/auth/me", s, nil)
-		if me.body["role"] != "viewer" || me.body["key"].(map[string]any)["role"] != "contributor" {
-			t.Fatalf("me after demotion = %s", me.raw)
+		me, err := e.client(s).Me(t.Context())
+		if err != nil || me.Role != "viewer" || me.Key.Role != "contributor" {
+			t.Fatalf("me after demotion = %+v, %v", me, err)
 		}
-		wantStatus(t, e.do("PATCH", "/api/admin/users/"+e.conID, e.adminTok, map[string]any{"active": false}), 200)
-		wantError(t, e.do("GET", "/api/auth/me", s, nil), 401, "invalid_authorization", "")
-		wantStatus(t, e.do("PATCH", "/api/admin/users/"+e.conID, e.adminTok, map[string]any{"active": true, "role": "contributor"}), 200)
+		wantNil(t, errOf(admin.UpdateUser(t.Context(), e.conID, httpapi.PatchUserRequest{Active: ptr(false)})))
+		wantCode(t, errOf(e.client(s).Me(t.Context())), 401, "invalid_authorization", "")
+		wantNil(t, errOf(admin.UpdateUser(t.Context(), e.conID, httpapi.PatchUserRequest{Active: ptr(true), Role: ptr("contributor")})))
 		wantStatus(t, e.do("POST", "/test/contribute", s, nil), 200)
 	})
 }
@@ -251,10 +264,11 @@ func TestAPIKeyEffectiveRole(t *testing.T) {
 // of the scheme) and X-API-Key on every route class and wants identical
 // answers.
 func TestAPIKeyTransportsAgree(t *testing.T) {
+	t.Parallel()
 	e := newKeyEnv(t)
-	good := e.createKey(e.conTok, map[string]any{"name": "c"})["key"].(string)
-	revoked := e.createKey(e.conTok, map[string]any{"name": "r"})
-	wantStatus(t, e.do("DELETE", "/api/keys/"+revoked["id"].(string), e.conTok, nil), 204)
+	good := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "c"}).Key
+	revoked := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "r"})
+	wantNil(t, e.client(e.conTok).RevokeKey(t.Context(), revoked.ID))
 	routes := []struct{ method, path string }{
 		{"GET", "/api/auth/me"},      // viewer
 		{"POST", "/test/contribute"}, // contributor
@@ -265,7 +279,7 @@ func TestAPIKeyTransportsAgree(t *testing.T) {
 		{"GET", "/api/auth/status"},  // public
 		{"POST", "/api/auth/token"},  // exchange
 	}
-	for _, cred := range []string{good, revoked["key"].(string), "tg_" + strings.Repeat("A", 43), "tg_short"} {
+	for _, cred := range []string{good, revoked.Key, "tg_" + strings.Repeat("A", 43), "tg_short"} {
 		for _, rt := range routes {
 			var got []string
 			for _, hdr := range [][]string{{"Authorization", "Bearer " + cred}, {"Authorization", "bEaReR " + cred}, {"X-API-Key", cred}} {
@@ -281,8 +295,8 @@ func TestAPIKeyTransportsAgree(t *testing.T) {
 			}
 		}
 	}
-	wantError(t, e.do("GET", "/api/admin/users", good, nil), 403, "insufficient_role", "")
-	other := e.createKey(e.conTok, map[string]any{"name": "o"})["key"].(string)
+	wantCode(t, errOf(e.client(good).ListUsers(t.Context(), client.ListOptions{})), 403, "insufficient_role", "")
+	other := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "o"}).Key
 	wantError(t, e.do("GET", "/api/auth/me", good, nil, "X-API-Key", other), 400, "ambiguous_credentials", "")
 	wantStatus(t, e.do("GET", "/api/auth/me", good, nil, "X-API-Key", good), 200)
 	for _, q := range []string{"api_key", "access_token", "token", "key"} {
@@ -291,9 +305,10 @@ func TestAPIKeyTransportsAgree(t *testing.T) {
 }
 
 func TestKeyExchange(t *testing.T) {
+	t.Parallel()
 	e := newKeyEnv(t)
-	k := e.createKey(e.conTok, map[string]any{"name": "ex"})
-	secret := k["key"].(string)
+	k := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "ex"})
+	secret := k.Key
 	r := e.do("POST", "/api/auth/token", "", nil, "X-API-Key", secret)
 	wantStatus(t, r, 200)
 	if got := keysOf(r.body); !reflect.DeepEqual(got, []string{"access_token", "expires_in", "token_type"}) ||
@@ -303,59 +318,61 @@ func TestKeyExchange(t *testing.T) {
 	jwt := r.body["access_token"].(string)
 	byKey, byJWT := e.do("GET", "/api/auth/me", secret, nil), e.do("GET", "/api/auth/me", jwt, nil)
 	wantStatus(t, byJWT, 200)
-	if !reflect.DeepEqual(byKey.body, byJWT.body) || byJWT.body["key"].(map[string]any)["id"] != k["id"] {
+	if !reflect.DeepEqual(byKey.body, byJWT.body) || byJWT.body["key"].(map[string]any)["id"] != k.ID {
 		t.Fatalf("me by key %s, by exchanged JWT %s", byKey.raw, byJWT.raw)
 	}
 	wantStatus(t, e.do("POST", "/test/contribute", jwt, nil), 200)
 	// Only a key or static token can be exchanged.
-	wantError(t, e.do("POST", "/api/auth/token", jwt, nil), 401, "invalid_authorization", "")
-	wantError(t, e.do("POST", "/api/auth/token", e.conTok, nil), 401, "invalid_authorization", "")
+	wantCode(t, errOf(e.client(jwt).ExchangeToken(t.Context())), 401, "invalid_authorization", "")
+	wantCode(t, errOf(e.client(e.conTok).ExchangeToken(t.Context())), 401, "invalid_authorization", "")
 	// The JWT dies with its key.
-	wantStatus(t, e.do("DELETE", "/api/keys/"+k["id"].(string), e.conTok, nil), 204)
-	wantError(t, e.do("GET", "/api/auth/me", jwt, nil), 401, "invalid_authorization", "")
+	wantNil(t, e.client(e.conTok).RevokeKey(t.Context(), k.ID))
+	wantCode(t, errOf(e.client(jwt).Me(t.Context())), 401, "invalid_authorization", "")
 }
 
 // TestAPIKeyChangesReachOtherInstances: a second instance on the same
 // database sees a revocation at its next sync tick (≤
 // auth.cache_sync_interval, which config caps at 5s).
 func TestAPIKeyChangesReachOtherInstances(t *testing.T) {
+	t.Parallel()
 	e := newKeyEnv(t)
 	e2 := e.second()
-	k := e.createKey(e.conTok, map[string]any{"name": "shared"})
-	secret := k["key"].(string)
-	wantStatus(t, e2.do("GET", "/api/auth/me", secret, nil), 200) // warms e2's cache
-	wantStatus(t, e.do("DELETE", "/api/keys/"+k["id"].(string), e.conTok, nil), 204)
+	k := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "shared"})
+	secret := k.Key
+	wantNil(t, errOf(e2.client(secret).Me(t.Context()))) // warms e2's cache
+	wantNil(t, e.client(e.conTok).RevokeKey(t.Context(), k.ID))
 	if err := e2.app.identity.Sync(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	wantError(t, e2.do("GET", "/api/auth/me", secret, nil), 401, "invalid_authorization", "")
+	wantCode(t, errOf(e2.client(secret).Me(t.Context())), 401, "invalid_authorization", "")
 }
 
 func TestAPIKeyLastUsedIsBatched(t *testing.T) {
+	t.Parallel()
 	e := newKeyEnv(t)
-	k := e.createKey(e.conTok, map[string]any{"name": "u"})
+	k := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "u"})
 	for i := 0; i < 3; i++ {
-		wantStatus(t, e.do("GET", "/api/auth/me", k["key"].(string), nil), 200)
+		wantNil(t, errOf(e.client(k.Key).Me(t.Context())))
 	}
-	list := e.do("GET", "/api/keys", e.conTok, nil)
-	if v := list.body["data"].([]any)[0].(map[string]any)["last_used_at"]; v != nil {
-		t.Fatalf("last_used_at written on the request path: %v", v)
+	con := e.client(e.conTok)
+	list, err := con.ListKeys(t.Context(), client.ListOptions{})
+	if err != nil || list.Data[0].LastUsedAt != nil {
+		t.Fatalf("last_used_at written on the request path: %+v, %v", list, err)
 	}
 	if err := e.app.keys.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	list = e.do("GET", "/api/keys", e.conTok, nil)
-	v, _ := list.body["data"].([]any)[0].(map[string]any)["last_used_at"].(string)
-	at, err := time.Parse(time.RFC3339Nano, v)
-	if err != nil || at.Sub(e.clock.Now()).Abs() > time.Millisecond {
-		t.Fatalf("last_used_at = %q (%v), want the clock's now", v, err)
+	list, err = con.ListKeys(t.Context(), client.ListOptions{})
+	if err != nil || list.Data[0].LastUsedAt == nil || list.Data[0].LastUsedAt.Sub(e.clock.Now()).Abs() > time.Millisecond {
+		t.Fatalf("last_used_at = %+v (%v), want the clock's now", list.Data[0].LastUsedAt, err)
 	}
 }
 
 func TestAPIKeyLogsNoSecret(t *testing.T) {
+	t.Parallel()
 	e := newKeyEnv(t, "TOLLGATE_LOG_LEVEL=debug")
-	k := e.createKey(e.conTok, map[string]any{"name": "s"})
-	secret := k["key"].(string)
+	k := e.createKey(e.conTok, httpapi.CreateKeyRequest{Name: "s"})
+	secret := k.Key
 	jwt := e.do("POST", "/api/auth/token", secret, nil).body["access_token"].(string)
 	e.do("GET", "/api/auth/me", secret, nil)
 	e.do("GET", "/api/auth/me", jwt, nil)

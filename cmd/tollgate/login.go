@@ -12,6 +12,9 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+
+	"github.com/tollgate/tollgate/internal/client"
+	"github.com/tollgate/tollgate/internal/gateway"
 )
 
 // credentials is what `tollgate login` stores, mode 0600, in
@@ -94,11 +97,11 @@ func newLoginCmd(e env) *cobra.Command {
 		Short: "Log in to a Tollgate server and store the access token for chat and whoami",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c := newChatClient(e.environ())
+			base := newAPIClient(e.environ()).BaseURL()
 			if server != "" {
-				c.base = strings.TrimRight(server, "/")
+				base = server
 			}
-			c.key = ""
+			c := client.New(base)
 			in := bufio.NewReader(e.stdin)
 			if email == "" {
 				fmt.Fprint(e.stderr, "Email: ")
@@ -122,22 +125,15 @@ func newLoginCmd(e env) *cobra.Command {
 					return errors.New("no password on stdin")
 				}
 			}
-			var res struct {
-				AccessToken string `json:"access_token"`
-				User        struct {
-					Email string `json:"email"`
-					Role  string `json:"role"`
-				} `json:"user"`
-			}
-			err := c.getJSON(cmd.Context(), "POST", "/api/auth/login", map[string]string{"email": email, "password": password}, &res)
+			res, err := c.Login(cmd.Context(), email, gateway.Secret(password))
 			if err != nil {
-				return err
+				return serverError(err)
 			}
-			p, err := saveCredentials(e.environ(), credentials{Server: c.base, AccessToken: res.AccessToken})
+			p, err := saveCredentials(e.environ(), credentials{Server: c.BaseURL(), AccessToken: res.AccessToken})
 			if err != nil {
 				return fmt.Errorf("store credentials: %w", err)
 			}
-			fmt.Fprintf(e.stdout, "logged in to %s as %s (%s); token stored in %s\n", c.base, res.User.Email, res.User.Role, p)
+			fmt.Fprintf(e.stdout, "logged in to %s as %s (%s); token stored in %s\n", c.BaseURL(), res.User.Email, res.User.Role, p)
 			return nil
 		},
 	}
@@ -160,12 +156,9 @@ func newLogoutCmd(e env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c := newChatClient(e.environ())
-			c.base, c.key = creds.Server, creds.AccessToken
-			if resp, err := c.do(cmd.Context(), "POST", "/api/auth/logout", nil); err != nil {
-				fmt.Fprintln(e.stderr, "warning: the server did not confirm the logout:", err)
-			} else {
-				resp.Body.Close()
+			c := client.New(creds.Server).WithToken(creds.AccessToken)
+			if err := c.Logout(cmd.Context()); err != nil {
+				fmt.Fprintln(e.stderr, "warning: the server did not confirm the logout:", serverError(err))
 			}
 			p, _ := credentialsPath(e.environ())
 			if err := os.Remove(p); err != nil {
@@ -183,16 +176,16 @@ func newWhoamiCmd(e env) *cobra.Command {
 		Short: "Show who the stored token or TOLLGATE_API_KEY acts as",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c := newChatClient(e.environ())
-			var me map[string]any
-			if err := c.getJSON(cmd.Context(), "GET", "/api/auth/me", nil, &me); err != nil {
-				return err
+			c := newAPIClient(e.environ())
+			me, err := c.Me(cmd.Context())
+			if err != nil {
+				return serverError(err)
 			}
-			name, _ := me["email"].(string)
+			name := me.Email
 			if name == "" {
-				name, _ = me["display_name"].(string)
+				name = me.DisplayName
 			}
-			fmt.Fprintf(e.stdout, "%s (%v) on %s\n", name, me["role"], c.base)
+			fmt.Fprintf(e.stdout, "%s (%s) on %s\n", name, me.Role, c.BaseURL())
 			return nil
 		},
 	}

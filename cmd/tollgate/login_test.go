@@ -11,6 +11,7 @@ import (
 )
 
 func TestCLILoginWhoamiChatLogout(t *testing.T) {
+	t.Parallel()
 	e := newAuthEnv(t)
 	e.setup() // required mode from now on
 	cfgHome := t.TempDir()

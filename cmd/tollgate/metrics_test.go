@@ -175,7 +175,7 @@ func TestMetricsAddrInUse(t *testing.T) {
 	addr := busy.Addr().String()
 	cfg := testConfig(t, "TOLLGATE_METRICS_ADDR="+addr)
 	ctx := context.Background()
-	a, err := newApp(ctx, cfg, slog.New(slog.DiscardHandler), nil)
+	a, err := newApp(ctx, cfg, slog.New(slog.DiscardHandler), testDeps(nil))
 	if err != nil {
 		t.Fatal(err)
 	}

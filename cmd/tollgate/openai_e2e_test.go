@@ -18,8 +18,9 @@ func newOpenAIClient(base, key string) openai.Client {
 }
 
 func TestOpenAIGoClient(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t)
-	a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler), sqltest.SQLite(t))
+	a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler), testDeps(sqltest.SQLite(t)))
 	if err != nil {
 		t.Fatal(err)
 	}

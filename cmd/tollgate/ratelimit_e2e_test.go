@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tollgate/tollgate/internal/client"
+	"github.com/tollgate/tollgate/internal/gateway"
+	"github.com/tollgate/tollgate/internal/httpapi"
 	"github.com/tollgate/tollgate/internal/sqlstore/sqltest"
 	"github.com/tollgate/tollgate/internal/testsvc"
 )
@@ -57,7 +60,7 @@ func errCode(r apiResult) (typ, code string, param any) {
 func newTestApp(t *testing.T, environ ...string) string {
 	t.Helper()
 	cfg := testConfig(t, environ...)
-	a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler), sqltest.SQLite(t))
+	a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler), testDeps(sqltest.SQLite(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,6 +71,7 @@ func newTestApp(t *testing.T, environ ...string) string {
 const chatBody = `{"model":"echo","messages":[{"role":"user","content":"one two three"}]}`
 
 func TestRateLimitThroughTheRouter(t *testing.T) {
+	t.Parallel()
 	base := newTestApp(t, "TOLLGATE_RATE_LIMIT_DEFAULT_REQUESTS_PER_MINUTE=60", "TOLLGATE_RATE_LIMIT_DEFAULT_BURST=3")
 
 	t.Run("HeadersOnSuccess", func(t *testing.T) {
@@ -116,55 +120,53 @@ func TestRateLimitThroughTheRouter(t *testing.T) {
 }
 
 func TestRateLimitAdminAPI(t *testing.T) {
+	t.Parallel()
 	base := newTestApp(t)
 	api := base + "/api/admin/rate-limits"
+	c := client.New(base)
 
 	t.Run("Validation", func(t *testing.T) {
 		cases := []struct {
-			body, code, param string
+			in          httpapi.PolicyBody
+			code, param string
 		}{
-			{`{"requests_per_minute":10,"burst":1}`, "missing_field", "body.name"},
-			{`{"name":"x","requests_per_minute":0,"burst":1}`, "invalid_field", "body.requests_per_minute"},
-			{`{"name":"x","requests_per_minute":10,"burst":1,"extra":1}`, "invalid_field", "body.extra"},
+			{httpapi.PolicyBody{RequestsPerMinute: 10, Burst: 1}, "missing_field", "body.name"},
+			{httpapi.PolicyBody{Name: "x", RequestsPerMinute: 0, Burst: 1}, "invalid_field", "body.requests_per_minute"},
 		}
 		for _, tc := range cases {
-			r := call(t, "POST", api+"/policies", tc.body)
-			if typ, code, param := errCode(r); r.status != 400 || typ != "invalid_request_error" || code != tc.code || param != tc.param {
-				t.Errorf("POST %s = %d %s/%s param %v, want 400 %s %s", tc.body, r.status, typ, code, param, tc.code, tc.param)
-			}
+			_, err := c.CreatePolicy(t.Context(), tc.in)
+			wantAPIError(t, err, gateway.Error{Kind: gateway.KindInvalid, Code: tc.code, Param: tc.param, Status: 400})
 		}
-		r := call(t, "POST", api+"/assignments", `{"policy_id":"nope","subject_type":"role","subject":"admin"}`)
-		if _, code, param := errCode(r); r.status != 400 || code != "invalid_field" || param != "body.policy_id" {
-			t.Fatalf("assignment to unknown policy = %d %s %v", r.status, code, param)
+		// An unknown field is something the typed client cannot send.
+		r := call(t, "POST", api+"/policies", `{"name":"x","requests_per_minute":10,"burst":1,"extra":1}`)
+		if typ, code, param := errCode(r); r.status != 400 || typ != "invalid_request_error" || code != "invalid_field" || param != "body.extra" {
+			t.Errorf("POST with an extra field = %d %s/%s param %v, want 400 invalid_field body.extra", r.status, typ, code, param)
 		}
-		r = call(t, "DELETE", api+"/policies/nope", "")
-		if _, code, _ := errCode(r); r.status != 404 || code != "not_found" {
-			t.Fatalf("delete unknown policy = %d %s", r.status, code)
-		}
+		_, err := c.CreateAssignment(t.Context(), httpapi.AssignmentBody{PolicyID: "nope", SubjectType: "role", Subject: "admin"})
+		wantAPIError(t, err, gateway.Error{Kind: gateway.KindInvalid, Code: "invalid_field", Param: "body.policy_id", Message: "no such policy", Status: 400})
+		wantAPIError(t, c.DeletePolicy(t.Context(), "nope"), gateway.Error{Kind: gateway.KindNotFound, Code: "not_found", Status: 404})
 	})
 
 	t.Run("ChangeAppliesWithoutRestart", func(t *testing.T) {
-		r := call(t, "POST", api+"/policies", `{"name":"tight","requests_per_minute":60,"burst":3}`)
-		if r.status != 201 || r.body["name"] != "tight" || r.body["id"] == "" {
-			t.Fatalf("create policy = %d %v", r.status, r.body)
+		pol, err := c.CreatePolicy(t.Context(), httpapi.PolicyBody{Name: "tight", RequestsPerMinute: 60, Burst: 3})
+		if err != nil || pol.Name != "tight" || pol.ID == "" {
+			t.Fatalf("create policy = %+v, %v", pol, err)
 		}
-		id := r.body["id"].(string)
-		r = call(t, "POST", api+"/policies", `{"name":"tight","requests_per_minute":60,"burst":2}`)
-		if _, code, param := errCode(r); r.status != 400 || code != "invalid_field" || param != "body.name" {
-			t.Fatalf("duplicate policy = %d %s %v", r.status, code, param)
-		}
+		_, err = c.CreatePolicy(t.Context(), httpapi.PolicyBody{Name: "tight", RequestsPerMinute: 60, Burst: 2})
+		wantAPIError(t, err, gateway.Error{Kind: gateway.KindInvalid, Code: "invalid_field", Param: "body.name", Status: 400})
 		// A route assignment: an extra bucket per (route, subject) for chat
 		// only, so the admin API itself stays under the default policy.
-		r = call(t, "POST", api+"/assignments", `{"policy_id":"`+id+`","subject_type":"route","subject":"POST /v1/chat/completions"}`)
-		if r.status != 201 || r.body["subject_type"] != "route" || r.body["subject"] != "POST /v1/chat/completions" {
-			t.Fatalf("create assignment = %d %v", r.status, r.body)
+		asg, err := c.CreateAssignment(t.Context(), httpapi.AssignmentBody{PolicyID: pol.ID, SubjectType: "route", Subject: "POST /v1/chat/completions"})
+		if err != nil || asg.SubjectType != "route" || asg.Subject != "POST /v1/chat/completions" || asg.PolicyID != pol.ID {
+			t.Fatalf("create assignment = %+v, %v", asg, err)
 		}
-		asg := r.body["id"].(string)
-		list := call(t, "GET", api+"/assignments", "")
-		if data, _ := list.body["data"].([]any); list.status != 200 || len(data) != 1 || list.body["next_cursor"] != nil {
-			t.Fatalf("list assignments = %d %v", list.status, list.body)
+		list, err := c.ListAssignments(t.Context())
+		if err != nil || len(list.Data) != 1 || list.Data[0].ID != asg.ID || list.NextCursor != nil {
+			t.Fatalf("list assignments = %+v, %v", list, err)
 		}
+		// Chat stays raw: the rate-limit headers are the point.
 		var statuses []int
+		var r apiResult
 		for i := 0; i < 4; i++ {
 			r = call(t, "POST", base+"/v1/chat/completions", chatBody)
 			statuses = append(statuses, r.status)
@@ -175,8 +177,8 @@ func TestRateLimitAdminAPI(t *testing.T) {
 		if got := r.header.Get("RateLimit-Policy"); !strings.Contains(got, `"tight";q=3`) {
 			t.Fatalf("RateLimit-Policy = %q, want the tight policy", got)
 		}
-		if r := call(t, "DELETE", api+"/assignments/"+asg, ""); r.status != 204 {
-			t.Fatalf("delete assignment = %d", r.status)
+		if err := c.DeleteAssignment(t.Context(), asg.ID); err != nil {
+			t.Fatalf("delete assignment: %v", err)
 		}
 		r = call(t, "POST", base+"/v1/chat/completions", chatBody)
 		if r.status != 200 || r.header.Get("RateLimit-Policy") != `"default";q=100;w=10` {
@@ -186,6 +188,7 @@ func TestRateLimitAdminAPI(t *testing.T) {
 }
 
 func TestTwoInstancesShareRedisLimit(t *testing.T) {
+	t.Parallel()
 	redisURL := testsvc.RedisURL(t)
 	prefix := testsvc.UniqueName("tgtest:") + ":"
 	env := []string{
@@ -221,6 +224,7 @@ func TestTwoInstancesShareRedisLimit(t *testing.T) {
 }
 
 func TestRedisDownFallsBackToLocalLimits(t *testing.T) {
+	t.Parallel()
 	// Nothing listens on port 1: every Redis call fails at once.
 	base := newTestApp(t,
 		"TOLLGATE_RATE_LIMIT_BACKEND=redis",

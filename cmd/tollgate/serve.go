@@ -38,7 +38,7 @@ func newServeCmd(e env, gf *globalFlags) *cobra.Command {
 				return err
 			}
 			log := newLogger(e.stderr, cfg)
-			a, err := newApp(cmd.Context(), cfg, log, nil)
+			a, err := newApp(cmd.Context(), cfg, log, appDeps{})
 			if err != nil {
 				return err
 			}
@@ -84,7 +84,7 @@ func newOpenAPICmd(e env, gf *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			a, err := newApp(cmd.Context(), cfg, slog.New(slog.DiscardHandler), nil)
+			a, err := newApp(cmd.Context(), cfg, slog.New(slog.DiscardHandler), appDeps{})
 			if err != nil {
 				return err
 			}
@@ -121,6 +121,7 @@ type app struct {
 	keys     *auth.Keys
 	static   *auth.StaticTokens
 	hashes   *auth.HashLimiter // bounds concurrent argon2id work
+	getenv   func(string) string
 	// reloadConfig re-reads the config on SIGHUP (set by the serve
 	// command; nil: no reload).
 	reloadConfig func() (*config.Config, error)
@@ -135,9 +136,25 @@ type app struct {
 	stopped     chan struct{}
 }
 
-// newApp opens the store and wires the HTTP API. st may be given by tests;
-// nil opens the configured database.
-func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlstore.Store) (a *app, err error) {
+// appDeps are what newApp takes from its caller instead of building it;
+// the zero value builds everything from the config.
+type appDeps struct {
+	// store is nil to open the configured database.
+	store *sqlstore.Store
+	// passwords are the argon2id parameters of new password hashes; the
+	// zero value is auth.DefaultPasswordParams (tests pass cheaper ones).
+	passwords auth.PasswordParams
+	// getenv reads the environment variables that hold static tokens'
+	// secrets; nil is os.Getenv.
+	getenv func(string) string
+}
+
+// newApp opens the store (unless deps has one) and wires the HTTP API.
+func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appDeps) (a *app, err error) {
+	st := deps.store
+	if deps.getenv == nil {
+		deps.getenv = os.Getenv
+	}
 	if st == nil {
 		if st, err = openStore(ctx, cfg); err != nil {
 			return nil, err
@@ -146,7 +163,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlst
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	a = &app{cfg: cfg, log: log, store: st, cancel: cancel, stopped: make(chan struct{})}
+	a = &app{cfg: cfg, log: log, store: st, getenv: deps.getenv, cancel: cancel, stopped: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			a.close(ctx)
@@ -157,7 +174,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlst
 	}
 
 	a.hashes = newHashLimiter(cfg)
-	if a.identity, a.keys, a.static, err = newIdentity(ctx, cfg, log, st, a.hashes); err != nil {
+	if a.identity, a.keys, a.static, err = newIdentity(ctx, cfg, log, st, a.hashes, deps); err != nil {
 		return a, err
 	}
 	// Rate limits: memory, or Redis with local fallback.
@@ -260,7 +277,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlst
 
 // newIdentity builds and initialises the identity service of cfg.Auth on st.
 // Its verifiers are the API keys (cache, exchange) and the static tokens.
-func newIdentity(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlstore.Store, hashes *auth.HashLimiter) (*auth.Service, *auth.Keys, *auth.StaticTokens, error) {
+func newIdentity(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlstore.Store, hashes *auth.HashLimiter, deps appDeps) (*auth.Service, *auth.Keys, *auth.StaticTokens, error) {
 	tokens, err := auth.NewTokens(ctx, auth.TokensOptions{Secret: cfg.Auth.JWTSecret, Keys: st,
 		Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience})
 	if err != nil {
@@ -270,7 +287,7 @@ func newIdentity(ctx context.Context, cfg *config.Config, log *slog.Logger, st *
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("auth.default_role: %w", err)
 	}
-	toks, err := staticTokens(cfg, os.Getenv)
+	toks, err := staticTokens(cfg, deps.getenv)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -284,6 +301,7 @@ func newIdentity(ctx context.Context, cfg *config.Config, log *slog.Logger, st *
 	keys := auth.NewKeys(auth.KeysOptions{Store: st, Users: users, Tokens: tokens, ExchangeTTL: cfg.Auth.ExchangeTokenTTL, Static: static})
 	idn := auth.New(auth.Options{
 		Hashes:              hashes,
+		Password:            deps.passwords,
 		Users:               st,
 		Cache:               users,
 		Tokens:              tokens,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -20,7 +21,21 @@ import (
 )
 
 // testConfig is the default config on a free loopback port and a temp dir.
+// Unless environ names another database or a data dir that has one, the
+// data dir starts with a migrated, empty database (see sqltest.SQLite).
 func testConfig(t *testing.T, environ ...string) *config.Config {
+	t.Helper()
+	cfg := emptyDirConfig(t, environ...)
+	db := filepath.Join(cfg.Server.DataDir, "tollgate.db")
+	if _, err := os.Stat(db); cfg.Database.URL == "" && errors.Is(err, os.ErrNotExist) {
+		sqltest.WriteMigratedSQLite(t, db)
+	}
+	return cfg
+}
+
+// emptyDirConfig is testConfig with an empty data dir: the server creates
+// and migrates the database itself.
+func emptyDirConfig(t *testing.T, environ ...string) *config.Config {
 	t.Helper()
 	dir := t.TempDir()
 	environ = append([]string{
@@ -54,7 +69,7 @@ func startServe(t *testing.T, cfg *config.Config, extra ...httpapi.Route) (strin
 func startServeApp(t *testing.T, cfg *config.Config, extra ...httpapi.Route) (*app, string, context.CancelFunc, <-chan error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := newApp(ctx, cfg, slog.New(slog.DiscardHandler), nil)
+	a, err := newApp(ctx, cfg, slog.New(slog.DiscardHandler), testDeps(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +99,8 @@ func startServeApp(t *testing.T, cfg *config.Config, extra ...httpapi.Route) (*a
 }
 
 func TestServeDefaultsCreateSQLite(t *testing.T) {
-	cfg := testConfig(t)
+	t.Parallel()
+	cfg := emptyDirConfig(t)
 	base, _, _ := startServe(t, cfg)
 	resp, err := http.Get(base + "/readyz")
 	if err != nil {
@@ -100,6 +116,7 @@ func TestServeDefaultsCreateSQLite(t *testing.T) {
 }
 
 func TestGracefulShutdownFinishesInFlightRequest(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t)
 	entered, release := make(chan struct{}), make(chan struct{})
 	slow := httpapi.Route{Method: "GET", Path: "/test/slow", Access: httpapi.Public, OperationID: "testSlow",
@@ -147,9 +164,10 @@ func TestGracefulShutdownFinishesInFlightRequest(t *testing.T) {
 }
 
 func TestReadyzWhenDatabaseGone(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t)
 	st := sqltest.SQLite(t)
-	a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler), st)
+	a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler), testDeps(st))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,6 +197,7 @@ func TestReadyzWhenDatabaseGone(t *testing.T) {
 }
 
 func TestSlowHeaderClientIsCutOff(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t, "TOLLGATE_SERVER_READ_HEADER_TIMEOUT=300ms")
 	base, _, _ := startServe(t, cfg)
 	c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
@@ -195,8 +214,9 @@ func TestSlowHeaderClientIsCutOff(t *testing.T) {
 }
 
 func TestEveryRouteDeclaresAccess(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t)
-	a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler), sqltest.SQLite(t))
+	a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler), testDeps(sqltest.SQLite(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,6 +258,7 @@ func TestEveryRouteDeclaresAccess(t *testing.T) {
 }
 
 func TestCLIConfigPrintAndVersion(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	run := func(args ...string) (string, error) {
 		var out bytes.Buffer

@@ -39,7 +39,7 @@ func (a *app) reloadStaticTokens(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	toks, err := staticTokens(cfg, os.Getenv)
+	toks, err := staticTokens(cfg, a.getenv)
 	if err != nil {
 		return err
 	}

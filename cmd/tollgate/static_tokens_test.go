@@ -46,17 +46,19 @@ func staticConfig(t *testing.T, toml string) (*config.Config, string) {
 }
 
 func TestStaticTokens(t *testing.T) {
+	t.Parallel()
 	const secret = "frontend-secret-0123456789"
-	t.Setenv("TG_TEST_FRONTEND_TOKEN", secret)
 	cfg, _ := staticConfig(t, staticTOML)
 	logs := &syncBuffer{}
-	e := startAuthEnv(t, cfg, slog.New(slog.NewTextHandler(logs, nil)), logs)
+	deps := testDeps(nil)
+	deps.getenv = mapEnv(map[string]string{"TG_TEST_FRONTEND_TOKEN": secret})
+	e := startAuthEnv(t, cfg, slog.New(slog.NewTextHandler(logs, nil)), logs, deps)
 
 	// A configured static token makes auto mode required even without users.
 	if st := e.do("GET", "/api/auth/status", "", nil); st.body["mode"] != "required" {
 		t.Fatalf("status = %s", st.raw)
 	}
-	wantError(t, e.do("GET", "/api/auth/me", "", nil), 401, "missing_authorization", "")
+	wantCode(t, errOf(e.client("").Me(t.Context())), 401, "missing_authorization", "")
 	want := map[string]any{"id": "static:frontend", "display_name": "frontend", "role": "contributor", "static_token": true}
 	for _, hdr := range [][]string{{"Authorization", "Bearer " + secret}, {"authorization", "BEARER " + secret}, {"X-API-Key", secret}} {
 		me := e.do("GET", "/api/auth/me", "", nil, hdr...)
@@ -69,7 +71,7 @@ func TestStaticTokens(t *testing.T) {
 	if me.body["end_user_id"] != "u1" {
 		t.Fatalf("me with end user = %s", me.raw)
 	}
-	wantError(t, e.do("GET", "/api/auth/me", secret+"x", nil), 401, "invalid_authorization", "")
+	wantCode(t, errOf(e.client(secret+"x").Me(t.Context())), 401, "invalid_authorization", "")
 	wantError(t, e.do("GET", "/api/auth/me", secret[:len(secret)-1], nil), 401, "invalid_authorization", "")
 	wantError(t, e.do("GET", "/api/usage", secret, nil), 400, "missing_field", "headers.x-end-user-id")
 	// An app credential acts only for its end users: a route that is
@@ -91,8 +93,9 @@ func TestStaticTokens(t *testing.T) {
 }
 
 func TestStaticTokenMissingEnvRefusesStart(t *testing.T) {
+	t.Parallel()
 	cfg, _ := staticConfig(t, strings.Replace(staticTOML, "TG_TEST_FRONTEND_TOKEN", "TG_TEST_UNSET_TOKEN", 1))
-	_, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler), nil)
+	_, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler), testDeps(nil))
 	if err == nil || !strings.Contains(err.Error(), "auth.static_tokens[0].token_env") {
 		t.Fatalf("newApp err = %v, want one naming auth.static_tokens[0].token_env", err)
 	}
@@ -106,7 +109,7 @@ func TestStaticTokensReloadOnSIGHUP(t *testing.T) {
 	t.Setenv("TG_TEST_NEW_TOKEN", "new-secret-0123456789")
 	cfg, path := staticConfig(t, staticTOML)
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := newApp(ctx, cfg, slog.New(slog.DiscardHandler), nil)
+	a, err := newApp(ctx, cfg, slog.New(slog.DiscardHandler), testDeps(nil))
 	if err != nil {
 		t.Fatal(err)
 	}

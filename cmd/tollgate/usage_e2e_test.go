@@ -1,11 +1,17 @@
 package main
 
 import (
+	"reflect"
 	"testing"
 	"time"
+
+	"github.com/tollgate/tollgate/internal/client"
+	"github.com/tollgate/tollgate/internal/gateway"
+	"github.com/tollgate/tollgate/internal/httpapi"
 )
 
 func TestUsageAPI(t *testing.T) {
+	t.Parallel()
 	base := newTestApp(t, "TOLLGATE_USAGE_FLUSH_INTERVAL=10ms")
 	for i := 0; i < 2; i++ {
 		if r := call(t, "POST", base+"/v1/chat/completions", chatBody); r.status != 200 {
@@ -13,34 +19,31 @@ func TestUsageAPI(t *testing.T) {
 		}
 	}
 	// The writer flushes in the background: poll, bounded, for the rows.
-	var r apiResult
+	c := client.New(base)
+	var r httpapi.UsageResponse
 	for i := 0; i < 200; i++ {
-		r = call(t, "GET", base+"/api/usage?group_by=model", "")
-		if data, _ := r.body["data"].([]any); len(data) > 0 {
-			if row := data[0].(map[string]any); row["requests"] == float64(2) {
-				break
-			}
+		var err error
+		if r, err = c.Usage(t.Context(), client.UsageQuery{GroupBy: gateway.UsageByModel}); err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Data) > 0 && r.Data[0].Requests == 2 {
+			break
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	data, _ := r.body["data"].([]any)
-	if r.status != 200 || len(data) != 1 {
-		t.Fatalf("usage = %d %v, want one group", r.status, r.body)
+	if want := []gateway.UsageGroup{{Group: "echo", Requests: 2, PromptTokens: 6, CompletionTokens: 6}}; !reflect.DeepEqual(r.Data, want) {
+		t.Fatalf("usage = %+v, want %+v", r.Data, want)
 	}
-	row := data[0].(map[string]any)
-	want := map[string]any{"group": "echo", "requests": float64(2), "prompt_tokens": float64(6), "completion_tokens": float64(6)}
-	for k, v := range want {
-		if row[k] != v {
-			t.Fatalf("usage row %s = %v, want %v (row %v)", k, row[k], v, row)
-		}
+	admin, err := c.AdminUsage(t.Context(), client.UsageQuery{GroupBy: gateway.UsageByUser})
+	if want := []gateway.UsageGroup{{Group: "local", Requests: 2, PromptTokens: 6, CompletionTokens: 6}}; err != nil || !reflect.DeepEqual(admin.Data, want) {
+		t.Fatalf("admin usage by user = %+v, %v; want the local principal", admin.Data, err)
 	}
-	admin := call(t, "GET", base+"/api/admin/usage?group_by=user", "")
-	if d, _ := admin.body["data"].([]any); admin.status != 200 || len(d) != 1 || d[0].(map[string]any)["group"] != "local" {
-		t.Fatalf("admin usage by user = %d %v, want the local principal", admin.status, admin.body)
+	for _, g := range []gateway.UsageGroupBy{gateway.UsageByUser, "nope"} {
+		_, err := c.Usage(t.Context(), client.UsageQuery{GroupBy: g})
+		wantAPIError(t, err, gateway.Error{Kind: gateway.KindInvalid, Code: "invalid_field", Param: "query.group_by", Status: 400})
 	}
+	// Malformed queries the typed client cannot send.
 	for _, tc := range []struct{ url, param string }{
-		{"/api/usage?group_by=user", "query.group_by"},
-		{"/api/usage?group_by=nope", "query.group_by"},
 		{"/api/usage?from=yesterday", "query.from"},
 		{"/api/usage?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z", "query.from"},
 	} {

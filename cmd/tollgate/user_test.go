@@ -7,6 +7,7 @@ import (
 )
 
 func TestUserCLI(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t)
 	environ := []string{"TOLLGATE_SERVER_DATA_DIR=" + cfg.Server.DataDir, "TOLLGATE_SERVER_ADDR=127.0.0.1:0"}
 	run := func(stdin string, args ...string) (string, string, error) {
@@ -53,7 +54,7 @@ func TestUserCLI(t *testing.T) {
 
 	// The server on the same database: the CLI's admin logs in, setup is done,
 	// the demotion and deactivation hold.
-	e := startAuthEnv(t, testConfig(t, environ...), slog.New(slog.DiscardHandler), &syncBuffer{})
+	e := startAuthEnv(t, testConfig(t, environ...), slog.New(slog.DiscardHandler), &syncBuffer{}, testDeps(nil))
 	wantError(t, e.do("POST", "/api/setup", "", map[string]string{"email": "x@example.com", "password": adminPassword}), 409, "already_set_up", "")
 	e.login("root@example.com", "first admin pw")
 	b := e.login("b@example.com", "second pw!")

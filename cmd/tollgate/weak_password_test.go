@@ -13,6 +13,7 @@ import (
 // invalid_request_error weak_password, param body.password; an uncommon
 // password passes each of them.
 func TestCommonPasswordsRefusedEverywhere(t *testing.T) {
+	t.Parallel()
 	weak := []string{"password", "12345678", "PassWord", "QWERTYUIOP", "iloveyou1", "Password123"}
 	const wantMsg = "password is one of the most commonly used passwords; choose another (body.password)"
 
@@ -72,6 +73,6 @@ func TestCommonPasswordsRefusedEverywhere(t *testing.T) {
 		if _, _, err := runCLI(environ, "uncommon pass 3\n", "user", "create", "--email", "cli@example.com", "--role", "viewer", "--password-stdin"); err != nil {
 			t.Fatal(err)
 		}
-		startAuthEnv(t, e.app.cfg, slog.New(slog.DiscardHandler), &syncBuffer{}).login("cli@example.com", "uncommon pass 3")
+		startAuthEnv(t, e.app.cfg, slog.New(slog.DiscardHandler), &syncBuffer{}, e.deps).login("cli@example.com", "uncommon pass 3")
 	})
 }

@@ -239,9 +239,11 @@ func (e *convEnv) messages(t *testing.T, who as, convID string) []msgJSON {
 // engines runs f on SQLite, and on PostgreSQL when it is configured.
 func engines(t *testing.T, f func(t *testing.T, db func(testing.TB) gateway.ConversationStore)) {
 	t.Run("SQLite", func(t *testing.T) {
+		t.Parallel()
 		f(t, func(t testing.TB) gateway.ConversationStore { return sqltest.SQLite(t) })
 	})
 	t.Run("Postgres", func(t *testing.T) {
+		t.Parallel()
 		sqltest.PostgresURL(t) // skips without a server
 		f(t, func(t testing.TB) gateway.ConversationStore { return sqltest.Postgres(t) })
 	})

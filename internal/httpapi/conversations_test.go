@@ -15,6 +15,7 @@ import (
 )
 
 func TestConversationAPI(t *testing.T) {
+	t.Parallel()
 	engines(t, func(t *testing.T, db func(testing.TB) gateway.ConversationStore) {
 		e := newConvEnv(t, envOpt{db: db})
 
@@ -148,6 +149,7 @@ func TestConversationAPI(t *testing.T) {
 }
 
 func TestConversationValidation(t *testing.T) {
+	t.Parallel()
 	engines(t, testConversationValidation)
 }
 
@@ -204,6 +206,7 @@ func testConversationValidation(t *testing.T, db func(testing.TB) gateway.Conver
 // between two end users of one app credential: another owner's id answers
 // exactly as an id that does not exist.
 func TestConversationIsolation(t *testing.T) {
+	t.Parallel()
 	e := newConvEnv(t, envOpt{})
 	type data struct {
 		who            as

@@ -84,6 +84,7 @@ func denyCall(t *testing.T, url, secret string) *http.Response {
 }
 
 func TestDenialsAreLogged(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		secret string
@@ -130,6 +131,7 @@ func TestDenialsAreLogged(t *testing.T) {
 }
 
 func TestDenialFloodLogsBoundedLines(t *testing.T) {
+	t.Parallel()
 	clk := testsvc.NewClock(time.Now())
 	url, logs := denialServer(t, 5, clk)
 	for range 100 {

@@ -54,6 +54,7 @@ func scopedCall(t *testing.T, method, url, endUser string) (*http.Response, []by
 }
 
 func TestEndUserRules(t *testing.T) {
+	t.Parallel()
 	app := &gateway.Principal{Kind: gateway.PrincipalKey, UserID: "owner", KeyID: "k1", Role: gateway.RoleContributor, EndUserMode: true}
 	adminApp := &gateway.Principal{Kind: gateway.PrincipalKey, UserID: "owner", KeyID: "k2", Role: gateway.RoleAdmin, EndUserMode: true}
 	user := &gateway.Principal{Kind: gateway.PrincipalUser, UserID: "u1", Role: gateway.RoleContributor}
@@ -135,6 +136,7 @@ func TestEndUserRules(t *testing.T) {
 }
 
 func TestRefusalsDoNotConsumeBudget(t *testing.T) {
+	t.Parallel()
 	lim := &countingLimiter{}
 	user := &gateway.Principal{Kind: gateway.PrincipalUser, UserID: "u1", Role: gateway.RoleContributor}
 	base := scopedServer(t, user, lim)
@@ -151,6 +153,7 @@ func TestRefusalsDoNotConsumeBudget(t *testing.T) {
 }
 
 func TestUnauthenticatedDoesNotConsumeBudget(t *testing.T) {
+	t.Parallel()
 	lim := &countingLimiter{}
 	s := httpapi.New(httpapi.Options{Limiter: lim,
 		Auth: fixedAuth{err: gateway.E(gateway.KindUnauthenticated, "invalid_authorization", "bad credential")}})

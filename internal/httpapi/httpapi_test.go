@@ -118,6 +118,7 @@ func wantError(t *testing.T, resp *http.Response, body []byte, status int, typ, 
 func ptr(s string) *string { return &s }
 
 func TestErrorEnvelope(t *testing.T) {
+	t.Parallel()
 	srv, _ := newTestServer(t, httpapi.Options{})
 	cases := []struct {
 		name        string
@@ -182,6 +183,7 @@ func TestErrorEnvelope(t *testing.T) {
 }
 
 func TestPanicIsLoggedAndServerLives(t *testing.T) {
+	t.Parallel()
 	srv, logs := newTestServer(t, httpapi.Options{})
 	resp, body := do(t, newReq(t, "GET", srv.URL+"/test/panic", "", nil))
 	wantError(t, resp, body, 500, "server_error", "internal_error", nil)
@@ -198,6 +200,7 @@ func TestPanicIsLoggedAndServerLives(t *testing.T) {
 }
 
 func TestRequestID(t *testing.T) {
+	t.Parallel()
 	srv, _ := newTestServer(t, httpapi.Options{})
 	t.Run("Generated", func(t *testing.T) {
 		r1, _ := do(t, newReq(t, "GET", srv.URL+"/healthz", "", nil))
@@ -228,6 +231,7 @@ func TestRequestID(t *testing.T) {
 }
 
 func TestReadyz(t *testing.T) {
+	t.Parallel()
 	var ready error
 	srv, _ := newTestServer(t, httpapi.Options{Ready: func(*http.Request) error { return ready }})
 	resp, body := do(t, newReq(t, "GET", srv.URL+"/readyz", "", nil))
@@ -256,6 +260,7 @@ func (f fixedAuth) Authenticate(*http.Request) (*gateway.Principal, error) {
 }
 
 func TestRoleChecks(t *testing.T) {
+	t.Parallel()
 	t.Run("InsufficientRole", func(t *testing.T) {
 		srv, _ := newTestServer(t, httpapi.Options{Auth: fixedAuth{p: &gateway.Principal{Kind: gateway.PrincipalUser, UserID: "u", Role: gateway.RoleContributor}}})
 		resp, body := do(t, newReq(t, "GET", srv.URL+"/test/admin", "", nil))
@@ -292,6 +297,7 @@ func TestRoleChecks(t *testing.T) {
 }
 
 func TestHandleRefusesUndeclaredAccess(t *testing.T) {
+	t.Parallel()
 	s := httpapi.New(httpapi.Options{})
 	defer func() {
 		if recover() == nil {
@@ -302,6 +308,7 @@ func TestHandleRefusesUndeclaredAccess(t *testing.T) {
 }
 
 func TestMetricsByRoutePattern(t *testing.T) {
+	t.Parallel()
 	srv, _ := newTestServer(t, httpapi.Options{})
 	do(t, newReq(t, "GET", srv.URL+"/healthz", "", nil))
 	do(t, newReq(t, "GET", srv.URL+"/no/such/secret-path", "", nil))

@@ -10,6 +10,7 @@ import (
 )
 
 func TestReadBodyAllocatesOnce(t *testing.T) {
+	t.Parallel()
 	body := strings.Repeat("a", 1<<20)
 	r := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(body))
 	got, err := httpapi.ReadBody(r)

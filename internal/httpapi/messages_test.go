@@ -69,6 +69,7 @@ func (e *convEnv) stream(t *testing.T, who as, convID, body string) []sseEvent {
 }
 
 func TestStreamNormal(t *testing.T) {
+	t.Parallel()
 	e := newConvEnv(t, envOpt{replies: []llmtest.Reply{{Words: []string{"Hello", " world"}, PromptTokens: 9}}})
 	c := e.createConv(t, endU1, `{"system_prompt":"sys"}`)
 	evs := e.stream(t, endU1, c.ID, `{"content":"hi","stream":true,"model":"fast"}`)
@@ -105,6 +106,7 @@ func TestStreamNormal(t *testing.T) {
 }
 
 func TestPathSentToModel(t *testing.T) {
+	t.Parallel()
 	e := newConvEnv(t, envOpt{replies: []llmtest.Reply{{Words: []string{"A1"}}, {Words: []string{"A2"}}, {Words: []string{"B"}}}})
 	c := e.createConv(t, alice, `{"model":"fast","system_prompt":"sys"}`)
 	p1 := e.post(t, alice, c.ID, `{"content":"Q1"}`)
@@ -127,6 +129,7 @@ func TestPathSentToModel(t *testing.T) {
 }
 
 func TestStreamCutByUpstream(t *testing.T) {
+	t.Parallel()
 	e := newConvEnv(t, envOpt{replies: []llmtest.Reply{{Words: []string{"Hello", " world"}, CutAfter: 2}}})
 	c := e.createConv(t, alice, `{"model":"fast"}`)
 	evs := e.stream(t, alice, c.ID, `{"content":"hi","stream":true}`)
@@ -147,6 +150,7 @@ func TestStreamCutByUpstream(t *testing.T) {
 }
 
 func TestUpstreamFailsBeforeAnswer(t *testing.T) {
+	t.Parallel()
 	e := newConvEnv(t, envOpt{replies: []llmtest.Reply{{Status: 500}}})
 	c := e.createConv(t, alice, `{"model":"fast"}`)
 	resp, b := e.call(t, alice, "POST", "/api/conversations/"+c.ID+"/messages", `{"content":"hi"}`)
@@ -174,6 +178,7 @@ func TestUpstreamFailsBeforeAnswer(t *testing.T) {
 }
 
 func TestStreamClientDisconnect(t *testing.T) {
+	t.Parallel()
 	step := make(chan struct{})
 	e := newConvEnv(t, envOpt{replies: []llmtest.Reply{{Words: []string{"Hello", " world", " again"}, Step: step}}})
 	c := e.createConv(t, alice, `{"model":"fast"}`)
@@ -216,6 +221,7 @@ func TestStreamClientDisconnect(t *testing.T) {
 }
 
 func TestFinalWriteFails(t *testing.T) {
+	t.Parallel()
 	for _, stream := range []bool{false, true} {
 		t.Run(map[bool]string{false: "Whole", true: "Stream"}[stream], func(t *testing.T) {
 			var faults *finishFaults
@@ -273,6 +279,7 @@ func TestFinalWriteFails(t *testing.T) {
 }
 
 func TestSearchHostileInput(t *testing.T) {
+	t.Parallel()
 	engines(t, testSearchHostileInput)
 }
 
@@ -309,6 +316,7 @@ func testSearchHostileInput(t *testing.T, db func(testing.TB) gateway.Conversati
 }
 
 func TestClientDisconnectWithoutStream(t *testing.T) {
+	t.Parallel()
 	step := make(chan struct{})
 	e := newConvEnv(t, envOpt{replies: []llmtest.Reply{{Words: []string{"Hello", " world", " again"}, Step: step}}})
 	c := e.createConv(t, alice, `{"model":"fast"}`)

@@ -91,10 +91,6 @@ func Open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
 // Engine is "sqlite" or "postgres".
 func (s *Store) Engine() string { return s.d.name }
 
-// DB exposes the pool to tests of this package's callers that need raw
-// access (the conformance suite's fault injection).
-func (s *Store) DB() *sql.DB { return s.db }
-
 // Close closes the pool.
 func (s *Store) Close() error { return s.db.Close() }
 

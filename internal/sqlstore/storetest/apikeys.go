@@ -28,6 +28,7 @@ func testAPIKeys(t *testing.T, open Opener) {
 		return s, a.ID, b.ID
 	}
 	t.Run("CreateGetByHash", func(t *testing.T) {
+		t.Parallel()
 		st, alice, _ := setup(t)
 		exp := time.Date(2030, 1, 2, 3, 4, 5, 678901000, time.UTC)
 		k := &gateway.APIKey{Name: "ci", Prefix: "abcdefgh", OwnerID: alice, Role: gateway.RoleViewer, EndUserMode: true, Hash: h("one"), ExpiresAt: &exp}
@@ -61,6 +62,7 @@ func testAPIKeys(t *testing.T, open Opener) {
 		}
 	})
 	t.Run("ListByOwnerPaginated", func(t *testing.T) {
+		t.Parallel()
 		st, alice, bob := setup(t)
 		var ids []string
 		for i, owner := range []string{alice, bob, alice, alice} {
@@ -84,6 +86,7 @@ func testAPIKeys(t *testing.T, open Opener) {
 		}
 	})
 	t.Run("RevokeOwnerScoped", func(t *testing.T) {
+		t.Parallel()
 		st, alice, bob := setup(t)
 		k := &gateway.APIKey{Name: "k", Prefix: "p", OwnerID: alice, Role: gateway.RoleViewer, Hash: h("k")}
 		if err := st.CreateAPIKey(ctx, k); err != nil {
@@ -106,6 +109,7 @@ func testAPIKeys(t *testing.T, open Opener) {
 		}
 	})
 	t.Run("RotateWithAndWithoutGrace", func(t *testing.T) {
+		t.Parallel()
 		st, alice, bob := setup(t)
 		k := &gateway.APIKey{Name: "k", Prefix: "old", OwnerID: alice, Role: gateway.RoleViewer, Hash: h("v1")}
 		if err := st.CreateAPIKey(ctx, k); err != nil {
@@ -133,6 +137,7 @@ func testAPIKeys(t *testing.T, open Opener) {
 		}
 	})
 	t.Run("ChangedSinceAndTouch", func(t *testing.T) {
+		t.Parallel()
 		st, alice, _ := setup(t)
 		k := &gateway.APIKey{Name: "k", Prefix: "p", OwnerID: alice, Role: gateway.RoleViewer, Hash: h("k")}
 		if err := st.CreateAPIKey(ctx, k); err != nil {

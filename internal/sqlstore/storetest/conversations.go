@@ -20,6 +20,7 @@ func testConversations(t *testing.T, open Opener) {
 	tenant := gateway.Owner{UserID: "app", AllEndUsers: true}
 
 	t.Run("CreateGetUpdateDelete", func(t *testing.T) {
+		t.Parallel()
 		st := open(t)
 		c, err := st.CreateConversation(ctx, alice, gateway.Conversation{Title: "t", Model: "m", SystemPrompt: "be brief"})
 		if err != nil {
@@ -52,6 +53,7 @@ func testConversations(t *testing.T, open Opener) {
 	})
 
 	t.Run("Isolation", func(t *testing.T) {
+		t.Parallel()
 		st := open(t)
 		type owned struct {
 			o    gateway.Owner
@@ -134,6 +136,7 @@ func testConversations(t *testing.T, open Opener) {
 	// Ids no row can have answer ErrNotFound on both engines (PostgreSQL
 	// rejects NUL and invalid UTF-8 in text parameters).
 	t.Run("MalformedIDs", func(t *testing.T) {
+		t.Parallel()
 		st := open(t)
 		for _, id := range []string{"conv_\x00", "msg_\xff", ""} {
 			title := "x"
@@ -159,6 +162,7 @@ func testConversations(t *testing.T, open Opener) {
 	})
 
 	t.Run("Pagination", func(t *testing.T) {
+		t.Parallel()
 		st := open(t)
 		var ids []string
 		for range 5 {
@@ -201,6 +205,7 @@ func testConversations(t *testing.T, open Opener) {
 	})
 
 	t.Run("ExchangeAndBranches", func(t *testing.T) {
+		t.Parallel()
 		st := open(t)
 		c, err := st.CreateConversation(ctx, app1, gateway.Conversation{})
 		if err != nil {
@@ -280,6 +285,7 @@ func testConversations(t *testing.T, open Opener) {
 	})
 
 	t.Run("EditDeleteRestore", func(t *testing.T) {
+		t.Parallel()
 		st := open(t)
 		c, _ := st.CreateConversation(ctx, alice, gateway.Conversation{})
 		x, err := st.StartExchange(ctx, alice, gateway.NewExchange{ConversationID: c.ID, Content: "original words"})
@@ -337,6 +343,7 @@ func testConversations(t *testing.T, open Opener) {
 	})
 
 	t.Run("SearchHostileInput", func(t *testing.T) {
+		t.Parallel()
 		st := open(t)
 		c, _ := st.CreateConversation(ctx, alice, gateway.Conversation{})
 		texts := []string{

@@ -9,21 +9,6 @@ import (
 	"github.com/tollgate/tollgate/internal/gateway"
 )
 
-func testMigrations(t *testing.T, open Opener) {
-	ctx := context.Background()
-	st := open(t)
-	t.Run("Idempotent", func(t *testing.T) {
-		if err := st.Migrate(ctx); err != nil {
-			t.Fatalf("second Migrate = %v, want nil", err)
-		}
-	})
-	t.Run("Ready", func(t *testing.T) {
-		if err := st.Ready(ctx); err != nil {
-			t.Fatalf("Ready = %v, want nil", err)
-		}
-	})
-}
-
 func testSettings(t *testing.T, open Opener) {
 	ctx := context.Background()
 	st := open(t)

@@ -98,6 +98,7 @@ func testUsage(t *testing.T, open Opener) {
 	}
 
 	t.Run("NonUTCTimesAreStoredAsUTC", func(t *testing.T) {
+		t.Parallel()
 		st := open(t)
 		east := time.FixedZone("UTC+5", 5*3600)
 		// 2025-03-02 02:00 at UTC+5 is 2025-03-01 21:00 UTC.
@@ -112,6 +113,7 @@ func testUsage(t *testing.T, open Opener) {
 	})
 
 	t.Run("LargeBatch", func(t *testing.T) {
+		t.Parallel()
 		st := open(t)
 		batch := make([]gateway.UsageRecord, 1234)
 		for i := range batch {

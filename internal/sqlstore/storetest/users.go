@@ -17,6 +17,7 @@ func newUser(email string, role gateway.Role) *gateway.User {
 func testUsers(t *testing.T, open Opener) {
 	ctx := context.Background()
 	t.Run("CreateAndGet", func(t *testing.T) {
+		t.Parallel()
 		st := open(t)
 		u := newUser("Alice@Example.com", gateway.RoleContributor)
 		if err := st.CreateUser(ctx, u); err != nil {
@@ -44,6 +45,7 @@ func testUsers(t *testing.T, open Opener) {
 		}
 	})
 	t.Run("DuplicateEmailIgnoresCase", func(t *testing.T) {
+		t.Parallel()
 		st := open(t)
 		if err := st.CreateUser(ctx, newUser("bob@example.com", gateway.RoleViewer)); err != nil {
 			t.Fatal(err)
@@ -53,6 +55,7 @@ func testUsers(t *testing.T, open Opener) {
 		}
 	})
 	t.Run("CreateFirstUserOnlyOnce", func(t *testing.T) {
+		t.Parallel()
 		st := open(t)
 		var wg sync.WaitGroup
 		errs := make([]error, 6)
@@ -79,6 +82,7 @@ func testUsers(t *testing.T, open Opener) {
 		}
 	})
 	t.Run("ListPaginates", func(t *testing.T) {
+		t.Parallel()
 		st := open(t)
 		var ids []string
 		for i := range 5 {
@@ -113,6 +117,7 @@ func testUsers(t *testing.T, open Opener) {
 		}
 	})
 	t.Run("UpdateAndLastAdmin", func(t *testing.T) {
+		t.Parallel()
 		st := open(t)
 		a := newUser("admin@example.com", gateway.RoleAdmin)
 		b := newUser("b@example.com", gateway.RoleContributor)
@@ -142,6 +147,7 @@ func testUsers(t *testing.T, open Opener) {
 		}
 	})
 	t.Run("PatchMovesTokenWatermarkForwardOnly", func(t *testing.T) {
+		t.Parallel()
 		st := open(t)
 		u := newUser("w@example.com", gateway.RoleViewer)
 		if err := st.CreateUser(ctx, u); err != nil {
@@ -163,6 +169,7 @@ func testUsers(t *testing.T, open Opener) {
 		}
 	})
 	t.Run("TokensPasswordLoginAndChanges", func(t *testing.T) {
+		t.Parallel()
 		st := open(t)
 		u := newUser("c@example.com", gateway.RoleViewer)
 		if err := st.CreateUser(ctx, u); err != nil {
