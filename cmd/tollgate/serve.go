@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -134,6 +135,8 @@ type app struct {
 	redis       *goredis.Client
 	cancel      context.CancelFunc // stops background loops
 	stopped     chan struct{}
+	// draining is set when shutdown begins: /readyz answers 503 from then.
+	draining atomic.Bool
 }
 
 // appDeps are what newApp takes from its caller instead of building it;
@@ -247,6 +250,9 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 		MetricsSeparate:    cfg.Metrics.Addr != "",
 		Version:            version,
 		Ready: func(r *http.Request) error {
+			if a.draining.Load() {
+				return errDraining
+			}
 			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 			defer cancel()
 			if err := st.Ready(ctx); err != nil {
@@ -409,6 +415,11 @@ func runServe(ctx context.Context, a *app, listening chan<- net.Addr) error {
 	// answers (400, 431, 505, ...) into the SPEC envelope.
 	ln = a.api.Listener(ln, cfg.Server.MaxConnections)
 	srv := newServer(a.api.Handler())
+	// Every request's context descends from hardStop, which the shutdown
+	// cancels with gateway.ErrShuttingDown once its deadline has passed.
+	hardStop, stopAll := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer stopAll(nil)
+	srv.BaseContext = func(net.Listener) context.Context { return hardStop }
 	if a.reloadConfig != nil {
 		stop := a.reloadOnSIGHUP(ctx)
 		defer stop()
@@ -436,18 +447,52 @@ func runServe(ctx context.Context, a *app, listening chan<- net.Addr) error {
 		return fmt.Errorf("serve metrics (metrics.addr): %w", err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down", "timeout", cfg.Server.ShutdownTimeout.String())
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.Server.ShutdownTimeout)
+	return a.shutdown(context.WithoutCancel(ctx), srv, msrv, stopAll, errc)
+}
+
+// errDraining is /readyz's answer once shutdown has begun.
+var errDraining = errors.New("shutting down")
+
+// shutdownGrace is how long requests cut by the shutdown deadline get to
+// write their last frame, store what they have and record their usage.
+const shutdownGrace = 5 * time.Second
+
+// shutdown stops srv as SPEC 8 says: /readyz answers 503 at once; after
+// server.shutdown_delay the listener closes and in-flight requests may
+// finish until server.shutdown_timeout; then every request still running
+// is cut with gateway.ErrShuttingDown as its context's cause (streams end
+// with a server_shutting_down frame, partial replies are stored as
+// incomplete, usage is recorded) and gets shutdownGrace to return. The
+// deferred a.close drains the usage writer. It returns nil: a shutdown
+// that had to cut requests is still a clean exit.
+func (a *app) shutdown(ctx context.Context, srv, msrv *http.Server, stopAll context.CancelCauseFunc, errc <-chan error) error {
+	cfg, log := a.cfg, a.log
+	a.draining.Store(true)
+	log.InfoContext(ctx, "shutting down", "delay", cfg.Server.ShutdownDelay.String(), "timeout", cfg.Server.ShutdownTimeout.String())
+	if d := cfg.Server.ShutdownDelay; d > 0 {
+		time.Sleep(d)
+	}
+	sctx, cancel := context.WithTimeout(ctx, cfg.Server.ShutdownTimeout)
 	defer cancel()
 	if msrv != nil {
 		_ = msrv.Shutdown(sctx) // a scrape is short; Close (deferred) ends a stuck one
 	}
+	cut := false
 	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+		cut = true
+		log.WarnContext(ctx, "shutdown deadline passed: cutting the requests still running", "timeout", cfg.Server.ShutdownTimeout.String())
+		stopAll(gateway.ErrShuttingDown)
+		gctx, gcancel := context.WithTimeout(ctx, shutdownGrace)
+		err = srv.Shutdown(gctx)
+		gcancel()
+		if err != nil {
+			log.ErrorContext(ctx, "requests did not end after being cut; closing their connections", "grace", shutdownGrace.String())
+			_ = srv.Close()
+		}
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
 	}
-	log.Info("stopped")
+	log.InfoContext(ctx, "stopped", "cut_requests", cut)
 	return nil
 }

@@ -37,6 +37,10 @@ type Server struct {
 	MaxConnections  int           `koanf:"max_connections" toml:"max_connections"`
 	IdleTimeout     time.Duration `koanf:"idle_timeout" toml:"idle_timeout"`
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout" toml:"shutdown_timeout"`
+	// ShutdownDelay keeps the listener open (with /readyz answering 503)
+	// this long after SIGTERM, so a load balancer drains the instance
+	// before it stops accepting.
+	ShutdownDelay time.Duration `koanf:"shutdown_delay" toml:"shutdown_delay"`
 	TrustedProxies  []string      `koanf:"trusted_proxies" toml:"trusted_proxies"`
 }
 

@@ -35,6 +35,9 @@ func (c *Config) Validate() error {
 	if c.Server.MaxBodyBytes <= 0 {
 		return bad("server.max_body_bytes", "must be positive")
 	}
+	if c.Server.ShutdownDelay < 0 {
+		return bad("server.shutdown_delay", "must not be negative (0: none)")
+	}
 	if c.Server.MaxConnections < 0 {
 		return bad("server.max_connections", "must not be negative (0: no cap)")
 	}

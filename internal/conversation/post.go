@@ -90,7 +90,9 @@ func (s *Service) Post(ctx context.Context, p *gateway.Principal, in PostInput, 
 		}
 	}
 	res, cerr := s.completer.Complete(ctx, req)
-	if ctx.Err() == nil {
+	// A poster that left hears nothing more; one cut by the server's
+	// shutdown hears why (server_shutting_down), then message.done.
+	if ctx.Err() == nil || gateway.ShuttingDown(ctx) {
 		if failure := replyFailure(res, cerr); failure != nil {
 			s.emit(ctx, obs, Event{Type: ReplyFailed, ConversationID: conv.ID, MessageID: x.Assistant.ID, Err: failure})
 		}

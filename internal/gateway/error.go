@@ -4,6 +4,7 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"fmt"
 )
@@ -92,4 +93,24 @@ func AsError(err error) (*Error, bool) {
 		return ge, true
 	}
 	return nil, false
+}
+
+// ErrShuttingDown is the cause with which the server cancels the contexts
+// of the requests still running when its shutdown deadline passes. Code
+// that sees its context end checks ShuttingDown to answer
+// server_shutting_down (and keep what it has) instead of treating the
+// request as abandoned by its client.
+var ErrShuttingDown = errors.New("server shutting down")
+
+// ShuttingDown reports whether ctx ended because the server is shutting
+// down.
+func ShuttingDown(ctx context.Context) bool {
+	return errors.Is(context.Cause(ctx), ErrShuttingDown)
+}
+
+// ShutdownError is the 503 server_shutting_down error of a request cut by
+// the server's shutdown (SPEC 8).
+func ShutdownError() *Error {
+	return &Error{Kind: KindUnavailable, Code: "server_shutting_down",
+		Message: "The server is shutting down; retry the request.", RetryAfter: 1, Err: ErrShuttingDown}
 }

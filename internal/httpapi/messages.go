@@ -216,7 +216,7 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) error {
 	}
 	posted, err := s.opt.Conversations.Post(ctx, p, post, nil)
 	if err != nil {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil && !gateway.ShuttingDown(ctx) {
 			return nil // the client left; the message is stored as incomplete
 		}
 		return err

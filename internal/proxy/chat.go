@@ -44,8 +44,10 @@ type Meta struct {
 // Invalid (invalid_json, missing_field, invalid_field), NotFound
 // (model_not_found), Upstream (upstream_error: 502, or the upstream's own
 // 4xx status and message), Unavailable (upstream_unavailable) or
-// UpstreamTimeout (upstream_timeout). When ctx ended before the answer
-// began it returns nil: there is no one to answer. Once the answer began,
+// UpstreamTimeout (upstream_timeout), or Unavailable
+// (server_shutting_down) when the server's shutdown cut it. When ctx ended
+// otherwise before the answer began it returns nil: there is no one to
+// answer. Once the answer began,
 // failures go to sink.Fail and nil is returned. Usage is recorded for every
 // request that reached a provider.
 func (p *Proxy) ChatCompletions(ctx context.Context, sink Sink, body []byte, meta Meta) error {
@@ -102,6 +104,15 @@ func (x *exchange) run(first *target) error {
 		if x.committed || gerr == nil {
 			x.finish(t, attemptStart, http.StatusOK)
 			return nil
+		}
+		if gateway.ShuttingDown(x.ctx) {
+			// The server's shutdown deadline passed before an answer
+			// began: the caller gets 503 server_shutting_down, and the
+			// request is recorded as incomplete.
+			shut := gateway.ShutdownError()
+			x.status, x.errCode = gateway.UsageIncomplete, shut.Code
+			x.finish(t, attemptStart, http.StatusServiceUnavailable)
+			return shut
 		}
 		if x.ctx.Err() != nil {
 			x.status = gateway.UsageCanceled

@@ -64,10 +64,18 @@ func (x *exchange) relayStream(t *target, resp *llm.Response, attemptStart time.
 		return &gateway.Error{Kind: gateway.KindUpstream, Code: "upstream_error", Message: "The upstream sent an empty stream."}, true
 	}
 	switch {
-	case x.gone || x.ctx.Err() != nil:
+	case x.gone:
 		x.status = gateway.UsageCanceled
 	case sawDone:
 		x.status = gateway.UsageOK
+	case gateway.ShuttingDown(x.ctx):
+		// The server's shutdown deadline cut the stream: the client gets
+		// a server_shutting_down frame, the request counts as incomplete.
+		shut := gateway.ShutdownError()
+		x.status, x.errCode, x.cut = gateway.UsageIncomplete, shut.Code, shut
+		x.sink.Fail(shut)
+	case x.ctx.Err() != nil:
+		x.status = gateway.UsageCanceled
 	case upstreamErr && readErr == nil:
 		// The upstream's own error event was forwarded and the stream ended.
 		x.status, x.errCode = gateway.UsageIncomplete, "upstream_error"
