@@ -40,8 +40,8 @@ type Server struct {
 	// ShutdownDelay keeps the listener open (with /readyz answering 503)
 	// this long after SIGTERM, so a load balancer drains the instance
 	// before it stops accepting.
-	ShutdownDelay time.Duration `koanf:"shutdown_delay" toml:"shutdown_delay"`
-	TrustedProxies  []string      `koanf:"trusted_proxies" toml:"trusted_proxies"`
+	ShutdownDelay  time.Duration `koanf:"shutdown_delay" toml:"shutdown_delay"`
+	TrustedProxies []string      `koanf:"trusted_proxies" toml:"trusted_proxies"`
 }
 
 // Database selects the store: sqlite://PATH or postgres://...
