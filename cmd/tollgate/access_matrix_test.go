@@ -102,11 +102,14 @@ var accessMatrix = []matrixRow{
 
 	{"GET /v1/models", "", "", outcome{200, ""}, pAppSafe},
 	{"GET /v1/info", "", "", outcome{200, ""}, pAppSafe},
+	{"GET /v1/models/{id}", "/v1/models/echo", "", outcome{200, ""}, pAppSafe},
 	{"GET /api/auth/me", "", "", outcome{200, ""}, pAppSafe},
 	{"POST /api/auth/token", "", "", outcome{}, pExchange},
 	{"POST /api/auth/logout", "", "", outcome{204, ""}, pLogin},
 
 	{"POST /v1/chat/completions", "", `{}`, outcome{400, "missing_field"}, pScopedWrite},
+	{"POST /v1/completions", "", `{}`, outcome{400, "missing_field"}, pScopedWrite},
+	{"POST /v1/embeddings", "", `{}`, outcome{400, "missing_field"}, pScopedWrite},
 	{"GET /api/usage", "", "", outcome{200, ""}, pScopedRead},
 	{"POST /api/conversations", "", `{}`, outcome{201, ""}, pScopedWrite},
 	{"GET /api/conversations", "", "", outcome{200, ""}, pScopedRead},

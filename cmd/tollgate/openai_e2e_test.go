@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"testing"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 
+	"github.com/tollgate/tollgate/internal/llm/echo"
 	"github.com/tollgate/tollgate/internal/sqlstore/sqltest"
 )
 
@@ -103,6 +105,74 @@ func TestOpenAIGoClient(t *testing.T) {
 		}
 		if got, want := last.Usage.CompletionTokens, int64(2); got != want {
 			t.Fatalf("final chunk usage.completion_tokens = %d, want %d", got, want)
+		}
+	})
+	t.Run("ModelByID", func(t *testing.T) {
+		m, err := client.Models.Get(ctx, "echo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.ID != "echo" || m.OwnedBy != "echo" || m.Object != "model" {
+			t.Fatalf("model = %+v", m)
+		}
+		_, err = client.Models.Get(ctx, "nope")
+		var apiErr *openai.Error
+		if !errors.As(err, &apiErr) || apiErr.StatusCode != 404 || apiErr.Code != "model_not_found" || apiErr.Type != "not_found_error" {
+			t.Fatalf("unknown model: %v, want 404 not_found_error/model_not_found", err)
+		}
+	})
+	t.Run("LegacyCompletion", func(t *testing.T) {
+		res, err := client.Completions.New(ctx, openai.CompletionNewParams{
+			Model:  "echo",
+			Prompt: openai.CompletionNewParamsPromptUnion{OfString: openai.String("legacy text here")},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Choices[0].Text != "legacy text here" || res.Usage.PromptTokens != 3 || res.Usage.CompletionTokens != 3 {
+			t.Fatalf("completion = %+v", res)
+		}
+		stream := client.Completions.NewStreaming(ctx, openai.CompletionNewParams{
+			Model:  "echo",
+			Prompt: openai.CompletionNewParamsPromptUnion{OfString: openai.String("one two three")},
+		})
+		var text string
+		for stream.Next() {
+			for _, c := range stream.Current().Choices {
+				text += c.Text
+			}
+		}
+		if err := stream.Err(); err != nil || text != "one two three" {
+			t.Fatalf("streamed completion = %q, %v", text, err)
+		}
+	})
+	t.Run("Embeddings", func(t *testing.T) {
+		res, err := client.Embeddings.New(ctx, openai.EmbeddingNewParams{
+			Model: "echo",
+			Input: openai.EmbeddingNewParamsInputUnion{OfArrayOfStrings: []string{"first text", "second"}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Data) != 2 || res.Data[1].Index != 1 || len(res.Data[0].Embedding) != 8 || res.Usage.PromptTokens != 3 {
+			t.Fatalf("embeddings = %+v", res)
+		}
+		if !slices.Equal(res.Data[0].Embedding, echo.Embed("first text")) {
+			t.Fatalf("embedding of %q = %v, want %v", "first text", res.Data[0].Embedding, echo.Embed("first text"))
+		}
+	})
+	t.Run("EchoRefusalIsTollgates400", func(t *testing.T) {
+		// A client's own mistake on the built-in echo model is Tollgate's
+		// 400 invalid_request_error, not an upstream error.
+		r := call(t, "POST", base+"/v1/chat/completions", `{"model":"echo"}`)
+		typ, code, param := errCode(r)
+		if r.status != 400 || typ != "invalid_request_error" || code != "missing_field" || param != "body.messages" {
+			t.Fatalf("missing messages = %d %s/%s %v, want 400 invalid_request_error/missing_field body.messages", r.status, typ, code, param)
+		}
+		r = call(t, "POST", base+"/v1/embeddings", `{"model":"echo","input":"x","stream":true}`)
+		typ, code, param = errCode(r)
+		if r.status != 400 || typ != "invalid_request_error" || code != "invalid_field" || param != "body.stream" {
+			t.Fatalf("streamed embeddings = %d %s/%s %v, want 400 invalid_field body.stream", r.status, typ, code, param)
 		}
 	})
 	t.Run("ErrorSurfacesAsAPIError", func(t *testing.T) {

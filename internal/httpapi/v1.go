@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 
 	"github.com/tollgate/tollgate/internal/gateway"
@@ -11,9 +12,10 @@ import (
 
 // ChatProxy serves the OpenAI-compatible routes; *proxy.Proxy is one.
 type ChatProxy interface {
-	// ChatCompletions sends the answer to sink and returns a
+	// Forward sends the answer of an OpenAI endpoint (llm.EndpointChat,
+	// EndpointCompletions, EndpointEmbeddings) to sink and returns a
 	// *gateway.Error only when the sink got nothing yet.
-	ChatCompletions(ctx context.Context, sink proxy.Sink, body []byte, meta proxy.Meta) error
+	Forward(ctx context.Context, endpoint string, sink proxy.Sink, body []byte, meta proxy.Meta) error
 	Models() []proxy.ModelInfo
 }
 
@@ -106,6 +108,29 @@ type ChatCompletionRequest struct {
 	_        struct{}         `json:"-" additionalProperties:"true"`
 }
 
+// CompletionRequest documents the fields Tollgate reads of a legacy
+// completion; every other field passes through unchanged.
+type CompletionRequest struct {
+	Model  string   `json:"model"`
+	Prompt any      `json:"prompt"`
+	Stream bool     `json:"stream,omitempty"`
+	_      struct{} `json:"-" additionalProperties:"true"`
+}
+
+// EmbeddingRequest documents the fields Tollgate reads of an embeddings
+// request; every other field passes through unchanged.
+type EmbeddingRequest struct {
+	Model string   `json:"model"`
+	Input any      `json:"input"`
+	_     struct{} `json:"-" additionalProperties:"true"`
+}
+
+// OpenAIObject documents an upstream answer passed through unchanged.
+type OpenAIObject struct {
+	Object string   `json:"object"`
+	_      struct{} `json:"-" additionalProperties:"true"`
+}
+
 // ChatCompletionResponse documents the OpenAI response (passed through).
 type ChatCompletionResponse struct {
 	ID      string           `json:"id"`
@@ -127,12 +152,8 @@ func (s *Server) v1Routes() {
 		list.Data[i] = ModelObject{ID: m.ID, Object: "model", OwnedBy: m.Provider}
 	}
 	info := InfoResponse{Version: s.opt.Version, Models: models}
-	s.Handle(Route{
-		Method: "POST", Path: "/v1/chat/completions", Access: Requires(gateway.RoleContributor), UserScoped: true,
-		OperationID: "createChatCompletion", Tags: []string{"openai"},
-		Summary: "OpenAI-compatible chat completion; stream: true answers with server-sent events",
-		Request: ChatCompletionRequest{}, Response: ChatCompletionResponse{},
-		Handler: func(w http.ResponseWriter, r *http.Request) error {
+	forward := func(endpoint string) HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) error {
 			if err := RequireJSON(r); err != nil {
 				return err
 			}
@@ -141,7 +162,45 @@ func (s *Server) v1Routes() {
 				return err
 			}
 			sink := &responseSink{w: w, rc: http.NewResponseController(w), buf: make([]byte, 0, 2048)}
-			return px.ChatCompletions(r.Context(), sink, body, proxyMeta(w, r))
+			return px.Forward(r.Context(), endpoint, sink, body, proxyMeta(w, r))
+		}
+	}
+	contributor := Requires(gateway.RoleContributor)
+	s.Handle(Route{
+		Method: "POST", Path: "/v1/chat/completions", Access: contributor, UserScoped: true,
+		OperationID: "createChatCompletion", Tags: []string{"openai"},
+		Summary: "OpenAI-compatible chat completion; stream: true answers with server-sent events",
+		Request: ChatCompletionRequest{}, Response: ChatCompletionResponse{},
+		Handler: forward(llm.EndpointChat),
+	})
+	s.Handle(Route{
+		Method: "POST", Path: "/v1/completions", Access: contributor, UserScoped: true,
+		OperationID: "createCompletion", Tags: []string{"openai"},
+		Summary: "OpenAI-compatible (legacy) text completion, passed through to the model's provider",
+		Request: CompletionRequest{}, Response: OpenAIObject{},
+		Handler: forward(llm.EndpointCompletions),
+	})
+	s.Handle(Route{
+		Method: "POST", Path: "/v1/embeddings", Access: contributor, UserScoped: true,
+		OperationID: "createEmbedding", Tags: []string{"openai"},
+		Summary: "OpenAI-compatible embeddings, passed through to the model's provider",
+		Request: EmbeddingRequest{}, Response: OpenAIObject{},
+		Handler: forward(llm.EndpointEmbeddings),
+	})
+	byID := make(map[string]ModelObject, len(list.Data))
+	for _, m := range list.Data {
+		byID[m.ID] = m
+	}
+	s.Handle(Route{
+		Method: "GET", Path: "/v1/models/{id}", Access: Requires(gateway.RoleViewer), AppCredentials: true,
+		OperationID: "getModel", Tags: []string{"openai"}, Summary: "One model this gateway serves",
+		Response: ModelObject{},
+		Handler: func(w http.ResponseWriter, r *http.Request) error {
+			m, ok := byID[r.PathValue("id")]
+			if !ok {
+				return gateway.NotFound("model_not_found", fmt.Sprintf("The model %q does not exist.", r.PathValue("id")))
+			}
+			return WriteJSON(w, http.StatusOK, m)
 		},
 	})
 	s.Handle(Route{

@@ -27,15 +27,26 @@ import (
 type Provider interface {
 	// Name is the provider's configured name (metrics, usage, logs).
 	Name() string
-	// Send posts body to the provider's chat completions endpoint. A
+	// Send posts body to the provider's endpoint (req.Endpoint). A
 	// non-nil Response is returned for every HTTP answer, 4xx and 5xx
 	// included; the caller must close its Body. Errors before a response
-	// are *TransportError, or ctx's error when ctx ended first.
+	// are *TransportError, or ctx's error when ctx ended first; a
+	// built-in provider (echo) refuses a bad request with a
+	// *gateway.Error, which the client gets as it is.
 	Send(ctx context.Context, req *Request) (*Response, error)
 }
 
+// The OpenAI endpoints a provider serves, relative to its base URL.
+const (
+	EndpointChat        = "chat/completions"
+	EndpointCompletions = "completions"
+	EndpointEmbeddings  = "embeddings"
+)
+
 // Request is what the proxy hands a provider.
 type Request struct {
+	// Endpoint is one of the Endpoint constants ("" is EndpointChat).
+	Endpoint string
 	// Body is the JSON request body, sent unchanged.
 	Body []byte
 	// Stream tells the provider to expect an SSE answer.

@@ -51,17 +51,28 @@ type Meta struct {
 // failures go to sink.Fail and nil is returned. Usage is recorded for every
 // request that reached a provider.
 func (p *Proxy) ChatCompletions(ctx context.Context, sink Sink, body []byte, meta Meta) error {
+	return p.Forward(ctx, llm.EndpointChat, sink, body, meta)
+}
+
+// Forward is ChatCompletions for any OpenAI endpoint the proxy passes
+// through (llm.EndpointChat, EndpointCompletions, EndpointEmbeddings):
+// the same parsing, routing, fallbacks, streaming, usage and errors. An
+// embeddings request cannot stream (400 invalid_field, body.stream).
+func (p *Proxy) Forward(ctx context.Context, endpoint string, sink Sink, body []byte, meta Meta) error {
 	start := p.now()
 	cr, err := parseChatRequest(body, meta.Principal)
 	if err != nil {
 		return err
+	}
+	if endpoint == llm.EndpointEmbeddings && cr.stream {
+		return gateway.Invalid("invalid_field", "body.stream", "Embeddings are not streamed.")
 	}
 	t, ok := p.targets[cr.model]
 	if !ok {
 		return &gateway.Error{Kind: gateway.KindNotFound, Code: "model_not_found", Param: "body.model",
 			Message: fmt.Sprintf("The model %q does not exist.", cr.model)}
 	}
-	x := &exchange{p: p, sink: sink, ctx: ctx, meta: meta, cr: cr, start: start,
+	x := &exchange{p: p, sink: sink, ctx: ctx, meta: meta, cr: cr, start: start, endpoint: endpoint,
 		encode: func(t *target) []byte { return cr.upstreamBody(body, t.quotedModel) }}
 	return x.run(t)
 }
@@ -74,6 +85,8 @@ type exchange struct {
 	meta  Meta
 	cr    *chatRequest
 	start time.Time
+	// endpoint is the upstream endpoint (llm.EndpointChat, ...).
+	endpoint string
 	// encode builds the upstream body for a target (its upstream model).
 	encode func(t *target) []byte
 	// deltas asks for Sink.Delta calls (the conversation path).
@@ -143,8 +156,13 @@ func (x *exchange) candidates(first *target) []*target {
 // was written; otherwise the error and whether a fallback may be tried.
 func (x *exchange) attempt(t *target, attemptStart time.Time) (*gateway.Error, bool) {
 	x.usage, x.haveUsage, x.contentChunks, x.ttft = llm.Usage{}, false, 0, 0
-	req := &llm.Request{Body: x.encode(t), Stream: x.cr.stream, Header: x.meta.Header}
+	req := &llm.Request{Endpoint: x.endpoint, Body: x.encode(t), Stream: x.cr.stream, Header: x.meta.Header}
 	resp, err := t.provider.Send(x.ctx, req)
+	if ge, ok := gateway.AsError(err); ok {
+		// A built-in provider refused the request itself: the client's
+		// mistake, answered as is, and no other provider is tried.
+		return ge, false
+	}
 	if err != nil {
 		return transportError(err), true
 	}

@@ -217,3 +217,51 @@ func newServer(t *testing.T, px *proxy.Proxy) *httptestServer {
 	t.Helper()
 	return serveRouter(t, px, nil, nil)
 }
+
+// TestForwardOtherEndpoints: /v1/completions and /v1/embeddings go through
+// the same exchange as chat (here to the echo provider): the answer passes
+// through, a streamed completion is relayed event by event, and each
+// request leaves one usage record with its tokens.
+func TestForwardOtherEndpoints(t *testing.T) {
+	h := newHarness(t, echoModel())
+	for _, tc := range []struct {
+		name, path, body string
+		stream           bool
+		prompt, compl    int64
+	}{
+		{"Completion", "/v1/completions", `{"model":"echo","prompt":"a b c"}`, false, 3, 3},
+		{"CompletionStream", "/v1/completions", `{"model":"echo","prompt":"a b","stream":true}`, true, 2, 2},
+		{"Embeddings", "/v1/embeddings", `{"model":"echo","input":["a b","c"]}`, false, 3, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(h.usage.all())
+			req, _ := http.NewRequest(http.MethodPost, h.srv.URL+tc.path, strings.NewReader(tc.body))
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := h.srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			h.waitDone(t)
+			wantCT := "application/json"
+			if tc.stream {
+				wantCT = "text/event-stream"
+			}
+			if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != wantCT {
+				t.Fatalf("answer = %d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), b)
+			}
+			if tc.stream && !strings.HasSuffix(string(b), "data: [DONE]\n\n") {
+				t.Fatalf("stream does not end with [DONE]: %s", b)
+			}
+			recs := h.usage.all()
+			if len(recs) != before+1 {
+				t.Fatalf("usage records = %d, want %d", len(recs), before+1)
+			}
+			r := recs[len(recs)-1]
+			if r.Status != gateway.UsageOK || r.PromptTokens != tc.prompt || r.CompletionTokens != tc.compl || r.Model != "echo" {
+				t.Fatalf("usage = %+v, want ok with %d/%d tokens", r, tc.prompt, tc.compl)
+			}
+		})
+	}
+}

@@ -140,6 +140,12 @@ func (x *exchange) inspect(data string) (forward, isErr, content bool, text stri
 			content = true
 		}
 	}
+	if !first.Exists() {
+		// A legacy completion chunk carries its text in choices[0].text.
+		if v := choices.Get("0.text"); v.Type == gjson.String && v.Str != "" {
+			content = true
+		}
+	}
 	if content {
 		x.contentChunks++
 	}

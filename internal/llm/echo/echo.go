@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/llm"
 )
 
@@ -42,29 +43,36 @@ func New(name string, now func() time.Time) *Provider {
 // Name returns the provider's name.
 func (p *Provider) Name() string { return p.name }
 
-// Send answers req like an OpenAI server would. An unreadable request or a
-// max_tokens below 1 gets a 400 with an OpenAI error body. It returns ctx's
-// error if ctx is already done, and never a TransportError.
+// Send answers req like an OpenAI server would, on the chat completions,
+// completions and embeddings endpoints. The echo provider is part of
+// Tollgate, so a request it cannot serve (no messages, a max_tokens below
+// 1, a body of the wrong shape) is refused with Tollgate's own 400
+// (*gateway.Error: invalid_field or missing_field naming the body field),
+// not an upstream error. It returns ctx's error if ctx is already done,
+// and never a TransportError.
 func (p *Provider) Send(ctx context.Context, req *llm.Request) (*llm.Response, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	switch req.Endpoint {
+	case llm.EndpointCompletions:
+		return p.completions(req)
+	case llm.EndpointEmbeddings:
+		return p.embeddings(req)
+	}
 	var cr llm.ChatRequest
 	if err := json.Unmarshal(req.Body, &cr); err != nil {
-		return errorResponse("request body is not a valid chat completion request", "messages"), nil
+		return nil, gateway.Invalid("invalid_field", "body.messages", "messages must be an array of chat messages")
+	}
+	if cr.Messages == nil {
+		return nil, gateway.Invalid("missing_field", "body.messages", "messages is required")
 	}
 	if len(cr.Messages) == 0 {
-		return errorResponse("messages must not be empty", "messages"), nil
+		return nil, gateway.Invalid("invalid_field", "body.messages", "messages must not be empty")
 	}
-	limit := -1
-	switch {
-	case cr.MaxCompletionTokens != nil:
-		limit = *cr.MaxCompletionTokens
-	case cr.MaxTokens != nil:
-		limit = *cr.MaxTokens
-	}
-	if limit == 0 || limit < -1 {
-		return errorResponse("max_tokens must be at least 1", "max_tokens"), nil
+	limit, err := maxTokens(cr.MaxCompletionTokens, cr.MaxTokens)
+	if err != nil {
+		return nil, err
 	}
 	var prompt int64
 	last := ""
@@ -153,13 +161,21 @@ func respond(contentType string, body []byte) *llm.Response {
 	return &llm.Response{StatusCode: http.StatusOK, Header: h, Body: io.NopCloser(bytes.NewReader(body))}
 }
 
-func errorResponse(message, param string) *llm.Response {
-	b, _ := json.Marshal(map[string]any{"error": map[string]any{
-		"message": message, "type": "invalid_request_error", "param": param, "code": nil,
-	}})
-	r := respond("application/json", b)
-	r.StatusCode = http.StatusBadRequest
-	return r
+// maxTokens returns the answer's word limit (-1: none) from
+// max_completion_tokens, else max_tokens; a limit below 1 is refused.
+func maxTokens(completion, legacy *int) (int, error) {
+	limit := -1
+	param := "body.max_tokens"
+	switch {
+	case completion != nil:
+		limit, param = *completion, "body.max_completion_tokens"
+	case legacy != nil:
+		limit = *legacy
+	}
+	if limit == 0 || limit < -1 {
+		return 0, gateway.Invalid("invalid_field", param, param[len("body."):]+" must be at least 1")
+	}
+	return limit, nil
 }
 
 func newID() string {

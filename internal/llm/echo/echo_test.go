@@ -3,14 +3,17 @@ package echo_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/llm"
 	"github.com/tollgate/tollgate/internal/llm/echo"
 )
@@ -166,26 +169,118 @@ func sprintf(format string, args ...string) string {
 	return out
 }
 
+// TestBadRequests: the echo provider is part of Tollgate, so what it
+// cannot serve is refused with Tollgate's own 400 (a *gateway.Error naming
+// the body field), on every endpoint.
 func TestBadRequests(t *testing.T) {
-	tests := []struct{ name, body, param string }{
-		{"NotJSON", `{`, "messages"},
-		{"NoMessages", `{"model":"echo","messages":[]}`, "messages"},
-		{"ZeroMaxTokens", `{"model":"echo","messages":[{"role":"user","content":"x"}],"max_tokens":0}`, "max_tokens"},
+	tests := []struct{ name, endpoint, body, code, param string }{
+		{"NotJSON", "", `{`, "invalid_field", "body.messages"},
+		{"MissingMessages", "", `{"model":"echo"}`, "missing_field", "body.messages"},
+		{"NoMessages", "", `{"model":"echo","messages":[]}`, "invalid_field", "body.messages"},
+		{"MessagesNotArray", "", `{"model":"echo","messages":"hi"}`, "invalid_field", "body.messages"},
+		{"ZeroMaxTokens", "", `{"model":"echo","messages":[{"role":"user","content":"x"}],"max_tokens":0}`, "invalid_field", "body.max_tokens"},
+		{"ZeroMaxCompletionTokens", "", `{"model":"echo","messages":[{"role":"user","content":"x"}],"max_completion_tokens":0}`, "invalid_field", "body.max_completion_tokens"},
+		{"CompletionsNoPrompt", llm.EndpointCompletions, `{"model":"echo"}`, "missing_field", "body.prompt"},
+		{"CompletionsBadPrompt", llm.EndpointCompletions, `{"model":"echo","prompt":7}`, "invalid_field", "body.prompt"},
+		{"CompletionsZeroMaxTokens", llm.EndpointCompletions, `{"model":"echo","prompt":"x","max_tokens":0}`, "invalid_field", "body.max_tokens"},
+		{"EmbeddingsNoInput", llm.EndpointEmbeddings, `{"model":"echo"}`, "missing_field", "body.input"},
+		{"EmbeddingsEmptyList", llm.EndpointEmbeddings, `{"model":"echo","input":[]}`, "invalid_field", "body.input"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			resp, b := send(t, tc.body, false)
-			if got, want := resp.StatusCode, http.StatusBadRequest; got != want {
-				t.Fatalf("status = %d, want %d", got, want)
+			resp, err := echo.New("echo", nil).Send(context.Background(), &llm.Request{Endpoint: tc.endpoint, Body: []byte(tc.body)})
+			var ge *gateway.Error
+			if resp != nil || !errors.As(err, &ge) {
+				t.Fatalf("Send = %v, %v; want a *gateway.Error", resp, err)
 			}
-			e := parse(t, string(b))["error"].(map[string]any)
-			if got, want := e["type"], "invalid_request_error"; got != want {
-				t.Fatalf("error.type = %v, want %v", got, want)
-			}
-			if got, want := e["param"], tc.param; got != want {
-				t.Fatalf("error.param = %v, want %v", got, want)
+			if ge.Kind != gateway.KindInvalid || ge.Code != tc.code || ge.Param != tc.param {
+				t.Fatalf("error = %v %s %q, want invalid %s %q", ge.Kind, ge.Code, ge.Param, tc.code, tc.param)
 			}
 		})
+	}
+}
+
+// TestCompletionsAndEmbeddings: /v1/completions echoes the prompt as text
+// (whole and streamed, usage counted in words) and /v1/embeddings answers
+// one deterministic vector per input.
+func TestCompletionsAndEmbeddings(t *testing.T) {
+	p := echo.New("echo", func() time.Time { return time.Unix(1700000000, 0) })
+	ctx := context.Background()
+	resp, err := p.Send(ctx, &llm.Request{Endpoint: llm.EndpointCompletions, Body: []byte(`{"model":"echo","prompt":"say it back","max_tokens":2}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	var whole struct {
+		Object  string
+		Choices []struct {
+			Text         string
+			FinishReason string `json:"finish_reason"`
+		}
+		Usage llm.Usage
+	}
+	if err := json.Unmarshal(b, &whole); err != nil {
+		t.Fatal(err)
+	}
+	if whole.Object != "text_completion" || len(whole.Choices) != 1 || whole.Choices[0].Text != "say it" ||
+		whole.Choices[0].FinishReason != "length" || whole.Usage != (llm.Usage{PromptTokens: 3, CompletionTokens: 2, TotalTokens: 5}) {
+		t.Fatalf("completion = %s", b)
+	}
+	resp, err = p.Send(ctx, &llm.Request{Endpoint: llm.EndpointCompletions, Stream: true,
+		Body: []byte(`{"model":"echo","prompt":["a b"],"stream":true,"stream_options":{"include_usage":true}}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text string
+	var sawUsage, sawDone bool
+	for ev, err := range llm.ReadEvents(resp.Body) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Data == llm.Done {
+			sawDone = true
+			continue
+		}
+		var c struct {
+			Choices []struct{ Text string }
+			Usage   *llm.Usage
+		}
+		_ = json.Unmarshal([]byte(ev.Data), &c)
+		for _, ch := range c.Choices {
+			text += ch.Text
+		}
+		if c.Usage != nil && *c.Usage == (llm.Usage{PromptTokens: 2, CompletionTokens: 2, TotalTokens: 4}) {
+			sawUsage = true
+		}
+	}
+	if text != "a b" || !sawUsage || !sawDone {
+		t.Fatalf("stream text %q usage %v done %v", text, sawUsage, sawDone)
+	}
+	resp, err = p.Send(ctx, &llm.Request{Endpoint: llm.EndpointEmbeddings, Body: []byte(`{"model":"echo","input":["one two","three"]}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	var emb struct {
+		Object string
+		Data   []struct {
+			Object    string
+			Index     int
+			Embedding []float64
+		}
+		Usage struct {
+			PromptTokens int64 `json:"prompt_tokens"`
+			TotalTokens  int64 `json:"total_tokens"`
+		}
+	}
+	if err := json.Unmarshal(b, &emb); err != nil {
+		t.Fatal(err)
+	}
+	if emb.Object != "list" || len(emb.Data) != 2 || emb.Data[1].Index != 1 || emb.Usage.PromptTokens != 3 || emb.Usage.TotalTokens != 3 {
+		t.Fatalf("embeddings = %s", b)
+	}
+	if !slices.Equal(emb.Data[0].Embedding, echo.Embed("one two")) || slices.Equal(emb.Data[0].Embedding, emb.Data[1].Embedding) {
+		t.Fatalf("embeddings are not the deterministic per-text vectors: %s", b)
 	}
 }
 

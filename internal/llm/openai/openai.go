@@ -43,7 +43,7 @@ type Options struct {
 // Provider talks to one OpenAI-compatible server.
 type Provider struct {
 	name    string
-	url     string
+	base    string // base URL with a trailing slash; endpoints are appended
 	auth    string // "Bearer ..." or ""
 	timeout time.Duration
 	client  *http.Client
@@ -63,7 +63,7 @@ func New(opt Options) *Provider {
 	}
 	p := &Provider{
 		name:    opt.Name,
-		url:     strings.TrimSuffix(opt.BaseURL, "/") + "/chat/completions",
+		base:    strings.TrimSuffix(opt.BaseURL, "/") + "/",
 		timeout: timeout,
 		// No Client.Timeout: it would cut long streams. See package doc.
 		client: &http.Client{Transport: rt, CheckRedirect: noRedirects},
@@ -89,6 +89,15 @@ func newTransport(timeout time.Duration) *http.Transport {
 	}
 }
 
+// endpoint is the request's endpoint path (chat completions by default).
+func endpoint(req *llm.Request) string {
+	switch req.Endpoint {
+	case llm.EndpointCompletions, llm.EndpointEmbeddings:
+		return req.Endpoint
+	}
+	return llm.EndpointChat
+}
+
 // noRedirects keeps a POST (and its Authorization) from being replayed to
 // wherever an upstream redirects.
 func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
@@ -105,7 +114,7 @@ func (p *Provider) CloseIdleConnections() { p.client.CloseIdleConnections() }
 func (p *Provider) Send(ctx context.Context, req *llm.Request) (*llm.Response, error) {
 	parent := ctx
 	ctx, cancel := context.WithCancelCause(parent)
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, bytes.NewReader(req.Body))
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, p.base+endpoint(req), bytes.NewReader(req.Body))
 	if err != nil {
 		cancel(nil)
 		return nil, &llm.TransportError{Kind: llm.ErrConnect, Provider: p.name, Err: err}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -165,5 +166,35 @@ func TestErrorStatusIsAResponse(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	if got, want := string(b), `{"error":{"message":"bad temperature","type":"invalid_request_error","param":null,"code":null}}`; got != want {
 		t.Fatalf("body = %s, want %s", got, want)
+	}
+}
+
+// TestEndpointPaths: each endpoint is posted to its path under the base
+// URL (with or without a trailing slash).
+func TestEndpointPaths(t *testing.T) {
+	for _, tc := range []struct{ endpoint, want string }{
+		{"", "/v1/chat/completions"},
+		{llm.EndpointChat, "/v1/chat/completions"},
+		{llm.EndpointCompletions, "/v1/completions"},
+		{llm.EndpointEmbeddings, "/v1/embeddings"},
+	} {
+		for _, base := range []string{"/v1", "/v1/"} {
+			var got string
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				got = r.Method + " " + r.URL.Path
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = w.Write([]byte(`{}`))
+			}))
+			p := newProvider(t, srv.URL+base, time.Minute)
+			resp, err := p.Send(context.Background(), &llm.Request{Endpoint: tc.endpoint, Body: []byte(`{}`)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			srv.Close()
+			if got != "POST "+tc.want {
+				t.Fatalf("endpoint %q with base %q posted to %q, want POST %s", tc.endpoint, base, got, tc.want)
+			}
+		}
 	}
 }
