@@ -38,6 +38,11 @@ type Server struct {
 	IdleTimeout     time.Duration `koanf:"idle_timeout" toml:"idle_timeout"`
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout" toml:"shutdown_timeout"`
 	TrustedProxies  []string      `koanf:"trusted_proxies" toml:"trusted_proxies"`
+	// PublicURL is the origin browsers use to reach Tollgate
+	// ("https://gw.example.com"): with https the session cookie is Secure
+	// and __Host- prefixed, and cookie requests from this origin pass the
+	// cross-origin check even when a proxy changes the Host header.
+	PublicURL string `koanf:"public_url" toml:"public_url"`
 }
 
 // Database selects the store: sqlite://PATH or postgres://...
