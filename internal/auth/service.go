@@ -130,6 +130,7 @@ type Service struct {
 	dummyHash  string
 	sess       sessionConfig
 	initErr    error
+	sessNow    atomic.Pointer[func() time.Time] // SetSessionClock
 }
 
 // New returns a Service; call Init before serving.

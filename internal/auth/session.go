@@ -75,7 +75,17 @@ func newSessionSecret() (gateway.Secret, [32]byte, error) {
 	return gateway.Secret(v), sha256.Sum256([]byte(v)), nil
 }
 
-func (s *Service) now() time.Time { return s.opt.Now().UTC().Truncate(time.Microsecond) }
+func (s *Service) now() time.Time {
+	now := s.opt.Now
+	if p := s.sessNow.Load(); p != nil {
+		now = *p
+	}
+	return now().UTC().Truncate(time.Microsecond)
+}
+
+// SetSessionClock replaces the clock of session deadlines (tests: idle and
+// absolute expiry without waiting).
+func (s *Service) SetSessionClock(now func() time.Time) { s.sessNow.Store(&now) }
 
 // idleUntil is the idle deadline of a session used at now.
 func (s *Service) idleUntil(now, expires time.Time) time.Time {
