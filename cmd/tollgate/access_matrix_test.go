@@ -269,7 +269,9 @@ end_user_mode = true
 	}
 	// Logout revokes the caller's JWTs (and ends a session): run it after
 	// everything else; refresh rotates the sessions: just before.
-	last := func(p string) int { return boolInt(p == "POST /api/auth/refresh") + 2*boolInt(p == "POST /api/auth/logout") }
+	last := func(p string) int {
+		return boolInt(p == "POST /api/auth/refresh") + 2*boolInt(p == "POST /api/auth/logout")
+	}
 	slices.SortStableFunc(patterns, func(a, b string) int { return last(a) - last(b) })
 	for _, p := range patterns {
 		row, ok := rows[p]
