@@ -31,6 +31,21 @@ var matrixCreds = []string{
 	"xjwt.app+", // a JWT exchanged from the admin's app key, with the header
 	"xjwt.app",  // the same, without the header
 	"xjwt.key",  // a JWT exchanged from the admin's plain key
+	// Browser sessions of a viewer, a contributor and an admin (other users
+	// than the JWT columns', so a JWT call never ends them), sending the
+	// CSRF token on unsafe methods. Their cells are the viewer, contributor
+	// and admin JWT cells of the row: the cookie is a credential like a
+	// login JWT (cookieOK lists the rows whose handler answers a cookie
+	// differently).
+	"cookie.v",
+	"cookie.c",
+	"cookie.a",
+}
+
+// cookieOK is the reach outcome for the cookie columns where it differs
+// from the row's (refresh rotates a session; a JWT has none).
+var cookieOK = map[string]outcome{
+	"POST /api/auth/refresh": {200, ""},
 }
 
 // Cell outcomes. "ok" is the row's reach outcome: the request passed
@@ -106,6 +121,12 @@ var accessMatrix = []matrixRow{
 	{"GET /api/auth/me", "", "", outcome{200, ""}, pAppSafe},
 	{"POST /api/auth/token", "", "", outcome{}, pExchange},
 	{"POST /api/auth/logout", "", "", outcome{204, ""}, pLogin},
+	{"POST /api/auth/sessions", "", `{}`, outcome{400, "missing_field"}, pPublic},
+	{"POST /api/auth/refresh", "", "", outcome{401, "session_expired"}, pLogin},
+	{"GET /api/auth/sessions", "", "", outcome{200, ""}, pLogin},
+	{"DELETE /api/auth/sessions", "", "", outcome{204, ""}, pLogin},
+	{"DELETE /api/auth/sessions/{id}", "/api/auth/sessions/" + missingID, "", outcome{404, "not_found"}, pLogin},
+	{"PUT /api/auth/password", "", `{}`, outcome{400, "missing_field"}, pLogin},
 
 	{"POST /v1/chat/completions", "", `{}`, outcome{400, "missing_field"}, pScopedWrite},
 	{"POST /v1/completions", "", `{}`, outcome{400, "missing_field"}, pScopedWrite},
@@ -134,6 +155,7 @@ var accessMatrix = []matrixRow{
 	{"GET /api/admin/users", "", "", outcome{200, ""}, pAdmin},
 	{"POST /api/admin/users", "", `{}`, outcome{400, "missing_field"}, pAdmin},
 	{"PATCH /api/admin/users/{id}", "/api/admin/users/" + missingID, `{}`, outcome{404, "not_found"}, pAdmin},
+	{"POST /api/admin/users/{id}/sessions/revoke", "/api/admin/users/" + missingID + "/sessions/revoke", "", outcome{404, "not_found"}, pAdmin},
 	{"GET /api/admin/rate-limits/policies", "", "", outcome{200, ""}, pAdmin},
 	{"POST /api/admin/rate-limits/policies", "", `{}`, outcome{400, "missing_field"}, pAdmin},
 	{"PUT /api/admin/rate-limits/policies/{id}", "/api/admin/rate-limits/policies/" + missingID, `{}`, outcome{400, "missing_field"}, pAdmin},
@@ -221,6 +243,12 @@ end_user_mode = true
 		"static": staticAdmin, "static.e+": staticApp, "static.e": staticApp,
 		"xjwt.app+": xApp, "xjwt.app": xApp, "xjwt.key": xKey,
 	}
+	for who, role := range map[string]string{"cookie.v": "viewer", "cookie.c": "contributor", "cookie.a": "admin"} {
+		email := who + "@example.com"
+		e.createUser(adminTok, email, adminPassword, role)
+		b, _ := e.sessionLogin(email, adminPassword)
+		creds[who] = "cookie:" + b.name + "=" + b.cookie + "|" + b.csrf
+	}
 
 	rows := map[string]matrixRow{}
 	for _, row := range accessMatrix {
@@ -248,16 +276,21 @@ end_user_mode = true
 			t.Errorf("access matrix row %s names no registered route", p)
 		}
 	}
-	// Logout revokes the caller's JWTs: run it after everything else.
-	slices.SortStableFunc(patterns, func(a, b string) int {
-		return boolInt(a == "POST /api/auth/logout") - boolInt(b == "POST /api/auth/logout")
-	})
+	// Logout revokes the caller's JWTs (and ends a session): run it after
+	// everything else; refresh rotates the sessions: just before.
+	last := func(p string) int {
+		return boolInt(p == "POST /api/auth/refresh") + 2*boolInt(p == "POST /api/auth/logout")
+	}
+	slices.SortStableFunc(patterns, func(a, b string) int { return last(a) - last(b) })
 	for _, p := range patterns {
 		row, ok := rows[p]
 		if !ok || (len(only) > 0 && !only[p]) {
 			continue
 		}
 		cells := strings.Fields(row.cells)
+		if len(cells) == len(matrixCreds)-3 {
+			cells = append(cells, cells[1], cells[2], cells[3]) // the cookie columns
+		}
 		if len(cells) != len(matrixCreds) {
 			t.Errorf("%s: %d cells, want %d", p, len(cells), len(matrixCreds))
 			continue
@@ -273,9 +306,24 @@ end_user_mode = true
 			}
 			r := matrixDo(t, e.url, method, path, creds[who], row.body, hdr...)
 			want := outcome{}
+			if strings.HasPrefix(who, "cookie.") {
+				sessionName, _, _ := strings.Cut(strings.TrimPrefix(creds[who], "cookie:"), "=")
+				for _, sc := range r.header["Set-Cookie"] { // refresh rotated the session
+					if c, err := http.ParseSetCookie(sc); err == nil && c.Name == sessionName && c.Value != "" {
+						_, csrf, _ := strings.Cut(creds[who], "|")
+						creds[who] = "cookie:" + sessionName + "=" + c.Value + "|" + csrf
+					} else if err == nil && c.Name == "tollgate_csrf" && c.Value != "" {
+						cookie, _, _ := strings.Cut(creds[who], "|")
+						creds[who] = cookie + "|" + c.Value
+					}
+				}
+			}
 			switch cells[i] {
 			case cOK:
 				want = row.ok
+				if o, ok := cookieOK[p]; ok && strings.HasPrefix(who, "cookie.") {
+					want = o
+				}
 			case c401:
 				want = outcome{401, "missing_authorization"}
 			case c403:
@@ -334,7 +382,13 @@ func matrixDo(t *testing.T, base, method, path, token, body string, hdr ...strin
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if token != "" {
+	if cookie, ok := strings.CutPrefix(token, "cookie:"); ok {
+		cookie, csrf, _ := strings.Cut(cookie, "|")
+		req.Header.Set("Cookie", cookie)
+		if method != "GET" && method != "HEAD" {
+			req.Header.Set("X-CSRF-Token", csrf)
+		}
+	} else if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	for i := 0; i+1 < len(hdr); i += 2 {

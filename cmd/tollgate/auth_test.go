@@ -430,6 +430,25 @@ func TestNoSecretInLogs(t *testing.T) {
 	wantError(t, e.do("GET", "/api/auth/me?token="+user, "", nil), 400, "invalid_field", "query.token")
 	wantNil(t, e.client(user).Logout(t.Context()))
 	wantCode(t, errOf(e.client(user).Me(t.Context())), 401, "invalid_authorization", "")
+	// A browser session's whole life: login, use, CSRF refusals, refresh,
+	// list, password change, logout, a dead cookie.
+	br, login := e.sessionLogin("u@example.com", "second password!")
+	secrets = append(secrets, br.cookie, br.csrf, login.body["session"].(map[string]any)["id"].(string))
+	wantStatus(t, br.do("GET", "/api/auth/me", nil), 200)
+	wantError(t, e.do("POST", "/api/auth/logout", "", nil, "Cookie", br.name+"="+br.cookie, "X-CSRF-Token", "wrong"), 403, "csrf_failed", "")
+	wantError(t, br.do("POST", "/api/auth/logout", nil, "Sec-Fetch-Site", "cross-site"), 403, "csrf_failed", "")
+	old := *br
+	r := br.do("POST", "/api/auth/refresh", nil)
+	wantStatus(t, r, 200)
+	br.take(r)
+	secrets = append(secrets, br.cookie, br.csrf, "third password!")
+	wantStatus(t, br.do("GET", "/api/auth/sessions", nil), 200)
+	wantError(t, br.do("PUT", "/api/auth/password", map[string]string{"current_password": "wrong password 2", "new_password": "third password!"}), 401, "invalid_credentials", "")
+	wantStatus(t, br.do("PUT", "/api/auth/password", map[string]string{"current_password": "second password!", "new_password": "third password!"}), 204)
+	wantStatus(t, br.do("POST", "/api/auth/logout", nil), 204)
+	wantError(t, br.do("GET", "/api/auth/me", nil), 401, "invalid_authorization", "")
+	wantError(t, old.do("POST", "/api/auth/refresh", nil), 401, "invalid_authorization", "")
+	secrets = append(secrets, "wrong password 2")
 	secrets = append(secrets, admin, user, reg.body["access_token"].(string), testSecret)
 	logs := e.logs.String()
 	if logs == "" {

@@ -177,13 +177,14 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 	}
 
 	a.hashes = newHashLimiter(cfg)
-	if a.identity, a.keys, a.static, err = newIdentity(ctx, cfg, log, st, a.hashes, deps); err != nil {
-		return a, err
-	}
 	// Rate limits: memory, or Redis with local fallback.
 	trusted, err := ratelimit.ParseTrustedProxies(cfg.Server.TrustedProxies)
 	if err != nil {
 		return a, fmt.Errorf("server.trusted_proxies: %w", err)
+	}
+	clientIP := func(r *http.Request) string { return ratelimit.ClientIP(r, trusted).String() }
+	if a.identity, a.keys, a.static, err = newIdentity(ctx, cfg, log, st, a.hashes, deps, clientIP); err != nil {
+		return a, err
 	}
 	// The login limiter of SPEC 2.7 is always in memory and per instance.
 	logins := ratelimit.NewEnforcer(ratelimit.EnforcerOptions{
@@ -231,11 +232,12 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 		Auth:     a.identity,
 		Identity: a.identity,
 		Keys:     a.keys,
+		Sessions: a.identity,
 		LoginGuard: func(w http.ResponseWriter, r *http.Request) error {
 			_, err := logins.CheckLogin(r.Context(), ratelimit.ClientIP(r, trusted), cfg.Auth.LoginRatePerMinute)
 			return err
 		},
-		ClientIP: func(r *http.Request) string { return ratelimit.ClientIP(r, trusted).String() },
+		ClientIP: clientIP,
 		RegisterGuard: func(w http.ResponseWriter, r *http.Request) error {
 			_, err := logins.CheckAttempt(r.Context(), "register", ratelimit.ClientIP(r, trusted),
 				cfg.Auth.RegisterRatePerMinute, "Too many setup or registration attempts")
@@ -283,7 +285,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 
 // newIdentity builds and initialises the identity service of cfg.Auth on st.
 // Its verifiers are the API keys (cache, exchange) and the static tokens.
-func newIdentity(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlstore.Store, hashes *auth.HashLimiter, deps appDeps) (*auth.Service, *auth.Keys, *auth.StaticTokens, error) {
+func newIdentity(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlstore.Store, hashes *auth.HashLimiter, deps appDeps, clientIP func(*http.Request) string) (*auth.Service, *auth.Keys, *auth.StaticTokens, error) {
 	tokens, err := auth.NewTokens(ctx, auth.TokensOptions{Secret: cfg.Auth.JWTSecret, Keys: st,
 		Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience})
 	if err != nil {
@@ -322,6 +324,12 @@ func newIdentity(ctx context.Context, cfg *config.Config, log *slog.Logger, st *
 		Log:                 log,
 		Verifiers:           []auth.Verifier{keys, static},
 		Exchange:            keys,
+		Sessions:            st,
+		SessionIdle:         cfg.Auth.SessionIdle,
+		SessionAbsolute:     cfg.Auth.SessionAbsolute,
+		MaxSessionsPerUser:  cfg.Auth.MaxSessionsPerUser,
+		PublicURL:           cfg.Server.PublicURL,
+		ClientIP:            clientIP,
 		OtherCredentialsExist: func(ctx context.Context) (bool, error) {
 			n, err := st.CountAPIKeys(ctx)
 			return n > 0 || static.Len() > 0, err

@@ -18,7 +18,7 @@ import (
 // this instance updates on every change and Run refreshes from the
 // database), so demotion and deactivation act on the next request.
 func (s *Service) Authenticate(r *http.Request) (*gateway.Principal, error) {
-	cred, err := ExtractCredential(r)
+	cred, err := ExtractCredentialCookie(r, s.sess.cookie)
 	if s.Open() {
 		if ge, ok := gateway.AsError(err); ok && ge.Kind == gateway.KindInvalid {
 			return nil, err
@@ -27,6 +27,9 @@ func (s *Service) Authenticate(r *http.Request) (*gateway.Principal, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if cred.Transport == TransportSession {
+		return s.authenticateSession(r, *cred)
 	}
 	ctx := r.Context()
 	for _, v := range s.opt.Verifiers {

@@ -23,8 +23,13 @@ type Credential struct {
 	Value     gateway.Secret
 }
 
-// SessionCookie is the name of the browser session cookie.
-const SessionCookie = "tollgate_session"
+// SessionCookie is the name of the browser session cookie;
+// SecureSessionCookie its name when server.public_url is https (the
+// __Host- prefix: Secure, Path=/, no Domain, so no subdomain can set it).
+const (
+	SessionCookie       = "tollgate_session"
+	SecureSessionCookie = "__Host-" + SessionCookie
+)
 
 // queryCredentialParams are query parameters that must never carry a
 // credential (they end up in logs and browser history).
@@ -64,6 +69,13 @@ var (
 // invalid_authorization for a malformed Authorization header and 401
 // missing_authorization (nil Credential) when there is none.
 func ExtractCredential(r *http.Request) (*Credential, error) {
+	return ExtractCredentialCookie(r, SessionCookie)
+}
+
+// ExtractCredentialCookie is ExtractCredential with the session cookie
+// named cookie (SessionCookie or SecureSessionCookie); other cookies are
+// ignored.
+func ExtractCredentialCookie(r *http.Request, cookie string) (*Credential, error) {
 	if r.URL.RawQuery != "" {
 		q := r.URL.Query()
 		for _, name := range queryCredentialParams {
@@ -102,7 +114,7 @@ func ExtractCredential(r *http.Request) (*Credential, error) {
 		}
 		add(Credential{TransportAPIKey, gateway.Secret(h)})
 	}
-	for _, c := range r.CookiesNamed(SessionCookie) {
+	for _, c := range r.CookiesNamed(cookie) {
 		if c.Value == "" {
 			continue
 		}

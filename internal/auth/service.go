@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -94,6 +95,23 @@ type Options struct {
 	Exchange ExchangeResolver
 	Log      *slog.Logger
 	Now      func() time.Time
+
+	// Sessions stores browser sessions (SPEC 4); nil: session cookies are
+	// refused like any credential that does not verify.
+	Sessions gateway.SessionStore
+	// SessionIdle and SessionAbsolute are auth.session_idle and
+	// auth.session_absolute; MaxSessionsPerUser is
+	// auth.max_sessions_per_user (<= 0: no cap).
+	SessionIdle        time.Duration
+	SessionAbsolute    time.Duration
+	MaxSessionsPerUser int
+	// PublicURL is server.public_url: an https URL makes the session
+	// cookie Secure with the __Host- prefix, and its origin is trusted by
+	// the cross-origin check of cookie requests.
+	PublicURL string
+	// ClientIP returns a request's client address (recorded with a new
+	// session); nil records none.
+	ClientIP func(*http.Request) string
 }
 
 // Service is the identity service: users, login, tokens, modes, setup
@@ -110,6 +128,9 @@ type Service struct {
 	syncMu     sync.Mutex
 	dummyOnce  sync.Once
 	dummyHash  string
+	sess       sessionConfig
+	initErr    error
+	sessNow    atomic.Pointer[func() time.Time] // SetSessionClock
 }
 
 // New returns a Service; call Init before serving.
@@ -141,7 +162,18 @@ func New(opt Options) *Service {
 	if opt.Cache == nil {
 		opt.Cache = NewUserCache(opt.Users)
 	}
-	return &Service{opt: opt, cache: opt.Cache}
+	if opt.SessionIdle <= 0 {
+		opt.SessionIdle = 8 * time.Hour
+	}
+	if opt.SessionAbsolute <= 0 {
+		opt.SessionAbsolute = 7 * 24 * time.Hour
+	}
+	s := &Service{opt: opt, cache: opt.Cache}
+	s.sess, s.initErr = newSessionConfig(opt.PublicURL)
+	if s.initErr != nil {
+		s.initErr = fmt.Errorf("public url: %w", s.initErr)
+	}
+	return s
 }
 
 // SetupTokenFile is the name of the setup-token file in the data dir.
@@ -150,6 +182,9 @@ const SetupTokenFile = "setup-token"
 // Init loads what the request path needs: whether users and other
 // credentials exist.
 func (s *Service) Init(ctx context.Context) error {
+	if s.initErr != nil {
+		return s.initErr
+	}
 	s.syncMu.Lock()
 	s.lastSync = s.opt.Now()
 	s.syncMu.Unlock()

@@ -175,6 +175,13 @@ func (s *Service) ListUsers(ctx context.Context, cursor string, limit int) ([]ga
 // password is checked like any other (400 weak_password, body.password)
 // and hashed. Errors: 404 not_found, 409 last_admin, 503 overloaded.
 func (s *Service) UpdateUser(ctx context.Context, id string, p gateway.UserPatch) (gateway.User, error) {
+	return s.updateUser(ctx, id, p, "")
+}
+
+// updateUser is UpdateUser; a deactivation or new password ends every
+// session of the user but keepSession ("" for none).
+func (s *Service) updateUser(ctx context.Context, id string, p gateway.UserPatch, keepSession string) (gateway.User, error) {
+	endSessions := p.Active != nil && !*p.Active || p.Password != nil
 	if p.DisplayName != nil {
 		if err := checkDisplayName(*p.DisplayName); err != nil {
 			return gateway.User{}, err
@@ -210,7 +217,41 @@ func (s *Service) UpdateUser(ctx context.Context, id string, p gateway.UserPatch
 		u.PasswordHash = hash
 	}
 	s.remember(u)
+	if endSessions {
+		if err := s.endUserSessions(ctx, id, keepSession); err != nil {
+			return u, err
+		}
+	}
 	return u, nil
+}
+
+// ChangePassword changes the caller's own password (PUT
+// /api/auth/password): like an admin's reset it moves the JWT watermark
+// and ends the user's sessions, except the caller's current one. Errors:
+// 400 weak_password (body.new_password), 401 invalid_credentials for a
+// wrong current password, 403 insufficient_role for a principal without a
+// password (open mode's local admin), 503 overloaded.
+func (s *Service) ChangePassword(ctx context.Context, p *gateway.Principal, current, next gateway.Secret) error {
+	if p == nil || p.Kind != gateway.PrincipalUser || p.UserID == "" {
+		return gateway.E(gateway.KindPermission, "insufficient_role", "Only a user signed in with their own login has a password to change")
+	}
+	if err := CheckPassword(next); err != nil {
+		if ge, ok := gateway.AsError(err); ok {
+			e := *ge
+			e.Param = "body.new_password"
+			return &e
+		}
+		return err
+	}
+	u, err := s.opt.Users.User(ctx, p.UserID)
+	if err != nil {
+		return mapStoreErr("change password", err)
+	}
+	if _, err := s.checkPassword(ctx, u.Email, current, false); err != nil {
+		return err
+	}
+	_, err = s.updateUser(ctx, u.ID, gateway.UserPatch{Password: &next}, p.SessionID)
+	return err
 }
 
 // UserByEmail finds a user for the CLI: 404 not_found.
@@ -224,9 +265,21 @@ func (s *Service) UserByEmail(ctx context.Context, email string) (gateway.User, 
 // invalid_credentials after one argon2id verification each; 503 overloaded
 // when no hash slot frees up within auth.password_hash_wait.
 func (s *Service) Login(ctx context.Context, email string, password gateway.Secret) (*gateway.LoginResult, error) {
+	u, err := s.checkPassword(ctx, email, password, true)
+	if err != nil {
+		return nil, err
+	}
+	return s.issue(ctx, u)
+}
+
+// checkPassword is the password check of every login (token or session):
+// 401 invalid_credentials for an unknown email, an inactive user or a
+// wrong password, after one argon2id verification each; 503 overloaded.
+// On success it records the login and rehashes outdated hashes.
+func (s *Service) checkPassword(ctx context.Context, email string, password gateway.Secret, login bool) (gateway.User, error) {
 	u, err := s.opt.Users.UserByEmail(ctx, email)
 	if err != nil && !errors.Is(err, gateway.ErrNotFound) {
-		return nil, gateway.Internal("login", err)
+		return gateway.User{}, gateway.Internal("login", err)
 	}
 	pw := password
 	if len(pw.Reveal()) > MaxPasswordBytes {
@@ -240,7 +293,7 @@ func (s *Service) Login(ctx context.Context, email string, password gateway.Secr
 	// emails) and a rehash, so neither waits twice.
 	release, lerr := s.opt.Hashes.Acquire(ctx)
 	if lerr != nil {
-		return nil, lerr
+		return gateway.User{}, lerr
 	}
 	ok, rehash, verr := VerifyPassword(pw, hash, s.opt.Password)
 	if verr != nil {
@@ -249,7 +302,7 @@ func (s *Service) Login(ctx context.Context, email string, password gateway.Secr
 	}
 	if err != nil || verr != nil || !ok || !u.Active || pw == "" {
 		release()
-		return nil, errInvalidCredentials
+		return gateway.User{}, errInvalidCredentials
 	}
 	var newHash string
 	if rehash {
@@ -261,10 +314,13 @@ func (s *Service) Login(ctx context.Context, email string, password gateway.Secr
 			s.opt.Log.WarnContext(ctx, "rehash password", "user_id", u.ID, "err", err)
 		}
 	}
+	if !login {
+		return u, nil
+	}
 	if err := s.opt.Users.RecordLogin(ctx, u.ID, s.opt.Now()); err != nil {
 		s.opt.Log.WarnContext(ctx, "record login", "user_id", u.ID, "err", err)
 	}
-	return s.issue(ctx, u)
+	return u, nil
 }
 
 // hash computes pw's PHC string in a hash slot: 503 overloaded when none

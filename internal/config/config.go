@@ -42,6 +42,11 @@ type Server struct {
 	// before it stops accepting.
 	ShutdownDelay  time.Duration `koanf:"shutdown_delay" toml:"shutdown_delay"`
 	TrustedProxies []string      `koanf:"trusted_proxies" toml:"trusted_proxies"`
+	// PublicURL is the origin browsers use to reach Tollgate
+	// ("https://gw.example.com"): with https the session cookie is Secure
+	// and __Host- prefixed, and cookie requests from this origin pass the
+	// cross-origin check even when a proxy changes the Host header.
+	PublicURL string `koanf:"public_url" toml:"public_url"`
 }
 
 // Database selects the store: sqlite://PATH or postgres://...

@@ -66,6 +66,13 @@ func (c *Config) Validate() error {
 			return bad("server.trusted_proxies", "%q is not an IP address or CIDR prefix", p)
 		}
 	}
+	if p := c.Server.PublicURL; p != "" {
+		u, err := url.Parse(p)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+			return bad("server.public_url", "must be an origin such as \"https://gateway.example.com\" (http or https, no path), got %q", p)
+		}
+	}
 	dbURL := c.DatabaseURL()
 	if !strings.HasPrefix(dbURL, "sqlite://") && !strings.HasPrefix(dbURL, "postgres://") && !strings.HasPrefix(dbURL, "postgresql://") {
 		return bad("database.url", "must start with sqlite:// or postgres://")

@@ -42,6 +42,11 @@ type Principal struct {
 	// static token (POST /api/auth/token), not the credential itself.
 	Exchanged bool
 
+	// SessionID is the public id of the browser session the request
+	// authenticated with (never its secret); empty for every other
+	// credential.
+	SessionID string
+
 	// EndUserMode marks an app credential (SPEC 2.6); EndUserID is the end
 	// user named by the request's header, empty for a tenant-wide view.
 	EndUserMode bool

@@ -217,9 +217,17 @@ func (s *Server) authRoutes() {
 	})
 	s.Handle(Route{
 		Method: "POST", Path: "/api/auth/logout", Access: Requires(gateway.RoleViewer), Binding: UserLogin, OperationID: "logout", Tags: tags,
-		Summary: "Revoke every JWT of the caller issued until now", Status: http.StatusNoContent,
+		Summary: "With a JWT: revoke every JWT of the caller issued until now; with the session cookie: end that session", Status: http.StatusNoContent,
 		Handler: func(w http.ResponseWriter, r *http.Request) error {
-			if err := id.Logout(r.Context(), gateway.PrincipalFrom(r.Context())); err != nil {
+			p := gateway.PrincipalFrom(r.Context())
+			if p.SessionID != "" && s.opt.Sessions != nil {
+				if err := s.opt.Sessions.EndSession(r.Context(), w, p); err != nil {
+					return err
+				}
+				w.WriteHeader(http.StatusNoContent)
+				return nil
+			}
+			if err := id.Logout(r.Context(), p); err != nil {
 				return err
 			}
 			w.WriteHeader(http.StatusNoContent)

@@ -78,6 +78,9 @@ type Options struct {
 	// Conversations serves /api/conversations, /api/messages and
 	// /api/search; nil registers none of them.
 	Conversations *conversation.Service
+	// Sessions serves the browser-session routes (SPEC 4) and clears the
+	// cookies of a refused session; nil registers none.
+	Sessions SessionManager
 	// Keys serves the API key routes and POST /api/auth/token; nil
 	// registers none.
 	Keys KeyManager
@@ -138,6 +141,7 @@ func New(opt Options) *Server {
 	s.authRoutes()
 	s.conversationRoutes()
 	s.keyRoutes()
+	s.sessionRoutes()
 	s.mux.Handle("/", s.instrument("unmatched", s.unmatched(s.mux)))
 	s.handler = s.outer(s.mux)
 	return s
@@ -204,6 +208,11 @@ func (s *Server) chain(rt *Route) http.Handler {
 				err = s.eu.apply(r, p, rt.UserScoped)
 			}
 			if err != nil {
+				if ge, ok := gateway.AsError(err); ok && ge.Kind == gateway.KindUnauthenticated &&
+					s.opt.Sessions != nil && s.opt.Sessions.HasSessionCookie(r) {
+					// A refused session is dead: the browser drops its cookies.
+					s.opt.Sessions.ClearSessionCookies(w)
+				}
 				s.denials.denied(r, rt.Pattern(), p, err)
 				WriteError(w, r, s.log, err)
 				return

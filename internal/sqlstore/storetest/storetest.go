@@ -29,6 +29,7 @@ type Stores interface {
 	gateway.ConversationStore
 	gateway.RateLimitStore
 	gateway.UsageStore
+	gateway.SessionStore
 	SettingStore
 }
 
@@ -60,4 +61,5 @@ var suites = []suite{
 	{"Users", testUsers},
 	{"Conversations", testConversations},
 	{"APIKeys", testAPIKeys},
+	{"Sessions", testSessions},
 }
