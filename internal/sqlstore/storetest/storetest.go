@@ -33,4 +33,5 @@ var suites = []suite{
 	{"Users", testUsers},
 	{"Conversations", testConversations},
 	{"APIKeys", testAPIKeys},
+	{"UserIdentities", testUserIdentities},
 }
