@@ -78,6 +78,9 @@ type Options struct {
 	// Conversations serves /api/conversations, /api/messages and
 	// /api/search; nil registers none of them.
 	Conversations *conversation.Service
+	// OAuth serves /api/auth/oauth/{name} and its callback; nil registers
+	// neither (and GET /api/auth/status lists no providers).
+	OAuth OAuth
 	// Keys serves the API key routes and POST /api/auth/token; nil
 	// registers none.
 	Keys KeyManager
@@ -136,6 +139,7 @@ func New(opt Options) *Server {
 	s.usageRoutes()
 	s.rateLimitRoutes()
 	s.authRoutes()
+	s.oauthRoutes()
 	s.conversationRoutes()
 	s.keyRoutes()
 	s.mux.Handle("/", s.instrument("unmatched", s.unmatched(s.mux)))
