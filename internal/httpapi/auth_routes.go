@@ -42,9 +42,9 @@ func userResponse(u gateway.User) UserResponse {
 
 // AuthStatusResponse is the body of GET /api/auth/status.
 type AuthStatusResponse struct {
-	Mode                string   `json:"mode" enum:"open,required"`
-	SetupRequired       bool     `json:"setup_required"`
-	RegistrationEnabled bool     `json:"registration_enabled"`
+	Mode                string `json:"mode" enum:"open,required"`
+	SetupRequired       bool   `json:"setup_required"`
+	RegistrationEnabled bool   `json:"registration_enabled"`
 	// OAuthProviders are the configured [[auth.oauth]] providers.
 	OAuthProviders []OAuthProviderResponse `json:"oauth_providers"`
 }

@@ -46,8 +46,8 @@ type testIssuer struct {
 	seen     []string // every code, state, nonce, challenge and verifier seen (the log check)
 	account  idAccount
 	tamper   func(claims jwt.MapClaims) // changes the next ID tokens
-	badKey   *rsa.PrivateKey             // signs ID tokens with another key when set
-	tokenErr int                         // token requests refused so far
+	badKey   *rsa.PrivateKey            // signs ID tokens with another key when set
+	tokenErr int                        // token requests refused so far
 }
 
 type idAccount struct {
@@ -179,6 +179,7 @@ func (is *testIssuer) token(w http.ResponseWriter, r *http.Request) {
 	claims := jwt.MapClaims{"iss": is.srv.URL, "aud": is.client, "sub": g.account.Sub, "iat": now.Unix(),
 		"exp": now.Add(10 * time.Minute).Unix(), "nonce": g.nonce, "email": g.account.Email, "name": g.account.Name}
 	if is.apple {
+		delete(claims, "name") // Apple posts the name once, in the form
 		claims["email_verified"] = map[bool]string{true: "true", false: "false"}[g.account.Verified]
 	} else {
 		claims["email_verified"] = g.account.Verified
