@@ -105,6 +105,9 @@ type LoginResponse struct {
 	User        UserResponse `json:"user"`
 }
 
+// NewLoginResponse is the body of a login response for res.
+func NewLoginResponse(res *gateway.LoginResult) LoginResponse { return loginResponse(res) }
+
 func loginResponse(res *gateway.LoginResult) LoginResponse {
 	return LoginResponse{AccessToken: res.AccessToken.Reveal(), TokenType: "bearer", ExpiresIn: res.ExpiresIn, User: userResponse(res.User)}
 }
