@@ -64,7 +64,7 @@ func TestClientAgainstServer(t *testing.T) {
 
 	// Before setup the loopback server is open.
 	st, err := anon.Status(ctx)
-	if err != nil || !cmp.Equal(st, httpapi.AuthStatusResponse{Mode: "open", SetupRequired: true, RegistrationEnabled: true, OAuthProviders: []string{}}) {
+	if err != nil || !cmp.Equal(st, httpapi.AuthStatusResponse{Mode: "open", SetupRequired: true, RegistrationEnabled: true, OAuthProviders: []httpapi.OAuthProviderResponse{}}) {
 		t.Fatalf("status before setup = %+v, %v", st, err)
 	}
 	if ss, err := anon.SetupStatus(ctx); err != nil || ss.IsSetup {

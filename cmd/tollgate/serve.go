@@ -227,8 +227,14 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 		return a, err
 	}
 
+	oauthSvc, err := newOAuth(ctx, cfg, os.Getenv, st, sessionSignIn{id: a.identity}, log)
+	if err != nil {
+		return a, err
+	}
+
 	a.api = httpapi.New(httpapi.Options{
 		Log:      log,
+		OAuth:    oauthSvc,
 		Auth:     a.identity,
 		Identity: a.identity,
 		Keys:     a.keys,

@@ -344,7 +344,7 @@ func (s *Service) Status(ctx context.Context) (gateway.AuthStatus, error) {
 		mode = ModeOpen
 	}
 	return gateway.AuthStatus{Mode: mode, SetupRequired: !s.hasUsers.Load(),
-		RegistrationEnabled: s.opt.RegistrationEnabled, OAuthProviders: []string{}}, nil
+		RegistrationEnabled: s.opt.RegistrationEnabled}, nil
 }
 
 // LocalPrincipal is the built-in admin of open mode.

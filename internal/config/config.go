@@ -45,7 +45,8 @@ type Server struct {
 	// PublicURL is the origin browsers use to reach Tollgate
 	// ("https://gw.example.com"): with https the session cookie is Secure
 	// and __Host- prefixed, and cookie requests from this origin pass the
-	// cross-origin check even when a proxy changes the Host header.
+	// cross-origin check even when a proxy changes the Host header. OAuth
+	// callback URLs are built from it (required with auth.oauth).
 	PublicURL string `koanf:"public_url" toml:"public_url"`
 }
 
@@ -91,6 +92,28 @@ type Auth struct {
 	// credential changes made by other instances (at most 5s per SPEC).
 	CacheSyncInterval time.Duration `koanf:"cache_sync_interval" toml:"cache_sync_interval"`
 	StaticTokens      []StaticToken `koanf:"static_tokens" toml:"static_tokens"`
+	// OAuth are the OAuth 2.0 / OpenID Connect sign-in providers (SPEC 4).
+	OAuth []OAuthProvider `koanf:"oauth" toml:"oauth"`
+}
+
+// OAuthProvider is one [[auth.oauth]] sign-in provider. Its client secret
+// comes from the environment variable ClientSecretEnv (github, oidc), never
+// the file; apple builds its client secret from TeamID, KeyID and the ES256
+// key in PrivateKeyFile.
+type OAuthProvider struct {
+	Name                string   `koanf:"name" toml:"name"`
+	Type                string   `koanf:"type" toml:"type"`
+	ClientID            string   `koanf:"client_id" toml:"client_id"`
+	ClientSecretEnv     string   `koanf:"client_secret_env" toml:"client_secret_env"`
+	Issuer              string   `koanf:"issuer" toml:"issuer"`
+	Scopes              []string `koanf:"scopes" toml:"scopes"`
+	AllowedEmailDomains []string `koanf:"allowed_email_domains" toml:"allowed_email_domains"`
+	AutoRegister        bool     `koanf:"auto_register" toml:"auto_register"`
+	// DefaultRole of users it registers; "" means auth.default_role.
+	DefaultRole    string `koanf:"default_role" toml:"default_role"`
+	TeamID         string `koanf:"team_id" toml:"team_id"`
+	KeyID          string `koanf:"key_id" toml:"key_id"`
+	PrivateKeyFile string `koanf:"private_key_file" toml:"private_key_file"`
 }
 
 // StaticToken is a token defined in config; its secret comes from TokenEnv.
@@ -188,6 +211,7 @@ func Defaults() Config {
 			MaxSessionsPerUser:    5,
 			CacheSyncInterval:     2 * time.Second,
 			StaticTokens:          []StaticToken{},
+			OAuth:                 []OAuthProvider{},
 		},
 		Redis:     Redis{KeyPrefix: "tollgate:"},
 		RateLimit: RateLimit{Backend: "memory", Default: Policy{RequestsPerMinute: 600, Burst: 100}},

@@ -69,8 +69,8 @@ func (c *Config) Validate() error {
 	if p := c.Server.PublicURL; p != "" {
 		u, err := url.Parse(p)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
-			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-			return bad("server.public_url", "must be an origin such as \"https://gateway.example.com\" (http or https, no path), got %q", p)
+			u.Path != "" || u.RawQuery != "" || u.Fragment != "" {
+			return bad("server.public_url", "must be an origin such as \"https://gateway.example.com\" (http or https, no path, no trailing slash), got %q", p)
 		}
 	}
 	dbURL := c.DatabaseURL()
@@ -183,7 +183,94 @@ func (c *Config) validateAuth() error {
 			return bad(key+".role", "%v", err)
 		}
 	}
+	return c.validateOAuth()
+}
+
+// validateOAuth checks every [[auth.oauth]] provider.
+func (c *Config) validateOAuth() error {
+	if len(c.Auth.OAuth) > 0 && c.Server.PublicURL == "" {
+		return bad("server.public_url", "is required when auth.oauth providers are configured (callback URLs are built from it)")
+	}
+	names := map[string]bool{}
+	for i, p := range c.Auth.OAuth {
+		key := fmt.Sprintf("auth.oauth[%d]", i)
+		if !oauthName(p.Name) || names[p.Name] {
+			return bad(key+".name", "must be set, unique, and 1-64 characters of a-z, 0-9, - and _, got %q", p.Name)
+		}
+		names[p.Name] = true
+		if p.ClientID == "" {
+			return bad(key+".client_id", "must be set")
+		}
+		switch p.Type {
+		case "github":
+			if p.Issuer != "" {
+				return bad(key+".issuer", "is only for type oidc")
+			}
+		case "oidc":
+			u, err := url.Parse(p.Issuer)
+			if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(u.Hostname()))) {
+				return bad(key+".issuer", "must be the issuer's https URL (its discovery document is at <issuer>/.well-known/openid-configuration), got %q", p.Issuer)
+			}
+		case "apple":
+			if p.Issuer != "" {
+				return bad(key+".issuer", "is only for type oidc (apple's issuer is https://appleid.apple.com)")
+			}
+			if p.ClientSecretEnv != "" {
+				return bad(key+".client_secret_env", "is not used by apple: the client secret is made from team_id, key_id and private_key_file")
+			}
+			for k, v := range map[string]string{"team_id": p.TeamID, "key_id": p.KeyID, "private_key_file": p.PrivateKeyFile} {
+				if v == "" {
+					return bad(key+"."+k, "must be set for type apple")
+				}
+			}
+		default:
+			return bad(key+".type", "must be github, oidc or apple, got %q", p.Type)
+		}
+		if p.Type != "apple" {
+			if p.ClientSecretEnv == "" {
+				return bad(key+".client_secret_env", "must name the environment variable that holds the client secret")
+			}
+			if p.TeamID != "" || p.KeyID != "" || p.PrivateKeyFile != "" {
+				return bad(key+".team_id", "team_id, key_id and private_key_file are only for type apple")
+			}
+		}
+		if p.DefaultRole != "" {
+			if _, err := gateway.ParseRole(p.DefaultRole); err != nil {
+				return bad(key+".default_role", "%v", err)
+			}
+		}
+		for _, d := range p.AllowedEmailDomains {
+			if d == "" || strings.ContainsAny(d, "@ /") {
+				return bad(key+".allowed_email_domains", "%q is not a domain name", d)
+			}
+		}
+		for _, s := range p.Scopes {
+			if s == "" || strings.ContainsAny(s, " \t") {
+				return bad(key+".scopes", "%q is not a scope (one scope per list entry)", s)
+			}
+		}
+	}
 	return nil
+}
+
+func oauthName(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func isLoopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(h)
+	return err == nil && ip.IsLoopback()
 }
 
 func (c *Config) validateModels() error {

@@ -16,7 +16,6 @@ type AuthStatus struct {
 	Mode                string // "open" or "required"
 	SetupRequired       bool
 	RegistrationEnabled bool
-	OAuthProviders      []string
 }
 
 // LoginResult is an issued access token and the user it is for.

@@ -42,10 +42,17 @@ func userResponse(u gateway.User) UserResponse {
 
 // AuthStatusResponse is the body of GET /api/auth/status.
 type AuthStatusResponse struct {
-	Mode                string   `json:"mode" enum:"open,required"`
-	SetupRequired       bool     `json:"setup_required"`
-	RegistrationEnabled bool     `json:"registration_enabled"`
-	OAuthProviders      []string `json:"oauth_providers"`
+	Mode                string `json:"mode" enum:"open,required"`
+	SetupRequired       bool   `json:"setup_required"`
+	RegistrationEnabled bool   `json:"registration_enabled"`
+	// OAuthProviders are the configured [[auth.oauth]] providers.
+	OAuthProviders []OAuthProviderResponse `json:"oauth_providers"`
+}
+
+// OAuthProviderResponse is a sign-in provider in GET /api/auth/status.
+type OAuthProviderResponse struct {
+	Name string `json:"name"`
+	Type string `json:"type" enum:"github,oidc,apple"`
 }
 
 // SetupStatusResponse is the body of GET /api/setup.
@@ -137,8 +144,14 @@ func (s *Server) authRoutes() {
 			if err != nil {
 				return err
 			}
+			providers := []OAuthProviderResponse{}
+			if s.opt.OAuth != nil {
+				for _, p := range s.opt.OAuth.Providers() {
+					providers = append(providers, OAuthProviderResponse{Name: p.Name, Type: p.Type})
+				}
+			}
 			return WriteJSON(w, http.StatusOK, AuthStatusResponse{Mode: st.Mode, SetupRequired: st.SetupRequired,
-				RegistrationEnabled: st.RegistrationEnabled, OAuthProviders: st.OAuthProviders})
+				RegistrationEnabled: st.RegistrationEnabled, OAuthProviders: providers})
 		},
 	})
 	s.Handle(Route{

@@ -81,6 +81,9 @@ type Options struct {
 	// Sessions serves the browser-session routes (SPEC 4) and clears the
 	// cookies of a refused session; nil registers none.
 	Sessions SessionManager
+	// OAuth serves /api/auth/oauth/{name} and its callback; nil registers
+	// neither (and GET /api/auth/status lists no providers).
+	OAuth OAuth
 	// Keys serves the API key routes and POST /api/auth/token; nil
 	// registers none.
 	Keys KeyManager
@@ -139,6 +142,7 @@ func New(opt Options) *Server {
 	s.usageRoutes()
 	s.rateLimitRoutes()
 	s.authRoutes()
+	s.oauthRoutes()
 	s.conversationRoutes()
 	s.keyRoutes()
 	s.sessionRoutes()

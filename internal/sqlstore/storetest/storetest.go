@@ -30,6 +30,7 @@ type Stores interface {
 	gateway.RateLimitStore
 	gateway.UsageStore
 	gateway.SessionStore
+	gateway.UserIdentityStore
 	SettingStore
 }
 
@@ -62,4 +63,5 @@ var suites = []suite{
 	{"Conversations", testConversations},
 	{"APIKeys", testAPIKeys},
 	{"Sessions", testSessions},
+	{"UserIdentities", testUserIdentities},
 }
