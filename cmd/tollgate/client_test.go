@@ -328,7 +328,7 @@ func TestClientAgainstServer(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if want := []gateway.UsageGroup{{Group: "echo", Requests: 2, PromptTokens: 5 + 10, CompletionTokens: 3 + 2}}; !cmp.Equal(usage.Data, want) {
+	if want := []gateway.UsageGroup{{Group: "echo", Requests: 2, PromptTokens: 5 + 10, CompletionTokens: 3 + 2, Statuses: gateway.UsageStatuses{OK: 2}}}; !cmp.Equal(usage.Data, want) {
 		t.Fatalf("usage = %+v, want %+v", usage.Data, want)
 	}
 	byUser, err := admin.AdminUsage(ctx, client.UsageQuery{GroupBy: gateway.UsageByUser, From: time.Now().Add(-time.Hour), To: time.Now().Add(time.Hour)})

@@ -31,12 +31,24 @@ func TestUsageAPI(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if want := []gateway.UsageGroup{{Group: "echo", Requests: 2, PromptTokens: 6, CompletionTokens: 6}}; !reflect.DeepEqual(r.Data, want) {
+	if want := []gateway.UsageGroup{{Group: "echo", Requests: 2, PromptTokens: 6, CompletionTokens: 6, Statuses: gateway.UsageStatuses{OK: 2}}}; !reflect.DeepEqual(r.Data, want) {
 		t.Fatalf("usage = %+v, want %+v", r.Data, want)
 	}
 	admin, err := c.AdminUsage(t.Context(), client.UsageQuery{GroupBy: gateway.UsageByUser})
-	if want := []gateway.UsageGroup{{Group: "local", Requests: 2, PromptTokens: 6, CompletionTokens: 6}}; err != nil || !reflect.DeepEqual(admin.Data, want) {
+	if want := []gateway.UsageGroup{{Group: "local", Requests: 2, PromptTokens: 6, CompletionTokens: 6, Statuses: gateway.UsageStatuses{OK: 2}}}; err != nil || !reflect.DeepEqual(admin.Data, want) {
 		t.Fatalf("admin usage by user = %+v, %v; want the local principal", admin.Data, err)
+	}
+	for _, tc := range []struct {
+		by   gateway.UsageGroupBy
+		want []gateway.UsageGroup
+	}{
+		{gateway.UsageByStatus, []gateway.UsageGroup{{Group: "ok", Requests: 2, PromptTokens: 6, CompletionTokens: 6, Statuses: gateway.UsageStatuses{OK: 2}}}},
+		{gateway.UsageByServedModel, []gateway.UsageGroup{{Group: "echo", Requests: 2, PromptTokens: 6, CompletionTokens: 6, Statuses: gateway.UsageStatuses{OK: 2}}}},
+	} {
+		got, err := c.Usage(t.Context(), client.UsageQuery{GroupBy: tc.by})
+		if err != nil || !reflect.DeepEqual(got.Data, tc.want) {
+			t.Fatalf("usage by %s = %+v, %v; want %+v", tc.by, got.Data, err, tc.want)
+		}
 	}
 	for _, g := range []gateway.UsageGroupBy{gateway.UsageByUser, "nope"} {
 		_, err := c.Usage(t.Context(), client.UsageQuery{GroupBy: g})
@@ -51,5 +63,39 @@ func TestUsageAPI(t *testing.T) {
 		if typ, code, param := errCode(r); r.status != 400 || typ != "invalid_request_error" || code != "invalid_field" || param != tc.param {
 			t.Errorf("GET %s = %d %s/%s %v, want 400 invalid_field %s", tc.url, r.status, typ, code, param, tc.param)
 		}
+	}
+}
+
+// TestUsageByKeyShowsKeyNames: group_by=key names each key, so a usage
+// table is readable without a second lookup.
+func TestUsageByKeyShowsKeyNames(t *testing.T) {
+	t.Parallel()
+	e := newAuthEnv(t, "TOLLGATE_USAGE_FLUSH_INTERVAL=10ms")
+	tok := e.setup()
+	k := &keyEnv{authEnv: e}
+	key := k.createKey(tok, httpapi.CreateKeyRequest{Name: "reporting job"})
+	for _, cred := range []string{key.Key, tok} {
+		if r := e.do("POST", "/v1/chat/completions", cred, map[string]any{"model": "echo",
+			"messages": []map[string]string{{"role": "user", "content": "a b"}}}); r.status != 200 {
+			t.Fatalf("chat = %d", r.status)
+		}
+	}
+	var got httpapi.UsageResponse
+	for range 200 {
+		var err error
+		if got, err = e.client(tok).Usage(t.Context(), client.UsageQuery{GroupBy: gateway.UsageByKey}); err != nil {
+			t.Fatal(err)
+		}
+		if len(got.Data) == 2 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	want := []gateway.UsageGroup{
+		{Group: "", Requests: 1, PromptTokens: 2, CompletionTokens: 2, Statuses: gateway.UsageStatuses{OK: 1}},
+		{Group: key.ID, Name: "reporting job", Requests: 1, PromptTokens: 2, CompletionTokens: 2, Statuses: gateway.UsageStatuses{OK: 1}},
+	}
+	if !reflect.DeepEqual(got.Data, want) {
+		t.Fatalf("usage by key = %+v, want %+v", got.Data, want)
 	}
 }

@@ -56,12 +56,17 @@ const (
 	UsageByKey   UsageGroupBy = "key"
 	UsageByDay   UsageGroupBy = "day" // UTC, formatted 2006-01-02
 	UsageByUser  UsageGroupBy = "user"
+	// UsageByStatus groups by outcome: ok, error, incomplete, canceled.
+	UsageByStatus UsageGroupBy = "status"
+	// UsageByServedModel groups by the model that answered (differs from
+	// model after a fallback).
+	UsageByServedModel UsageGroupBy = "served_model"
 )
 
 // ParseUsageGroupBy parses a group_by value; ok is false for anything else.
 func ParseUsageGroupBy(s string) (UsageGroupBy, bool) {
 	switch g := UsageGroupBy(s); g {
-	case UsageByModel, UsageByKey, UsageByDay, UsageByUser:
+	case UsageByModel, UsageByKey, UsageByDay, UsageByUser, UsageByStatus, UsageByServedModel:
 		return g, true
 	}
 	return "", false
@@ -81,10 +86,23 @@ type UsageQuery struct {
 
 // UsageGroup is one row of a usage summary.
 type UsageGroup struct {
-	Group            string `json:"group"`
+	Group string `json:"group"`
+	// Name is the key's name when grouping by key ("" for requests made
+	// without a key).
+	Name             string `json:"name,omitempty"`
 	Requests         int64  `json:"requests"`
 	PromptTokens     int64  `json:"prompt_tokens"`
 	CompletionTokens int64  `json:"completion_tokens"`
+	// Statuses splits Requests by outcome.
+	Statuses UsageStatuses `json:"statuses"`
+}
+
+// UsageStatuses counts requests by outcome (UsageStatus).
+type UsageStatuses struct {
+	OK         int64 `json:"ok"`
+	Error      int64 `json:"error"`
+	Incomplete int64 `json:"incomplete"`
+	Canceled   int64 `json:"canceled"`
 }
 
 // UsageStore keeps usage records.

@@ -15,7 +15,7 @@ type UsageResponse struct {
 var usageParams = []Param{
 	{Name: "from", In: "query", Description: "RFC 3339 start (inclusive); default 30 days ago"},
 	{Name: "to", In: "query", Description: "RFC 3339 end (exclusive); default now"},
-	{Name: "group_by", In: "query", Description: "model (default), key, day; admin also user"},
+	{Name: "group_by", In: "query", Description: "model (default), key (with the key's name), day, status, served_model; admin also user"},
 }
 
 func (s *Server) usageRoutes() {
@@ -98,9 +98,9 @@ func parseUsageQuery(r *http.Request, admin bool) (gateway.UsageQuery, error) {
 	if s := v.Get("group_by"); s != "" {
 		g, ok := gateway.ParseUsageGroupBy(s)
 		if !ok || (g == gateway.UsageByUser && !admin) {
-			allowed := "model, key or day"
+			allowed := "model, key, day, status or served_model"
 			if admin {
-				allowed = "model, key, day or user"
+				allowed = "model, key, day, status, served_model or user"
 			}
 			return q, gateway.Invalid("invalid_field", "query.group_by", "group_by must be "+allowed)
 		}

@@ -70,26 +70,40 @@ func (s *Store) UsageSummary(ctx context.Context, q gateway.UsageQuery) ([]gatew
 	var group string
 	switch q.GroupBy {
 	case gateway.UsageByModel:
-		group = "model"
+		group = "u.model"
 	case gateway.UsageByKey:
-		group = "key_id"
+		group = "u.key_id"
 	case gateway.UsageByUser:
-		group = "user_id"
+		group = "u.user_id"
+	case gateway.UsageByStatus:
+		group = "u.status"
+	case gateway.UsageByServedModel:
+		group = "u.served_model"
 	case gateway.UsageByDay:
 		group = s.usageDayExpr()
 	default:
 		return nil, fmt.Errorf("usage summary: unknown group_by %q", q.GroupBy)
 	}
-	where := []string{"created_at >= ?", "created_at < ?"}
+	where := []string{"u.created_at >= ?", "u.created_at < ?"}
 	args := []any{q.From.UTC(), q.To.UTC()}
-	for _, f := range []struct{ col, val string }{{"user_id", q.UserID}, {"key_id", q.KeyID}, {"end_user_id", q.EndUserID}} {
+	for _, f := range []struct{ col, val string }{{"u.user_id", q.UserID}, {"u.key_id", q.KeyID}, {"u.end_user_id", q.EndUserID}} {
 		if f.val != "" {
 			where = append(where, f.col+" = ?")
 			args = append(args, f.val)
 		}
 	}
-	query := `SELECT ` + group + ` AS grp, COUNT(*), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0)
-		FROM usage_records WHERE ` + strings.Join(where, " AND ") + ` GROUP BY grp ORDER BY grp`
+	// A key's name comes from api_keys (a key that was never stored, or a
+	// request without a key, has none).
+	name, join := `''`, ""
+	if q.GroupBy == gateway.UsageByKey {
+		name, join = `COALESCE(MAX(k.name), '')`, ` LEFT JOIN api_keys k ON k.id = u.key_id`
+	}
+	count := func(status gateway.UsageStatus) string {
+		return `COALESCE(SUM(CASE WHEN u.status = '` + string(status) + `' THEN 1 ELSE 0 END), 0)`
+	}
+	query := `SELECT ` + group + ` AS grp, ` + name + `, COUNT(*), COALESCE(SUM(u.prompt_tokens), 0), COALESCE(SUM(u.completion_tokens), 0), ` +
+		count(gateway.UsageOK) + `, ` + count(gateway.UsageError) + `, ` + count(gateway.UsageIncomplete) + `, ` + count(gateway.UsageCanceled) + `
+		FROM usage_records u` + join + ` WHERE ` + strings.Join(where, " AND ") + ` GROUP BY grp ORDER BY grp`
 	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
 	if err != nil {
 		return nil, s.mapErr("usage summary", err)
@@ -98,7 +112,9 @@ func (s *Store) UsageSummary(ctx context.Context, q gateway.UsageQuery) ([]gatew
 	out := []gateway.UsageGroup{}
 	for rows.Next() {
 		var g gateway.UsageGroup
-		if err := rows.Scan(&g.Group, &g.Requests, &g.PromptTokens, &g.CompletionTokens); err != nil {
+		st := &g.Statuses
+		if err := rows.Scan(&g.Group, &g.Name, &g.Requests, &g.PromptTokens, &g.CompletionTokens,
+			&st.OK, &st.Error, &st.Incomplete, &st.Canceled); err != nil {
 			return nil, s.mapErr("usage summary", err)
 		}
 		out = append(out, g)
@@ -110,7 +126,7 @@ func (s *Store) UsageSummary(ctx context.Context, q gateway.UsageQuery) ([]gatew
 // stores UTC times as text that starts with the date.
 func (s *Store) usageDayExpr() string {
 	if s.d.name == "postgres" {
-		return `to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')`
+		return `to_char(u.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')`
 	}
-	return `substr(created_at, 1, 10)`
+	return `substr(u.created_at, 1, 10)`
 }

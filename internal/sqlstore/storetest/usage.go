@@ -23,14 +23,20 @@ func testUsage(t *testing.T, open Opener) {
 			Latency: 1500 * time.Millisecond, TTFT: 20 * time.Millisecond, Status: gateway.UsageOK, HTTPStatus: 200,
 		}
 	}
+	withStatus := func(r gateway.UsageRecord, st gateway.UsageStatus, served string) gateway.UsageRecord {
+		r.Status, r.ServedModel = st, served
+		return r
+	}
 	records := []gateway.UsageRecord{
 		rec(day1, "u1", "", "", "m1", 10, 1),
 		rec(day1, "u1", "k1", "", "m2", 20, 2),
 		rec(day2, "u1", "k1", "", "m1", 30, 3),
-		rec(day2, "u1", "k2", "alice", "m1", 40, 4),
-		rec(day2, "u1", "k2", "bob", "m1", 50, 5),
-		rec(day2.Add(time.Hour), "u2", "k3", "", "m2", 60, 6),
+		withStatus(rec(day2, "u1", "k2", "alice", "m1", 40, 4), gateway.UsageIncomplete, "m1"),
+		withStatus(rec(day2, "u1", "k2", "bob", "m1", 50, 5), gateway.UsageCanceled, "m1"),
+		// A fallback: asked for m2, served by m1, and failed.
+		withStatus(rec(day2.Add(time.Hour), "u2", "k3", "", "m2", 60, 6), gateway.UsageError, "m1"),
 	}
+	type sts = gateway.UsageStatuses
 	if err := st.InsertUsage(ctx, records); err != nil {
 		t.Fatalf("InsertUsage: %v", err)
 	}
@@ -51,41 +57,51 @@ func testUsage(t *testing.T, open Opener) {
 		want []gateway.UsageGroup
 	}{
 		{"ByModel", with(all, func(q *gateway.UsageQuery) { q.GroupBy = gateway.UsageByModel }), []gateway.UsageGroup{
-			{Group: "m1", Requests: 4, PromptTokens: 130, CompletionTokens: 13},
-			{Group: "m2", Requests: 2, PromptTokens: 80, CompletionTokens: 8},
+			{Group: "m1", Requests: 4, PromptTokens: 130, CompletionTokens: 13, Statuses: sts{OK: 2, Incomplete: 1, Canceled: 1}},
+			{Group: "m2", Requests: 2, PromptTokens: 80, CompletionTokens: 8, Statuses: sts{OK: 1, Error: 1}},
 		}},
 		{"ByKey", with(all, func(q *gateway.UsageQuery) { q.GroupBy = gateway.UsageByKey }), []gateway.UsageGroup{
-			{Group: "", Requests: 1, PromptTokens: 10, CompletionTokens: 1},
-			{Group: "k1", Requests: 2, PromptTokens: 50, CompletionTokens: 5},
-			{Group: "k2", Requests: 2, PromptTokens: 90, CompletionTokens: 9},
-			{Group: "k3", Requests: 1, PromptTokens: 60, CompletionTokens: 6},
+			{Group: "", Requests: 1, PromptTokens: 10, CompletionTokens: 1, Statuses: sts{OK: 1}},
+			{Group: "k1", Requests: 2, PromptTokens: 50, CompletionTokens: 5, Statuses: sts{OK: 2}},
+			{Group: "k2", Requests: 2, PromptTokens: 90, CompletionTokens: 9, Statuses: sts{Incomplete: 1, Canceled: 1}},
+			{Group: "k3", Requests: 1, PromptTokens: 60, CompletionTokens: 6, Statuses: sts{Error: 1}},
 		}},
 		{"ByDayUTC", with(all, func(q *gateway.UsageQuery) { q.GroupBy = gateway.UsageByDay }), []gateway.UsageGroup{
-			{Group: "2025-03-01", Requests: 2, PromptTokens: 30, CompletionTokens: 3},
-			{Group: "2025-03-02", Requests: 4, PromptTokens: 180, CompletionTokens: 18},
+			{Group: "2025-03-01", Requests: 2, PromptTokens: 30, CompletionTokens: 3, Statuses: sts{OK: 2}},
+			{Group: "2025-03-02", Requests: 4, PromptTokens: 180, CompletionTokens: 18, Statuses: sts{OK: 1, Error: 1, Incomplete: 1, Canceled: 1}},
 		}},
 		{"ByUser", with(all, func(q *gateway.UsageQuery) { q.GroupBy = gateway.UsageByUser }), []gateway.UsageGroup{
-			{Group: "u1", Requests: 5, PromptTokens: 150, CompletionTokens: 15},
-			{Group: "u2", Requests: 1, PromptTokens: 60, CompletionTokens: 6},
+			{Group: "u1", Requests: 5, PromptTokens: 150, CompletionTokens: 15, Statuses: sts{OK: 3, Incomplete: 1, Canceled: 1}},
+			{Group: "u2", Requests: 1, PromptTokens: 60, CompletionTokens: 6, Statuses: sts{Error: 1}},
 		}},
 		{"UserScope", with(all, func(q *gateway.UsageQuery) { q.GroupBy = gateway.UsageByModel; q.UserID = "u2" }), []gateway.UsageGroup{
-			{Group: "m2", Requests: 1, PromptTokens: 60, CompletionTokens: 6},
+			{Group: "m2", Requests: 1, PromptTokens: 60, CompletionTokens: 6, Statuses: sts{Error: 1}},
 		}},
 		{"KeyScope", with(all, func(q *gateway.UsageQuery) { q.GroupBy = gateway.UsageByModel; q.UserID = "u1"; q.KeyID = "k1" }), []gateway.UsageGroup{
-			{Group: "m1", Requests: 1, PromptTokens: 30, CompletionTokens: 3},
-			{Group: "m2", Requests: 1, PromptTokens: 20, CompletionTokens: 2},
+			{Group: "m1", Requests: 1, PromptTokens: 30, CompletionTokens: 3, Statuses: sts{OK: 1}},
+			{Group: "m2", Requests: 1, PromptTokens: 20, CompletionTokens: 2, Statuses: sts{OK: 1}},
 		}},
 		{"EndUserScope", with(all, func(q *gateway.UsageQuery) {
 			q.GroupBy = gateway.UsageByKey
 			q.UserID, q.KeyID, q.EndUserID = "u1", "k2", "alice"
 		}), []gateway.UsageGroup{
-			{Group: "k2", Requests: 1, PromptTokens: 40, CompletionTokens: 4},
+			{Group: "k2", Requests: 1, PromptTokens: 40, CompletionTokens: 4, Statuses: sts{Incomplete: 1}},
 		}},
 		{"RangeIsHalfOpen", gateway.UsageQuery{From: day1, To: day2, GroupBy: gateway.UsageByDay}, []gateway.UsageGroup{
-			{Group: "2025-03-01", Requests: 2, PromptTokens: 30, CompletionTokens: 3},
+			{Group: "2025-03-01", Requests: 2, PromptTokens: 30, CompletionTokens: 3, Statuses: sts{OK: 2}},
 		}},
 		{"RangeFromIsInclusive", gateway.UsageQuery{From: day2, To: day2.Add(time.Hour), GroupBy: gateway.UsageByModel}, []gateway.UsageGroup{
-			{Group: "m1", Requests: 3, PromptTokens: 120, CompletionTokens: 12},
+			{Group: "m1", Requests: 3, PromptTokens: 120, CompletionTokens: 12, Statuses: sts{OK: 1, Incomplete: 1, Canceled: 1}},
+		}},
+		{"ByStatus", with(all, func(q *gateway.UsageQuery) { q.GroupBy = gateway.UsageByStatus }), []gateway.UsageGroup{
+			{Group: "canceled", Requests: 1, PromptTokens: 50, CompletionTokens: 5, Statuses: sts{Canceled: 1}},
+			{Group: "error", Requests: 1, PromptTokens: 60, CompletionTokens: 6, Statuses: sts{Error: 1}},
+			{Group: "incomplete", Requests: 1, PromptTokens: 40, CompletionTokens: 4, Statuses: sts{Incomplete: 1}},
+			{Group: "ok", Requests: 3, PromptTokens: 60, CompletionTokens: 6, Statuses: sts{OK: 3}},
+		}},
+		{"ByServedModel", with(all, func(q *gateway.UsageQuery) { q.GroupBy = gateway.UsageByServedModel }), []gateway.UsageGroup{
+			{Group: "m1", Requests: 5, PromptTokens: 190, CompletionTokens: 19, Statuses: sts{OK: 2, Error: 1, Incomplete: 1, Canceled: 1}},
+			{Group: "m2", Requests: 1, PromptTokens: 20, CompletionTokens: 2, Statuses: sts{OK: 1}},
 		}},
 		{"NoRows", gateway.UsageQuery{From: day2.Add(48 * time.Hour), To: day2.Add(72 * time.Hour), GroupBy: gateway.UsageByModel}, []gateway.UsageGroup{}},
 	}
@@ -106,7 +122,7 @@ func testUsage(t *testing.T, open Opener) {
 			t.Fatal(err)
 		}
 		got := summaryOf(t, st, gateway.UsageQuery{From: day1.Add(-24 * time.Hour), To: day2.Add(24 * time.Hour), GroupBy: gateway.UsageByDay})
-		want := []gateway.UsageGroup{{Group: "2025-03-01", Requests: 1, PromptTokens: 1, CompletionTokens: 1}}
+		want := []gateway.UsageGroup{{Group: "2025-03-01", Requests: 1, PromptTokens: 1, CompletionTokens: 1, Statuses: gateway.UsageStatuses{OK: 1}}}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Fatalf("UsageSummary mismatch (-want +got):\n%s", diff)
 		}
@@ -123,7 +139,7 @@ func testUsage(t *testing.T, open Opener) {
 			t.Fatalf("InsertUsage(1234 rows): %v", err)
 		}
 		got := summaryOf(t, st, gateway.UsageQuery{From: day1.Add(-24 * time.Hour), To: day2, GroupBy: gateway.UsageByModel})
-		want := []gateway.UsageGroup{{Group: "m", Requests: 1234, PromptTokens: 2468, CompletionTokens: 1234}}
+		want := []gateway.UsageGroup{{Group: "m", Requests: 1234, PromptTokens: 2468, CompletionTokens: 1234, Statuses: gateway.UsageStatuses{OK: 1234}}}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Fatalf("UsageSummary mismatch (-want +got):\n%s", diff)
 		}
