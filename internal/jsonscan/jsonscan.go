@@ -10,6 +10,7 @@
 package jsonscan
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"hash/maphash"
@@ -358,8 +359,7 @@ func (s *scanner) str() (escaped bool, err error) {
 	buf, pos := s.buf, s.pos+1 // after the opening quote
 	for {
 		// The common case: runs of plain bytes, eight at a time.
-		for pos+8 <= len(buf) && plain[buf[pos]] && plain[buf[pos+1]] && plain[buf[pos+2]] &&
-			plain[buf[pos+3]] && plain[buf[pos+4]] && plain[buf[pos+5]] && plain[buf[pos+6]] && plain[buf[pos+7]] {
+		for pos+8 <= len(buf) && !special8(binary.LittleEndian.Uint64(buf[pos:])) {
 			pos += 8
 		}
 		for pos < len(buf) && plain[buf[pos]] {
@@ -392,6 +392,16 @@ func (s *scanner) str() (escaped bool, err error) {
 			return false, errSyntax
 		}
 	}
+}
+
+// special8 reports whether any of the eight bytes in x is '"', '\\' or a
+// control character below 0x20 (the word-at-a-time tests of "Bit
+// Twiddling Hacks": a byte is zero after XOR with the wanted value, or
+// below 0x20; bytes of 0x80 and above never match).
+func special8(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	zero := func(v uint64) uint64 { return (v - ones) & ^v & highs }
+	return (zero(x^(ones*'"')) | zero(x^(ones*'\\')) | ((x - ones*0x20) & ^x & highs)) != 0
 }
 
 // plain marks the bytes a string holds without ending or escaping: all but
