@@ -79,7 +79,7 @@ func TestUsageWriterDrainsOnClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []gateway.UsageGroup{{Group: "u0", Requests: 125, PromptTokens: 250, CompletionTokens: 125}, {Group: "u1", Requests: 125, PromptTokens: 250, CompletionTokens: 125}}
+	want := []gateway.UsageGroup{{Group: "u0", Requests: 125, PromptTokens: 250, CompletionTokens: 125, Statuses: gateway.UsageStatuses{OK: 125}}, {Group: "u1", Requests: 125, PromptTokens: 250, CompletionTokens: 125, Statuses: gateway.UsageStatuses{OK: 125}}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("summary mismatch (-want +got):\n%s", diff)
 	}
