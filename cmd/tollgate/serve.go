@@ -39,6 +39,9 @@ func newServeCmd(e env, gf *globalFlags) *cobra.Command {
 				return err
 			}
 			log := newLogger(e.stderr, cfg)
+			// go-redis logs (pool notices) go through slog, not stderr.
+			goredis.SetLogger(slogRedis{log: log})
+			warnUnknownEnv(log, cfg, e.environ())
 			a, err := newApp(cmd.Context(), cfg, log, appDeps{})
 			if err != nil {
 				return err
@@ -249,24 +252,12 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 		MetricsRequireAuth: cfg.Metrics.RequireAuth,
 		MetricsSeparate:    cfg.Metrics.Addr != "",
 		Version:            version,
-		Ready: func(r *http.Request) error {
-			if a.draining.Load() {
-				return errDraining
-			}
-			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-			defer cancel()
-			if err := st.Ready(ctx); err != nil {
-				return err
-			}
-			if a.redis != nil {
-				return a.redis.Ping(ctx).Err()
-			}
-			return nil
-		},
-		Proxy:      a.proxy,
-		Usage:      st,
-		Limiter:    enforcer,
-		RateLimits: st,
+		ReadyChecks:        a.readyChecks(),
+		Draining:           a.draining.Load,
+		Proxy:              a.proxy,
+		Usage:              st,
+		Limiter:            enforcer,
+		RateLimits:         st,
 		RateLimitsChanged: func(ctx context.Context) {
 			if err := resolver.Refresh(ctx); err != nil {
 				log.WarnContext(ctx, "refresh rate limit policies", "err", err)
@@ -279,6 +270,26 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 		resolver.Run(bg)
 	}()
 	return a, nil
+}
+
+// readyChecks are /readyz's checks: the database (reachable, migrated)
+// and Redis when configured. Their states never carry a URL or secret.
+func (a *app) readyChecks() []httpapi.ReadyCheck {
+	checks := []httpapi.ReadyCheck{{Name: "database", Check: func(ctx context.Context) error {
+		if err := a.store.Ping(ctx); err != nil {
+			return &httpapi.CheckError{State: "unreachable", Err: err}
+		}
+		if err := a.store.Ready(ctx); err != nil {
+			return &httpapi.CheckError{State: "not_migrated", Err: err}
+		}
+		return nil
+	}}}
+	if a.redis != nil {
+		checks = append(checks, httpapi.ReadyCheck{Name: "redis", Check: func(ctx context.Context) error {
+			return a.redis.Ping(ctx).Err()
+		}})
+	}
+	return checks
 }
 
 // newIdentity builds and initialises the identity service of cfg.Auth on st.
@@ -424,7 +435,7 @@ func runServe(ctx context.Context, a *app, listening chan<- net.Addr) error {
 		stop := a.reloadOnSIGHUP(ctx)
 		defer stop()
 	}
-	log.Info("tollgate listening", "addr", ln.Addr().String(), "database", a.store.Engine(), "version", version)
+	a.logStartup(ctx, ln.Addr())
 	if listening != nil {
 		listening <- ln.Addr()
 	}
@@ -449,9 +460,6 @@ func runServe(ctx context.Context, a *app, listening chan<- net.Addr) error {
 	}
 	return a.shutdown(context.WithoutCancel(ctx), srv, msrv, stopAll, errc)
 }
-
-// errDraining is /readyz's answer once shutdown has begun.
-var errDraining = errors.New("shutting down")
 
 // shutdownGrace is how long requests cut by the shutdown deadline get to
 // write their last frame, store what they have and record their usage.

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,8 +34,11 @@ type Options struct {
 	// Auth resolves principals. Nil means auth.mode = open: every request
 	// acts as the built-in local admin.
 	Auth Authenticator
-	// Ready checks readiness for /readyz (database, Redis).
-	Ready func(r *http.Request) error
+	// ReadyChecks are /readyz's checks (database, Redis), in order;
+	// Draining reports that shutdown has begun (/readyz then answers 503
+	// with "server": "shutting_down").
+	ReadyChecks []ReadyCheck
+	Draining    func() bool
 	// MaxBodyBytes caps request bodies (server.max_body_bytes).
 	MaxBodyBytes int64
 	// ReadTimeout bounds reading a request body (server.read_timeout),
@@ -105,6 +109,8 @@ type Server struct {
 	metricsH  http.Handler // MetricsHandler; nil unless MetricsSeparate
 	openapiMu sync.Once
 	openapi   []byte
+	// readiness is /readyz's last answer, to log changes only.
+	readiness atomic.Pointer[string]
 }
 
 // New builds the server and registers the built-in routes.
