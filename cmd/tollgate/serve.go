@@ -252,6 +252,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 		MetricsRequireAuth: cfg.Metrics.RequireAuth,
 		MetricsSeparate:    cfg.Metrics.Addr != "",
 		Version:            version,
+		AccessLog:          accessLog(cfg, log),
 		ReadyChecks:        a.readyChecks(),
 		Draining:           a.draining.Load,
 		Proxy:              a.proxy,
@@ -270,6 +271,15 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 		resolver.Run(bg)
 	}()
 	return a, nil
+}
+
+// accessLog is the access log of log.access (nil: off): the app's logger
+// with log=access on every record, so the lines can be filtered.
+func accessLog(cfg *config.Config, log *slog.Logger) *slog.Logger {
+	if !cfg.Log.Access {
+		return nil
+	}
+	return log.With("log", "access")
 }
 
 // readyChecks are /readyz's checks: the database (reachable, migrated)

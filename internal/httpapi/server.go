@@ -93,6 +93,10 @@ type Options struct {
 	DenialLogPerSecond int
 	// Now is the clock of the denial log's rate limit (default time.Now).
 	Now func() time.Time
+	// AccessLog, when set, gets one record per request (log.access):
+	// method, route pattern, status, duration, principal, request id.
+	// /healthz, /readyz and /metrics are logged only when they fail.
+	AccessLog *slog.Logger
 }
 
 // Server is the router with every route registered.
@@ -213,6 +217,9 @@ func (s *Server) chain(rt *Route) http.Handler {
 				s.denials.denied(r, rt.Pattern(), p, err)
 				WriteError(w, r, s.log, err)
 				return
+			}
+			if rec, ok := w.(*recorder); ok {
+				rec.principal = p
 			}
 			r = r.WithContext(gateway.WithPrincipal(r.Context(), p))
 			if s.opt.Limiter != nil && !s.limit(w, r) {
