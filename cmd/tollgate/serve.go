@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -65,13 +66,61 @@ func newMigrateCmd(e env, gf *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st, err := openStore(cmd.Context(), cfg)
+			st, err := sqlstore.Open(cmd.Context(), cfg.DatabaseURL(), sqlstore.Options{MaxOpenConns: cfg.Database.MaxOpenConns})
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			fmt.Fprintf(e.stdout, "database %s is migrated\n", config.RedactURL(cfg.DatabaseURL()))
+			applied, err := st.MigrateUp(cmd.Context())
+			if err != nil {
+				return err
+			}
+			db := config.RedactURL(cfg.DatabaseURL())
+			if len(applied) == 0 {
+				fmt.Fprintf(e.stdout, "database %s is migrated: nothing to apply\n", db)
+				return nil
+			}
+			for _, m := range applied {
+				fmt.Fprintf(e.stdout, "applied %s\n", m)
+			}
+			fmt.Fprintf(e.stdout, "database %s is migrated: %d migration(s) applied\n", db, len(applied))
 			return nil
+		},
+	}
+	cmd.Flags().StringVar(&gf.databaseURL, "database-url", "", "database URL (database.url)")
+	return cmd
+}
+
+func newBackupCmd(e env, gf *globalFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "backup FILE",
+		Short: "Write a consistent copy of the SQLite database to FILE while the server runs (VACUUM INTO)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := loadConfig(e, gf)
+			if err != nil {
+				return err
+			}
+			dbURL := cfg.DatabaseURL()
+			if !strings.HasPrefix(dbURL, "sqlite://") {
+				return errors.New("tollgate backup copies SQLite databases only; back up PostgreSQL with pg_dump (e.g. pg_dump -Fc -f tollgate.dump DATABASE_URL)")
+			}
+			if err := checkDatabaseExists(dbURL, false); err != nil {
+				return err
+			}
+			if _, err := os.Stat(args[0]); err == nil {
+				return fmt.Errorf("%s exists; choose a new file name", args[0])
+			}
+			st, err := sqlstore.Open(cmd.Context(), dbURL, sqlstore.Options{MaxOpenConns: 1})
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if err := st.Backup(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(e.stdout, "backed up %s to %s\n", strings.TrimPrefix(dbURL, "sqlite://"), args[0])
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&gf.databaseURL, "database-url", "", "database URL (database.url)")
