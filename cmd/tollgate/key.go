@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -20,8 +21,8 @@ import (
 // auth.cache_sync_interval.
 func newKeyCmd(e env, gf *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{Use: "key", Short: "Manage API keys directly in the configured database"}
-	cmd.PersistentFlags().StringVar(&gf.databaseURL, "database-url", "", "database URL (database.url)")
-	cmd.AddCommand(newKeyCreateCmd(e, gf), newKeyListCmd(e, gf), newKeyRevokeCmd(e, gf))
+	storeFlags(cmd, gf)
+	cmd.AddCommand(newKeyCreateCmd(e, gf), newKeyListCmd(e, gf), newKeyRevokeCmd(e, gf), newKeyRotateCmd(e, gf))
 	return cmd
 }
 
@@ -30,6 +31,13 @@ func newKeyCmd(e env, gf *globalFlags) *cobra.Command {
 func withKeys(ctx context.Context, e env, gf *globalFlags, fn func(*auth.Service, *auth.Keys) error) error {
 	return withStore(ctx, e, gf, func(st *sqlstore.Store, s *auth.Service) error {
 		return fn(s, auth.NewKeys(auth.KeysOptions{Store: st, Users: s}))
+	})
+}
+
+// withKeyStore is withKeys that also hands fn the store (to read one key).
+func withKeyStore(ctx context.Context, e env, gf *globalFlags, fn func(*sqlstore.Store, *auth.Keys) error) error {
+	return withStore(ctx, e, gf, func(st *sqlstore.Store, s *auth.Service) error {
+		return fn(st, auth.NewKeys(auth.KeysOptions{Store: st, Users: s}))
 	})
 }
 
@@ -102,24 +110,27 @@ func newKeyCreateCmd(e env, gf *globalFlags) *cobra.Command {
 }
 
 func newKeyListCmd(e env, gf *globalFlags) *cobra.Command {
-	var email string
+	var email, output string
 	cmd := &cobra.Command{
-		Use:   "list [--user EMAIL]",
-		Short: "List API keys (prefix only, never the secret)",
+		Use:   "list [--user EMAIL] [-o table|json]",
+		Short: "List API keys with their owners (prefix only, never the secret)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			return withKeys(ctx, e, gf, func(s *auth.Service, keys *auth.Keys) error {
 				owner := ""
 				if email != "" {
-					u, err := s.UserByEmail(ctx, email)
+					u, err := userByEmail(ctx, s, email)
 					if err != nil {
-						return fmt.Errorf("no user with email %s", email)
+						return err
 					}
 					owner = u.ID
 				}
-				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "ID\tNAME\tPREFIX\tOWNER\tROLE\tEND_USER_MODE\tEXPIRES\tLAST_USED\tREVOKED")
+				var all []keyJSON
+				owners := map[string]gateway.User{}
 				cursor := ""
 				for {
 					page, next, err := keys.ListKeys(ctx, owner, cursor, 200)
@@ -127,19 +138,62 @@ func newKeyListCmd(e env, gf *globalFlags) *cobra.Command {
 						return cliError(err)
 					}
 					for _, k := range page {
-						fmt.Fprintf(tw, "%s\t%s\ttg_%s…\t%s\t%s\t%t\t%s\t%s\t%s\n", k.ID, k.Name, k.Prefix, k.OwnerID, k.Role,
-							k.EndUserMode, timeOrDash(k.ExpiresAt), timeOrDash(k.LastUsedAt), timeOrDash(k.RevokedAt))
+						u, ok := owners[k.OwnerID]
+						if !ok {
+							u, _ = s.User(ctx, k.OwnerID) // a missing owner shows as empty
+							owners[k.OwnerID] = u
+						}
+						all = append(all, keyJSON{ID: k.ID, Name: k.Name, Prefix: "tg_" + k.Prefix, OwnerID: k.OwnerID,
+							OwnerEmail: u.Email, OwnerName: u.DisplayName, Role: k.Role.String(), EndUserMode: k.EndUserMode,
+							CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt, LastUsedAt: k.LastUsedAt, RevokedAt: k.RevokedAt})
 					}
 					if next == "" {
-						return tw.Flush()
+						break
 					}
 					cursor = next
 				}
+				if output == "json" {
+					if all == nil {
+						all = []keyJSON{}
+					}
+					return writeJSONOut(e, all)
+				}
+				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tNAME\tPREFIX\tOWNER\tOWNER_NAME\tROLE\tEND_USER_MODE\tEXPIRES\tLAST_USED\tREVOKED")
+				for _, k := range all {
+					fmt.Fprintf(tw, "%s\t%s\t%s…\t%s\t%s\t%s\t%t\t%s\t%s\t%s\n", k.ID, k.Name, k.Prefix, orDash(k.OwnerEmail), orDash(k.OwnerName), k.Role,
+						k.EndUserMode, timeOrDash(k.ExpiresAt), timeOrDash(k.LastUsedAt), timeOrDash(k.RevokedAt))
+				}
+				return tw.Flush()
 			})
 		},
 	}
 	cmd.Flags().StringVar(&email, "user", "", "only this user's keys")
+	outputFlag(cmd, &output)
 	return cmd
+}
+
+// keyJSON is a key in `key list -o json`.
+type keyJSON struct {
+	ID          string     `json:"id"`
+	Name        string     `json:"name"`
+	Prefix      string     `json:"prefix"`
+	OwnerID     string     `json:"owner_id"`
+	OwnerEmail  string     `json:"owner_email"`
+	OwnerName   string     `json:"owner_name"`
+	Role        string     `json:"role"`
+	EndUserMode bool       `json:"end_user_mode"`
+	CreatedAt   time.Time  `json:"created_at"`
+	ExpiresAt   *time.Time `json:"expires_at"`
+	LastUsedAt  *time.Time `json:"last_used_at"`
+	RevokedAt   *time.Time `json:"revoked_at"`
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func timeOrDash(t *time.Time) string {
@@ -149,19 +203,73 @@ func timeOrDash(t *time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
+// findKey reads key id, or says there is none.
+func findKey(ctx context.Context, st *sqlstore.Store, id string) (gateway.APIKey, error) {
+	k, err := st.APIKey(ctx, id)
+	if errors.Is(err, gateway.ErrNotFound) {
+		return k, fmt.Errorf("no API key with id %s", id)
+	}
+	return k, err
+}
+
 func newKeyRevokeCmd(e env, gf *globalFlags) *cobra.Command {
 	return &cobra.Command{
 		Use:   "revoke ID",
 		Short: "Revoke an API key (running servers stop accepting it within auth.cache_sync_interval)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withKeys(cmd.Context(), e, gf, func(_ *auth.Service, keys *auth.Keys) error {
-				if err := keys.RevokeKey(cmd.Context(), args[0], ""); err != nil {
+			ctx := cmd.Context()
+			return withKeyStore(ctx, e, gf, func(st *sqlstore.Store, keys *auth.Keys) error {
+				k, err := findKey(ctx, st, args[0])
+				if err != nil {
+					return err
+				}
+				if k.RevokedAt != nil {
+					return fmt.Errorf("key %s (%s) is already revoked (since %s)", k.ID, k.Name, k.RevokedAt.UTC().Format(time.RFC3339))
+				}
+				if err := keys.RevokeKey(ctx, k.ID, ""); err != nil {
 					return cliError(err)
 				}
-				_, err := fmt.Fprintf(e.stdout, "revoked key %s\n", args[0])
+				_, err = fmt.Fprintf(e.stdout, "revoked key %s (%s)\n", k.ID, k.Name)
 				return err
 			})
 		},
 	}
+}
+
+func newKeyRotateCmd(e env, gf *globalFlags) *cobra.Command {
+	var grace time.Duration
+	cmd := &cobra.Command{
+		Use:   "rotate ID [--grace DURATION]",
+		Short: "Give an API key a new secret (printed once); the old one keeps working for --grace",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if grace < 0 {
+				return fmt.Errorf("--grace: %s is negative", grace)
+			}
+			ctx := cmd.Context()
+			return withKeyStore(ctx, e, gf, func(st *sqlstore.Store, keys *auth.Keys) error {
+				k, err := findKey(ctx, st, args[0])
+				if err != nil {
+					return err
+				}
+				if k.RevokedAt != nil {
+					return fmt.Errorf("key %s (%s) is revoked; create a new one", k.ID, k.Name)
+				}
+				k, secret, err := keys.RotateKey(ctx, k.ID, "", grace)
+				if err != nil {
+					return cliError(err)
+				}
+				old := "stops working now"
+				if grace > 0 {
+					old = "keeps working for " + grace.String()
+				}
+				fmt.Fprintf(e.stderr, "rotated key %s (%s); the old secret %s; the new one is shown only now:\n", k.ID, k.Name, old)
+				_, err = fmt.Fprintln(e.stdout, secret.Reveal())
+				return err
+			})
+		},
+	}
+	cmd.Flags().DurationVar(&grace, "grace", 0, "how long the old secret keeps working, e.g. 10m (default: not at all)")
+	return cmd
 }

@@ -56,7 +56,7 @@ func TestKeyCLI(t *testing.T) {
 	if out, _, err := run("", "key", "revoke", id); err != nil || !strings.Contains(out, "revoked key "+id) {
 		t.Fatalf("key revoke = %q, %v", out, err)
 	}
-	if _, _, err := run("", "key", "revoke", "missing"); err == nil || !strings.Contains(err.Error(), "No such API key") {
+	if _, _, err := run("", "key", "revoke", "missing"); err == nil || err.Error() != "no API key with id missing" {
 		t.Fatalf("revoke missing err = %v", err)
 	}
 	if err := a.identity.Sync(context.Background()); err != nil {

@@ -176,6 +176,9 @@ func newWhoamiCmd(e env) *cobra.Command {
 		Short: "Show who the stored token or TOLLGATE_API_KEY acts as",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if _, err := loadCredentials(e.environ()); err != nil && lookupEnv(e.environ(), "TOLLGATE_API_KEY") == "" {
+				return errors.New("not logged in: run `tollgate login` or set TOLLGATE_API_KEY")
+			}
 			c := newAPIClient(e.environ())
 			me, err := c.Me(cmd.Context())
 			if err != nil {

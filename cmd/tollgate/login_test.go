@@ -23,8 +23,8 @@ func TestCLILoginWhoamiChatLogout(t *testing.T) {
 	root := newRootCmd(env{stdin: strings.NewReader(""), stdout: &plain, stderr: &plain,
 		environ: func() []string { return []string{"XDG_CONFIG_HOME=" + cfgHome, "TOLLGATE_SERVER=" + e.url} }})
 	root.SetArgs([]string{"whoami"})
-	if err := root.ExecuteContext(context.Background()); err == nil || !strings.Contains(err.Error(), "missing_authorization") {
-		t.Fatalf("whoami before login = %v, want missing_authorization", err)
+	if err := root.ExecuteContext(context.Background()); err == nil || err.Error() != "not logged in: run `tollgate login` or set TOLLGATE_API_KEY" {
+		t.Fatalf("whoami before login = %v, want not logged in", err)
 	}
 	if _, _, err := run("wrong password\n", "login", "--server", e.url, "--email", "admin@example.com"); err == nil || !strings.Contains(err.Error(), "invalid_credentials") {
 		t.Fatalf("login with a wrong password = %v, want invalid_credentials", err)

@@ -23,6 +23,9 @@ type globalFlags struct {
 	configFile  string
 	addr        string
 	databaseURL string
+	// init lets user and key commands create a database that does not
+	// exist yet (--init).
+	init bool
 }
 
 func newRootCmd(e env) *cobra.Command {
@@ -30,9 +33,11 @@ func newRootCmd(e env) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "tollgate",
 		Short:         "Tollgate: a self-hosted gateway in front of OpenAI-compatible LLM backends",
+		Version:       version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetVersionTemplate("tollgate {{.Version}}\n")
 	root.SetIn(e.stdin)
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
@@ -48,6 +53,7 @@ func newRootCmd(e env) *cobra.Command {
 		newLogoutCmd(e),
 		newWhoamiCmd(e),
 		newKeyCmd(e, &gf),
+		newBackupCmd(e, &gf),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",
@@ -58,7 +64,29 @@ func newRootCmd(e env) *cobra.Command {
 			},
 		},
 	)
+	finishCommands(root)
 	return root
+}
+
+// finishCommands gives every command its help example and makes a
+// command that only groups others (user, key, config) fail on a missing
+// or unknown subcommand instead of printing help and exiting 0.
+func finishCommands(cmd *cobra.Command) {
+	if ex, ok := commandExamples[cmd.CommandPath()]; ok && cmd.Example == "" {
+		cmd.Example = ex
+	}
+	if cmd.HasSubCommands() && cmd.Run == nil && cmd.RunE == nil {
+		cmd.Args = cobra.ArbitraryArgs
+		cmd.RunE = func(c *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("unknown command %q for %q; see %s --help", args[0], c.CommandPath(), c.CommandPath())
+			}
+			return fmt.Errorf("%s needs a subcommand; see %s --help", c.CommandPath(), c.CommandPath())
+		}
+	}
+	for _, c := range cmd.Commands() {
+		finishCommands(c)
+	}
 }
 
 // loadConfig merges defaults < file < environment < flags.

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -39,6 +40,9 @@ func newServeCmd(e env, gf *globalFlags) *cobra.Command {
 				return err
 			}
 			log := newLogger(e.stderr, cfg)
+			// go-redis logs (pool notices) go through slog, not stderr.
+			goredis.SetLogger(slogRedis{log: log})
+			warnUnknownEnv(log, cfg, e.environ())
 			a, err := newApp(cmd.Context(), cfg, log, appDeps{})
 			if err != nil {
 				return err
@@ -62,13 +66,61 @@ func newMigrateCmd(e env, gf *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st, err := openStore(cmd.Context(), cfg)
+			st, err := sqlstore.Open(cmd.Context(), cfg.DatabaseURL(), sqlstore.Options{MaxOpenConns: cfg.Database.MaxOpenConns})
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			fmt.Fprintf(e.stdout, "database %s is migrated\n", config.RedactURL(cfg.DatabaseURL()))
+			applied, err := st.MigrateUp(cmd.Context())
+			if err != nil {
+				return err
+			}
+			db := config.RedactURL(cfg.DatabaseURL())
+			if len(applied) == 0 {
+				fmt.Fprintf(e.stdout, "database %s is migrated: nothing to apply\n", db)
+				return nil
+			}
+			for _, m := range applied {
+				fmt.Fprintf(e.stdout, "applied %s\n", m)
+			}
+			fmt.Fprintf(e.stdout, "database %s is migrated: %d migration(s) applied\n", db, len(applied))
 			return nil
+		},
+	}
+	cmd.Flags().StringVar(&gf.databaseURL, "database-url", "", "database URL (database.url)")
+	return cmd
+}
+
+func newBackupCmd(e env, gf *globalFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "backup FILE",
+		Short: "Write a consistent copy of the SQLite database to FILE while the server runs (VACUUM INTO)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := loadConfig(e, gf)
+			if err != nil {
+				return err
+			}
+			dbURL := cfg.DatabaseURL()
+			if !strings.HasPrefix(dbURL, "sqlite://") {
+				return errors.New("tollgate backup copies SQLite databases only; back up PostgreSQL with pg_dump (e.g. pg_dump -Fc -f tollgate.dump DATABASE_URL)")
+			}
+			if err := checkDatabaseExists(dbURL, false); err != nil {
+				return err
+			}
+			if _, err := os.Stat(args[0]); err == nil {
+				return fmt.Errorf("%s exists; choose a new file name", args[0])
+			}
+			st, err := sqlstore.Open(cmd.Context(), dbURL, sqlstore.Options{MaxOpenConns: 1})
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if err := st.Backup(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(e.stdout, "backed up %s to %s\n", strings.TrimPrefix(dbURL, "sqlite://"), args[0])
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&gf.databaseURL, "database-url", "", "database URL (database.url)")
@@ -257,24 +309,13 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 		MetricsRequireAuth: cfg.Metrics.RequireAuth,
 		MetricsSeparate:    cfg.Metrics.Addr != "",
 		Version:            version,
-		Ready: func(r *http.Request) error {
-			if a.draining.Load() {
-				return errDraining
-			}
-			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-			defer cancel()
-			if err := st.Ready(ctx); err != nil {
-				return err
-			}
-			if a.redis != nil {
-				return a.redis.Ping(ctx).Err()
-			}
-			return nil
-		},
-		Proxy:      a.proxy,
-		Usage:      st,
-		Limiter:    enforcer,
-		RateLimits: st,
+		AccessLog:          accessLog(cfg, log),
+		ReadyChecks:        a.readyChecks(),
+		Draining:           a.draining.Load,
+		Proxy:              a.proxy,
+		Usage:              st,
+		Limiter:            enforcer,
+		RateLimits:         st,
 		RateLimitsChanged: func(ctx context.Context) {
 			if err := resolver.Refresh(ctx); err != nil {
 				log.WarnContext(ctx, "refresh rate limit policies", "err", err)
@@ -287,6 +328,35 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 		resolver.Run(bg)
 	}()
 	return a, nil
+}
+
+// accessLog is the access log of log.access (nil: off): the app's logger
+// with log=access on every record, so the lines can be filtered.
+func accessLog(cfg *config.Config, log *slog.Logger) *slog.Logger {
+	if !cfg.Log.Access {
+		return nil
+	}
+	return log.With("log", "access")
+}
+
+// readyChecks are /readyz's checks: the database (reachable, migrated)
+// and Redis when configured. Their states never carry a URL or secret.
+func (a *app) readyChecks() []httpapi.ReadyCheck {
+	checks := []httpapi.ReadyCheck{{Name: "database", Check: func(ctx context.Context) error {
+		if err := a.store.Ping(ctx); err != nil {
+			return &httpapi.CheckError{State: "unreachable", Err: err}
+		}
+		if err := a.store.Ready(ctx); err != nil {
+			return &httpapi.CheckError{State: "not_migrated", Err: err}
+		}
+		return nil
+	}}}
+	if a.redis != nil {
+		checks = append(checks, httpapi.ReadyCheck{Name: "redis", Check: func(ctx context.Context) error {
+			return a.redis.Ping(ctx).Err()
+		}})
+	}
+	return checks
 }
 
 // newIdentity builds and initialises the identity service of cfg.Auth on st.
@@ -438,7 +508,7 @@ func runServe(ctx context.Context, a *app, listening chan<- net.Addr) error {
 		stop := a.reloadOnSIGHUP(ctx)
 		defer stop()
 	}
-	log.Info("tollgate listening", "addr", ln.Addr().String(), "database", a.store.Engine(), "version", version)
+	a.logStartup(ctx, ln.Addr())
 	if listening != nil {
 		listening <- ln.Addr()
 	}
@@ -463,9 +533,6 @@ func runServe(ctx context.Context, a *app, listening chan<- net.Addr) error {
 	}
 	return a.shutdown(context.WithoutCancel(ctx), srv, msrv, stopAll, errc)
 }
-
-// errDraining is /readyz's answer once shutdown has begun.
-var errDraining = errors.New("shutting down")
 
 // shutdownGrace is how long requests cut by the shutdown deadline get to
 // write their last frame, store what they have and record their usage.

@@ -186,10 +186,12 @@ func TestReadyzWhenDatabaseGone(t *testing.T) {
 		t.Fatalf("readyz = %d, want 503", resp.StatusCode)
 	}
 	var env struct {
-		Error struct{ Type, Code string } `json:"error"`
+		Error  struct{ Type, Code string } `json:"error"`
+		Checks map[string]string           `json:"checks"`
 	}
-	if err := json.Unmarshal(body, &env); err != nil || env.Error.Type != "unavailable_error" || env.Error.Code != "not_ready" {
-		t.Fatalf("body = %s, want unavailable_error/not_ready", body)
+	if err := json.Unmarshal(body, &env); err != nil || env.Error.Type != "unavailable_error" || env.Error.Code != "not_ready" ||
+		len(env.Checks) != 1 || env.Checks["database"] != "unreachable" {
+		t.Fatalf("body = %s, want unavailable_error/not_ready with checks {database: unreachable}", body)
 	}
 	if got := get(t, srv+"/healthz"); got != 200 {
 		t.Fatalf("healthz = %d, want 200 (the process is up)", got)

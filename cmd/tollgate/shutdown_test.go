@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -241,6 +242,9 @@ func TestReadinessDrainsBeforeTheListenerCloses(t *testing.T) {
 	}
 	if typ, code, _ := errCode(r); r.status != 503 || typ != "unavailable_error" || code != "not_ready" {
 		t.Fatalf("readyz during the shutdown delay = %d %s/%s, want 503 unavailable_error/not_ready", r.status, typ, code)
+	}
+	if got, want := fmt.Sprintf("%v %v", r.body["server"], r.body["checks"]), "shutting_down map[database:ok]"; got != want {
+		t.Fatalf("readyz during the shutdown delay: server, checks = %s, want %s", got, want)
 	}
 	if got := get(t, base+"/healthz"); got != 200 {
 		t.Fatalf("healthz during the shutdown delay = %d, want 200 (still serving)", got)

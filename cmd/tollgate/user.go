@@ -3,11 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -22,9 +25,33 @@ import (
 // servers see the changes within auth.cache_sync_interval.
 func newUserCmd(e env, gf *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{Use: "user", Short: "Manage users directly in the configured database"}
-	cmd.PersistentFlags().StringVar(&gf.databaseURL, "database-url", "", "database URL (database.url)")
-	cmd.AddCommand(newUserCreateCmd(e, gf), newUserListCmd(e, gf), newUserSetRoleCmd(e, gf), newUserDeactivateCmd(e, gf))
+	storeFlags(cmd, gf)
+	cmd.AddCommand(newUserCreateCmd(e, gf), newUserListCmd(e, gf), newUserSetRoleCmd(e, gf), newUserDeactivateCmd(e, gf),
+		newUserActivateCmd(e, gf), newUserDeleteCmd(e, gf), newUserResetPasswordCmd(e, gf))
 	return cmd
+}
+
+// storeFlags are the flags of the commands that work on the database
+// directly.
+func storeFlags(cmd *cobra.Command, gf *globalFlags) {
+	cmd.PersistentFlags().StringVar(&gf.databaseURL, "database-url", "", "database URL (database.url)")
+	cmd.PersistentFlags().BoolVar(&gf.init, "init", false, "create and migrate the database if it does not exist yet")
+}
+
+// checkDatabaseExists refuses to work on a SQLite file that does not
+// exist: a command run from the wrong directory would otherwise create an
+// empty database and, say, a user nobody's server sees.
+func checkDatabaseExists(dbURL string, init bool) error {
+	path, ok := strings.CutPrefix(dbURL, "sqlite://")
+	if !ok || init {
+		return nil
+	}
+	path, _, _ = strings.Cut(path, "?")
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("no database at %s (database.url = %s): run this where the server runs, point --database-url (or --config) at its database, "+
+			"or create a new one with `tollgate migrate` or --init", path, dbURL)
+	}
+	return nil
 }
 
 // withStore opens (and migrates) the configured database for a CLI
@@ -33,6 +60,9 @@ func newUserCmd(e env, gf *globalFlags) *cobra.Command {
 func withStore(ctx context.Context, e env, gf *globalFlags, fn func(*sqlstore.Store, *auth.Service) error) error {
 	cfg, err := loadConfig(e, gf)
 	if err != nil {
+		return err
+	}
+	if err := checkDatabaseExists(cfg.DatabaseURL(), gf.init); err != nil {
 		return err
 	}
 	st, err := openStore(ctx, cfg)
@@ -136,31 +166,76 @@ func cliError(err error) error {
 }
 
 func newUserListCmd(e env, gf *globalFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "list",
+	var output string
+	cmd := &cobra.Command{
+		Use:   "list [-o table|json]",
 		Short: "List users",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
 			return withUsers(cmd.Context(), e, gf, func(s *auth.Service) error {
-				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "ID\tEMAIL\tROLE\tACTIVE\tNAME")
+				var all []gateway.User
 				cursor := ""
 				for {
 					users, next, err := s.ListUsers(cmd.Context(), cursor, 200)
 					if err != nil {
 						return cliError(err)
 					}
-					for _, u := range users {
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\n", u.ID, u.Email, u.Role, u.Active, u.DisplayName)
-					}
+					all = append(all, users...)
 					if next == "" {
-						return tw.Flush()
+						break
 					}
 					cursor = next
 				}
+				if output == "json" {
+					out := make([]userJSON, 0, len(all))
+					for _, u := range all {
+						out = append(out, userJSON{ID: u.ID, Email: u.Email, Name: u.DisplayName, Role: u.Role.String(), Active: u.Active, CreatedAt: u.CreatedAt})
+					}
+					return writeJSONOut(e, out)
+				}
+				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tEMAIL\tROLE\tACTIVE\tNAME")
+				for _, u := range all {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\n", u.ID, u.Email, u.Role, u.Active, u.DisplayName)
+				}
+				return tw.Flush()
 			})
 		},
 	}
+	outputFlag(cmd, &output)
+	return cmd
+}
+
+// userJSON is a user in `user list -o json`.
+type userJSON struct {
+	ID        string    `json:"id"`
+	Email     string    `json:"email"`
+	Name      string    `json:"name"`
+	Role      string    `json:"role"`
+	Active    bool      `json:"active"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// outputFlag adds -o/--output (table or json) to a list command.
+func outputFlag(cmd *cobra.Command, output *string) {
+	cmd.Flags().StringVarP(output, "output", "o", "table", "output format: table or json")
+}
+
+func checkOutput(o string) error {
+	if o != "table" && o != "json" {
+		return fmt.Errorf("-o/--output: %q is not table or json", o)
+	}
+	return nil
+}
+
+// writeJSONOut writes v as indented JSON to stdout.
+func writeJSONOut(e env, v any) error {
+	enc := json.NewEncoder(e.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 func newUserSetRoleCmd(e env, gf *globalFlags) *cobra.Command {
@@ -188,6 +263,106 @@ func newUserDeactivateCmd(e env, gf *globalFlags) *cobra.Command {
 			return updateByEmail(cmd.Context(), e, gf, args[0], gateway.UserPatch{Active: &no})
 		},
 	}
+}
+
+func newUserActivateCmd(e env, gf *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "activate EMAIL",
+		Short: "Activate a deactivated user (their old tokens stay invalid; they log in again)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			yes := true
+			return updateByEmail(cmd.Context(), e, gf, args[0], gateway.UserPatch{Active: &yes})
+		},
+	}
+}
+
+// newUserDeleteCmd is a soft delete: the user is deactivated (every token
+// dies) and every API key of theirs is revoked; their conversations, usage
+// and audit records are kept. The last active admin cannot be deleted.
+func newUserDeleteCmd(e env, gf *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete EMAIL",
+		Short: "Delete a user: deactivate them and revoke every API key of theirs (their data is kept)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			return withKeys(ctx, e, gf, func(s *auth.Service, keys *auth.Keys) error {
+				u, err := userByEmail(ctx, s, args[0])
+				if err != nil {
+					return err
+				}
+				no := false
+				if u, err = s.UpdateUser(ctx, u.ID, gateway.UserPatch{Active: &no}); err != nil {
+					return cliError(err)
+				}
+				revoked := 0
+				cursor := ""
+				for {
+					page, next, err := keys.ListKeys(ctx, u.ID, cursor, 200)
+					if err != nil {
+						return cliError(err)
+					}
+					for _, k := range page {
+						if k.RevokedAt != nil {
+							continue
+						}
+						if err := keys.RevokeKey(ctx, k.ID, u.ID); err != nil {
+							return cliError(err)
+						}
+						revoked++
+					}
+					if next == "" {
+						break
+					}
+					cursor = next
+				}
+				_, err = fmt.Fprintf(e.stdout, "deleted user %s: deactivated, %d API key(s) revoked; their data is kept\n", u.Email, revoked)
+				return err
+			})
+		},
+	}
+}
+
+func newUserResetPasswordCmd(e env, gf *globalFlags) *cobra.Command {
+	var fromStdin bool
+	cmd := &cobra.Command{
+		Use:   "reset-password EMAIL [--password-stdin]",
+		Short: "Set a user's password (prompted for, or read from stdin); their existing tokens stop working",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pw, err := readPassword(e, fromStdin)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			return withUsers(ctx, e, gf, func(s *auth.Service) error {
+				u, err := userByEmail(ctx, s, args[0])
+				if err != nil {
+					return err
+				}
+				if _, err := s.UpdateUser(ctx, u.ID, gateway.UserPatch{Password: &pw}); err != nil {
+					return cliError(err)
+				}
+				_, err = fmt.Fprintf(e.stdout, "password of %s reset; their existing tokens no longer work\n", u.Email)
+				return err
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&fromStdin, "password-stdin", false, "read the password from stdin (one trailing newline is removed)")
+	return cmd
+}
+
+// userByEmail finds a user or says there is none.
+func userByEmail(ctx context.Context, s *auth.Service, email string) (gateway.User, error) {
+	u, err := s.UserByEmail(ctx, email)
+	if err != nil {
+		if ge, ok := gateway.AsError(err); ok && ge.Kind == gateway.KindNotFound {
+			return u, fmt.Errorf("no user with email %s", email)
+		}
+		return u, cliError(err)
+	}
+	return u, nil
 }
 
 func updateByEmail(ctx context.Context, e env, gf *globalFlags, email string, p gateway.UserPatch) error {

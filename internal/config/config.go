@@ -21,6 +21,10 @@ type Config struct {
 	Metrics   Metrics    `koanf:"metrics" toml:"metrics"`
 	Providers []Provider `koanf:"providers" toml:"providers"`
 	Models    []Model    `koanf:"models" toml:"models"`
+
+	// File is the config file Load read ("" when none: defaults and
+	// environment only). It is not a key.
+	File string `koanf:"-" toml:"-"`
 }
 
 // Server configures the HTTP listener.
@@ -60,6 +64,10 @@ type Database struct {
 type Log struct {
 	Level  string `koanf:"level" toml:"level"`
 	Format string `koanf:"format" toml:"format"`
+	// Access writes one line per request (method, route pattern, status,
+	// duration, principal id, request id); /healthz, /readyz and /metrics
+	// are logged only when they fail.
+	Access bool `koanf:"access" toml:"access"`
 }
 
 // Auth configures identity (SPEC.md section 2).
@@ -193,7 +201,7 @@ func Defaults() Config {
 			TrustedProxies:    []string{},
 		},
 		Database: Database{URL: "", MaxOpenConns: 20},
-		Log:      Log{Level: "info", Format: "text"},
+		Log:      Log{Level: "info", Format: "text", Access: true},
 		Auth: Auth{
 			Mode:                  "auto",
 			Issuer:                "tollgate",

@@ -45,11 +45,19 @@ func Load(src Sources) (*Config, error) {
 		}
 	}
 	if path != "" {
-		if err := k.Load(file.Provider(path), toml.Parser()); err != nil {
+		fk := koanf.New(".")
+		if err := fk.Load(file.Provider(path), toml.Parser()); err != nil {
+			return nil, fmt.Errorf("config file %s: %w", path, err)
+		}
+		if err := checkFileKeys(path, fk.Keys()); err != nil {
+			return nil, err
+		}
+		if err := k.Merge(fk); err != nil {
 			return nil, fmt.Errorf("config file %s: %w", path, err)
 		}
 	}
 	envKeys := EnvNames()
+	types := keyTypes()
 	env := map[string]any{}
 	for _, kv := range src.Environ {
 		name, val, ok := strings.Cut(kv, "=")
@@ -59,6 +67,9 @@ func Load(src Sources) (*Config, error) {
 		key, known := envKeys[name]
 		if !known {
 			continue // TOLLGATE_TEST_* and other variables that are not config keys
+		}
+		if err := checkEnvValue(name, key, val, types[key]); err != nil {
+			return nil, err
 		}
 		if isList(key) {
 			env[key] = splitList(val)
@@ -91,6 +102,7 @@ func Load(src Sources) (*Config, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	cfg.File = path
 	return &cfg, nil
 }
 

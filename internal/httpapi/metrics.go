@@ -1,12 +1,15 @@
 package httpapi
 
 import (
+	"log/slog"
 	"net/http"
 	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tollgate/tollgate/internal/gateway"
 )
 
 type httpMetrics struct {
@@ -56,6 +59,8 @@ func (rm *routeMetrics) count(status int) {
 // by the route's pattern (never the raw path).
 func (s *Server) instrument(route string, next http.Handler) http.Handler {
 	rm := &routeMetrics{route: route, parent: s.metrics, duration: s.metrics.duration.WithLabelValues(route)}
+	access := s.opt.AccessLog
+	probe := isProbe(route)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec, _ := w.(*recorder)
@@ -64,12 +69,62 @@ func (s *Server) instrument(route string, next http.Handler) http.Handler {
 			if rec != nil && rec.wrote {
 				status = rec.status
 			}
+			d := time.Since(start)
 			rm.count(status)
-			rm.duration.Observe(time.Since(start).Seconds())
+			rm.duration.Observe(d.Seconds())
+			if access != nil && (!probe || status >= 400) {
+				var p *gateway.Principal
+				if rec != nil {
+					p = rec.principal
+				}
+				logAccess(access, r, route, status, d, p)
+			}
 		}()
 		if rec != nil {
 			defer s.recoverPanic(rec, r)
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// isProbe reports the routes that probes and scrapers call every few
+// seconds; the access log records them only when they fail.
+func isProbe(route string) bool {
+	switch route {
+	case "GET /healthz", "GET /readyz", "GET /metrics":
+		return true
+	}
+	return false
+}
+
+// logAccess writes one access-log record. It is called after the handler
+// returned, with pre-resolved attributes only (no formatting on the
+// handler's side); the principal is identified, never its credential:
+// user id, API key prefix (without tg_), static token name.
+func logAccess(log *slog.Logger, r *http.Request, route string, status int, d time.Duration, p *gateway.Principal) {
+	ctx := r.Context()
+	if !log.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
+	kind, id := "anonymous", ""
+	if p != nil {
+		switch p.Kind {
+		case gateway.PrincipalUser:
+			kind, id = "user", p.UserID
+		case gateway.PrincipalKey:
+			kind, id = "key", p.KeyPrefix
+		case gateway.PrincipalStatic:
+			kind, id = "static", p.StaticName
+		case gateway.PrincipalLocal:
+			kind, id = "local", p.UserID
+		}
+	}
+	log.LogAttrs(ctx, slog.LevelInfo, "request",
+		slog.String("method", r.Method),
+		slog.String("route", route),
+		slog.Int("status", status),
+		slog.Duration("duration", d),
+		slog.String("principal", kind),
+		slog.String("principal_id", id),
+		slog.String("request_id", RequestID(ctx)))
 }

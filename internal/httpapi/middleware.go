@@ -32,6 +32,9 @@ type recorder struct {
 	discard bool
 	// req is the request being answered (for WriteError).
 	req *http.Request
+	// principal is who the request acts as, once authenticated (for the
+	// access log).
+	principal *gateway.Principal
 }
 
 // start records the status of the response's first write. After a body
@@ -190,7 +193,7 @@ func (s *Server) outer(next http.Handler) http.Handler {
 		rec := recorderPool.Get().(*recorder)
 		*rec = recorder{ResponseWriter: w, req: r}
 		defer func() {
-			rec.ResponseWriter, rec.req = nil, nil
+			rec.ResponseWriter, rec.req, rec.principal = nil, nil, nil
 			recorderPool.Put(rec)
 		}()
 		defer s.recoverPanic(rec, r)

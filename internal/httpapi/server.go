@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,8 +34,11 @@ type Options struct {
 	// Auth resolves principals. Nil means auth.mode = open: every request
 	// acts as the built-in local admin.
 	Auth Authenticator
-	// Ready checks readiness for /readyz (database, Redis).
-	Ready func(r *http.Request) error
+	// ReadyChecks are /readyz's checks (database, Redis), in order;
+	// Draining reports that shutdown has begun (/readyz then answers 503
+	// with "server": "shutting_down").
+	ReadyChecks []ReadyCheck
+	Draining    func() bool
 	// MaxBodyBytes caps request bodies (server.max_body_bytes).
 	MaxBodyBytes int64
 	// ReadTimeout bounds reading a request body (server.read_timeout),
@@ -95,6 +99,10 @@ type Options struct {
 	DenialLogPerSecond int
 	// Now is the clock of the denial log's rate limit (default time.Now).
 	Now func() time.Time
+	// AccessLog, when set, gets one record per request (log.access):
+	// method, route pattern, status, duration, principal, request id.
+	// /healthz, /readyz and /metrics are logged only when they fail.
+	AccessLog *slog.Logger
 }
 
 // Server is the router with every route registered.
@@ -111,6 +119,8 @@ type Server struct {
 	metricsH  http.Handler // MetricsHandler; nil unless MetricsSeparate
 	openapiMu sync.Once
 	openapi   []byte
+	// readiness is /readyz's last answer, to log changes only.
+	readiness atomic.Pointer[string]
 }
 
 // New builds the server and registers the built-in routes.
@@ -220,6 +230,9 @@ func (s *Server) chain(rt *Route) http.Handler {
 				s.denials.denied(r, rt.Pattern(), p, err)
 				WriteError(w, r, s.log, err)
 				return
+			}
+			if rec, ok := w.(*recorder); ok {
+				rec.principal = p
 			}
 			r = r.WithContext(gateway.WithPrincipal(r.Context(), p))
 			if s.opt.Limiter != nil && !s.limit(w, r) {

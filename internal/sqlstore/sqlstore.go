@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -114,12 +115,38 @@ func (s *Store) provider() (*goose.Provider, error) {
 // Migrate applies every pending migration. It is safe to run concurrently
 // from several instances on PostgreSQL (goose takes a session lock there).
 func (s *Store) Migrate(ctx context.Context) error {
+	_, err := s.MigrateUp(ctx)
+	return err
+}
+
+// MigrateUp is Migrate that returns the migrations it applied, as their
+// file names ("00001_init.sql"), in order; none when the database was
+// current.
+func (s *Store) MigrateUp(ctx context.Context) ([]string, error) {
 	p, err := s.provider()
 	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
+		return nil, fmt.Errorf("migrate: %w", err)
 	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("migrate: %w", err)
+	res, err := p.Up(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	applied := make([]string, 0, len(res))
+	for _, r := range res {
+		applied = append(applied, path.Base(r.Source.Path))
+	}
+	return applied, nil
+}
+
+// Backup writes a consistent copy of a SQLite database to file with
+// VACUUM INTO, while the database stays in use. file must not exist.
+// PostgreSQL is refused: use pg_dump.
+func (s *Store) Backup(ctx context.Context, file string) error {
+	if s.d.name != "sqlite" {
+		return errors.New("backup works on SQLite only; back up PostgreSQL with pg_dump")
+	}
+	if _, err := s.db.ExecContext(ctx, "VACUUM INTO ?", file); err != nil {
+		return fmt.Errorf("backup: %w", err)
 	}
 	return nil
 }

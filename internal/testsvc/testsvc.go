@@ -7,7 +7,10 @@ package testsvc
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"os"
+	"path/filepath"
+	"sync"
 	"testing"
 )
 
@@ -28,8 +31,41 @@ func need(t testing.TB, env string) string {
 	if Required() {
 		t.Fatalf("%s is not set and TOLLGATE_TEST_REQUIRE_SERVICES=1", env)
 	}
+	announceSkip(env)
 	t.Skipf("SKIP: %s is not set; this test needs a real server", env)
 	return ""
+}
+
+// announced holds the variables whose absence this test process has
+// already announced.
+var announced sync.Map
+
+// announceSkip prints one line per missing variable and test process
+// where a person sees it in normal (non -v) output. go test shows a
+// passing package's output only with -v, so the line goes to the
+// terminal (/dev/tty) when there is one, and to stderr as well (seen with
+// -v, in a failing package's output, and by anything that reads the test
+// binary's output directly).
+func announceSkip(env string) {
+	if _, done := announced.LoadOrStore(env, true); done {
+		return
+	}
+	line := skipLine(env)
+	if tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0); err == nil {
+		fmt.Fprintln(tty, line)
+		tty.Close()
+	}
+	fmt.Fprintln(os.Stderr, line)
+}
+
+// skipLine is the announcement for a missing variable: which package
+// skips and how to run it.
+func skipLine(env string) string {
+	pkg := "this package"
+	if wd, err := os.Getwd(); err == nil {
+		pkg = filepath.Base(wd)
+	}
+	return fmt.Sprintf("tollgate tests: SKIP in %s: %s is not set, so the tests that need it are skipped (set it, or TOLLGATE_TEST_REQUIRE_SERVICES=1 to fail instead)", pkg, env)
 }
 
 // UniqueName returns prefix + 12 random hex characters, for schemas and keys
