@@ -160,6 +160,7 @@ var accessMatrix = []matrixRow{
 	{"GET /api/admin/users", "", "", outcome{200, ""}, pAdmin},
 	{"POST /api/admin/users", "", `{}`, outcome{400, "missing_field"}, pAdmin},
 	{"PATCH /api/admin/users/{id}", "/api/admin/users/" + missingID, `{}`, outcome{404, "not_found"}, pAdmin},
+	{"DELETE /api/admin/users/{id}", "/api/admin/users/" + missingID, "", outcome{404, "not_found"}, pAdmin},
 	{"POST /api/admin/users/{id}/sessions/revoke", "/api/admin/users/" + missingID + "/sessions/revoke", "", outcome{404, "not_found"}, pAdmin},
 	{"GET /api/admin/rate-limits/policies", "", "", outcome{200, ""}, pAdmin},
 	{"POST /api/admin/rate-limits/policies", "", `{}`, outcome{400, "missing_field"}, pAdmin},

@@ -288,7 +288,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 		Log:      log,
 		OAuth:    oauthSvc,
 		Auth:     a.identity,
-		Identity: a.identity,
+		Identity: identity{Service: a.identity, keys: a.keys},
 		Keys:     a.keys,
 		Sessions: a.identity,
 		LoginGuard: func(w http.ResponseWriter, r *http.Request) error {
@@ -576,4 +576,16 @@ func (a *app) shutdown(ctx context.Context, srv, msrv *http.Server, stopAll cont
 	}
 	log.InfoContext(ctx, "stopped", "cut_requests", cut)
 	return nil
+}
+
+// identity is the identity service as the HTTP API uses it: deleting a
+// user also revokes their keys, which the service gets here.
+type identity struct {
+	*auth.Service
+	keys *auth.Keys
+}
+
+// DeleteUser soft-deletes user id with its keys (auth.Service.SoftDelete).
+func (i identity) DeleteUser(ctx context.Context, id string) (gateway.User, int, error) {
+	return i.SoftDelete(ctx, id, i.keys)
 }

@@ -292,30 +292,9 @@ func newUserDeleteCmd(e env, gf *globalFlags) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				no := false
-				if u, err = s.UpdateUser(ctx, u.ID, gateway.UserPatch{Active: &no}); err != nil {
+				u, revoked, err := s.SoftDelete(ctx, u.ID, keys)
+				if err != nil {
 					return cliError(err)
-				}
-				revoked := 0
-				cursor := ""
-				for {
-					page, next, err := keys.ListKeys(ctx, u.ID, cursor, 200)
-					if err != nil {
-						return cliError(err)
-					}
-					for _, k := range page {
-						if k.RevokedAt != nil {
-							continue
-						}
-						if err := keys.RevokeKey(ctx, k.ID, u.ID); err != nil {
-							return cliError(err)
-						}
-						revoked++
-					}
-					if next == "" {
-						break
-					}
-					cursor = next
 				}
 				_, err = fmt.Fprintf(e.stdout, "deleted user %s: deactivated, %d API key(s) revoked; their data is kept\n", u.Email, revoked)
 				return err

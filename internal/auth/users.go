@@ -374,3 +374,42 @@ func (s *Service) Logout(ctx context.Context, p *gateway.Principal) error {
 	s.remember(u)
 	return nil
 }
+
+// UserKeys is what deleting a user needs of the API keys (*Keys is one).
+type UserKeys interface {
+	ListKeys(ctx context.Context, ownerID, cursor string, limit int) ([]gateway.APIKey, string, error)
+	RevokeKey(ctx context.Context, id, ownerID string) error
+}
+
+// SoftDelete deletes user id as SPEC 3 says, keeping their data: the user
+// is deactivated first (which ends their sessions and every JWT at once,
+// and makes their keys fail), then every key of theirs is revoked. It
+// returns the user and how many keys it revoked. Errors: 404 not_found,
+// 409 last_admin.
+func (s *Service) SoftDelete(ctx context.Context, id string, keys UserKeys) (gateway.User, int, error) {
+	no := false
+	u, err := s.UpdateUser(ctx, id, gateway.UserPatch{Active: &no})
+	if err != nil {
+		return u, 0, err
+	}
+	revoked := 0
+	for cursor := ""; ; {
+		page, next, err := keys.ListKeys(ctx, u.ID, cursor, 200)
+		if err != nil {
+			return u, revoked, err
+		}
+		for _, k := range page {
+			if k.RevokedAt != nil {
+				continue
+			}
+			if err := keys.RevokeKey(ctx, k.ID, u.ID); err != nil {
+				return u, revoked, err
+			}
+			revoked++
+		}
+		if next == "" {
+			return u, revoked, nil
+		}
+		cursor = next
+	}
+}

@@ -22,6 +22,9 @@ type Identity interface {
 	ListUsers(ctx context.Context, cursor string, limit int) ([]gateway.User, string, error)
 	CreateUser(ctx context.Context, in gateway.NewUser) (gateway.User, error)
 	UpdateUser(ctx context.Context, id string, p gateway.UserPatch) (gateway.User, error)
+	// DeleteUser soft-deletes a user (SPEC 3): deactivated, keys revoked,
+	// sessions ended, data kept; it returns how many keys were revoked.
+	DeleteUser(ctx context.Context, id string) (gateway.User, int, error)
 }
 
 // UserResponse is a user as the API shows it.

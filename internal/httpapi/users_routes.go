@@ -125,4 +125,17 @@ func (s *Server) userRoutes(id Identity) {
 			return WriteJSON(w, http.StatusOK, userResponse(u))
 		},
 	})
+	s.Handle(Route{
+		Method: "DELETE", Path: "/api/admin/users/{id}", Access: admin, OperationID: "deleteUser", Tags: tags,
+		Summary: "Soft-delete a user: deactivated, API keys revoked, sessions ended, data kept (409 last_admin)",
+		Status:  http.StatusNoContent,
+		Params:  []Param{{Name: "id", In: "path", Description: "user id"}},
+		Handler: func(w http.ResponseWriter, r *http.Request) error {
+			if _, _, err := id.DeleteUser(r.Context(), r.PathValue("id")); err != nil {
+				return err
+			}
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		},
+	})
 }
