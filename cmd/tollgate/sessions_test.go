@@ -441,3 +441,34 @@ func testConfigErr(t *testing.T, environ ...string) error {
 	_, err := config.Load(config.Sources{File: writeEmptyConfig(t, dir), Environ: environ})
 	return err
 }
+
+// TestSessionSweep: the identity service's sweep (Service.Run calls it
+// every auth.DefaultSessionSweepInterval) deletes, on the real store, the
+// sessions past their idle or absolute end and keeps the live ones.
+func TestSessionSweep(t *testing.T) {
+	t.Parallel()
+	e, clock, _ := sessionClockEnv(t)
+	old, _ := e.sessionLogin("admin@example.com", adminPassword)
+	clock.Advance(7 * time.Hour)
+	live, _ := e.sessionLogin("admin@example.com", adminPassword)
+	clock.Advance(2 * time.Hour) // old is 9h idle (> auth.session_idle 8h), live 2h
+	wantError(t, old.do("GET", "/api/auth/me", nil), 401, "session_expired", "")
+	me := live.do("GET", "/api/auth/me", nil)
+	wantStatus(t, me, 200)
+	n, err := e.app.identity.SweepSessions(t.Context())
+	if err != nil || n != 1 {
+		t.Fatalf("SweepSessions = %d, %v; want 1", n, err)
+	}
+	rows, err := e.app.store.ListSessions(t.Context(), me.body["id"].(string))
+	if err != nil || len(rows) != 1 {
+		t.Fatalf("session rows after the sweep = %+v, %v; want only the live one", rows, err)
+	}
+	// The swept session is gone (no row: invalid_authorization), the live
+	// one untouched.
+	wantError(t, old.do("GET", "/api/auth/me", nil), 401, "invalid_authorization", "")
+	wantStatus(t, live.do("GET", "/api/auth/me", nil), 200)
+	clock.Advance(7 * 24 * time.Hour) // live has ended as well
+	if n, err := e.app.identity.SweepSessions(t.Context()); err != nil || n != 1 {
+		t.Fatalf("SweepSessions a week later = %d, %v; want 1", n, err)
+	}
+}
