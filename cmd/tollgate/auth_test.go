@@ -444,7 +444,10 @@ func TestNoSecretInLogs(t *testing.T) {
 	secrets = append(secrets, br.cookie, br.csrf, "third password!")
 	wantStatus(t, br.do("GET", "/api/auth/sessions", nil), 200)
 	wantError(t, br.do("PUT", "/api/auth/password", map[string]string{"current_password": "wrong password 2", "new_password": "third password!"}), 401, "invalid_credentials", "")
-	wantStatus(t, br.do("PUT", "/api/auth/password", map[string]string{"current_password": "second password!", "new_password": "third password!"}), 204)
+	pw := br.do("PUT", "/api/auth/password", map[string]string{"current_password": "second password!", "new_password": "third password!"})
+	wantStatus(t, pw, 204)
+	br.take(pw) // the password change renewed the session
+	secrets = append(secrets, br.cookie, br.csrf)
 	wantStatus(t, br.do("POST", "/api/auth/logout", nil), 204)
 	wantError(t, br.do("GET", "/api/auth/me", nil), 401, "invalid_authorization", "")
 	wantError(t, old.do("POST", "/api/auth/refresh", nil), 401, "invalid_authorization", "")

@@ -23,13 +23,20 @@ import (
 // OAuth binding cookies (shared by every instance on the database).
 const oauthBindingKeySetting = "oauth_binding_key"
 
-// newOAuth builds the OAuth service of cfg.Auth.OAuth. signIn is how a
-// successful sign-in starts a browser session (sessionSignIn).
-func newOAuth(ctx context.Context, cfg *config.Config, getenv func(string) string, st *sqlstore.Store,
+// newOAuth builds the OAuth service of cfg.Auth.OAuth: client secrets
+// through deps.getenv, each provider adjusted by deps.oauthProvider when
+// set. signIn is how a successful sign-in starts a browser session
+// (sessionSignIn).
+func newOAuth(ctx context.Context, cfg *config.Config, deps appDeps, st *sqlstore.Store,
 	signIn oauth.SignIn, log *slog.Logger) (*oauth.Service, error) {
-	providers, err := oauthProviders(cfg, getenv)
+	providers, err := oauthProviders(cfg, deps.getenv)
 	if err != nil {
 		return nil, err
+	}
+	if deps.oauthProvider != nil {
+		for i := range providers {
+			deps.oauthProvider(&providers[i])
+		}
 	}
 	role, err := gateway.ParseRole(cfg.Auth.DefaultRole)
 	if err != nil {

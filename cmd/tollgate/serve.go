@@ -23,6 +23,7 @@ import (
 	"github.com/tollgate/tollgate/internal/conversation"
 	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/httpapi"
+	"github.com/tollgate/tollgate/internal/oauth"
 	"github.com/tollgate/tollgate/internal/proxy"
 	"github.com/tollgate/tollgate/internal/ratelimit"
 	tgredis "github.com/tollgate/tollgate/internal/redis"
@@ -199,9 +200,14 @@ type appDeps struct {
 	// passwords are the argon2id parameters of new password hashes; the
 	// zero value is auth.DefaultPasswordParams (tests pass cheaper ones).
 	passwords auth.PasswordParams
-	// getenv reads the environment variables that hold static tokens'
-	// secrets; nil is os.Getenv.
+	// getenv reads the environment variables that hold static tokens' and
+	// OAuth providers' client secrets; nil is os.Getenv.
 	getenv func(string) string
+	// oauthProvider, when set, adjusts each [[auth.oauth]] provider before
+	// the OAuth service is built. Tests point GitHub's endpoints and
+	// Apple's issuer at in-process fakes (oauthtest) with it; there is no
+	// config key for either on purpose (production talks to the real ones).
+	oauthProvider func(*oauth.Provider)
 }
 
 // newApp opens the store (unless deps has one) and wires the HTTP API.
@@ -279,7 +285,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 		return a, err
 	}
 
-	oauthSvc, err := newOAuth(ctx, cfg, os.Getenv, st, sessionSignIn{id: a.identity}, log)
+	oauthSvc, err := newOAuth(ctx, cfg, deps, st, sessionSignIn{id: a.identity}, log)
 	if err != nil {
 		return a, err
 	}

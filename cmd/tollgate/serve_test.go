@@ -68,8 +68,14 @@ func startServe(t *testing.T, cfg *config.Config, extra ...httpapi.Route) (strin
 // startServeApp is startServe that also returns the running app.
 func startServeApp(t *testing.T, cfg *config.Config, extra ...httpapi.Route) (*app, string, context.CancelFunc, <-chan error) {
 	t.Helper()
+	return startServeAppWith(t, cfg, slog.New(slog.DiscardHandler), testDeps(nil), extra...)
+}
+
+// startServeAppWith is startServeApp with the app's logger and deps.
+func startServeAppWith(t *testing.T, cfg *config.Config, log *slog.Logger, deps appDeps, extra ...httpapi.Route) (*app, string, context.CancelFunc, <-chan error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := newApp(ctx, cfg, slog.New(slog.DiscardHandler), testDeps(nil))
+	a, err := newApp(ctx, cfg, log, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

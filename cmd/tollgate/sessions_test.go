@@ -395,15 +395,39 @@ func TestSessionsEndedByAccountChanges(t *testing.T) {
 			400, "weak_password", "body.new_password")
 		wantError(t, cur.do("PUT", "/api/auth/password", map[string]string{"new_password": "user password 3"}), 400, "missing_field", "body.current_password")
 		wantStatus(t, rest.do("GET", "/api/auth/me", nil), 200) // refusals changed nothing
-		wantStatus(t, cur.do("PUT", "/api/auth/password", map[string]string{"current_password": "user password 2", "new_password": "user password 3"}), 204)
-		wantStatus(t, cur.do("GET", "/api/auth/me", nil), 200)
+		before := *cur
+		ch := cur.do("PUT", "/api/auth/password", map[string]string{"current_password": "user password 2", "new_password": "user password 3"})
+		wantStatus(t, ch, 204)
+		// The current session is renewed (OWASP: new id after a credential
+		// change): new secret and CSRF token, same attributes as login.
+		cur.take(ch)
+		if ch.header.Get("X-Session-Rotated") != "1" || cur.cookie == before.cookie || cur.csrf == before.csrf ||
+			!cookieValue.MatchString(cur.cookie) || !cookieValue.MatchString(cur.csrf) {
+			t.Fatalf("password change: X-Session-Rotated %q, Set-Cookie %q", ch.header.Get("X-Session-Rotated"), ch.header["Set-Cookie"])
+		}
+		sc := ch.header["Set-Cookie"]
+		if len(sc) != 2 || !strings.HasPrefix(sc[0], "tollgate_session="+cur.cookie+"; Path=/; Max-Age=") ||
+			!strings.HasSuffix(sc[0], "; HttpOnly; SameSite=Lax") ||
+			!strings.HasPrefix(sc[1], "tollgate_csrf="+cur.csrf+"; Path=/; Max-Age=") || !strings.HasSuffix(sc[1], "; SameSite=Strict") ||
+			strings.Contains(sc[1], "HttpOnly") {
+			t.Fatalf("password change Set-Cookie = %q", sc)
+		}
+		wantError(t, before.via(other).do("GET", "/api/auth/me", nil), 401, "invalid_authorization", "")
+		stale := *cur
+		stale.csrf = before.csrf
+		wantError(t, stale.do("POST", "/api/auth/refresh", nil), 403, "csrf_failed", "")
+		wantStatus(t, cur.via(other).do("GET", "/api/auth/me", nil), 200)
 		wantError(t, rest.via(other).do("GET", "/api/auth/me", nil), 401, "invalid_authorization", "")
 		wantError(t, e.do("GET", "/api/auth/me", tok, nil), 401, "invalid_authorization", "")
 		wantError(t, e.do("POST", "/api/auth/sessions", "", map[string]string{"email": "u@example.com", "password": "user password 2"}), 401, "invalid_credentials", "")
 		login("user password 3")
 		// With a JWT: the change works and the JWT dies with the watermark.
 		tok = e.login("u@example.com", "user password 3")
-		wantStatus(t, e.do("PUT", "/api/auth/password", tok, map[string]string{"current_password": "user password 3", "new_password": "user password 4"}), 204)
+		jc := e.do("PUT", "/api/auth/password", tok, map[string]string{"current_password": "user password 3", "new_password": "user password 4"})
+		wantStatus(t, jc, 204)
+		if jc.header.Get("X-Session-Rotated") != "" || len(jc.header["Set-Cookie"]) != 0 {
+			t.Fatalf("password change with a JWT: X-Session-Rotated %q, Set-Cookie %q", jc.header.Get("X-Session-Rotated"), jc.header["Set-Cookie"])
+		}
 		wantError(t, e.do("GET", "/api/auth/me", tok, nil), 401, "invalid_authorization", "")
 		wantError(t, cur.do("GET", "/api/auth/me", nil), 401, "invalid_authorization", "")
 	})
@@ -416,4 +440,35 @@ func testConfigErr(t *testing.T, environ ...string) error {
 	environ = append([]string{"TOLLGATE_SERVER_ADDR=127.0.0.1:0", "TOLLGATE_SERVER_DATA_DIR=" + dir}, environ...)
 	_, err := config.Load(config.Sources{File: writeEmptyConfig(t, dir), Environ: environ})
 	return err
+}
+
+// TestSessionSweep: the identity service's sweep (Service.Run calls it
+// every auth.DefaultSessionSweepInterval) deletes, on the real store, the
+// sessions past their idle or absolute end and keeps the live ones.
+func TestSessionSweep(t *testing.T) {
+	t.Parallel()
+	e, clock, _ := sessionClockEnv(t)
+	old, _ := e.sessionLogin("admin@example.com", adminPassword)
+	clock.Advance(7 * time.Hour)
+	live, _ := e.sessionLogin("admin@example.com", adminPassword)
+	clock.Advance(2 * time.Hour) // old is 9h idle (> auth.session_idle 8h), live 2h
+	wantError(t, old.do("GET", "/api/auth/me", nil), 401, "session_expired", "")
+	me := live.do("GET", "/api/auth/me", nil)
+	wantStatus(t, me, 200)
+	n, err := e.app.identity.SweepSessions(t.Context())
+	if err != nil || n != 1 {
+		t.Fatalf("SweepSessions = %d, %v; want 1", n, err)
+	}
+	rows, err := e.app.store.ListSessions(t.Context(), me.body["id"].(string))
+	if err != nil || len(rows) != 1 {
+		t.Fatalf("session rows after the sweep = %+v, %v; want only the live one", rows, err)
+	}
+	// The swept session is gone (no row: invalid_authorization), the live
+	// one untouched.
+	wantError(t, old.do("GET", "/api/auth/me", nil), 401, "invalid_authorization", "")
+	wantStatus(t, live.do("GET", "/api/auth/me", nil), 200)
+	clock.Advance(7 * 24 * time.Hour) // live has ended as well
+	if n, err := e.app.identity.SweepSessions(t.Context()); err != nil || n != 1 {
+		t.Fatalf("SweepSessions a week later = %d, %v; want 1", n, err)
+	}
 }

@@ -105,6 +105,9 @@ type Options struct {
 	SessionIdle        time.Duration
 	SessionAbsolute    time.Duration
 	MaxSessionsPerUser int
+	// SessionSweepInterval is how often Run deletes sessions past their
+	// idle or absolute end (default DefaultSessionSweepInterval).
+	SessionSweepInterval time.Duration
 	// PublicURL is server.public_url: an https URL makes the session
 	// cookie Secure with the __Host- prefix, and its origin is trusted by
 	// the cross-origin check of cookie requests.
@@ -167,6 +170,9 @@ func New(opt Options) *Service {
 	}
 	if opt.SessionAbsolute <= 0 {
 		opt.SessionAbsolute = 7 * 24 * time.Hour
+	}
+	if opt.SessionSweepInterval <= 0 {
+		opt.SessionSweepInterval = DefaultSessionSweepInterval
 	}
 	s := &Service{opt: opt, cache: opt.Cache}
 	s.sess, s.initErr = newSessionConfig(opt.PublicURL)
@@ -246,10 +252,17 @@ func (s *Service) refreshCounts(ctx context.Context) error {
 }
 
 // Run polls the database every CacheSyncInterval for users changed by
-// other instances and refreshes the cache, until ctx ends.
+// other instances and refreshes the cache, and every SessionSweepInterval
+// deletes the sessions that have ended (SweepSessions), until ctx ends.
 func (s *Service) Run(ctx context.Context) {
 	t := time.NewTicker(s.opt.CacheSyncInterval)
 	defer t.Stop()
+	var sweep <-chan time.Time
+	if s.opt.Sessions != nil {
+		st := time.NewTicker(s.opt.SessionSweepInterval)
+		defer st.Stop()
+		sweep = st.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -257,6 +270,10 @@ func (s *Service) Run(ctx context.Context) {
 		case <-t.C:
 			if err := s.Sync(ctx); err != nil && ctx.Err() == nil {
 				s.opt.Log.WarnContext(ctx, "auth cache sync failed", "err", err)
+			}
+		case <-sweep:
+			if _, err := s.SweepSessions(ctx); err != nil && ctx.Err() == nil {
+				s.opt.Log.WarnContext(ctx, "session sweep failed", "err", err)
 			}
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"time"
@@ -25,6 +26,12 @@ const (
 // SessionTouchInterval is how often a session's idle deadline is written
 // back: a cookie request at least this long after the last write moves it.
 const SessionTouchInterval = time.Minute
+
+// DefaultSessionSweepInterval is how often Service.Run deletes ended
+// sessions. An ended session is refused whether or not its row is still
+// there; the sweep only keeps the table small (a session nobody uses
+// again is never touched by a request).
+const DefaultSessionSweepInterval = 10 * time.Minute
 
 // maxUserAgent bounds the stored User-Agent.
 const maxUserAgent = 512
@@ -371,6 +378,24 @@ func (s *Service) endUserSessions(ctx context.Context, id, except string) error 
 		return gateway.Internal("end user sessions", err)
 	}
 	return nil
+}
+
+// SweepSessions deletes every session, of every user, past its idle
+// deadline or absolute end (Run calls it every SessionSweepInterval) and
+// returns how many it deleted. Instances sweep independently; deleting an
+// already deleted row is harmless.
+func (s *Service) SweepSessions(ctx context.Context) (int, error) {
+	if s.opt.Sessions == nil {
+		return 0, nil
+	}
+	n, err := s.opt.Sessions.DeleteEndedSessions(ctx, s.now())
+	if err != nil {
+		return 0, fmt.Errorf("sweep sessions: %w", err)
+	}
+	if n > 0 {
+		s.opt.Log.DebugContext(ctx, "ended sessions deleted", "count", n)
+	}
+	return n, nil
 }
 
 // CheckOrigin refuses a cross-site unsafe request (http.CrossOriginProtection

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"errors"
+	"net/http"
 	"net/mail"
 	"os"
 	"path/filepath"
@@ -227,31 +228,53 @@ func (s *Service) updateUser(ctx context.Context, id string, p gateway.UserPatch
 
 // ChangePassword changes the caller's own password (PUT
 // /api/auth/password): like an admin's reset it moves the JWT watermark
-// and ends the user's sessions, except the caller's current one. Errors:
-// 400 weak_password (body.new_password), 401 invalid_credentials for a
-// wrong current password, 403 insufficient_role for a principal without a
-// password (open mode's local admin), 503 overloaded.
-func (s *Service) ChangePassword(ctx context.Context, p *gateway.Principal, current, next gateway.Secret) error {
+// and ends the user's sessions, except the caller's current one. That one
+// is renewed (OWASP: a new session id after a credential change): called
+// with a session cookie, the session gets a new secret and CSRF token in
+// new cookies on w (the old secret dies at once) and rotated is true. If
+// the renewal fails after the password has changed, the current session
+// is ended and its cookies cleared instead (logged; the change stands).
+// Errors: 400 weak_password (body.new_password), 401 invalid_credentials
+// for a wrong current password, 403 insufficient_role for a principal
+// without a password (open mode's local admin), 503 overloaded.
+func (s *Service) ChangePassword(ctx context.Context, w http.ResponseWriter, r *http.Request, p *gateway.Principal, current, next gateway.Secret) (rotated bool, err error) {
 	if p == nil || p.Kind != gateway.PrincipalUser || p.UserID == "" {
-		return gateway.E(gateway.KindPermission, "insufficient_role", "Only a user signed in with their own login has a password to change")
+		return false, gateway.E(gateway.KindPermission, "insufficient_role", "Only a user signed in with their own login has a password to change")
 	}
 	if err := CheckPassword(next); err != nil {
 		if ge, ok := gateway.AsError(err); ok {
 			e := *ge
 			e.Param = "body.new_password"
-			return &e
+			return false, &e
 		}
-		return err
+		return false, err
 	}
 	u, err := s.opt.Users.User(ctx, p.UserID)
 	if err != nil {
-		return mapStoreErr("change password", err)
+		return false, mapStoreErr("change password", err)
 	}
 	if _, err := s.checkPassword(ctx, u.Email, current, false); err != nil {
-		return err
+		return false, err
 	}
-	_, err = s.updateUser(ctx, u.ID, gateway.UserPatch{Password: &next}, p.SessionID)
-	return err
+	if _, err = s.updateUser(ctx, u.ID, gateway.UserPatch{Password: &next}, p.SessionID); err != nil {
+		return false, err
+	}
+	if p.SessionID == "" {
+		return false, nil
+	}
+	if _, _, err := s.RefreshSession(ctx, w, r, p); err != nil {
+		if !errors.Is(err, errSessionExpired) { // RefreshSession cleared the cookies on that one
+			s.ClearSessionCookies(w)
+		}
+		if s.opt.Sessions != nil {
+			if derr := s.opt.Sessions.DeleteSession(ctx, p.SessionID, p.UserID); derr != nil && !errors.Is(derr, gateway.ErrNotFound) {
+				s.opt.Log.ErrorContext(ctx, "end session after password change", "user_id", p.UserID, "err", derr)
+			}
+		}
+		s.opt.Log.WarnContext(ctx, "renew session after password change: ended it instead", "user_id", p.UserID, "err", err)
+		return false, nil
+	}
+	return true, nil
 }
 
 // UserByEmail finds a user for the CLI: 404 not_found.

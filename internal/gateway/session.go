@@ -57,4 +57,8 @@ type SessionStore interface {
 	// DeleteUserSessions ends every session of userID except exceptID
 	// ("" for none) and returns how many ended.
 	DeleteUserSessions(ctx context.Context, userID, exceptID string) (int, error)
+	// DeleteEndedSessions deletes every session whose idle deadline or
+	// absolute end is at or before now (the background sweep) and returns
+	// how many it deleted.
+	DeleteEndedSessions(ctx context.Context, now time.Time) (int, error)
 }

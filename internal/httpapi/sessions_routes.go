@@ -20,7 +20,10 @@ type SessionManager interface {
 	RevokeSession(ctx context.Context, w http.ResponseWriter, p *gateway.Principal, id string) error
 	RevokeOtherSessions(ctx context.Context, p *gateway.Principal) error
 	RevokeUserSessions(ctx context.Context, userID string) error
-	ChangePassword(ctx context.Context, p *gateway.Principal, current, next gateway.Secret) error
+	// ChangePassword changes the caller's password; with a session cookie
+	// it renews the current session on w (new cookies) and reports
+	// rotated.
+	ChangePassword(ctx context.Context, w http.ResponseWriter, r *http.Request, p *gateway.Principal, current, next gateway.Secret) (rotated bool, err error)
 	// HasSessionCookie and ClearSessionCookies let the router clear the
 	// cookies of a cookie request whose session is refused (401).
 	HasSessionCookie(r *http.Request) bool
@@ -163,7 +166,7 @@ func (s *Server) sessionRoutes() {
 	})
 	s.Handle(Route{
 		Method: "PUT", Path: "/api/auth/password", Access: viewer, Binding: UserLogin, OperationID: "changePassword", Tags: tags,
-		Summary: "Change the caller's own password; ends the caller's other sessions and earlier JWTs", Request: ChangePasswordRequest{},
+		Summary: "Change the caller's own password; ends the caller's other sessions and earlier JWTs and renews the current session (new cookies, X-Session-Rotated: 1)", Request: ChangePasswordRequest{},
 		Status: http.StatusNoContent,
 		Handler: func(w http.ResponseWriter, r *http.Request) error {
 			if s.opt.LoginGuard != nil {
@@ -175,8 +178,12 @@ func (s *Server) sessionRoutes() {
 			if err := DecodeJSON(r, &in, false); err != nil {
 				return err
 			}
-			if err := sm.ChangePassword(r.Context(), gateway.PrincipalFrom(r.Context()), in.CurrentPassword, in.NewPassword); err != nil {
+			rotated, err := sm.ChangePassword(r.Context(), w, r, gateway.PrincipalFrom(r.Context()), in.CurrentPassword, in.NewPassword)
+			if err != nil {
 				return err
+			}
+			if rotated {
+				w.Header().Set("X-Session-Rotated", "1")
 			}
 			w.WriteHeader(http.StatusNoContent)
 			return nil

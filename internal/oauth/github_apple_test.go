@@ -7,22 +7,18 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/oauth2"
-
 	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/oauth"
+	"github.com/tollgate/tollgate/internal/oauth/oauthtest"
 )
 
-func githubEnv(t *testing.T) (*env, *fakeGitHub) {
-	gh := newFakeGitHub(t)
+func githubEnv(t *testing.T) (*env, *oauthtest.GitHub) {
+	gh := oauthtest.NewGitHub(t)
 	clk := &clock{t: time.Now()}
-	e := newEnv(t, clk, oauth.Provider{Name: "github", Type: oauth.TypeGitHub, ClientID: gh.client, ClientSecret: gateway.Secret(gh.secret),
-		AutoRegister: true, Endpoint: oauth2.Endpoint{AuthURL: gh.srv.URL + "/login/oauth/authorize",
-			TokenURL: gh.srv.URL + "/login/oauth/access_token", AuthStyle: oauth2.AuthStyleInParams}, APIURL: gh.srv.URL + "/api"})
+	e := newEnv(t, clk, oauth.Provider{Name: "github", Type: oauth.TypeGitHub, ClientID: gh.ClientID(), ClientSecret: gateway.Secret(gh.ClientSecret()),
+		AutoRegister: true, Endpoint: gh.Endpoint(), APIURL: gh.APIURL()})
 	t.Cleanup(func() {
-		gh.mu.Lock()
-		vals := append([]string{gh.secret}, gh.seen...)
-		gh.mu.Unlock()
+		vals := append([]string{gh.ClientSecret()}, gh.Secrets()...)
 		e.assertNoSecretsLogged(vals...)
 	})
 	return e, gh
@@ -50,20 +46,16 @@ func TestGitHub(t *testing.T) {
 	})
 	t.Run("OnlyVerifiedEmailsCount", func(t *testing.T) {
 		e, gh := githubEnv(t)
-		gh.mu.Lock()
-		gh.emails = []map[string]any{{"email": "octo@example.com", "primary": true, "verified": false},
-			{"email": "other@example.com", "primary": false, "verified": false}}
-		gh.mu.Unlock()
+		gh.SetEmails(oauthtest.Email{Email: "octo@example.com", Primary: true, Verified: false},
+			oauthtest.Email{Email: "other@example.com", Primary: false, Verified: false})
 		f := e.begin("github")
 		wantLoginError(t, e.finish(f, false, nil, f.binding), "email_not_verified")
 		if e.userCount() != 1 {
 			t.Fatal("a user was created")
 		}
 		// A verified secondary email is used when the primary is not.
-		gh.mu.Lock()
-		gh.emails = []map[string]any{{"email": "octo@example.com", "primary": true, "verified": false},
-			{"email": "second@example.com", "primary": false, "verified": true}}
-		gh.mu.Unlock()
+		gh.SetEmails(oauthtest.Email{Email: "octo@example.com", Primary: true, Verified: false},
+			oauthtest.Email{Email: "second@example.com", Primary: false, Verified: true})
 		f = e.begin("github")
 		e.wantSignedIn(e.finish(f, false, nil, f.binding), "second@example.com")
 	})
@@ -94,14 +86,14 @@ func TestGitHub(t *testing.T) {
 	})
 }
 
-func appleEnv(t *testing.T) (*env, *testIssuer) {
+func appleEnv(t *testing.T) (*env, *oauthtest.Issuer) {
 	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
-	is := newTestIssuer(t, clk.Now)
-	key := newAppleKey(t)
-	is.apple, is.appleKey, is.teamID, is.keyID, is.client = true, &key.PublicKey, "TEAM123456", "KEY1234567", "com.example.tollgate"
-	e := newEnv(t, clk, oauth.Provider{Name: "apple", Type: oauth.TypeApple, ClientID: is.client, Issuer: is.URL(),
-		TeamID: is.teamID, KeyID: is.keyID, PrivateKey: key, AutoRegister: true})
-	t.Cleanup(func() { e.assertNoSecretsLogged(is.secrets()...) })
+	key := oauthtest.NewAppleKey(t)
+	apple := oauthtest.Apple{ClientID: "com.example.tollgate", TeamID: "TEAM123456", KeyID: "KEY1234567", Key: &key.PublicKey}
+	is := oauthtest.NewAppleIssuer(t, clk.Now, apple)
+	e := newEnv(t, clk, oauth.Provider{Name: "apple", Type: oauth.TypeApple, ClientID: apple.ClientID, Issuer: is.URL(),
+		TeamID: apple.TeamID, KeyID: apple.KeyID, PrivateKey: key, AutoRegister: true})
+	t.Cleanup(func() { e.assertNoSecretsLogged(is.Secrets()...) })
 	return e, is
 }
 
@@ -135,13 +127,13 @@ func TestApple(t *testing.T) {
 		e.clock.Advance(55 * time.Minute)
 		f = e.begin("apple")
 		e.wantSignedIn(e.finish(f, true, nil, f.binding), "new@example.com")
-		if is.tokenErr != 0 {
-			t.Fatalf("token endpoint refused %d requests", is.tokenErr)
+		if is.TokenErrors() != 0 {
+			t.Fatalf("token endpoint refused %d requests", is.TokenErrors())
 		}
 	})
 	t.Run("UnverifiedEmail", func(t *testing.T) {
 		e, is := appleEnv(t)
-		is.setAccount(idAccount{Sub: "001.apple", Email: "new@example.com", Verified: false})
+		is.SetAccount(oauthtest.Account{Sub: "001.apple", Email: "new@example.com", Verified: false})
 		f := e.begin("apple")
 		wantLoginError(t, e.finish(f, true, nil, f.binding), "email_not_verified")
 		if e.userCount() != 1 {

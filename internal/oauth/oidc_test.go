@@ -15,19 +15,20 @@ import (
 
 	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/oauth"
+	"github.com/tollgate/tollgate/internal/oauth/oauthtest"
 )
 
-func oidcEnv(t *testing.T, mod func(*oauth.Provider)) (*env, *testIssuer) {
+func oidcEnv(t *testing.T, mod func(*oauth.Provider)) (*env, *oauthtest.Issuer) {
 	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
-	is := newTestIssuer(t, clk.Now)
-	p := oauth.Provider{Name: "corp", Type: oauth.TypeOIDC, ClientID: is.client, ClientSecret: gateway.Secret(is.secret),
+	is := oauthtest.NewIssuer(t, clk.Now)
+	p := oauth.Provider{Name: "corp", Type: oauth.TypeOIDC, ClientID: is.ClientID(), ClientSecret: gateway.Secret(is.ClientSecret()),
 		Issuer: is.URL(), AutoRegister: true, DefaultRole: gateway.RoleViewer}
 	if mod != nil {
 		mod(&p)
 	}
 	e := newEnv(t, clk, p)
 	t.Cleanup(func() {
-		vals := append(is.secrets(), is.secret)
+		vals := append(is.Secrets(), is.ClientSecret())
 		e.assertNoSecretsLogged(vals...)
 	})
 	return e, is
@@ -65,7 +66,7 @@ func TestOIDC(t *testing.T) {
 		}
 		// Again, with another email at the provider: the same user (by
 		// subject, not email).
-		is.setAccount(idAccount{Sub: "sub-1", Email: "renamed@example.com", Verified: true})
+		is.SetAccount(oauthtest.Account{Sub: "sub-1", Email: "renamed@example.com", Verified: true})
 		f = e.begin("corp")
 		again, _ := e.wantSignedIn(e.finish(f, false, nil, f.binding), "new@example.com")
 		if again.ID != u.ID || e.userCount() != 2 {
@@ -119,8 +120,8 @@ func TestOIDC(t *testing.T) {
 		q := attacker.callback.Query()
 		q.Set("code", victim.callback.Query().Get("code"))
 		wantLoginError(t, e.finish(attacker, false, q, attacker.binding), "exchange_failed")
-		if e.userCount() != 1 || is.tokenErr != 1 {
-			t.Fatalf("users %d, token refusals %d; want 1, 1", e.userCount(), is.tokenErr)
+		if e.userCount() != 1 || is.TokenErrors() != 1 {
+			t.Fatalf("users %d, token refusals %d; want 1, 1", e.userCount(), is.TokenErrors())
 		}
 	})
 	t.Run("TokenEndpointRequiresVerifier", func(t *testing.T) {
@@ -156,7 +157,7 @@ func TestOIDC(t *testing.T) {
 	for name, tamper := range badToken {
 		t.Run("IDToken"+name, func(t *testing.T) {
 			e, is := oidcEnv(t, nil)
-			is.setTamper(tamper)
+			is.SetTamper(tamper)
 			f := e.begin("corp")
 			wantLoginError(t, e.finish(f, false, nil, f.binding), "invalid_id_token")
 			if e.userCount() != 1 {
@@ -170,9 +171,7 @@ func TestOIDC(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		is.mu.Lock()
-		is.badKey = other
-		is.mu.Unlock()
+		is.SetSigningKey(other)
 		f := e.begin("corp")
 		wantLoginError(t, e.finish(f, false, nil, f.binding), "invalid_id_token")
 		if e.userCount() != 1 {
@@ -181,7 +180,7 @@ func TestOIDC(t *testing.T) {
 	})
 	t.Run("UnverifiedEmail", func(t *testing.T) {
 		e, is := oidcEnv(t, nil)
-		is.setAccount(idAccount{Sub: "sub-9", Email: "new@example.com", Verified: false})
+		is.SetAccount(oauthtest.Account{Sub: "sub-9", Email: "new@example.com", Verified: false})
 		f := e.begin("corp")
 		wantLoginError(t, e.finish(f, false, nil, f.binding), "email_not_verified")
 		if e.userCount() != 1 {
@@ -226,7 +225,7 @@ func TestOIDC(t *testing.T) {
 		if err := e.st.CreateUser(ctx, &alice); err != nil {
 			t.Fatal(err)
 		}
-		is.setAccount(idAccount{Sub: "evil-sub", Email: "Alice@Example.com", Verified: true})
+		is.SetAccount(oauthtest.Account{Sub: "evil-sub", Email: "Alice@Example.com", Verified: true})
 		f := e.begin("corp")
 		wantLoginError(t, e.finish(f, false, nil, f.binding), "email_taken")
 		if _, err := e.st.UserIdentity(ctx, "corp", "evil-sub"); !errors.Is(err, gateway.ErrNotFound) {
@@ -243,7 +242,7 @@ func TestOIDC(t *testing.T) {
 			t.Fatal(err)
 		}
 		session := &http.Cookie{Name: "test_session", Value: alice.ID}
-		is.setAccount(idAccount{Sub: "alice-sub", Email: "alice@example.com", Verified: true})
+		is.SetAccount(oauthtest.Account{Sub: "alice-sub", Email: "alice@example.com", Verified: true})
 		// Without a session, ?link=1 is refused before the provider.
 		wantLoginError(t, e.do("GET", e.srv.URL+"/api/auth/oauth/corp?link=1", nil), "login_required")
 		f := e.begin("corp?link=1", session)
@@ -290,6 +289,6 @@ func TestOIDC(t *testing.T) {
 		if !strings.Contains(e.logs.String(), "error_code=invalid_state") {
 			t.Fatalf("the failure was not logged:\n%s", e.logs.String())
 		}
-		e.assertNoSecretsLogged(append(is.secrets(), is.secret, f.binding.Value)...)
+		e.assertNoSecretsLogged(append(is.Secrets(), is.ClientSecret(), f.binding.Value)...)
 	})
 }

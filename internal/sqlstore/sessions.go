@@ -142,6 +142,18 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID, exceptID string)
 	return int(n), s.mapErr("delete user sessions", err)
 }
 
+// DeleteEndedSessions deletes every session past its idle deadline or
+// absolute end at now, of every user.
+func (s *Store) DeleteEndedSessions(ctx context.Context, now time.Time) (int, error) {
+	at := utc(now)
+	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM sessions WHERE expires_at <= ? OR idle_expires_at <= ?`), at, at)
+	if err != nil {
+		return 0, s.mapErr("delete ended sessions", err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), s.mapErr("delete ended sessions", err)
+}
+
 // execOne runs a statement that must change exactly one row:
 // gateway.ErrNotFound when it changed none.
 func (s *Store) execOne(ctx context.Context, op, query string, args ...any) error {

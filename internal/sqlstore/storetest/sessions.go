@@ -164,6 +164,38 @@ func testSessions(t *testing.T, open Opener) {
 			t.Fatal(err)
 		}
 	})
+	t.Run("DeleteEndedSessions", func(t *testing.T) {
+		st, alice, bob := setup(t)
+		live := mk(alice, "live", t0)
+		idle := mk(alice, "idle", t0)
+		idle.IdleExpiresAt = t0.Add(time.Hour)
+		absolute := mk(bob, "absolute", t0)
+		absolute.ExpiresAt = t0.Add(2 * time.Hour) // idle deadline later than the end: either ends it
+		atNow := mk(bob, "at-now", t0)
+		atNow.IdleExpiresAt = t0.Add(3 * time.Hour)
+		for _, s := range []*gateway.Session{live, idle, absolute, atNow} {
+			if err := st.CreateSession(ctx, s, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n, err := st.DeleteEndedSessions(ctx, t0.Add(time.Hour-time.Microsecond)); err != nil || n != 0 {
+			t.Fatalf("DeleteEndedSessions before any end = %d, %v; want 0", n, err)
+		}
+		if n, err := st.DeleteEndedSessions(ctx, t0.Add(3*time.Hour)); err != nil || n != 3 {
+			t.Fatalf("DeleteEndedSessions = %d, %v; want 3 (idle, absolute, and the one ending exactly now)", n, err)
+		}
+		for _, s := range []string{"idle", "absolute", "at-now"} {
+			if _, err := st.SessionByHash(ctx, h(s)); !errors.Is(err, gateway.ErrNotFound) {
+				t.Fatalf("session %s: err = %v, want ErrNotFound", s, err)
+			}
+		}
+		if got, err := st.SessionByHash(ctx, h("live")); err != nil || got.ID != live.ID {
+			t.Fatalf("live session = %+v, %v", got, err)
+		}
+		if n, err := st.DeleteEndedSessions(ctx, t0.Add(3*time.Hour)); err != nil || n != 0 {
+			t.Fatalf("second sweep = %d, %v; want 0", n, err)
+		}
+	})
 	t.Run("DeleteUserSessionsExcept", func(t *testing.T) {
 		st, alice, bob := setup(t)
 		var keep string
