@@ -17,13 +17,13 @@ import (
 // hostileBodyRSSBound is what a hostile body of n bytes may add to the
 // process's peak RSS: a constant plus a small multiple of the body (the
 // server's copy, encoding/json's buffer and decoded string; the race
-// detector's shadow memory doubles that). Before the iterative scan a
+// detector's shadow memory and GC timing triple it). Before the iterative scan a
 // 2.5M-level body (5 MB) was a fatal stack overflow and 1M levels cost
 // about 1 GB.
 func hostileBodyRSSBound(n int) int64 {
 	k := int64(5)
 	if raceEnabled {
-		k = 12
+		k = 16
 	}
 	return 64<<20 + k*int64(n)
 }
