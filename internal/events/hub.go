@@ -375,3 +375,17 @@ func (b *Broker) unsubscribe(s *Subscription) {
 		delete(b.convs, s.conv)
 	}
 }
+
+// Subscribers returns how many subscribers the conversation has on this
+// instance.
+func (b *Broker) Subscribers(conversationID string) int {
+	b.mu.RLock()
+	st := b.convs[conversationID]
+	b.mu.RUnlock()
+	if st == nil {
+		return 0
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return len(st.subs)
+}
