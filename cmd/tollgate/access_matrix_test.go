@@ -144,6 +144,7 @@ var accessMatrix = []matrixRow{
 	{"DELETE /api/conversations/{id}", "/api/conversations/" + missingID, "", outcome{404, "conversation_not_found"}, pScopedWrite},
 	{"GET /api/conversations/{id}/messages", "/api/conversations/" + missingID + "/messages", "", outcome{404, "conversation_not_found"}, pScopedRead},
 	{"POST /api/conversations/{id}/messages", "/api/conversations/" + missingID + "/messages", `{"content":"x"}`, outcome{404, "conversation_not_found"}, pScopedWrite},
+	{"GET /api/stream/conversations/{id}", "/api/stream/conversations/" + missingID, "", outcome{404, "conversation_not_found"}, pScopedRead},
 	{"PATCH /api/messages/{id}", "/api/messages/" + missingID, `{"content":"x"}`, outcome{404, "message_not_found"}, pScopedWrite},
 	{"DELETE /api/messages/{id}", "/api/messages/" + missingID, "", outcome{404, "message_not_found"}, pScopedWrite},
 	{"POST /api/messages/{id}/restore", "/api/messages/" + missingID + "/restore", "", outcome{404, "message_not_found"}, pScopedWrite},

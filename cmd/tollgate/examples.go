@@ -16,6 +16,8 @@ var commandExamples = map[string]string{
 	"tollgate config":       `  tollgate config print`,
 	"tollgate config print": `  tollgate config print --config /etc/tollgate/tollgate.toml`,
 	"tollgate openapi":      `  tollgate openapi > openapi.json`,
+	"tollgate follow": `  tollgate follow conv_abc123                       # print a conversation's events live
+  TOLLGATE_SERVER=https://gw.example.com TOLLGATE_API_KEY=tg_... tollgate follow conv_abc123`,
 	"tollgate user": `  tollgate user create --email a@example.com --role admin
   tollgate user list -o json`,
 	"tollgate user create": `  tollgate user create --email a@example.com --role admin --name "Ada"

@@ -49,6 +49,7 @@ func newRootCmd(e env) *cobra.Command {
 		newOpenAPICmd(e, &gf),
 		newUserCmd(e, &gf),
 		newChatCmd(e),
+		newFollowCmd(e),
 		newLoginCmd(e),
 		newLogoutCmd(e),
 		newWhoamiCmd(e),

@@ -21,6 +21,7 @@ import (
 	"github.com/tollgate/tollgate/internal/auth"
 	"github.com/tollgate/tollgate/internal/config"
 	"github.com/tollgate/tollgate/internal/conversation"
+	"github.com/tollgate/tollgate/internal/events"
 	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/httpapi"
 	"github.com/tollgate/tollgate/internal/oauth"
@@ -186,6 +187,7 @@ type app struct {
 	proxy       *proxy.Proxy
 	usage       *proxy.UsageWriter
 	redis       *goredis.Client
+	hub         *events.Broker
 	cancel      context.CancelFunc // stops background loops
 	stopped     chan struct{}
 	// draining is set when shutdown begins: /readyz answers 503 from then.
@@ -285,6 +287,11 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 		return a, err
 	}
 
+	if a.hub, err = newHub(cfg, a, reg, log); err != nil {
+		return a, err
+	}
+	go a.hub.Run(bg)
+
 	oauthSvc, err := newOAuth(ctx, cfg, deps, st, sessionSignIn{id: a.identity}, log)
 	if err != nil {
 		return a, err
@@ -327,7 +334,9 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 				log.WarnContext(ctx, "refresh rate limit policies", "err", err)
 			}
 		},
-		Conversations: conversation.New(conversation.Options{Store: st, Completer: a.proxy, Log: log}),
+		Conversations: conversation.New(conversation.Options{Store: st, Completer: a.proxy, Log: log,
+			Publisher: httpapi.EventPublisher{Hub: a.hub, Log: log}}),
+		Events: a.hub,
 	})
 	go func() {
 		defer close(a.stopped)
@@ -363,6 +372,40 @@ func (a *app) readyChecks() []httpapi.ReadyCheck {
 		}})
 	}
 	return checks
+}
+
+// newHub builds the live-event hub of cfg.Stream: in process on SQLite;
+// on PostgreSQL shared through Redis pub/sub when redis.url is set, else
+// LISTEN/NOTIFY (stream.backend overrides).
+func newHub(cfg *config.Config, a *app, reg prometheus.Registerer, log *slog.Logger) (*events.Broker, error) {
+	backend := cfg.Stream.Backend
+	if backend == "auto" {
+		switch {
+		case a.store.Engine() != "postgres":
+			backend = "memory"
+		case cfg.Redis.URL != "":
+			backend = "redis"
+		default:
+			backend = "postgres"
+		}
+	}
+	var tr events.Transport
+	switch backend {
+	case "postgres":
+		tr = &events.Postgres{DSN: cfg.DatabaseURL(), Channel: "tollgate_events", Notifier: a.store, Log: log}
+	case "redis":
+		if a.redis == nil {
+			c, err := tgredis.NewClient(cfg.Redis.URL.Reveal())
+			if err != nil {
+				return nil, fmt.Errorf("redis.url: %w", err)
+			}
+			a.redis = c
+		}
+		tr = &events.Redis{Client: a.redis, Channel: cfg.Redis.KeyPrefix + "events", Log: log}
+	}
+	return events.New(events.Options{Store: a.store, Transport: tr, Buffer: cfg.Stream.SubscriberBuffer,
+		MaxEventsPerConversation: cfg.Stream.MaxEventsPerConversation, Retention: cfg.Stream.Retention,
+		Registerer: reg, Log: log})
 }
 
 // newIdentity builds and initialises the identity service of cfg.Auth on st.
@@ -437,6 +480,9 @@ func newHashLimiter(cfg *config.Config) *auth.HashLimiter {
 // database last.
 func (a *app) close(ctx context.Context) {
 	a.cancel()
+	if a.hub != nil {
+		a.hub.Close()
+	}
 	if a.api != nil {
 		<-a.stopped
 	}
@@ -559,6 +605,9 @@ func (a *app) shutdown(ctx context.Context, srv, msrv *http.Server, stopAll cont
 	if d := cfg.Server.ShutdownDelay; d > 0 {
 		time.Sleep(d)
 	}
+	// Live event streams end now (an error frame server_shutting_down):
+	// their clients resume on another instance with Last-Event-ID.
+	a.hub.Close()
 	sctx, cancel := context.WithTimeout(ctx, cfg.Server.ShutdownTimeout)
 	defer cancel()
 	if msrv != nil {

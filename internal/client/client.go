@@ -99,9 +99,10 @@ func withQuery(path string, q url.Values) string {
 	return path + "?" + q.Encode()
 }
 
-// send performs one request. A non-2xx answer is returned as a
-// *gateway.Error and the body is closed; otherwise the caller closes it.
-func (c *Client) send(ctx context.Context, method, path string, in any) (*http.Response, error) {
+// send performs one request, with the given header name, value pairs. A
+// non-2xx answer is returned as a *gateway.Error and the body is closed;
+// otherwise the caller closes it.
+func (c *Client) send(ctx context.Context, method, path string, in any, hdr ...string) (*http.Response, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -119,6 +120,9 @@ func (c *Client) send(ctx context.Context, method, path string, in any) (*http.R
 	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"iter"
 	"net/http"
 	"net/url"
@@ -68,6 +69,8 @@ const (
 // message.delta, Err for error (its Status is 0: the stream's status was
 // 200; a message.done with the message's final status follows).
 type MessageEvent struct {
+	// ID is the event's live-stream id (SPEC 7.1), "" for error events.
+	ID      string
 	Type    string
 	Message *httpapi.MessageObject
 	Delta   *httpapi.DeltaEvent
@@ -106,7 +109,7 @@ func (c *Client) StreamMessage(ctx context.Context, conversationID string, in ht
 }
 
 func decodeMessageEvent(ev llm.Event) (MessageEvent, error) {
-	me := MessageEvent{Type: ev.Type}
+	me := MessageEvent{ID: ev.ID, Type: ev.Type}
 	var err error
 	switch ev.Type {
 	case EventMessageCreated, EventMessageDone:
@@ -152,4 +155,45 @@ func (c *Client) Search(ctx context.Context, q string, limit int) (httpapi.Searc
 		v.Set("limit", strconv.Itoa(limit))
 	}
 	return get[httpapi.SearchResults](ctx, c, withQuery("/api/search", v))
+}
+
+// StreamEvent is one event of a conversation's live stream (SPEC 7.1):
+// ID is its seq, Data its JSON (a message object, a DeltaEvent, a
+// conversation object; {} for resync).
+type StreamEvent struct {
+	ID   string
+	Type string
+	Data json.RawMessage
+}
+
+// StreamConversation subscribes to a conversation's live events
+// (GET /api/stream/conversations/{id}), resuming after lastEventID when
+// it is not "", and yields them as they arrive. An error answer (a
+// *gateway.Error) or a broken connection ends the iteration with a
+// non-nil error; a stream the server ended ends it with io.EOF, so the
+// caller can resume with the last ID it saw. Breaking out of the loop
+// closes the connection.
+func (c *Client) StreamConversation(ctx context.Context, conversationID, lastEventID string) iter.Seq2[StreamEvent, error] {
+	return func(yield func(StreamEvent, error) bool) {
+		hdr := []string{"Accept", "text/event-stream"}
+		if lastEventID != "" {
+			hdr = append(hdr, "Last-Event-ID", lastEventID)
+		}
+		resp, err := c.send(ctx, http.MethodGet, "/api/stream/conversations/"+url.PathEscape(conversationID), nil, hdr...)
+		if err != nil {
+			yield(StreamEvent{}, err)
+			return
+		}
+		defer resp.Body.Close()
+		for ev, err := range llm.ReadEvents(resp.Body) {
+			if err != nil {
+				yield(StreamEvent{}, fmt.Errorf("read conversation stream: %w", err))
+				return
+			}
+			if !yield(StreamEvent{ID: ev.ID, Type: ev.Type, Data: json.RawMessage(ev.Data)}, nil) {
+				return
+			}
+		}
+		yield(StreamEvent{}, io.EOF)
+	}
 }

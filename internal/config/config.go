@@ -18,6 +18,7 @@ type Config struct {
 	RateLimit RateLimit  `koanf:"rate_limit" toml:"rate_limit"`
 	Redis     Redis      `koanf:"redis" toml:"redis"`
 	Usage     Usage      `koanf:"usage" toml:"usage"`
+	Stream    Stream     `koanf:"stream" toml:"stream"`
 	Metrics   Metrics    `koanf:"metrics" toml:"metrics"`
 	Providers []Provider `koanf:"providers" toml:"providers"`
 	Models    []Model    `koanf:"models" toml:"models"`
@@ -160,6 +161,17 @@ type Usage struct {
 	QueueSize     int           `koanf:"queue_size" toml:"queue_size"`
 }
 
+// Stream configures the live conversation events (SPEC 7.1).
+type Stream struct {
+	// Backend carries events between instances: "auto" (SQLite: in
+	// process; PostgreSQL: Redis pub/sub when redis.url is set, else
+	// LISTEN/NOTIFY), "memory", "postgres" or "redis".
+	Backend                  string        `koanf:"backend" toml:"backend"`
+	Retention                time.Duration `koanf:"retention" toml:"retention"`
+	MaxEventsPerConversation int           `koanf:"max_events_per_conversation" toml:"max_events_per_conversation"`
+	SubscriberBuffer         int           `koanf:"subscriber_buffer" toml:"subscriber_buffer"`
+}
+
 // Metrics configures GET /metrics.
 type Metrics struct {
 	// RequireAuth makes /metrics an admin route (401/403 like any other).
@@ -224,6 +236,7 @@ func Defaults() Config {
 		Redis:     Redis{KeyPrefix: "tollgate:"},
 		RateLimit: RateLimit{Backend: "memory", Default: Policy{RequestsPerMinute: 600, Burst: 100}},
 		Usage:     Usage{FlushInterval: time.Second, BatchSize: 500, QueueSize: 65536},
+		Stream:    Stream{Backend: "auto", Retention: 48 * time.Hour, MaxEventsPerConversation: 10000, SubscriberBuffer: 256},
 		Providers: []Provider{},
 		Models:    []Model{},
 	}

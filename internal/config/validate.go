@@ -53,6 +53,7 @@ func (c *Config) Validate() error {
 		"auth.cache_sync_interval":   c.Auth.CacheSyncInterval,
 		"auth.password_hash_wait":    c.Auth.PasswordHashWait,
 		"usage.flush_interval":       c.Usage.FlushInterval,
+		"stream.retention":           c.Stream.Retention,
 	} {
 		if d <= 0 {
 			return bad(name, "must be a positive duration such as \"30s\"")
@@ -112,6 +113,25 @@ func (c *Config) Validate() error {
 	}
 	if p := c.RateLimit.Default; p.RequestsPerMinute <= 0 || p.Burst <= 0 || p.TokensPerMinute < 0 {
 		return bad("rate_limit.default", "requests_per_minute and burst must be positive, tokens_per_minute not negative")
+	}
+	if c.Stream.MaxEventsPerConversation <= 0 {
+		return bad("stream.max_events_per_conversation", "must be positive")
+	}
+	if c.Stream.SubscriberBuffer <= 0 {
+		return bad("stream.subscriber_buffer", "must be positive")
+	}
+	switch c.Stream.Backend {
+	case "auto", "memory":
+	case "postgres":
+		if !strings.HasPrefix(c.DatabaseURL(), "postgres") {
+			return bad("stream.backend", "postgres needs database.url = postgres://...")
+		}
+	case "redis":
+		if c.Redis.URL == "" {
+			return bad("redis.url", "is required when stream.backend = \"redis\"")
+		}
+	default:
+		return bad("stream.backend", "must be auto, memory, postgres or redis, got %q", c.Stream.Backend)
 	}
 	if c.Usage.BatchSize <= 0 {
 		return bad("usage.batch_size", "must be positive")

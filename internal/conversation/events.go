@@ -18,6 +18,9 @@ const (
 	MessageDeleted      EventType = "message.deleted"
 	MessageRestored     EventType = "message.restored"
 	ConversationUpdated EventType = "conversation.updated"
+	// ConversationDeleted goes to the Publisher only, so the live streams
+	// of the deleted conversation end; subscribers never see it.
+	ConversationDeleted EventType = "conversation.deleted"
 	// ReplyFailed tells the poster of a streamed message why the reply
 	// failed or was cut (the SSE "error" event of SPEC 7). It goes to the
 	// post's own Observer only, never to the Publisher.
@@ -29,7 +32,10 @@ const (
 // which sets MessageID and Delta; Conversation for conversation.updated;
 // Err for error.
 type Event struct {
-	Type           EventType
+	Type EventType
+	// Seq is the event's live-stream id (SPEC 7.1), set by the Publisher
+	// before the Observer sees the event; 0 when not published.
+	Seq            int64
 	ConversationID string
 	Message        *gateway.Message
 	MessageID      string
@@ -39,10 +45,11 @@ type Event struct {
 }
 
 // Publisher receives the events of every conversation, in the order they
-// happen within one conversation, from the goroutine that caused them. It
-// must not block for long: a hub queues, it does not wait on readers.
+// happen within one conversation, from the goroutine that caused them, and
+// returns the seq it assigned (0: none). It must not block for long: a
+// hub queues, it does not wait on readers.
 type Publisher interface {
-	Publish(ctx context.Context, ev Event)
+	Publish(ctx context.Context, ev Event) (seq int64)
 }
 
 // Observer receives the events of one streamed post, error included.
@@ -52,7 +59,7 @@ type Observer func(ev Event)
 // to the post's observer.
 func (s *Service) emit(ctx context.Context, obs Observer, ev Event) {
 	if s.publisher != nil && ev.Type != ReplyFailed {
-		s.publisher.Publish(ctx, ev)
+		ev.Seq = s.publisher.Publish(ctx, ev)
 	}
 	if obs != nil {
 		obs(ev)

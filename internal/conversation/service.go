@@ -102,6 +102,14 @@ func (s *Service) Get(ctx context.Context, o gateway.Owner, id string) (gateway.
 	return c, nil
 }
 
+// CheckRead reports whether p may read (and subscribe to) the
+// conversation: its owner today, participants once sharing exists.
+// Errors: 404 conversation_not_found.
+func (s *Service) CheckRead(ctx context.Context, p *gateway.Principal, id string) error {
+	_, err := s.Get(ctx, p.Owner(), id)
+	return err
+}
+
 // Update applies p and emits conversation.updated. Errors: 404
 // model_not_found, conversation_not_found.
 func (s *Service) Update(ctx context.Context, o gateway.Owner, id string, p gateway.ConversationPatch) (gateway.Conversation, error) {
@@ -124,6 +132,7 @@ func (s *Service) Delete(ctx context.Context, o gateway.Owner, id string) error 
 	if err := s.store.DeleteConversation(ctx, o, id); err != nil {
 		return storeError("delete conversation", err, "conversation_not_found")
 	}
+	s.emit(ctx, nil, Event{Type: ConversationDeleted, ConversationID: id})
 	return nil
 }
 

@@ -21,7 +21,10 @@ type recorder struct {
 	events []conversation.Event
 }
 
-func (r *recorder) Publish(_ context.Context, ev conversation.Event) { r.observe(ev) }
+func (r *recorder) Publish(_ context.Context, ev conversation.Event) int64 {
+	r.observe(ev)
+	return 0
+}
 
 func (r *recorder) observe(ev conversation.Event) {
 	r.mu.Lock()

@@ -162,6 +162,7 @@ func (s *Server) conversationRoutes() {
 			return nil
 		}})
 	s.messageRoutes()
+	s.streamRoutes()
 }
 
 func deref(p *string) string {

@@ -254,7 +254,7 @@ func (es *eventStream) send(ev conversation.Event) {
 		return
 	}
 	if data != nil {
-		es.buf = llm.AppendEvent(es.buf[:0], string(ev.Type), string(data))
+		es.buf = llm.AppendEvent(appendEventID(es.buf[:0], ev.Seq), string(ev.Type), string(data))
 	}
 	if _, err := es.w.Write(es.buf); err == nil {
 		_ = es.rc.Flush()

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tollgate/tollgate/internal/conversation"
+	"github.com/tollgate/tollgate/internal/events"
 	"github.com/tollgate/tollgate/internal/gateway"
 )
 
@@ -82,6 +83,9 @@ type Options struct {
 	// Conversations serves /api/conversations, /api/messages and
 	// /api/search; nil registers none of them.
 	Conversations *conversation.Service
+	// Events serves GET /api/stream/conversations/{id} (SPEC 7.1); nil
+	// registers no stream route.
+	Events events.Hub
 	// Sessions serves the browser-session routes (SPEC 4) and clears the
 	// cookies of a refused session; nil registers none.
 	Sessions SessionManager

@@ -21,6 +21,9 @@ const Done = "[DONE]"
 type Event struct {
 	Type string
 	Data string
+	// ID is the stream's last event id so far (the SSE "id:" field; it
+	// carries over to events without one).
+	ID string
 }
 
 // ReadEvents parses an SSE stream with tmaxmax/go-sse and yields its
@@ -32,7 +35,7 @@ func ReadEvents(r io.Reader) iter.Seq2[Event, error] {
 	events := sse.Read(r, &sse.ReadConfig{MaxEventSize: MaxEventSize})
 	return func(yield func(Event, error) bool) {
 		for ev, err := range events {
-			if !yield(Event{Type: ev.Type, Data: ev.Data}, err) {
+			if !yield(Event{Type: ev.Type, Data: ev.Data, ID: ev.LastEventID}, err) {
 				return
 			}
 		}
