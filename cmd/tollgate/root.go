@@ -61,6 +61,7 @@ func newRootCmd(e env) *cobra.Command {
 		newOpenAPICmd(e, &gf),
 		newUserCmd(e, &gf),
 		newChatCmd(e),
+		newUsageCmd(e),
 		newLoginCmd(e),
 		newLogoutCmd(e),
 		newWhoamiCmd(e),
