@@ -204,17 +204,24 @@ func chatInteractive(ctx context.Context, e env, turn chatTurn) error {
 		}
 		rctx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
-		go func() { done <- turn(rctx, line, e.stdout) }()
-		var err error
+		out := &endWriter{w: e.stdout, last: ' '}
+		go func() { done <- turn(rctx, line, out) }()
+		var err, canceled error
 		select {
 		case err = <-done:
 		case <-interrupts:
 			cancel()
 			<-done
-			fmt.Fprintln(e.stdout)
-			fmt.Fprintln(e.stderr, "(reply canceled)")
+			canceled = errors.New("(reply canceled)")
 		}
 		cancel()
+		if out.last != '\n' {
+			fmt.Fprintln(e.stdout)
+		}
+		if canceled != nil {
+			fmt.Fprintln(e.stderr, canceled)
+			continue
+		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -222,6 +229,21 @@ func chatInteractive(ctx context.Context, e env, turn chatTurn) error {
 			fmt.Fprintln(e.stderr, "error:", err)
 		}
 	}
+}
+
+// endWriter remembers the last byte written through it, so that the
+// prompt after a cut reply starts on a new line.
+type endWriter struct {
+	w    io.Writer
+	last byte
+}
+
+func (w *endWriter) Write(p []byte) (int, error) {
+	n, err := w.w.Write(p)
+	if n > 0 {
+		w.last = p[n-1]
+	}
+	return n, err
 }
 
 func newChatCmd(e env) *cobra.Command {

@@ -176,6 +176,19 @@ func TestCLIChatInteractiveExit(t *testing.T) {
 	}
 }
 
+// TestCLIChatInteractiveFailedReply: a reply that fails is reported on
+// stderr, the prompt comes back on a new line and the chat goes on (exit
+// 0 at the end of input).
+func TestCLIChatInteractiveFailedReply(t *testing.T) {
+	t.Parallel()
+	base := newTestApp(t)
+	out, errOut, err := runCLI([]string{"TOLLGATE_SERVER=" + base}, "hi\nagain\n", "chat", "--conversation", "conv_nope")
+	const failure = "error: Conversation not found. (conversation_not_found, HTTP 404)\n"
+	if err != nil || out != "you> assistant> \nyou> assistant> \nyou> \n" || errOut != failure+failure {
+		t.Fatalf("chat = %q, %q, %v", out, errOut, err)
+	}
+}
+
 // TestCLIChatNoStore: --no-store sends plain /v1/chat/completions
 // requests (the interactive form keeps the history in the CLI) and
 // creates no conversation.
