@@ -72,7 +72,7 @@ func TestCLIChat(t *testing.T) {
 		t.Fatalf("stderr = %q", errOut)
 	}
 	out, _, err = run("first line\n\nsecond line\n", "chat", "--conversation", id)
-	if err != nil || out != "first line\nsecond line\n" {
+	if err != nil || out != "you> assistant> first line\nyou> you> assistant> second line\nyou> \n" {
 		t.Fatalf("interactive chat = %q, %v", out, err)
 	}
 	msgs, err := client.New(base).Messages(t.Context(), id)

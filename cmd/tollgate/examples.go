@@ -42,7 +42,11 @@ var commandExamples = map[string]string{
   tollgate key rotate 0190a1b2-... --grace 10m`,
 	"tollgate chat": `  tollgate chat "Explain SSE in one sentence"
   tollgate chat --model llama3 --conversation conv_...
-  tollgate chat                                  # interactive`,
+  tollgate chat                                  # interactive: you> ... assistant> ...; Ctrl-C cancels a reply
+  tollgate chat --no-store "Summarise: ..."      # plain /v1 call, nothing stored`,
+	"tollgate usage": `  tollgate usage
+  tollgate usage --group-by day --since 7d
+  tollgate usage --group-by key -o json`,
 	"tollgate login": `  tollgate login --server https://tollgate.example.com
   printf '%s\n%s\n' a@example.com "$PASSWORD" | tollgate login`,
 	"tollgate logout": `  tollgate logout`,

@@ -42,17 +42,21 @@ func withKeyStore(ctx context.Context, e env, gf *globalFlags, fn func(*sqlstore
 }
 
 // parseExpiry parses a Go duration or a number of days ("30d").
-func parseExpiry(s string) (time.Duration, error) {
+func parseExpiry(s string) (time.Duration, error) { return parseDuration("--expires", s) }
+
+// parseDuration parses flag's value: a positive Go duration or a number
+// of days ("30d").
+func parseDuration(flag, s string) (time.Duration, error) {
 	if d, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.Atoi(d)
 		if err != nil || n <= 0 {
-			return 0, fmt.Errorf("--expires: %q is not a positive number of days", s)
+			return 0, fmt.Errorf("%s: %q is not a positive number of days", flag, s)
 		}
 		return time.Duration(n) * 24 * time.Hour, nil
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil || v <= 0 {
-		return 0, fmt.Errorf("--expires: %q is not a positive duration (e.g. 720h or 30d)", s)
+		return 0, fmt.Errorf("%s: %q is not a positive duration (e.g. 720h or 30d)", flag, s)
 	}
 	return v, nil
 }

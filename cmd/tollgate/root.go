@@ -16,6 +16,18 @@ type env struct {
 	stdout  io.Writer
 	stderr  io.Writer
 	environ func() []string
+	// interrupts, when set, routes SIGINT to the returned channel until
+	// release is called, instead of ending the command's context (nil: no
+	// interrupts are delivered, as in most tests).
+	interrupts func() (interrupts <-chan struct{}, release func())
+}
+
+// catchInterrupts is e.interrupts, or a channel that never fires.
+func (e env) catchInterrupts() (<-chan struct{}, func()) {
+	if e.interrupts == nil {
+		return nil, func() {}
+	}
+	return e.interrupts()
 }
 
 // globalFlags are the flags every command that reads config accepts.
@@ -50,6 +62,7 @@ func newRootCmd(e env) *cobra.Command {
 		newUserCmd(e, &gf),
 		newChatCmd(e),
 		newFollowCmd(e),
+		newUsageCmd(e),
 		newLoginCmd(e),
 		newLogoutCmd(e),
 		newWhoamiCmd(e),

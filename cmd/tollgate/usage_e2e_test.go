@@ -2,6 +2,7 @@ package main
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,5 +98,89 @@ func TestUsageByKeyShowsKeyNames(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got.Data, want) {
 		t.Fatalf("usage by key = %+v, want %+v", got.Data, want)
+	}
+}
+
+// TestCLIUsage: `tollgate usage` prints the caller's own usage as a table
+// (with a total row) or as JSON, grouped as asked.
+func TestCLIUsage(t *testing.T) {
+	t.Parallel()
+	e := newAuthEnv(t, "TOLLGATE_USAGE_FLUSH_INTERVAL=10ms")
+	tok := e.setup()
+	k := &keyEnv{authEnv: e}
+	key := k.createKey(tok, httpapi.CreateKeyRequest{Name: "reporting job"})
+	for _, cred := range []string{key.Key, tok, tok} {
+		if r := e.do("POST", "/v1/chat/completions", cred, map[string]any{"model": "echo",
+			"messages": []map[string]string{{"role": "user", "content": "a b"}}}); r.status != 200 {
+			t.Fatalf("chat = %d", r.status)
+		}
+	}
+	for range 200 { // the writer flushes in the background (bounded wait)
+		got, err := e.client(tok).Usage(t.Context(), client.UsageQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got.Data) == 1 && got.Data[0].Requests == 3 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	run := func(args ...string) string {
+		t.Helper()
+		out, errOut, err := runCLI([]string{"TOLLGATE_SERVER=" + e.url, "TOLLGATE_API_KEY=" + tok}, "", args...)
+		if err != nil || errOut != "" {
+			t.Fatalf("%v = %q, %q, %v", args, out, errOut, err)
+		}
+		return out
+	}
+	if got, want := run("usage"), ""+
+		"MODEL  REQUESTS  PROMPT TOKENS  COMPLETION TOKENS  OK  ERROR  INCOMPLETE  CANCELED\n"+
+		"echo   3         6              6                  3   0      0           0\n"+
+		"TOTAL  3         6              6                  3   0      0           0\n"; got != want {
+		t.Fatalf("usage =\n%s\nwant\n%s", got, want)
+	}
+	if got, want := run("usage", "--group-by", "key", "--since", "1h"), ""+
+		"KEY                                   NAME           REQUESTS  PROMPT TOKENS  COMPLETION TOKENS  OK  ERROR  INCOMPLETE  CANCELED\n"+
+		"-                                     (no key)       2         4              4                  2   0      0           0\n"+
+		key.ID+"  reporting job  1         2              2                  1   0      0           0\n"+
+		"TOTAL                                                3         6              6                  3   0      0           0\n"; got != want {
+		t.Fatalf("usage by key =\n%s\nwant\n%s", got, want)
+	}
+	if got, want := run("usage", "--group-by", "status", "-o", "json"), `[
+  {
+    "group": "ok",
+    "requests": 3,
+    "prompt_tokens": 6,
+    "completion_tokens": 6,
+    "statuses": {
+      "ok": 3,
+      "error": 0,
+      "incomplete": 0,
+      "canceled": 0
+    }
+  }
+]
+`; got != want {
+		t.Fatalf("usage -o json =\n%s\nwant\n%s", got, want)
+	}
+	// The key sees only its own request.
+	out, _, err := runCLI([]string{"TOLLGATE_SERVER=" + e.url, "TOLLGATE_API_KEY=" + key.Key}, "", "usage", "--group-by", "served_model")
+	if want := "" +
+		"SERVED MODEL  REQUESTS  PROMPT TOKENS  COMPLETION TOKENS  OK  ERROR  INCOMPLETE  CANCELED\n" +
+		"echo          1         2              2                  1   0      0           0\n" +
+		"TOTAL         1         2              2                  1   0      0           0\n"; err != nil || out != want {
+		t.Fatalf("usage with the key = %q, %v; want\n%s", out, err, want)
+	}
+	for _, tc := range []struct{ args, err string }{
+		{"usage --group-by user", `--group-by: "user" is not model, key, day, status or served_model`},
+		{"usage --since soon", `--since: "soon" is not a positive duration (e.g. 720h or 30d)`},
+		{"usage -o yaml", `-o/--output: "yaml" is not table or json`},
+	} {
+		if _, _, err := runCLI([]string{"TOLLGATE_SERVER=" + e.url, "TOLLGATE_API_KEY=" + tok}, "", strings.Fields(tc.args)...); err == nil || err.Error() != tc.err {
+			t.Errorf("%s = %v, want %s", tc.args, err, tc.err)
+		}
+	}
+	if _, _, err := runCLI([]string{"TOLLGATE_SERVER=" + e.url, "TOLLGATE_API_KEY=tg_wrong"}, "", "usage"); err == nil || !strings.Contains(err.Error(), "HTTP 401") {
+		t.Errorf("usage with a bad key = %v, want a 401", err)
 	}
 }

@@ -1,9 +1,10 @@
 // Package client is a typed Go client of Tollgate's HTTP API (/api and the
-// read-only /v1 routes), used by the CLI and by end-to-end tests. Request
+// /v1 routes), used by the CLI and by end-to-end tests. Request
 // and response bodies are the exported types of internal/httpapi; every
 // error envelope comes back as a *gateway.Error whose Kind is derived from
 // the status (Status set to it), with the envelope's Code, Message and
-// Param. /v1/chat/completions is left to OpenAI clients.
+// Param. /v1/chat/completions is covered as a stream of text deltas
+// (StreamChatCompletion); its other features are left to OpenAI clients.
 package client
 
 import (
