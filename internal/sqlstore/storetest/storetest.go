@@ -31,6 +31,7 @@ type Stores interface {
 	gateway.UsageStore
 	gateway.SessionStore
 	gateway.UserIdentityStore
+	gateway.EventStore
 	SettingStore
 }
 
@@ -64,4 +65,5 @@ var suites = []suite{
 	{"APIKeys", testAPIKeys},
 	{"Sessions", testSessions},
 	{"UserIdentities", testUserIdentities},
+	{"Events", testEvents},
 }
