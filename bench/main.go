@@ -244,6 +244,8 @@ func run(ctx context.Context, o options, log io.Writer) (*Result, error) {
 			r.bodies(gw)
 			r.logf("  idle streams")
 			_, tg.idle = r.idle(gw)
+			r.logf("  live-event subscribers")
+			r.subscribers(gw)
 		}
 		gs.stop()
 	}

@@ -26,9 +26,13 @@ func provisionKey(ctx context.Context, bin, dir string) (string, []string, error
 		var out, errOut bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errOut
 		if err := cmd.Run(); err != nil {
-			return "", fmt.Errorf("tollgate %s: %w: %s", args[0]+" "+args[1], err, errOut.String())
+			return "", fmt.Errorf("tollgate %s: %w: %s", strings.Join(args, " "), err, errOut.String())
 		}
 		return strings.TrimSpace(out.String()), nil
+	}
+	// The CLI refuses to create a database by accident: migrate makes it.
+	if _, err := run("", "migrate"); err != nil {
+		return "", nil, err
 	}
 	if _, err := run("bench-password-0123\n", "user", "create", "--email", "bench@example.com", "--role", "admin", "--password-stdin"); err != nil {
 		return "", nil, err
