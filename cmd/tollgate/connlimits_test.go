@@ -78,16 +78,7 @@ func TestSlowBodyCutWhileStreamOutlivesReadTimeout(t *testing.T) {
 	t.Parallel()
 	step := make(chan struct{})
 	up := llmtest.NewT(t, llmtest.Reply{Words: []string{"one", " two", " three"}, Step: step})
-	cfg := testConfigTOML(t, `
-[[providers]]
-name = "up"
-type = "openai"
-base_url = "`+up.URL+`"
-
-[[models]]
-name = "m"
-provider = "up"
-`, "TOLLGATE_SERVER_READ_TIMEOUT=300ms")
+	cfg := testConfigTOML(t, upstreamConfig(t, up.URL), "TOLLGATE_SERVER_READ_TIMEOUT=300ms")
 	base, _, _ := startServe(t, cfg)
 
 	// The stream starts and delivers its first event, then waits on step.
@@ -185,16 +176,7 @@ func TestUpstreamRedirectIs502(t *testing.T) {
 	target := llmtest.NewT(t)
 	redirect := llmtest.Reply{Status: http.StatusFound, Header: map[string]string{"Location": target.URL + "/chat/completions"}, Body: " "}
 	up := llmtest.NewT(t, redirect, redirect)
-	cfg := testConfigTOML(t, `
-[[providers]]
-name = "up"
-type = "openai"
-base_url = "`+up.URL+`"
-
-[[models]]
-name = "m"
-provider = "up"
-`)
+	cfg := testConfigTOML(t, upstreamConfig(t, up.URL))
 	base, _, _ := startServe(t, cfg)
 	for _, stream := range []string{"false", "true"} {
 		resp, err := http.Post(base+"/v1/chat/completions", "application/json",

@@ -73,16 +73,7 @@ func TestShutdownCutsRequestsWithoutLosingData(t *testing.T) {
 		llmtest.Reply{Words: []string{"one", " two", " three"}, HangAfter: 3},
 		llmtest.Reply{Words: []string{"alpha", " beta", " gamma"}, HangAfter: 3},
 		llmtest.Reply{Hang: true})
-	cfg := testConfigTOML(t, `
-[[providers]]
-name = "up"
-type = "openai"
-base_url = "`+up.URL+`"
-
-[[models]]
-name = "m"
-provider = "up"
-`, "TOLLGATE_SERVER_SHUTDOWN_TIMEOUT=300ms")
+	cfg := testConfigTOML(t, upstreamConfig(t, up.URL), "TOLLGATE_SERVER_SHUTDOWN_TIMEOUT=300ms")
 	base, stop, result := startServe(t, cfg)
 
 	// 1. A /v1 stream that has delivered its role chunk and two words.
@@ -275,16 +266,7 @@ func TestSIGTERMExitsZero(t *testing.T) {
 	up := llmtest.NewT(t, llmtest.Reply{Words: []string{"one", " two"}, HangAfter: 2})
 	dir := t.TempDir()
 	cfgFile := filepath.Join(dir, "tollgate.toml")
-	if err := os.WriteFile(cfgFile, []byte(`
-[[providers]]
-name = "up"
-type = "openai"
-base_url = "`+up.URL+`"
-
-[[models]]
-name = "m"
-provider = "up"
-`), 0o600); err != nil {
+	if err := os.WriteFile(cfgFile, []byte(upstreamConfig(t, up.URL)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	port := freePort(t)
