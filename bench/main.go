@@ -244,10 +244,19 @@ func run(ctx context.Context, o options, log io.Writer) (*Result, error) {
 			r.bodies(gw)
 			r.logf("  idle streams")
 			_, tg.idle = r.idle(gw)
-			r.logf("  live-event subscribers")
-			r.subscribers(gw)
 		}
 		gs.stop()
+		if v.Name == mainVariant {
+			// A fresh gateway, so the subscribers' RSS is not hidden in
+			// what the idle streams left behind.
+			r.logf("  live-event subscribers")
+			fs, fw, err := r.startVariant(v)
+			if err != nil {
+				return res, err
+			}
+			r.subscribers(fw)
+			fs.stop()
+		}
 	}
 	tg.auth = o.apiKey != ""
 	res.Targets = targets(tg)

@@ -172,7 +172,9 @@ func startBare(p pinning, bin, upstream, logPath string) (*server, error) {
 // gatewayConfig is the TOML the harness writes for the gateway.
 func gatewayConfig(addr, dataDir, upstream string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "[server]\naddr = %q\ndata_dir = %q\n\n", addr, dataDir)
+	// No connection cap: the idle-stream and subscriber scenarios hold 10,000
+	// connections (server.max_connections defaults to 4096).
+	fmt.Fprintf(&b, "[server]\naddr = %q\ndata_dir = %q\nmax_connections = 0\n\n", addr, dataDir)
 	// Rate limiting cannot be switched off today: a limit far above what
 	// the benchmark sends keeps every request allowed.
 	b.WriteString("[rate_limit.default]\nrequests_per_minute = 1000000000\nburst = 100000000\n\n")
