@@ -21,6 +21,9 @@ type Conversation struct {
 	// conversation's fields and the last message posted to it; lists are
 	// ordered by it, newest first.
 	LastActivityAt time.Time
+	// Role is the reader's relation to the conversation: RoleOwner, or
+	// the participant role of a shared conversation.
+	Role ParticipantRole
 }
 
 // MessageStatus says how a message ended.
@@ -47,9 +50,12 @@ type Message struct {
 	Status           MessageStatus
 	PromptTokens     int64
 	CompletionTokens int64
-	CreatedAt        time.Time
-	EditedAt         *time.Time
-	DeletedAt        *time.Time
+	// AuthorID is the user who posted a user message ("" for assistant
+	// messages).
+	AuthorID  string
+	CreatedAt time.Time
+	EditedAt  *time.Time
+	DeletedAt *time.Time
 }
 
 // ConversationPatch changes the non-nil fields of a conversation.
@@ -149,6 +155,16 @@ type ConversationStore interface {
 	// not deleted. query is text: operators and quotes are searched for
 	// literally. Results are ranked best first.
 	SearchMessages(ctx context.Context, o Owner, query string, limit int) ([]SearchHit, error)
+	// AddParticipant adds userID to o's user-owned conversation with the
+	// role (or changes its role). ErrNotFound unless o owns the
+	// conversation and it is not an end user's.
+	AddParticipant(ctx context.Context, o Owner, conversationID, userID string, role ParticipantRole) (Participant, error)
+	// ListParticipants returns the participants of a conversation o can
+	// read, oldest first; ErrNotFound otherwise.
+	ListParticipants(ctx context.Context, o Owner, conversationID string) ([]Participant, error)
+	// RemoveParticipant removes userID from the conversation when o owns
+	// it or o is that participant; ErrNotFound otherwise.
+	RemoveParticipant(ctx context.Context, o Owner, conversationID, userID string) error
 	// SweepPendingMessages marks assistant messages still pending that
 	// were created before `before` as incomplete and returns how many.
 	SweepPendingMessages(ctx context.Context, before time.Time) (int64, error)

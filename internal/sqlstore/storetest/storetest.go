@@ -61,6 +61,7 @@ var suites = []suite{
 	{"Usage", testUsage},
 	{"Users", testUsers},
 	{"Conversations", testConversations},
+	{"Participants", testParticipants},
 	{"APIKeys", testAPIKeys},
 	{"Sessions", testSessions},
 	{"UserIdentities", testUserIdentities},
