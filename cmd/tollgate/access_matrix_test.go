@@ -89,6 +89,9 @@ const (
 	pScopedRead = "401 ok ok ok ok ok ok ok ok eu ok ok eu ok ok ok"
 	// Contributor, user scoped write: the header is always mandatory.
 	pScopedWrite = "401 403 ok ok ok ok ok eu ok eu ok ok eu ok eu ok"
+	// Viewer, user scoped, not a GET (leaving a shared conversation): the
+	// header is mandatory.
+	pScopedWriteViewer = "401 ok ok ok ok ok ok eu ok eu ok ok eu ok eu ok"
 	// Contributor, the caller's own keys: a user or the user's own plain
 	// key (or its exchanged JWT); never an app credential or static token.
 	pOwnKeys = "401 403 ok ok ok ok 403 403 403 403 403 403 403 403 403 ok"
@@ -149,6 +152,9 @@ var accessMatrix = []matrixRow{
 	{"DELETE /api/messages/{id}", "/api/messages/" + missingID, "", outcome{404, "message_not_found"}, pScopedWrite},
 	{"POST /api/messages/{id}/restore", "/api/messages/" + missingID + "/restore", "", outcome{404, "message_not_found"}, pScopedWrite},
 	{"GET /api/search", "/api/search?q=x", "", outcome{200, ""}, pScopedRead},
+	{"GET /api/conversations/{id}/participants", "/api/conversations/" + missingID + "/participants", "", outcome{404, "conversation_not_found"}, pScopedRead},
+	{"POST /api/conversations/{id}/participants", "/api/conversations/" + missingID + "/participants", `{"user_id":"x","role":"reader"}`, outcome{404, "conversation_not_found"}, pScopedWrite},
+	{"DELETE /api/conversations/{id}/participants/{user_id}", "/api/conversations/" + missingID + "/participants/x", "", outcome{404, "conversation_not_found"}, pScopedWriteViewer},
 
 	{"GET /api/keys", "", "", outcome{200, ""}, pOwnKeys},
 	{"POST /api/keys", "", `{}`, outcome{400, "missing_field"}, pOwnKeys},

@@ -334,7 +334,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 				log.WarnContext(ctx, "refresh rate limit policies", "err", err)
 			}
 		},
-		Conversations: conversation.New(conversation.Options{Store: st, Completer: a.proxy, Log: log,
+		Conversations: conversation.New(conversation.Options{Store: st, Completer: a.proxy, Log: log, Users: st,
 			Publisher: httpapi.EventPublisher{Hub: a.hub, Log: log}}),
 		Events: a.hub,
 	})

@@ -29,7 +29,10 @@ type Options struct {
 	Completer Completer
 	// Publisher receives every event of every conversation (nil: none).
 	Publisher Publisher
-	Log       *slog.Logger
+	// Users resolves the users a conversation is shared with (nil: user
+	// ids are taken as given and emails are not found).
+	Users Users
+	Log   *slog.Logger
 }
 
 // Service is the conversation service. It is safe for concurrent use.
@@ -37,6 +40,7 @@ type Service struct {
 	store     gateway.ConversationStore
 	completer Completer
 	publisher Publisher
+	users     Users
 	log       *slog.Logger
 }
 
@@ -45,7 +49,7 @@ func New(opt Options) *Service {
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{store: opt.Store, completer: opt.Completer, publisher: opt.Publisher, log: opt.Log}
+	return &Service{store: opt.Store, completer: opt.Completer, publisher: opt.Publisher, users: opt.Users, log: opt.Log}
 }
 
 // storeError maps a store error: ErrNotFound to 404 with the code
@@ -103,7 +107,7 @@ func (s *Service) Get(ctx context.Context, o gateway.Owner, id string) (gateway.
 }
 
 // CheckRead reports whether p may read (and subscribe to) the
-// conversation: its owner today, participants once sharing exists.
+// conversation: its owner or a participant (checked in SQL).
 // Errors: 404 conversation_not_found.
 func (s *Service) CheckRead(ctx context.Context, p *gateway.Principal, id string) error {
 	_, err := s.Get(ctx, p.Owner(), id)

@@ -26,6 +26,8 @@ type ConversationObject struct {
 	CreatedAt      time.Time `json:"created_at"`
 	UpdatedAt      time.Time `json:"updated_at"`
 	LastActivityAt time.Time `json:"last_activity_at"`
+	// Role is the caller's: owner, or its participant role.
+	Role string `json:"role" enum:"owner,reader,writer"`
 }
 
 // ConversationList is the body of GET /api/conversations.
@@ -64,7 +66,10 @@ func (c *ConversationRequest) Validate() error {
 
 func conversationObject(c gateway.Conversation) ConversationObject {
 	o := ConversationObject{ID: c.ID, Title: c.Title, Model: c.Model, SystemPrompt: c.SystemPrompt,
-		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, LastActivityAt: c.LastActivityAt}
+		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, LastActivityAt: c.LastActivityAt, Role: string(c.Role)}
+	if o.Role == "" {
+		o.Role = string(gateway.RoleOwner)
+	}
 	if c.EndUserID != "" {
 		eu := c.EndUserID
 		o.EndUserID = &eu
@@ -162,6 +167,7 @@ func (s *Server) conversationRoutes() {
 			return nil
 		}})
 	s.messageRoutes()
+	s.participantRoutes()
 	s.streamRoutes()
 }
 
