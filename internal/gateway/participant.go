@@ -1,6 +1,9 @@
 package gateway
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // ParticipantRole is what a user may do in a conversation shared with it
 // (SPEC 7.2); RoleOwner marks the owner's own conversations.
@@ -30,3 +33,35 @@ type Participant struct {
 // that can participate in another user's conversation (end users of app
 // credentials and tenant-wide views cannot).
 func ParticipantOf(o Owner) bool { return !o.AllEndUsers && o.EndUserID == "" }
+
+// Invite lets whoever holds its token join a conversation with a role
+// (SPEC 7.2). Only the token's SHA-256 is stored; MaxUses 0 is unlimited.
+type Invite struct {
+	ID             string
+	ConversationID string
+	TokenHash      string
+	Role           ParticipantRole
+	ExpiresAt      time.Time
+	MaxUses        int
+	Uses           int
+	RevokedAt      *time.Time
+	CreatedAt      time.Time
+}
+
+// InviteStore keeps invites. Every method but AcceptInvite is scoped to
+// the conversation's owner in SQL (ErrNotFound otherwise).
+type InviteStore interface {
+	// CreateInvite stores inv for o's user-owned conversation (ID and
+	// CreatedAt are set by the store).
+	CreateInvite(ctx context.Context, o Owner, inv Invite) (Invite, error)
+	// ListInvites returns the conversation's invites, newest first.
+	ListInvites(ctx context.Context, o Owner, conversationID string) ([]Invite, error)
+	// RevokeInvite revokes an invite (idempotent).
+	RevokeInvite(ctx context.Context, o Owner, id string) (Invite, error)
+	// AcceptInvite uses the invite whose token hashes to tokenHash, unless
+	// it is revoked, expired at now or used up (ErrNotFound), and makes
+	// userID a participant with its role (a participant keeps its role; the
+	// owner joins nothing and uses nothing), in one transaction. It
+	// returns the invite.
+	AcceptInvite(ctx context.Context, tokenHash, userID string, now time.Time) (Invite, error)
+}

@@ -62,6 +62,7 @@ var suites = []suite{
 	{"Users", testUsers},
 	{"Conversations", testConversations},
 	{"Participants", testParticipants},
+	{"Invites", testInvites},
 	{"APIKeys", testAPIKeys},
 	{"Sessions", testSessions},
 	{"UserIdentities", testUserIdentities},

@@ -14,6 +14,22 @@ CREATE INDEX conversation_participants_user ON conversation_participants (user_i
 -- messages and messages from before sharing); writers edit their own.
 ALTER TABLE messages ADD COLUMN author_id TEXT NOT NULL DEFAULT '';
 
+-- Invites to a conversation: the token is shown once and only its SHA-256
+-- is kept. max_uses 0 means unlimited.
+CREATE TABLE conversation_invites (
+    id              TEXT PRIMARY KEY,
+    conversation_id TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    token_hash      TEXT NOT NULL UNIQUE,
+    role            TEXT NOT NULL,
+    expires_at      DATETIME NOT NULL,
+    max_uses        INTEGER NOT NULL DEFAULT 0,
+    uses            INTEGER NOT NULL DEFAULT 0,
+    revoked_at      DATETIME,
+    created_at      DATETIME NOT NULL
+);
+CREATE INDEX conversation_invites_conversation ON conversation_invites (conversation_id);
+
 -- +goose Down
+DROP TABLE conversation_invites;
 ALTER TABLE messages DROP COLUMN author_id;
 DROP TABLE conversation_participants;
