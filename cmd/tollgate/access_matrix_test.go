@@ -92,6 +92,10 @@ const (
 	// Viewer, user scoped, not a GET (leaving a shared conversation): the
 	// header is mandatory.
 	pScopedWriteViewer = "401 ok ok ok ok ok ok eu ok eu ok ok eu ok eu ok"
+	// Viewer / contributor, not user scoped, for users only (invites: end
+	// users of app credentials have no shared conversations).
+	pUserRead  = "401 ok ok ok ok ok 403 403 403 403 ok 403 403 403 403 ok"
+	pUserWrite = "401 403 ok ok ok ok 403 403 403 403 ok 403 403 403 403 ok"
 	// Contributor, the caller's own keys: a user or the user's own plain
 	// key (or its exchanged JWT); never an app credential or static token.
 	pOwnKeys = "401 403 ok ok ok ok 403 403 403 403 403 403 403 403 403 ok"
@@ -154,6 +158,10 @@ var accessMatrix = []matrixRow{
 	{"GET /api/search", "/api/search?q=x", "", outcome{200, ""}, pScopedRead},
 	{"GET /api/conversations/{id}/participants", "/api/conversations/" + missingID + "/participants", "", outcome{404, "conversation_not_found"}, pScopedRead},
 	{"POST /api/conversations/{id}/participants", "/api/conversations/" + missingID + "/participants", `{"user_id":"x","role":"reader"}`, outcome{404, "conversation_not_found"}, pScopedWrite},
+	{"GET /api/conversations/{id}/invites", "/api/conversations/" + missingID + "/invites", "", outcome{404, "conversation_not_found"}, pScopedRead},
+	{"POST /api/conversations/{id}/invites", "/api/conversations/" + missingID + "/invites", `{"role":"reader"}`, outcome{404, "conversation_not_found"}, pScopedWrite},
+	{"DELETE /api/invites/{id}", "/api/invites/" + missingID, "", outcome{404, "not_found"}, pUserWrite},
+	{"POST /api/invites/accept", "", `{"token":"tgi_x"}`, outcome{404, "not_found"}, pUserRead},
 	{"DELETE /api/conversations/{id}/participants/{user_id}", "/api/conversations/" + missingID + "/participants/x", "", outcome{404, "conversation_not_found"}, pScopedWriteViewer},
 
 	{"GET /api/keys", "", "", outcome{200, ""}, pOwnKeys},

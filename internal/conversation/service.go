@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/proxy"
@@ -32,7 +33,10 @@ type Options struct {
 	// Users resolves the users a conversation is shared with (nil: user
 	// ids are taken as given and emails are not found).
 	Users Users
-	Log   *slog.Logger
+	// Now is the clock of invites, share links, presence and typing
+	// (nil: time.Now).
+	Now func() time.Time
+	Log *slog.Logger
 }
 
 // Service is the conversation service. It is safe for concurrent use.
@@ -41,6 +45,7 @@ type Service struct {
 	completer Completer
 	publisher Publisher
 	users     Users
+	now       func() time.Time
 	log       *slog.Logger
 }
 
@@ -49,7 +54,10 @@ func New(opt Options) *Service {
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{store: opt.Store, completer: opt.Completer, publisher: opt.Publisher, users: opt.Users, log: opt.Log}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	return &Service{store: opt.Store, completer: opt.Completer, publisher: opt.Publisher, users: opt.Users, now: opt.Now, log: opt.Log}
 }
 
 // storeError maps a store error: ErrNotFound to 404 with the code

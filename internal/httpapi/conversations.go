@@ -168,6 +168,7 @@ func (s *Server) conversationRoutes() {
 		}})
 	s.messageRoutes()
 	s.participantRoutes()
+	s.inviteRoutes()
 	s.streamRoutes()
 }
 

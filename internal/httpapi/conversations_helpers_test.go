@@ -83,6 +83,8 @@ type envOpt struct {
 	replies []llmtest.Reply // nil: the built-in echo provider
 	store   func(gateway.ConversationStore) gateway.ConversationStore
 	db      func(t testing.TB) gateway.ConversationStore
+	now     func() time.Time // the service's clock (nil: time.Now)
+	log     io.Writer        // server and access log (nil: discarded)
 }
 
 func newConvEnv(t *testing.T, o envOpt) *convEnv {
@@ -108,8 +110,14 @@ func newConvEnv(t *testing.T, o envOpt) *convEnv {
 	if o.store != nil {
 		st = o.store(st)
 	}
-	s := httpapi.New(httpapi.Options{Auth: testAuth{}, Conversations: conversation.New(conversation.Options{Store: st, Completer: px}),
-		Log: slog.New(slog.DiscardHandler)})
+	log := slog.New(slog.DiscardHandler)
+	var access *slog.Logger
+	if o.log != nil {
+		log = slog.New(slog.NewTextHandler(o.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		access = log
+	}
+	s := httpapi.New(httpapi.Options{Auth: testAuth{}, Conversations: conversation.New(conversation.Options{Store: st, Completer: px, Now: o.now, Log: log}),
+		Log: log, AccessLog: access})
 	env.srv = httptest.NewServer(s.Handler())
 	t.Cleanup(env.srv.Close)
 	return env
