@@ -166,6 +166,7 @@ type ConversationStore interface {
 	// it or o is that participant; ErrNotFound otherwise.
 	RemoveParticipant(ctx context.Context, o Owner, conversationID, userID string) error
 	InviteStore
+	ShareStore
 	// SweepPendingMessages marks assistant messages still pending that
 	// were created before `before` as incomplete and returns how many.
 	SweepPendingMessages(ctx context.Context, before time.Time) (int64, error)

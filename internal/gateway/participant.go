@@ -65,3 +65,17 @@ type InviteStore interface {
 	// returns the invite.
 	AcceptInvite(ctx context.Context, tokenHash, userID string, now time.Time) (Invite, error)
 }
+
+// ShareStore keeps the public share link of a conversation (SPEC 7.2):
+// one per conversation, found by the SHA-256 of its token.
+type ShareStore interface {
+	// SetShare creates or replaces the share link of o's user-owned
+	// conversation (the previous token stops working). ErrNotFound
+	// otherwise.
+	SetShare(ctx context.Context, o Owner, conversationID, tokenHash string) error
+	// DeleteShare revokes it; ErrNotFound when o has no share link there.
+	DeleteShare(ctx context.Context, o Owner, conversationID string) error
+	// SharedConversation returns the conversation shared under tokenHash
+	// and its messages in order; ErrNotFound for an unknown token.
+	SharedConversation(ctx context.Context, tokenHash string) (Conversation, []Message, error)
+}

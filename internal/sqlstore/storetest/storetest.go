@@ -63,6 +63,7 @@ var suites = []suite{
 	{"Conversations", testConversations},
 	{"Participants", testParticipants},
 	{"Invites", testInvites},
+	{"Shares", testShares},
 	{"APIKeys", testAPIKeys},
 	{"Sessions", testSessions},
 	{"UserIdentities", testUserIdentities},

@@ -29,7 +29,15 @@ CREATE TABLE conversation_invites (
 );
 CREATE INDEX conversation_invites_conversation ON conversation_invites (conversation_id);
 
+-- Share links: at most one per conversation, by the SHA-256 of its token.
+CREATE TABLE conversation_shares (
+    conversation_id TEXT PRIMARY KEY REFERENCES conversations (id) ON DELETE CASCADE,
+    token_hash      TEXT NOT NULL UNIQUE,
+    created_at      DATETIME NOT NULL
+);
+
 -- +goose Down
+DROP TABLE conversation_shares;
 DROP TABLE conversation_invites;
 ALTER TABLE messages DROP COLUMN author_id;
 DROP TABLE conversation_participants;
