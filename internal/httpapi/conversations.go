@@ -169,6 +169,7 @@ func (s *Server) conversationRoutes() {
 	s.messageRoutes()
 	s.participantRoutes()
 	s.inviteRoutes()
+	s.shareRoutes()
 	s.streamRoutes()
 }
 

@@ -85,6 +85,7 @@ type envOpt struct {
 	db      func(t testing.TB) gateway.ConversationStore
 	now     func() time.Time // the service's clock (nil: time.Now)
 	log     io.Writer        // server and access log (nil: discarded)
+	users   conversation.Users
 }
 
 func newConvEnv(t *testing.T, o envOpt) *convEnv {
@@ -116,7 +117,7 @@ func newConvEnv(t *testing.T, o envOpt) *convEnv {
 		log = slog.New(slog.NewTextHandler(o.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		access = log
 	}
-	s := httpapi.New(httpapi.Options{Auth: testAuth{}, Conversations: conversation.New(conversation.Options{Store: st, Completer: px, Now: o.now, Log: log}),
+	s := httpapi.New(httpapi.Options{Auth: testAuth{}, Conversations: conversation.New(conversation.Options{Store: st, Completer: px, Now: o.now, Log: log, Users: o.users}),
 		Log: log, AccessLog: access})
 	env.srv = httptest.NewServer(s.Handler())
 	t.Cleanup(env.srv.Close)
