@@ -24,6 +24,11 @@ type Conversation struct {
 	// Role is the reader's relation to the conversation: RoleOwner, or
 	// the participant role of a shared conversation.
 	Role ParticipantRole
+	// UnreadCount is the number of messages after the reader's read
+	// marker that others posted (their user messages and the replies to
+	// them), not deleted or pending. Set by GetConversation and
+	// ListConversations.
+	UnreadCount int64
 }
 
 // MessageStatus says how a message ended.
@@ -167,6 +172,11 @@ type ConversationStore interface {
 	RemoveParticipant(ctx context.Context, o Owner, conversationID, userID string) error
 	InviteStore
 	ShareStore
+	// MarkRead moves o's read marker of a conversation it can read forward
+	// to messageID (never back) and returns the conversation as o now
+	// sees it. ErrNotFound for a conversation o cannot read; ErrBadParent
+	// for a message outside it.
+	MarkRead(ctx context.Context, o Owner, conversationID, messageID string) (Conversation, error)
 	// SweepPendingMessages marks assistant messages still pending that
 	// were created before `before` as incomplete and returns how many.
 	SweepPendingMessages(ctx context.Context, before time.Time) (int64, error)

@@ -58,7 +58,7 @@ func checkOwner(o gateway.Owner, write bool, ids ...string) error {
 
 // Unqualified column lists for RETURNING (SQLite accepts no alias there).
 const (
-	conversationReturning = `id, user_id, end_user_id, title, model, system_prompt, created_at, updated_at, last_activity_at, 'owner'`
+	conversationReturning = `id, user_id, end_user_id, title, model, system_prompt, created_at, updated_at, last_activity_at, 'owner', 0`
 	messageReturning      = `id, conversation_id, parent_id, role, content, model, status,
 	prompt_tokens, completion_tokens, author_id, created_at, edited_at, deleted_at`
 )
@@ -68,7 +68,7 @@ func newID(prefix string) string { return prefix + strings.ToLower(rand.Text()) 
 func scanConversation(sc scanner) (gateway.Conversation, error) {
 	var c gateway.Conversation
 	var role string
-	err := sc.Scan(&c.ID, &c.UserID, &c.EndUserID, &c.Title, &c.Model, &c.SystemPrompt, &c.CreatedAt, &c.UpdatedAt, &c.LastActivityAt, &role)
+	err := sc.Scan(&c.ID, &c.UserID, &c.EndUserID, &c.Title, &c.Model, &c.SystemPrompt, &c.CreatedAt, &c.UpdatedAt, &c.LastActivityAt, &role, &c.UnreadCount)
 	c.Role = gateway.ParticipantRole(role)
 	c.CreatedAt, c.UpdatedAt, c.LastActivityAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC(), c.LastActivityAt.UTC()
 	return c, err
@@ -127,8 +127,9 @@ type queryer interface {
 
 func (s *Store) getConversation(ctx context.Context, q queryer, o gateway.Owner, id string) (gateway.Conversation, error) {
 	from, f, args := readableConversations(o)
-	row := q.QueryRowContext(ctx, s.q(`SELECT `+conversationColumns+`, COALESCE(pr.role, 'owner') FROM `+from+` WHERE c.id = ? AND `+f),
-		append(append(args[:1:1], id), args[1:]...)...)
+	ucol, uargs := unreadColumn(o)
+	args = append(append(append(uargs, args[0]), id), args[1:]...)
+	row := q.QueryRowContext(ctx, s.q(`SELECT `+conversationColumns+`, COALESCE(pr.role, 'owner'), `+ucol+` FROM `+from+` WHERE c.id = ? AND `+f), args...)
 	c, err := scanConversation(row)
 	return c, s.mapErr("get conversation", err)
 }
@@ -145,7 +146,9 @@ func (s *Store) ListConversations(ctx context.Context, o gateway.Owner, after *g
 		}
 	}
 	from, f, args := readableConversations(o)
-	query := `SELECT ` + conversationColumns + `, COALESCE(pr.role, 'owner') FROM ` + from + ` WHERE ` + f
+	ucol, uargs := unreadColumn(o)
+	args = append(uargs, args...)
+	query := `SELECT ` + conversationColumns + `, COALESCE(pr.role, 'owner'), ` + ucol + ` FROM ` + from + ` WHERE ` + f
 	if after != nil {
 		t := after.LastActivityAt.UTC()
 		query += ` AND (c.last_activity_at < ? OR (c.last_activity_at = ? AND c.id < ?))`

@@ -46,7 +46,7 @@ func (s *Store) DeleteShare(ctx context.Context, o gateway.Owner, conversationID
 // SharedConversation reads the conversation of a share token and its
 // messages.
 func (s *Store) SharedConversation(ctx context.Context, tokenHash string) (gateway.Conversation, []gateway.Message, error) {
-	row := s.db.QueryRowContext(ctx, s.q(`SELECT `+conversationColumns+`, 'owner' FROM conversation_shares sh
+	row := s.db.QueryRowContext(ctx, s.q(`SELECT `+conversationColumns+`, 'owner', 0 FROM conversation_shares sh
 		JOIN conversations c ON c.id = sh.conversation_id WHERE sh.token_hash = ?`), tokenHash)
 	c, err := scanConversation(row)
 	if err != nil {

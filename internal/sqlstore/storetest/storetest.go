@@ -64,6 +64,7 @@ var suites = []suite{
 	{"Participants", testParticipants},
 	{"Invites", testInvites},
 	{"Shares", testShares},
+	{"ReadMarkers", testReadMarkers},
 	{"APIKeys", testAPIKeys},
 	{"Sessions", testSessions},
 	{"UserIdentities", testUserIdentities},

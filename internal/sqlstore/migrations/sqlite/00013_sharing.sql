@@ -36,7 +36,19 @@ CREATE TABLE conversation_shares (
     created_at      DATETIME NOT NULL
 );
 
+-- Read markers: per reader (user, or app owner and end user) the seq of
+-- the last message read.
+CREATE TABLE conversation_reads (
+    conversation_id TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    user_id         TEXT NOT NULL,
+    end_user_id     TEXT NOT NULL DEFAULT '',
+    last_read_seq   INTEGER NOT NULL,
+    updated_at      DATETIME NOT NULL,
+    PRIMARY KEY (conversation_id, user_id, end_user_id)
+);
+
 -- +goose Down
+DROP TABLE conversation_reads;
 DROP TABLE conversation_shares;
 DROP TABLE conversation_invites;
 ALTER TABLE messages DROP COLUMN author_id;
