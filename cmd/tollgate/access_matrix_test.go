@@ -163,6 +163,8 @@ var accessMatrix = []matrixRow{
 	{"POST /api/conversations/{id}/share", "/api/conversations/" + missingID + "/share", "", outcome{404, "conversation_not_found"}, pScopedWrite},
 	{"DELETE /api/conversations/{id}/share", "/api/conversations/" + missingID + "/share", "", outcome{404, "conversation_not_found"}, pScopedWrite},
 	{"GET /api/share/{token}", "/api/share/tgs_x", "", outcome{404, "not_found"}, pPublic},
+	{"POST /api/conversations/{id}/read", "/api/conversations/" + missingID + "/read", `{"message_id":"msg_x"}`, outcome{404, "conversation_not_found"}, pScopedWriteViewer},
+	{"GET /api/conversations/{id}/threads", "/api/conversations/" + missingID + "/threads", "", outcome{404, "conversation_not_found"}, pScopedRead},
 	{"DELETE /api/invites/{id}", "/api/invites/" + missingID, "", outcome{404, "not_found"}, pUserWrite},
 	{"POST /api/invites/accept", "", `{"token":"tgi_x"}`, outcome{404, "not_found"}, pUserRead},
 	{"DELETE /api/conversations/{id}/participants/{user_id}", "/api/conversations/" + missingID + "/participants/x", "", outcome{404, "conversation_not_found"}, pScopedWriteViewer},

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,6 +60,92 @@ func TestLiveEventsParticipantRemoved(t *testing.T) {
 			for _, err := range rd.StreamConversation(t.Context(), conv.ID, "") {
 				wantCode(t, err, 404, "conversation_not_found", "")
 				break
+			}
+		})
+	}
+}
+
+// TestUnreadAcrossInstances: unread_count follows posts by others and
+// `read`; unread.update reaches only the reader it concerns (its own
+// stream on the other instance), never a co-participant's stream, also on
+// replay.
+func TestUnreadAcrossInstances(t *testing.T) {
+	t.Parallel()
+	for _, be := range liveBackends {
+		t.Run(be.name, func(t *testing.T) {
+			t.Parallel()
+			e := newLiveEnv(t, be)
+			e.a.createUser(e.tok, "own2@example.com", adminPassword, "contributor")
+			wrID := e.a.createUser(e.tok, "wr@example.com", adminPassword, "contributor")
+			own := e.a.client(e.a.login("own2@example.com", adminPassword))
+			wr := e.a.client(e.a.login("wr@example.com", adminPassword))
+			conv, err := own.CreateConversation(t.Context(), httpapi.ConversationRequest{Title: ptr("t")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r := e.a.do("POST", "/api/conversations/"+conv.ID+"/participants", own.Token(), `{"user_id":"`+wrID+`","role":"writer"}`); r.status != 201 {
+				t.Fatalf("add: %d %v", r.status, r.body)
+			}
+			unread := func(tok string) float64 {
+				t.Helper()
+				r := e.b.do("GET", "/api/conversations/"+conv.ID, tok, nil)
+				n, ok := r.body["unread_count"].(float64)
+				if r.status != 200 || !ok {
+					t.Fatalf("get: %d %v", r.status, r.body)
+				}
+				return n
+			}
+			r := e.a.do("POST", "/api/conversations/"+conv.ID+"/messages", wr.Token(), `{"content":"hello"}`)
+			if r.status != 201 {
+				t.Fatalf("post: %d %v", r.status, r.body)
+			}
+			reply := r.body["assistant_message"].(map[string]any)["id"].(string)
+			if got := unread(own.Token()); got != 2 {
+				t.Fatalf("owner unread after the writer's post = %v, want 2", got)
+			}
+			if got := unread(wr.Token()); got != 0 {
+				t.Fatalf("writer unread after its own post = %v, want 0", got)
+			}
+
+			isType := func(typ string) func(client.StreamEvent) bool {
+				return func(ev client.StreamEvent) bool { return ev.Type == typ }
+			}
+			mine := collect(t.Context(), e.b.client(own.Token()), conv.ID, "", isType("unread.update"))
+			theirs := collect(t.Context(), e.b.client(wr.Token()), conv.ID, "", isType("conversation.updated"))
+			waitSubscribed(t, e.b, conv.ID, 2)
+			r = e.a.do("POST", "/api/conversations/"+conv.ID+"/read", own.Token(), `{"message_id":"`+reply+`"}`)
+			if r.status != 200 || r.body["unread_count"] != 0.0 || r.body["last_read_message_id"] != reply || r.body["end_user_id"] != nil {
+				t.Fatalf("read: %d %v", r.status, r.body)
+			}
+			if got := unread(own.Token()); got != 0 {
+				t.Fatalf("owner unread after read = %v, want 0", got)
+			}
+			// A later event every participant sees ends the writer's wait.
+			if r := e.a.do("PATCH", "/api/conversations/"+conv.ID, own.Token(), `{"title":"renamed"}`); r.status != 200 {
+				t.Fatalf("rename: %d %v", r.status, r.body)
+			}
+			res := <-mine
+			if res.err != nil || len(res.events) != 1 || res.events[0].Type != "unread.update" {
+				t.Fatalf("owner's stream: %+v, %v", res.events, res.err)
+			}
+			res = <-theirs
+			if res.err != nil {
+				t.Fatal(res.err)
+			}
+			for _, ev := range res.events {
+				if ev.Type == "unread.update" {
+					t.Fatalf("the writer got the owner's unread.update: %s", ev.Data)
+				}
+				if ev.Type == "conversation.updated" && (strings.Contains(string(ev.Data), "unread_count") || strings.Contains(string(ev.Data), `"role"`)) {
+					t.Fatalf("conversation.updated carries the owner's reader state: %s", ev.Data)
+				}
+			}
+			// On replay, too.
+			res = <-collect(t.Context(), wr, conv.ID, "0", isType("conversation.updated"))
+			for _, ev := range res.events {
+				if ev.Type == "unread.update" {
+					t.Fatalf("replay showed the writer the owner's unread.update")
+				}
 			}
 		})
 	}

@@ -22,6 +22,9 @@ const (
 	// ParticipantRemoved is published like the others; the Publisher also
 	// has the conversation's subscribers re-check their access.
 	ParticipantRemoved EventType = "participant.removed"
+	// UnreadUpdate concerns one reader (Unread names it); live streams
+	// show it to that reader only.
+	UnreadUpdate EventType = "unread.update"
 	// ConversationDeleted goes to the Publisher only, so the live streams
 	// of the deleted conversation end; subscribers never see it.
 	ConversationDeleted EventType = "conversation.deleted"
@@ -46,6 +49,7 @@ type Event struct {
 	Delta          string
 	Conversation   *gateway.Conversation
 	Participant    *gateway.Participant
+	Unread         *Unread
 	Err            error
 }
 

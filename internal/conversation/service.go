@@ -134,6 +134,10 @@ func (s *Service) Update(ctx context.Context, o gateway.Owner, id string, p gate
 	if err != nil {
 		return c, storeError("update conversation", err, "conversation_not_found")
 	}
+	// The update's own answer has no reader state (unread_count): read it.
+	if got, err := s.store.GetConversation(ctx, o, id); err == nil {
+		c = got
+	}
 	s.emit(ctx, nil, Event{Type: ConversationUpdated, ConversationID: c.ID, Conversation: &c})
 	return c, nil
 }

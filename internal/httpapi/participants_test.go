@@ -60,6 +60,12 @@ func TestParticipantMatrix(t *testing.T) {
 			{"GET", "/api/conversations/{c}", "", readers, false},
 			{"GET", "/api/conversations/{c}/messages", "", readers, false},
 			{"GET", "/api/conversations/{c}/participants", "", readers, false},
+			{"GET", "/api/conversations/{c}/threads", "", readers, false},
+			{"POST", "/api/conversations/{c}/read", `{"message_id":"{m}"}`, readers, false},
+			{"GET", "/api/conversations/{c}/invites", "", map[string]int{"owner": 200}, false},
+			{"POST", "/api/conversations/{c}/invites", `{"role":"reader"}`, map[string]int{"owner": 201}, false},
+			{"POST", "/api/conversations/{c}/share", "", map[string]int{"owner": 201}, false},
+			{"DELETE", "/api/conversations/{c}/share", "", map[string]int{"owner": 204}, false},
 			{"PATCH", "/api/conversations/{c}", `{"title":"renamed"}`, map[string]int{"owner": 200}, false},
 			{"POST", "/api/conversations/{c}/messages", `{"content":"hello"}`, map[string]int{"owner": 201, "writer": 201}, true},
 			{"POST", "/api/conversations/{c}/participants", `{"user_id":"xavier","role":"reader"}`, map[string]int{"owner": 201}, false},
@@ -78,7 +84,11 @@ func TestParticipantMatrix(t *testing.T) {
 					unknown = "/api/conversations/" + c.ID + "/participants/nobody"
 					e.callJSON(t, alice, "POST", "/api/conversations/"+c.ID+"/participants", `{"user_id":"xavier","role":"reader"}`, http.StatusCreated, nil)
 				}
-				resp, b := e.call(t, a.who, r.method, path, r.body)
+				if r.method == "DELETE" && strings.HasSuffix(r.path, "/share") {
+					e.callJSON(t, alice, "POST", "/api/conversations/"+c.ID+"/share", "", http.StatusCreated, nil)
+				}
+				body := strings.ReplaceAll(r.body, "{m}", first.UserMessage.ID)
+				resp, b := e.call(t, a.who, r.method, path, body)
 				name := r.method + " " + r.path + " as " + a.name
 				if st, ok := r.ok[a.name]; ok {
 					if resp.StatusCode != st {
@@ -94,7 +104,7 @@ func TestParticipantMatrix(t *testing.T) {
 					}
 					continue
 				}
-				uresp, ub := e.call(t, a.who, r.method, unknown, r.body)
+				uresp, ub := e.call(t, a.who, r.method, unknown, body)
 				if resp.StatusCode != http.StatusNotFound || uresp.StatusCode != http.StatusNotFound || string(b) != string(ub) {
 					t.Fatalf("%s: %d %s; unknown id: %d %s", name, resp.StatusCode, b, uresp.StatusCode, ub)
 				}

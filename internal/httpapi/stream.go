@@ -64,7 +64,11 @@ func eventData(ev conversation.Event) ([]byte, bool) {
 	case ev.Message != nil:
 		v = messageObject(*ev.Message)
 	case ev.Conversation != nil:
-		v = conversationObject(*ev.Conversation)
+		c := *ev.Conversation
+		c.Role, c.UnreadCount = "", 0 // the caller's, not every subscriber's
+		v = conversationObject(c)
+	case ev.Unread != nil:
+		v = unreadObject(*ev.Unread)
 	case ev.Participant != nil:
 		v = participantObject(*ev.Participant)
 	default:
@@ -86,7 +90,7 @@ func appendEventID(dst []byte, seq int64) []byte {
 
 // StreamEventTypes are the event types of GET /api/stream/conversations/{id}.
 type StreamEventTypes struct {
-	Type string `json:"type" enum:"message.created,message.delta,message.done,message.updated,message.deleted,message.restored,conversation.updated,participant.added,participant.removed,resync"`
+	Type string `json:"type" enum:"message.created,message.delta,message.done,message.updated,message.deleted,message.restored,conversation.updated,participant.added,participant.removed,unread.update,resync"`
 }
 
 func (s *Server) streamRoutes() {
@@ -147,6 +151,10 @@ func (s *Server) streamConversation(w http.ResponseWriter, r *http.Request) erro
 			return nil
 		case err != nil:
 			return nil // client gone, too slow, or access ended
+		}
+		if ev.Type == string(conversation.UnreadUpdate) && !unreadFor(ev.Data, p.Owner()) {
+			buf = buf[:0]
+			continue // another reader's marker
 		}
 		buf = appendEventID(buf[:0], ev.Seq)
 		buf = llm.AppendEvent(buf, ev.Type, string(ev.Data))
