@@ -165,6 +165,8 @@ var accessMatrix = []matrixRow{
 	{"GET /api/share/{token}", "/api/share/tgs_x", "", outcome{404, "not_found"}, pPublic},
 	{"POST /api/conversations/{id}/read", "/api/conversations/" + missingID + "/read", `{"message_id":"msg_x"}`, outcome{404, "conversation_not_found"}, pScopedWriteViewer},
 	{"GET /api/conversations/{id}/threads", "/api/conversations/" + missingID + "/threads", "", outcome{404, "conversation_not_found"}, pScopedRead},
+	{"POST /api/conversations/{id}/typing", "/api/conversations/" + missingID + "/typing", `{"typing":true}`, outcome{404, "conversation_not_found"}, pScopedWrite},
+	{"POST /api/presence/heartbeat", "", "", outcome{204, ""}, pUserRead},
 	{"DELETE /api/invites/{id}", "/api/invites/" + missingID, "", outcome{404, "not_found"}, pUserWrite},
 	{"POST /api/invites/accept", "", `{"token":"tgi_x"}`, outcome{404, "not_found"}, pUserRead},
 	{"DELETE /api/conversations/{id}/participants/{user_id}", "/api/conversations/" + missingID + "/participants/x", "", outcome{404, "conversation_not_found"}, pScopedWriteViewer},

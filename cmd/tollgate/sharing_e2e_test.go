@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -146,6 +147,101 @@ func TestUnreadAcrossInstances(t *testing.T) {
 				if ev.Type == "unread.update" {
 					t.Fatalf("replay showed the writer the owner's unread.update")
 				}
+			}
+		})
+	}
+}
+
+// TestTypingAndPresenceExpire: typing set on one instance reaches a
+// subscriber on the other and ends by itself 6 s after the last call;
+// presence is online from a heartbeat and away 60 s after the last one.
+// The clock is injected; sweeps are called, nothing waits on time.
+func TestTypingAndPresenceExpire(t *testing.T) {
+	t.Parallel()
+	for _, be := range liveBackends {
+		t.Run(be.name, func(t *testing.T) {
+			t.Parallel()
+			var mu sync.Mutex
+			clock := time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)
+			deps := testDeps(nil)
+			deps.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+			advance := func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
+			a := newAuthEnvDeps(t, deps, be.environ(t)...)
+			tok := a.setup()
+			b := a
+			if be.shared {
+				b = a.second()
+			}
+			a.createUser(tok, "own3@example.com", adminPassword, "contributor")
+			wrID := a.createUser(tok, "wr3@example.com", adminPassword, "contributor")
+			rdID := a.createUser(tok, "rd3@example.com", adminPassword, "contributor")
+			own, wr, rd := a.login("own3@example.com", adminPassword), a.login("wr3@example.com", adminPassword), a.login("rd3@example.com", adminPassword)
+			r := a.do("POST", "/api/conversations", own, `{}`)
+			conv := r.body["id"].(string)
+			for _, p := range [][2]string{{wrID, "writer"}, {rdID, "reader"}} {
+				if r := a.do("POST", "/api/conversations/"+conv+"/participants", own, `{"user_id":"`+p[0]+`","role":"`+p[1]+`"}`); r.status != 201 {
+					t.Fatalf("add: %d %v", r.status, r.body)
+				}
+			}
+			if r := a.do("POST", "/api/conversations/"+conv+"/typing", rd, `{"typing":true}`); r.status != 403 {
+				t.Fatalf("reader typing: %d %v", r.status, r.body)
+			}
+			if r := a.do("POST", "/api/conversations/conv_unknown/typing", wr, `{"typing":true}`); r.status != 404 {
+				t.Fatalf("unknown conversation: %d %v", r.status, r.body)
+			}
+
+			away := func(ev client.StreamEvent) bool {
+				return ev.Type == "presence.update" && strings.Contains(string(ev.Data), `"away"`)
+			}
+			s := collect(t.Context(), b.client(own), conv, "", away)
+			waitSubscribed(t, b, conv, 1)
+			typing := func(on bool) {
+				t.Helper()
+				if r := a.do("POST", "/api/conversations/"+conv+"/typing", wr, map[string]bool{"typing": on}); r.status != 204 {
+					t.Fatalf("typing: %d %v", r.status, r.body)
+				}
+			}
+			beat := func() {
+				t.Helper()
+				if r := a.do("POST", "/api/presence/heartbeat", wr, nil); r.status != 204 {
+					t.Fatalf("heartbeat: %d %v", r.status, r.body)
+				}
+			}
+			sweep := func() { a.app.conversations.Sweep(t.Context()); b.app.conversations.Sweep(t.Context()) }
+
+			typing(true)
+			advance(5 * time.Second)
+			sweep() // 5 s: still typing
+			typing(true)
+			advance(5 * time.Second)
+			sweep() // 5 s after the last call: still typing
+			advance(time.Second)
+			sweep() // 6 s: ends by itself
+			beat()
+			advance(59 * time.Second)
+			sweep() // 59 s: still online
+			beat()
+			advance(59 * time.Second)
+			sweep()
+			advance(time.Second)
+			sweep() // 60 s after the last beat: away
+
+			res := <-s
+			if res.err != nil {
+				t.Fatal(res.err)
+			}
+			var got []string
+			for _, ev := range res.events {
+				got = append(got, ev.Type+" "+string(ev.Data))
+			}
+			want := []string{
+				`typing.update {"user_id":"` + wrID + `","typing":true}`,
+				`typing.update {"user_id":"` + wrID + `","typing":false}`,
+				`presence.update {"user_id":"` + wrID + `","status":"online"}`,
+				`presence.update {"user_id":"` + wrID + `","status":"away"}`,
+			}
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Fatalf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}
 		})
 	}

@@ -24,7 +24,9 @@ const (
 	ParticipantRemoved EventType = "participant.removed"
 	// UnreadUpdate concerns one reader (Unread names it); live streams
 	// show it to that reader only.
-	UnreadUpdate EventType = "unread.update"
+	UnreadUpdate   EventType = "unread.update"
+	PresenceUpdate EventType = "presence.update"
+	TypingUpdate   EventType = "typing.update"
 	// ConversationDeleted goes to the Publisher only, so the live streams
 	// of the deleted conversation end; subscribers never see it.
 	ConversationDeleted EventType = "conversation.deleted"
@@ -50,6 +52,8 @@ type Event struct {
 	Conversation   *gateway.Conversation
 	Participant    *gateway.Participant
 	Unread         *Unread
+	Presence       *Presence
+	Typing         *Typing
 	Err            error
 }
 

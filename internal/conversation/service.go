@@ -46,6 +46,7 @@ type Service struct {
 	publisher Publisher
 	users     Users
 	now       func() time.Time
+	eph       *ephemeral
 	log       *slog.Logger
 }
 
@@ -57,7 +58,7 @@ func New(opt Options) *Service {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	return &Service{store: opt.Store, completer: opt.Completer, publisher: opt.Publisher, users: opt.Users, now: opt.Now, log: opt.Log}
+	return &Service{store: opt.Store, completer: opt.Completer, publisher: opt.Publisher, users: opt.Users, now: opt.Now, eph: newEphemeral(), log: opt.Log}
 }
 
 // storeError maps a store error: ErrNotFound to 404 with the code

@@ -177,6 +177,9 @@ type ConversationStore interface {
 	// sees it. ErrNotFound for a conversation o cannot read; ErrBadParent
 	// for a message outside it.
 	MarkRead(ctx context.Context, o Owner, conversationID, messageID string) (Conversation, error)
+	// SharedConversationIDs returns the conversations with participants
+	// that userID owns or participates in (where its presence is shown).
+	SharedConversationIDs(ctx context.Context, userID string) ([]string, error)
 	// SweepPendingMessages marks assistant messages still pending that
 	// were created before `before` as incomplete and returns how many.
 	SweepPendingMessages(ctx context.Context, before time.Time) (int64, error)

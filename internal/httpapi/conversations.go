@@ -177,6 +177,7 @@ func (s *Server) conversationRoutes() {
 	s.inviteRoutes()
 	s.shareRoutes()
 	s.readRoutes()
+	s.presenceRoutes()
 	s.streamRoutes()
 }
 

@@ -69,6 +69,10 @@ func eventData(ev conversation.Event) ([]byte, bool) {
 		v = conversationObject(c)
 	case ev.Unread != nil:
 		v = unreadObject(*ev.Unread)
+	case ev.Presence != nil:
+		v = presenceObject(*ev.Presence)
+	case ev.Typing != nil:
+		v = TypingObject{UserID: ev.Typing.UserID, Typing: ev.Typing.Typing}
 	case ev.Participant != nil:
 		v = participantObject(*ev.Participant)
 	default:
@@ -90,7 +94,7 @@ func appendEventID(dst []byte, seq int64) []byte {
 
 // StreamEventTypes are the event types of GET /api/stream/conversations/{id}.
 type StreamEventTypes struct {
-	Type string `json:"type" enum:"message.created,message.delta,message.done,message.updated,message.deleted,message.restored,conversation.updated,participant.added,participant.removed,unread.update,resync"`
+	Type string `json:"type" enum:"message.created,message.delta,message.done,message.updated,message.deleted,message.restored,conversation.updated,participant.added,participant.removed,unread.update,presence.update,typing.update,resync"`
 }
 
 func (s *Server) streamRoutes() {

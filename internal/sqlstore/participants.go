@@ -124,3 +124,24 @@ func (s *Store) RemoveParticipant(ctx context.Context, o gateway.Owner, conversa
 	}
 	return s.mapErr("remove participant", err)
 }
+
+// SharedConversationIDs returns the user-owned conversations with
+// participants that userID owns or participates in.
+func (s *Store) SharedConversationIDs(ctx context.Context, userID string) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT DISTINCT p.conversation_id FROM conversation_participants p
+		JOIN conversations c ON c.id = p.conversation_id
+		WHERE c.end_user_id = '' AND (c.user_id = ? OR p.user_id = ?) ORDER BY p.conversation_id`), userID, userID)
+	if err != nil {
+		return nil, s.mapErr("shared conversations", err)
+	}
+	defer rows.Close()
+	out := []string{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, s.mapErr("shared conversations", err)
+		}
+		out = append(out, id)
+	}
+	return out, s.mapErr("shared conversations", rows.Err())
+}
