@@ -89,6 +89,13 @@ const (
 	pScopedRead = "401 ok ok ok ok ok ok ok ok eu ok ok eu ok ok ok"
 	// Contributor, user scoped write: the header is always mandatory.
 	pScopedWrite = "401 403 ok ok ok ok ok eu ok eu ok ok eu ok eu ok"
+	// Viewer, user scoped, not a GET (leaving a shared conversation): the
+	// header is mandatory.
+	pScopedWriteViewer = "401 ok ok ok ok ok ok eu ok eu ok ok eu ok eu ok"
+	// Viewer / contributor, not user scoped, for users only (invites: end
+	// users of app credentials have no shared conversations).
+	pUserRead  = "401 ok ok ok ok ok 403 403 403 403 ok 403 403 403 403 ok"
+	pUserWrite = "401 403 ok ok ok ok 403 403 403 403 ok 403 403 403 403 ok"
 	// Contributor, the caller's own keys: a user or the user's own plain
 	// key (or its exchanged JWT); never an app credential or static token.
 	pOwnKeys = "401 403 ok ok ok ok 403 403 403 403 403 403 403 403 403 ok"
@@ -149,6 +156,20 @@ var accessMatrix = []matrixRow{
 	{"DELETE /api/messages/{id}", "/api/messages/" + missingID, "", outcome{404, "message_not_found"}, pScopedWrite},
 	{"POST /api/messages/{id}/restore", "/api/messages/" + missingID + "/restore", "", outcome{404, "message_not_found"}, pScopedWrite},
 	{"GET /api/search", "/api/search?q=x", "", outcome{200, ""}, pScopedRead},
+	{"GET /api/conversations/{id}/participants", "/api/conversations/" + missingID + "/participants", "", outcome{404, "conversation_not_found"}, pScopedRead},
+	{"POST /api/conversations/{id}/participants", "/api/conversations/" + missingID + "/participants", `{"user_id":"x","role":"reader"}`, outcome{404, "conversation_not_found"}, pScopedWrite},
+	{"GET /api/conversations/{id}/invites", "/api/conversations/" + missingID + "/invites", "", outcome{404, "conversation_not_found"}, pScopedRead},
+	{"POST /api/conversations/{id}/invites", "/api/conversations/" + missingID + "/invites", `{"role":"reader"}`, outcome{404, "conversation_not_found"}, pScopedWrite},
+	{"POST /api/conversations/{id}/share", "/api/conversations/" + missingID + "/share", "", outcome{404, "conversation_not_found"}, pScopedWrite},
+	{"DELETE /api/conversations/{id}/share", "/api/conversations/" + missingID + "/share", "", outcome{404, "conversation_not_found"}, pScopedWrite},
+	{"GET /api/share/{token}", "/api/share/tgs_x", "", outcome{404, "not_found"}, pPublic},
+	{"POST /api/conversations/{id}/read", "/api/conversations/" + missingID + "/read", `{"message_id":"msg_x"}`, outcome{404, "conversation_not_found"}, pScopedWriteViewer},
+	{"GET /api/conversations/{id}/threads", "/api/conversations/" + missingID + "/threads", "", outcome{404, "conversation_not_found"}, pScopedRead},
+	{"POST /api/conversations/{id}/typing", "/api/conversations/" + missingID + "/typing", `{"typing":true}`, outcome{404, "conversation_not_found"}, pScopedWrite},
+	{"POST /api/presence/heartbeat", "", "", outcome{204, ""}, pUserRead},
+	{"DELETE /api/invites/{id}", "/api/invites/" + missingID, "", outcome{404, "not_found"}, pUserWrite},
+	{"POST /api/invites/accept", "", `{"token":"tgi_x"}`, outcome{404, "not_found"}, pUserRead},
+	{"DELETE /api/conversations/{id}/participants/{user_id}", "/api/conversations/" + missingID + "/participants/x", "", outcome{404, "conversation_not_found"}, pScopedWriteViewer},
 
 	{"GET /api/keys", "", "", outcome{200, ""}, pOwnKeys},
 	{"POST /api/keys", "", `{}`, outcome{400, "missing_field"}, pOwnKeys},

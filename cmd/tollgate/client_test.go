@@ -212,7 +212,7 @@ func TestClientAgainstServer(t *testing.T) {
 
 	// Conversations and messages.
 	conv, err := conC.CreateConversation(ctx, httpapi.ConversationRequest{Title: ptr("first"), SystemPrompt: ptr("be brief")})
-	if diff := cmp.Diff(httpapi.ConversationObject{ID: conv.ID, Title: "first", SystemPrompt: "be brief"}, conv, ignoreTimes); err != nil || diff != "" || !strings.HasPrefix(conv.ID, "conv_") {
+	if diff := cmp.Diff(httpapi.ConversationObject{ID: conv.ID, Title: "first", SystemPrompt: "be brief", Role: "owner", UnreadCount: ptr(int64(0))}, conv, ignoreTimes); err != nil || diff != "" || !strings.HasPrefix(conv.ID, "conv_") {
 		t.Fatalf("create conversation (-want +got):\n%s %v", diff, err)
 	}
 	_, err = conC.CreateConversation(ctx, httpapi.ConversationRequest{Model: ptr("nope")})

@@ -188,8 +188,11 @@ type app struct {
 	usage       *proxy.UsageWriter
 	redis       *goredis.Client
 	hub         *events.Broker
-	cancel      context.CancelFunc // stops background loops
-	stopped     chan struct{}
+	// conversations is the conversation service (tests sweep its presence
+	// and typing state after moving deps.now).
+	conversations *conversation.Service
+	cancel        context.CancelFunc // stops background loops
+	stopped       chan struct{}
 	// draining is set when shutdown begins: /readyz answers 503 from then.
 	draining atomic.Bool
 }
@@ -210,6 +213,9 @@ type appDeps struct {
 	// Apple's issuer at in-process fakes (oauthtest) with it; there is no
 	// config key for either on purpose (production talks to the real ones).
 	oauthProvider func(*oauth.Provider)
+	// now is the conversation service's clock (invites, presence, typing);
+	// nil is time.Now. Tests move it and call conversations.Sweep.
+	now func() time.Time
 }
 
 // newApp opens the store (unless deps has one) and wires the HTTP API.
@@ -291,6 +297,11 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 		return a, err
 	}
 	go a.hub.Run(bg)
+	a.conversations = conversation.New(conversation.Options{Store: st, Completer: a.proxy, Log: log, Users: st, Now: deps.now,
+		Publisher: httpapi.EventPublisher{Hub: a.hub, Log: log}})
+	if deps.now == nil {
+		go a.conversations.RunEphemeral(bg)
+	}
 
 	oauthSvc, err := newOAuth(ctx, cfg, deps, st, sessionSignIn{id: a.identity}, log)
 	if err != nil {
@@ -334,9 +345,8 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 				log.WarnContext(ctx, "refresh rate limit policies", "err", err)
 			}
 		},
-		Conversations: conversation.New(conversation.Options{Store: st, Completer: a.proxy, Log: log,
-			Publisher: httpapi.EventPublisher{Hub: a.hub, Log: log}}),
-		Events: a.hub,
+		Conversations: a.conversations,
+		Events:        a.hub,
 	})
 	go func() {
 		defer close(a.stopped)

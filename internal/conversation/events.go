@@ -18,6 +18,15 @@ const (
 	MessageDeleted      EventType = "message.deleted"
 	MessageRestored     EventType = "message.restored"
 	ConversationUpdated EventType = "conversation.updated"
+	ParticipantAdded    EventType = "participant.added"
+	// ParticipantRemoved is published like the others; the Publisher also
+	// has the conversation's subscribers re-check their access.
+	ParticipantRemoved EventType = "participant.removed"
+	// UnreadUpdate concerns one reader (Unread names it); live streams
+	// show it to that reader only.
+	UnreadUpdate   EventType = "unread.update"
+	PresenceUpdate EventType = "presence.update"
+	TypingUpdate   EventType = "typing.update"
 	// ConversationDeleted goes to the Publisher only, so the live streams
 	// of the deleted conversation end; subscribers never see it.
 	ConversationDeleted EventType = "conversation.deleted"
@@ -30,7 +39,7 @@ const (
 // Event is one thing that happened in a conversation. Exactly the fields
 // its type needs are set: Message for message.*, except message.delta,
 // which sets MessageID and Delta; Conversation for conversation.updated;
-// Err for error.
+// Participant for participant.*; Err for error.
 type Event struct {
 	Type EventType
 	// Seq is the event's live-stream id (SPEC 7.1), set by the Publisher
@@ -41,6 +50,10 @@ type Event struct {
 	MessageID      string
 	Delta          string
 	Conversation   *gateway.Conversation
+	Participant    *gateway.Participant
+	Unread         *Unread
+	Presence       *Presence
+	Typing         *Typing
 	Err            error
 }
 

@@ -42,7 +42,11 @@ type Posted struct {
 // piece of text, error when the reply failed or was cut (obs only), and
 // message.done with the stored assistant message.
 //
-// Errors before anything was stored: 404 conversation_not_found,
+// The completion is charged to p, the poster (a writer of a shared
+// conversation pays for its own replies, not the owner).
+//
+// Errors before anything was stored: 404 conversation_not_found, 403
+// insufficient_role (a reader of a shared conversation),
 // model_not_found (param body.model when in.Model was given),
 // message_not_found (param body.parent_id). After that, Post returns the
 // completion's error when no answer began (the assistant message is then
@@ -54,6 +58,10 @@ func (s *Service) Post(ctx context.Context, p *gateway.Principal, in PostInput, 
 	conv, err := s.store.GetConversation(ctx, o, in.ConversationID)
 	if err != nil {
 		return Posted{}, storeError("post message", err, "conversation_not_found")
+	}
+	if conv.Role == gateway.ParticipantReader {
+		return Posted{}, &gateway.Error{Kind: gateway.KindPermission, Code: "insufficient_role",
+			Message: "Requires the writer role in this conversation."}
 	}
 	model := in.Model
 	if model == "" {

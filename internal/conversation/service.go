@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/proxy"
@@ -29,7 +30,13 @@ type Options struct {
 	Completer Completer
 	// Publisher receives every event of every conversation (nil: none).
 	Publisher Publisher
-	Log       *slog.Logger
+	// Users resolves the users a conversation is shared with (nil: user
+	// ids are taken as given and emails are not found).
+	Users Users
+	// Now is the clock of invites, share links, presence and typing
+	// (nil: time.Now).
+	Now func() time.Time
+	Log *slog.Logger
 }
 
 // Service is the conversation service. It is safe for concurrent use.
@@ -37,6 +44,9 @@ type Service struct {
 	store     gateway.ConversationStore
 	completer Completer
 	publisher Publisher
+	users     Users
+	now       func() time.Time
+	eph       *ephemeral
 	log       *slog.Logger
 }
 
@@ -45,7 +55,10 @@ func New(opt Options) *Service {
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{store: opt.Store, completer: opt.Completer, publisher: opt.Publisher, log: opt.Log}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	return &Service{store: opt.Store, completer: opt.Completer, publisher: opt.Publisher, users: opt.Users, now: opt.Now, eph: newEphemeral(), log: opt.Log}
 }
 
 // storeError maps a store error: ErrNotFound to 404 with the code
@@ -103,7 +116,7 @@ func (s *Service) Get(ctx context.Context, o gateway.Owner, id string) (gateway.
 }
 
 // CheckRead reports whether p may read (and subscribe to) the
-// conversation: its owner today, participants once sharing exists.
+// conversation: its owner or a participant (checked in SQL).
 // Errors: 404 conversation_not_found.
 func (s *Service) CheckRead(ctx context.Context, p *gateway.Principal, id string) error {
 	_, err := s.Get(ctx, p.Owner(), id)
@@ -121,6 +134,10 @@ func (s *Service) Update(ctx context.Context, o gateway.Owner, id string, p gate
 	c, err := s.store.UpdateConversation(ctx, o, id, p)
 	if err != nil {
 		return c, storeError("update conversation", err, "conversation_not_found")
+	}
+	// The update's own answer has no reader state (unread_count): read it.
+	if got, err := s.store.GetConversation(ctx, o, id); err == nil {
+		c = got
 	}
 	s.emit(ctx, nil, Event{Type: ConversationUpdated, ConversationID: c.ID, Conversation: &c})
 	return c, nil

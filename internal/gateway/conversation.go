@@ -21,6 +21,14 @@ type Conversation struct {
 	// conversation's fields and the last message posted to it; lists are
 	// ordered by it, newest first.
 	LastActivityAt time.Time
+	// Role is the reader's relation to the conversation: RoleOwner, or
+	// the participant role of a shared conversation.
+	Role ParticipantRole
+	// UnreadCount is the number of messages after the reader's read
+	// marker that others posted (their user messages and the replies to
+	// them), not deleted or pending. Set by GetConversation and
+	// ListConversations.
+	UnreadCount int64
 }
 
 // MessageStatus says how a message ended.
@@ -47,9 +55,12 @@ type Message struct {
 	Status           MessageStatus
 	PromptTokens     int64
 	CompletionTokens int64
-	CreatedAt        time.Time
-	EditedAt         *time.Time
-	DeletedAt        *time.Time
+	// AuthorID is the user who posted a user message ("" for assistant
+	// messages).
+	AuthorID  string
+	CreatedAt time.Time
+	EditedAt  *time.Time
+	DeletedAt *time.Time
 }
 
 // ConversationPatch changes the non-nil fields of a conversation.
@@ -149,6 +160,26 @@ type ConversationStore interface {
 	// not deleted. query is text: operators and quotes are searched for
 	// literally. Results are ranked best first.
 	SearchMessages(ctx context.Context, o Owner, query string, limit int) ([]SearchHit, error)
+	// AddParticipant adds userID to o's user-owned conversation with the
+	// role (or changes its role). ErrNotFound unless o owns the
+	// conversation and it is not an end user's.
+	AddParticipant(ctx context.Context, o Owner, conversationID, userID string, role ParticipantRole) (Participant, error)
+	// ListParticipants returns the participants of a conversation o can
+	// read, oldest first; ErrNotFound otherwise.
+	ListParticipants(ctx context.Context, o Owner, conversationID string) ([]Participant, error)
+	// RemoveParticipant removes userID from the conversation when o owns
+	// it or o is that participant; ErrNotFound otherwise.
+	RemoveParticipant(ctx context.Context, o Owner, conversationID, userID string) error
+	InviteStore
+	ShareStore
+	// MarkRead moves o's read marker of a conversation it can read forward
+	// to messageID (never back) and returns the conversation as o now
+	// sees it. ErrNotFound for a conversation o cannot read; ErrBadParent
+	// for a message outside it.
+	MarkRead(ctx context.Context, o Owner, conversationID, messageID string) (Conversation, error)
+	// SharedConversationIDs returns the conversations with participants
+	// that userID owns or participates in (where its presence is shown).
+	SharedConversationIDs(ctx context.Context, userID string) ([]string, error)
 	// SweepPendingMessages marks assistant messages still pending that
 	// were created before `before` as incomplete and returns how many.
 	SweepPendingMessages(ctx context.Context, before time.Time) (int64, error)

@@ -26,6 +26,13 @@ type ConversationObject struct {
 	CreatedAt      time.Time `json:"created_at"`
 	UpdatedAt      time.Time `json:"updated_at"`
 	LastActivityAt time.Time `json:"last_activity_at"`
+	// Role is the caller's: owner, or its participant role. Role and
+	// UnreadCount are the caller's, so the conversation.updated event
+	// (seen by every participant) leaves both out.
+	Role string `json:"role,omitempty" enum:"owner,reader,writer"`
+	// UnreadCount is the number of messages others posted after the
+	// caller's read marker.
+	UnreadCount *int64 `json:"unread_count,omitempty"`
 }
 
 // ConversationList is the body of GET /api/conversations.
@@ -64,7 +71,11 @@ func (c *ConversationRequest) Validate() error {
 
 func conversationObject(c gateway.Conversation) ConversationObject {
 	o := ConversationObject{ID: c.ID, Title: c.Title, Model: c.Model, SystemPrompt: c.SystemPrompt,
-		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, LastActivityAt: c.LastActivityAt}
+		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, LastActivityAt: c.LastActivityAt, Role: string(c.Role)}
+	if c.Role != "" {
+		n := c.UnreadCount
+		o.UnreadCount = &n
+	}
 	if c.EndUserID != "" {
 		eu := c.EndUserID
 		o.EndUserID = &eu
@@ -162,6 +173,11 @@ func (s *Server) conversationRoutes() {
 			return nil
 		}})
 	s.messageRoutes()
+	s.participantRoutes()
+	s.inviteRoutes()
+	s.shareRoutes()
+	s.readRoutes()
+	s.presenceRoutes()
 	s.streamRoutes()
 }
 

@@ -83,6 +83,9 @@ type envOpt struct {
 	replies []llmtest.Reply // nil: the built-in echo provider
 	store   func(gateway.ConversationStore) gateway.ConversationStore
 	db      func(t testing.TB) gateway.ConversationStore
+	now     func() time.Time // the service's clock (nil: time.Now)
+	log     io.Writer        // server and access log (nil: discarded)
+	users   conversation.Users
 }
 
 func newConvEnv(t *testing.T, o envOpt) *convEnv {
@@ -108,8 +111,14 @@ func newConvEnv(t *testing.T, o envOpt) *convEnv {
 	if o.store != nil {
 		st = o.store(st)
 	}
-	s := httpapi.New(httpapi.Options{Auth: testAuth{}, Conversations: conversation.New(conversation.Options{Store: st, Completer: px}),
-		Log: slog.New(slog.DiscardHandler)})
+	log := slog.New(slog.DiscardHandler)
+	var access *slog.Logger
+	if o.log != nil {
+		log = slog.New(slog.NewTextHandler(o.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		access = log
+	}
+	s := httpapi.New(httpapi.Options{Auth: testAuth{}, Conversations: conversation.New(conversation.Options{Store: st, Completer: px, Now: o.now, Log: log, Users: o.users}),
+		Log: log, AccessLog: access})
 	env.srv = httptest.NewServer(s.Handler())
 	t.Cleanup(env.srv.Close)
 	return env
@@ -187,7 +196,7 @@ type msgJSON struct {
 }
 
 var (
-	convKeys = []string{"created_at", "end_user_id", "id", "last_activity_at", "model", "system_prompt", "title", "updated_at"}
+	convKeys = []string{"created_at", "end_user_id", "id", "last_activity_at", "model", "role", "system_prompt", "title", "unread_count", "updated_at"}
 	msgKeys  = []string{"content", "conversation_id", "created_at", "deleted_at", "edited_at", "id", "model", "parent_id", "role", "status", "usage"}
 )
 

@@ -20,7 +20,7 @@ import (
 const keepAlive = 15 * time.Second
 
 // ReadChecker decides who may read a conversation's live events: the
-// owner today, participants once sharing exists. *conversation.Service is
+// owner or a participant. *conversation.Service is
 // one. Errors: 404 conversation_not_found.
 type ReadChecker interface {
 	CheckRead(ctx context.Context, p *gateway.Principal, conversationID string) error
@@ -40,6 +40,9 @@ func (p EventPublisher) Publish(ctx context.Context, ev conversation.Event) int6
 	if ev.Type == conversation.ConversationDeleted {
 		p.Hub.AccessChanged(ctx, ev.ConversationID)
 		return 0
+	}
+	if ev.Type == conversation.ParticipantRemoved {
+		defer p.Hub.AccessChanged(ctx, ev.ConversationID)
 	}
 	data, ok := eventData(ev)
 	if !ok {
@@ -61,7 +64,17 @@ func eventData(ev conversation.Event) ([]byte, bool) {
 	case ev.Message != nil:
 		v = messageObject(*ev.Message)
 	case ev.Conversation != nil:
-		v = conversationObject(*ev.Conversation)
+		c := *ev.Conversation
+		c.Role, c.UnreadCount = "", 0 // the caller's, not every subscriber's
+		v = conversationObject(c)
+	case ev.Unread != nil:
+		v = unreadObject(*ev.Unread)
+	case ev.Presence != nil:
+		v = presenceObject(*ev.Presence)
+	case ev.Typing != nil:
+		v = TypingObject{UserID: ev.Typing.UserID, Typing: ev.Typing.Typing}
+	case ev.Participant != nil:
+		v = participantObject(*ev.Participant)
 	default:
 		return nil, false
 	}
@@ -81,7 +94,7 @@ func appendEventID(dst []byte, seq int64) []byte {
 
 // StreamEventTypes are the event types of GET /api/stream/conversations/{id}.
 type StreamEventTypes struct {
-	Type string `json:"type" enum:"message.created,message.delta,message.done,message.updated,message.deleted,message.restored,conversation.updated,resync"`
+	Type string `json:"type" enum:"message.created,message.delta,message.done,message.updated,message.deleted,message.restored,conversation.updated,participant.added,participant.removed,unread.update,presence.update,typing.update,resync"`
 }
 
 func (s *Server) streamRoutes() {
@@ -142,6 +155,10 @@ func (s *Server) streamConversation(w http.ResponseWriter, r *http.Request) erro
 			return nil
 		case err != nil:
 			return nil // client gone, too slow, or access ended
+		}
+		if ev.Type == string(conversation.UnreadUpdate) && !unreadFor(ev.Data, p.Owner()) {
+			buf = buf[:0]
+			continue // another reader's marker
 		}
 		buf = appendEventID(buf[:0], ev.Seq)
 		buf = llm.AppendEvent(buf, ev.Type, string(ev.Data))

@@ -23,7 +23,7 @@ var errTenantWide = errors.New("a tenant-wide owner cannot write")
 const conversationColumns = `c.id, c.user_id, c.end_user_id, c.title, c.model, c.system_prompt, c.created_at, c.updated_at, c.last_activity_at`
 
 const messageColumns = `m.id, m.conversation_id, m.parent_id, m.role, m.content, m.model, m.status,
-	m.prompt_tokens, m.completion_tokens, m.created_at, m.edited_at, m.deleted_at`
+	m.prompt_tokens, m.completion_tokens, m.author_id, m.created_at, m.edited_at, m.deleted_at`
 
 // ownerFilter is the SQL condition restricting table alias a to o's rows.
 // a is "" in UPDATE and DELETE statements: SQLite's RETURNING clause does
@@ -58,16 +58,18 @@ func checkOwner(o gateway.Owner, write bool, ids ...string) error {
 
 // Unqualified column lists for RETURNING (SQLite accepts no alias there).
 const (
-	conversationReturning = `id, user_id, end_user_id, title, model, system_prompt, created_at, updated_at, last_activity_at`
+	conversationReturning = `id, user_id, end_user_id, title, model, system_prompt, created_at, updated_at, last_activity_at, 'owner', 0`
 	messageReturning      = `id, conversation_id, parent_id, role, content, model, status,
-	prompt_tokens, completion_tokens, created_at, edited_at, deleted_at`
+	prompt_tokens, completion_tokens, author_id, created_at, edited_at, deleted_at`
 )
 
 func newID(prefix string) string { return prefix + strings.ToLower(rand.Text()) }
 
 func scanConversation(sc scanner) (gateway.Conversation, error) {
 	var c gateway.Conversation
-	err := sc.Scan(&c.ID, &c.UserID, &c.EndUserID, &c.Title, &c.Model, &c.SystemPrompt, &c.CreatedAt, &c.UpdatedAt, &c.LastActivityAt)
+	var role string
+	err := sc.Scan(&c.ID, &c.UserID, &c.EndUserID, &c.Title, &c.Model, &c.SystemPrompt, &c.CreatedAt, &c.UpdatedAt, &c.LastActivityAt, &role, &c.UnreadCount)
+	c.Role = gateway.ParticipantRole(role)
 	c.CreatedAt, c.UpdatedAt, c.LastActivityAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC(), c.LastActivityAt.UTC()
 	return c, err
 }
@@ -79,7 +81,7 @@ func scanMessage(sc scanner) (gateway.Message, error) {
 	var status string
 	var edited, deleted sql.NullTime
 	err := sc.Scan(&m.ID, &m.ConversationID, &m.ParentID, &m.Role, &m.Content, &m.Model, &status,
-		&m.PromptTokens, &m.CompletionTokens, &m.CreatedAt, &edited, &deleted)
+		&m.PromptTokens, &m.CompletionTokens, &m.AuthorID, &m.CreatedAt, &edited, &deleted)
 	m.Status = gateway.MessageStatus(status)
 	m.CreatedAt = m.CreatedAt.UTC()
 	if edited.Valid {
@@ -100,7 +102,7 @@ func (s *Store) CreateConversation(ctx context.Context, o gateway.Owner, c gatew
 		return c, fmt.Errorf("create conversation: %w", err)
 	}
 	t := now()
-	c.ID, c.UserID, c.EndUserID = newID("conv_"), o.UserID, o.EndUserID
+	c.ID, c.UserID, c.EndUserID, c.Role = newID("conv_"), o.UserID, o.EndUserID, gateway.RoleOwner
 	c.CreatedAt, c.UpdatedAt, c.LastActivityAt = t, t, t
 	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO conversations
 		(id, user_id, end_user_id, title, model, system_prompt, created_at, updated_at, last_activity_at)
@@ -124,9 +126,10 @@ type queryer interface {
 }
 
 func (s *Store) getConversation(ctx context.Context, q queryer, o gateway.Owner, id string) (gateway.Conversation, error) {
-	f, args := ownerFilter("c", o)
-	row := q.QueryRowContext(ctx, s.q(`SELECT `+conversationColumns+` FROM conversations c WHERE c.id = ? AND `+f),
-		append([]any{id}, args...)...)
+	from, f, args := readableConversations(o)
+	ucol, uargs := unreadColumn(o)
+	args = append(append(append(uargs, args[0]), id), args[1:]...)
+	row := q.QueryRowContext(ctx, s.q(`SELECT `+conversationColumns+`, COALESCE(pr.role, 'owner'), `+ucol+` FROM `+from+` WHERE c.id = ? AND `+f), args...)
 	c, err := scanConversation(row)
 	return c, s.mapErr("get conversation", err)
 }
@@ -142,8 +145,10 @@ func (s *Store) ListConversations(ctx context.Context, o gateway.Owner, after *g
 			return nil, fmt.Errorf("list conversations: cursor: %w", err)
 		}
 	}
-	f, args := ownerFilter("c", o)
-	query := `SELECT ` + conversationColumns + ` FROM conversations c WHERE ` + f
+	from, f, args := readableConversations(o)
+	ucol, uargs := unreadColumn(o)
+	args = append(uargs, args...)
+	query := `SELECT ` + conversationColumns + `, COALESCE(pr.role, 'owner'), ` + ucol + ` FROM ` + from + ` WHERE ` + f
 	if after != nil {
 		t := after.LastActivityAt.UTC()
 		query += ` AND (c.last_activity_at < ? OR (c.last_activity_at = ? AND c.id < ?))`
@@ -215,7 +220,7 @@ func (s *Store) ListMessages(ctx context.Context, o gateway.Owner, conversationI
 }
 
 func (s *Store) listMessages(ctx context.Context, q queryer, o gateway.Owner, conversationID string) ([]gateway.Message, error) {
-	f, args := ownerFilter("m", o)
+	f, args := messageAccess("m", o, false, false)
 	rows, err := q.QueryContext(ctx, s.q(`SELECT `+messageColumns+` FROM messages m
 		WHERE m.conversation_id = ? AND `+f+` ORDER BY m.seq`), append([]any{conversationID}, args...)...)
 	if err != nil {
@@ -244,6 +249,9 @@ func (s *Store) StartExchange(ctx context.Context, o gateway.Owner, in gateway.N
 		c, err := s.getConversation(ctx, tx, o, in.ConversationID)
 		if err != nil {
 			return err
+		}
+		if c.Role == gateway.ParticipantReader {
+			return gateway.ErrNotFound // readers do not post (the service answers 403 first)
 		}
 		msgs, err := s.listMessages(ctx, tx, o, c.ID)
 		if err != nil {
@@ -278,20 +286,19 @@ func (s *Store) StartExchange(ctx context.Context, o gateway.Owner, in gateway.N
 		}
 		t := now()
 		user := gateway.Message{ID: newID("msg_"), ConversationID: c.ID, ParentID: parent, Role: "user",
-			Content: in.Content, Status: gateway.MessageComplete, CreatedAt: t}
+			AuthorID: o.UserID, Content: in.Content, Status: gateway.MessageComplete, CreatedAt: t}
 		asst := gateway.Message{ID: newID("msg_"), ConversationID: c.ID, ParentID: user.ID, Role: "assistant",
 			Model: in.Model, Status: gateway.MessagePending, CreatedAt: t}
 		for _, m := range []gateway.Message{user, asst} {
 			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO messages
-				(id, conversation_id, user_id, end_user_id, parent_id, role, content, model, status, created_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-				m.ID, m.ConversationID, c.UserID, c.EndUserID, m.ParentID, m.Role, m.Content, m.Model, string(m.Status), t); err != nil {
+				(id, conversation_id, user_id, end_user_id, parent_id, role, content, model, status, author_id, created_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+				m.ID, m.ConversationID, c.UserID, c.EndUserID, m.ParentID, m.Role, m.Content, m.Model, string(m.Status), m.AuthorID, t); err != nil {
 				return err
 			}
 		}
-		f, oargs := ownerFilter("", o)
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE conversations SET last_activity_at = ? WHERE id = ? AND `+f),
-			append([]any{t, c.ID}, oargs...)...); err != nil {
+		// c was read in this transaction with o's access checked.
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE conversations SET last_activity_at = ? WHERE id = ?`), t, c.ID); err != nil {
 			return err
 		}
 		c.LastActivityAt = t
@@ -309,7 +316,7 @@ func (s *Store) FinishMessage(ctx context.Context, o gateway.Owner, id string, r
 	if err := checkOwner(o, true, id); err != nil {
 		return gateway.Message{}, fmt.Errorf("finish message: %w", err)
 	}
-	f, args := ownerFilter("", o)
+	f, args := messageAccess("messages", o, false, false)
 	row := s.db.QueryRowContext(ctx, s.q(`UPDATE messages SET content = ?, status = ?, prompt_tokens = ?, completion_tokens = ?
 		WHERE id = ? AND status = 'pending' AND `+f+` RETURNING `+messageReturning),
 		append([]any{r.Content, string(r.Status), r.PromptTokens, r.CompletionTokens, id}, args...)...)
@@ -322,7 +329,7 @@ func (s *Store) EditMessage(ctx context.Context, o gateway.Owner, id, content st
 	if err := checkOwner(o, true, id); err != nil {
 		return gateway.Message{}, fmt.Errorf("edit message: %w", err)
 	}
-	f, args := ownerFilter("", o)
+	f, args := messageAccess("messages", o, true, true)
 	row := s.db.QueryRowContext(ctx, s.q(`UPDATE messages SET content = ?, edited_at = ?
 		WHERE id = ? AND deleted_at IS NULL AND `+f+` RETURNING `+messageReturning),
 		append([]any{content, now(), id}, args...)...)
@@ -335,7 +342,7 @@ func (s *Store) DeleteMessage(ctx context.Context, o gateway.Owner, id string) (
 	if err := checkOwner(o, true, id); err != nil {
 		return gateway.Message{}, fmt.Errorf("delete message: %w", err)
 	}
-	f, args := ownerFilter("", o)
+	f, args := messageAccess("messages", o, true, true)
 	row := s.db.QueryRowContext(ctx, s.q(`UPDATE messages SET deleted_at = COALESCE(deleted_at, ?)
 		WHERE id = ? AND `+f+` RETURNING `+messageReturning), append([]any{now(), id}, args...)...)
 	m, err := scanMessage(row)
@@ -347,7 +354,7 @@ func (s *Store) RestoreMessage(ctx context.Context, o gateway.Owner, id string) 
 	if err := checkOwner(o, true, id); err != nil {
 		return gateway.Message{}, fmt.Errorf("restore message: %w", err)
 	}
-	f, args := ownerFilter("", o)
+	f, args := messageAccess("messages", o, true, true)
 	row := s.db.QueryRowContext(ctx, s.q(`UPDATE messages SET deleted_at = NULL
 		WHERE id = ? AND `+f+` RETURNING `+messageReturning), append([]any{id}, args...)...)
 	m, err := scanMessage(row)
@@ -371,7 +378,7 @@ func (s *Store) SearchMessages(ctx context.Context, o gateway.Owner, query strin
 	if len(terms) == 0 {
 		return out, nil
 	}
-	f, args := ownerFilter("m", o)
+	f, args := messageAccess("m", o, false, false)
 	args = append(append([]any{s.d.matchArg(terms)}, args...), limit)
 	rows, err := s.db.QueryContext(ctx, s.q(s.d.search(f)), args...)
 	if err != nil {

@@ -1,0 +1,248 @@
+package main
+
+import (
+	"errors"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/internal/client"
+	"github.com/tollgate/tollgate/internal/httpapi"
+)
+
+// TestLiveEventsParticipantRemoved: a participant subscribes to a shared
+// conversation (on the other instance where there are two); its removal
+// ends the stream at once, and a reconnect gets 404 like an unknown id.
+// Adding by email finds the real user; an unknown email is 404 not_found.
+func TestLiveEventsParticipantRemoved(t *testing.T) {
+	t.Parallel()
+	for _, be := range liveBackends {
+		t.Run(be.name, func(t *testing.T) {
+			t.Parallel()
+			e := newLiveEnv(t, be)
+			e.a.createUser(e.tok, "own@example.com", adminPassword, "contributor")
+			rdID := e.a.createUser(e.tok, "rd@example.com", adminPassword, "viewer")
+			own := e.a.client(e.a.login("own@example.com", adminPassword))
+			rdTok := e.a.login("rd@example.com", adminPassword)
+			conv, err := own.CreateConversation(t.Context(), httpapi.ConversationRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := "/api/conversations/" + conv.ID + "/participants"
+			if r := e.a.do("POST", path, own.Token(), `{"email":"nobody@example.com","role":"reader"}`); r.status != 404 {
+				t.Fatalf("unknown email: %d %v", r.status, r.body)
+			}
+			r := e.a.do("POST", path, own.Token(), `{"email":"RD@example.com","role":"reader"}`)
+			if r.status != 201 || r.body["user_id"] != rdID || r.body["role"] != "reader" {
+				t.Fatalf("add by email: %d %v", r.status, r.body)
+			}
+			rd := e.b.client(rdTok)
+			never := func(client.StreamEvent) bool { return false }
+			s := collect(t.Context(), rd, conv.ID, "", never)
+			waitSubscribed(t, e.b, conv.ID, 1)
+			if r := e.a.do("DELETE", path+"/"+rdID, own.Token(), nil); r.status != 204 {
+				t.Fatalf("remove: %d %v", r.status, r.body)
+			}
+			select {
+			case res := <-s:
+				if !errors.Is(res.err, io.EOF) {
+					t.Fatalf("after removal: %v, want the stream ended", res.err)
+				}
+				for _, ev := range res.events {
+					if ev.Type != "participant.removed" {
+						t.Fatalf("after removal got %s", ev.Type)
+					}
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("stream still open 10s after the participant was removed")
+			}
+			for _, err := range rd.StreamConversation(t.Context(), conv.ID, "") {
+				wantCode(t, err, 404, "conversation_not_found", "")
+				break
+			}
+		})
+	}
+}
+
+// TestUnreadAcrossInstances: unread_count follows posts by others and
+// `read`; unread.update reaches only the reader it concerns (its own
+// stream on the other instance), never a co-participant's stream, also on
+// replay.
+func TestUnreadAcrossInstances(t *testing.T) {
+	t.Parallel()
+	for _, be := range liveBackends {
+		t.Run(be.name, func(t *testing.T) {
+			t.Parallel()
+			e := newLiveEnv(t, be)
+			e.a.createUser(e.tok, "own2@example.com", adminPassword, "contributor")
+			wrID := e.a.createUser(e.tok, "wr@example.com", adminPassword, "contributor")
+			own := e.a.client(e.a.login("own2@example.com", adminPassword))
+			wr := e.a.client(e.a.login("wr@example.com", adminPassword))
+			conv, err := own.CreateConversation(t.Context(), httpapi.ConversationRequest{Title: ptr("t")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r := e.a.do("POST", "/api/conversations/"+conv.ID+"/participants", own.Token(), `{"user_id":"`+wrID+`","role":"writer"}`); r.status != 201 {
+				t.Fatalf("add: %d %v", r.status, r.body)
+			}
+			unread := func(tok string) float64 {
+				t.Helper()
+				r := e.b.do("GET", "/api/conversations/"+conv.ID, tok, nil)
+				n, ok := r.body["unread_count"].(float64)
+				if r.status != 200 || !ok {
+					t.Fatalf("get: %d %v", r.status, r.body)
+				}
+				return n
+			}
+			r := e.a.do("POST", "/api/conversations/"+conv.ID+"/messages", wr.Token(), `{"content":"hello"}`)
+			if r.status != 201 {
+				t.Fatalf("post: %d %v", r.status, r.body)
+			}
+			reply := r.body["assistant_message"].(map[string]any)["id"].(string)
+			if got := unread(own.Token()); got != 2 {
+				t.Fatalf("owner unread after the writer's post = %v, want 2", got)
+			}
+			if got := unread(wr.Token()); got != 0 {
+				t.Fatalf("writer unread after its own post = %v, want 0", got)
+			}
+
+			isType := func(typ string) func(client.StreamEvent) bool {
+				return func(ev client.StreamEvent) bool { return ev.Type == typ }
+			}
+			mine := collect(t.Context(), e.b.client(own.Token()), conv.ID, "", isType("unread.update"))
+			theirs := collect(t.Context(), e.b.client(wr.Token()), conv.ID, "", isType("conversation.updated"))
+			waitSubscribed(t, e.b, conv.ID, 2)
+			r = e.a.do("POST", "/api/conversations/"+conv.ID+"/read", own.Token(), `{"message_id":"`+reply+`"}`)
+			if r.status != 200 || r.body["unread_count"] != 0.0 || r.body["last_read_message_id"] != reply || r.body["end_user_id"] != nil {
+				t.Fatalf("read: %d %v", r.status, r.body)
+			}
+			if got := unread(own.Token()); got != 0 {
+				t.Fatalf("owner unread after read = %v, want 0", got)
+			}
+			// A later event every participant sees ends the writer's wait.
+			if r := e.a.do("PATCH", "/api/conversations/"+conv.ID, own.Token(), `{"title":"renamed"}`); r.status != 200 {
+				t.Fatalf("rename: %d %v", r.status, r.body)
+			}
+			res := <-mine
+			if res.err != nil || len(res.events) != 1 || res.events[0].Type != "unread.update" {
+				t.Fatalf("owner's stream: %+v, %v", res.events, res.err)
+			}
+			res = <-theirs
+			if res.err != nil {
+				t.Fatal(res.err)
+			}
+			for _, ev := range res.events {
+				if ev.Type == "unread.update" {
+					t.Fatalf("the writer got the owner's unread.update: %s", ev.Data)
+				}
+				if ev.Type == "conversation.updated" && (strings.Contains(string(ev.Data), "unread_count") || strings.Contains(string(ev.Data), `"role"`)) {
+					t.Fatalf("conversation.updated carries the owner's reader state: %s", ev.Data)
+				}
+			}
+			// On replay, too.
+			res = <-collect(t.Context(), wr, conv.ID, "0", isType("conversation.updated"))
+			for _, ev := range res.events {
+				if ev.Type == "unread.update" {
+					t.Fatalf("replay showed the writer the owner's unread.update")
+				}
+			}
+		})
+	}
+}
+
+// TestTypingAndPresenceExpire: typing set on one instance reaches a
+// subscriber on the other and ends by itself 6 s after the last call;
+// presence is online from a heartbeat and away 60 s after the last one.
+// The clock is injected; sweeps are called, nothing waits on time.
+func TestTypingAndPresenceExpire(t *testing.T) {
+	t.Parallel()
+	for _, be := range liveBackends {
+		t.Run(be.name, func(t *testing.T) {
+			t.Parallel()
+			var mu sync.Mutex
+			clock := time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)
+			deps := testDeps(nil)
+			deps.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+			advance := func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
+			a := newAuthEnvDeps(t, deps, be.environ(t)...)
+			tok := a.setup()
+			b := a
+			if be.shared {
+				b = a.second()
+			}
+			a.createUser(tok, "own3@example.com", adminPassword, "contributor")
+			wrID := a.createUser(tok, "wr3@example.com", adminPassword, "contributor")
+			rdID := a.createUser(tok, "rd3@example.com", adminPassword, "contributor")
+			own, wr, rd := a.login("own3@example.com", adminPassword), a.login("wr3@example.com", adminPassword), a.login("rd3@example.com", adminPassword)
+			r := a.do("POST", "/api/conversations", own, `{}`)
+			conv := r.body["id"].(string)
+			for _, p := range [][2]string{{wrID, "writer"}, {rdID, "reader"}} {
+				if r := a.do("POST", "/api/conversations/"+conv+"/participants", own, `{"user_id":"`+p[0]+`","role":"`+p[1]+`"}`); r.status != 201 {
+					t.Fatalf("add: %d %v", r.status, r.body)
+				}
+			}
+			if r := a.do("POST", "/api/conversations/"+conv+"/typing", rd, `{"typing":true}`); r.status != 403 {
+				t.Fatalf("reader typing: %d %v", r.status, r.body)
+			}
+			if r := a.do("POST", "/api/conversations/conv_unknown/typing", wr, `{"typing":true}`); r.status != 404 {
+				t.Fatalf("unknown conversation: %d %v", r.status, r.body)
+			}
+
+			away := func(ev client.StreamEvent) bool {
+				return ev.Type == "presence.update" && strings.Contains(string(ev.Data), `"away"`)
+			}
+			s := collect(t.Context(), b.client(own), conv, "", away)
+			waitSubscribed(t, b, conv, 1)
+			typing := func(on bool) {
+				t.Helper()
+				if r := a.do("POST", "/api/conversations/"+conv+"/typing", wr, map[string]bool{"typing": on}); r.status != 204 {
+					t.Fatalf("typing: %d %v", r.status, r.body)
+				}
+			}
+			beat := func() {
+				t.Helper()
+				if r := a.do("POST", "/api/presence/heartbeat", wr, nil); r.status != 204 {
+					t.Fatalf("heartbeat: %d %v", r.status, r.body)
+				}
+			}
+			sweep := func() { a.app.conversations.Sweep(t.Context()); b.app.conversations.Sweep(t.Context()) }
+
+			typing(true)
+			advance(5 * time.Second)
+			sweep() // 5 s: still typing
+			typing(true)
+			advance(5 * time.Second)
+			sweep() // 5 s after the last call: still typing
+			advance(time.Second)
+			sweep() // 6 s: ends by itself
+			beat()
+			advance(59 * time.Second)
+			sweep() // 59 s: still online
+			beat()
+			advance(59 * time.Second)
+			sweep()
+			advance(time.Second)
+			sweep() // 60 s after the last beat: away
+
+			res := <-s
+			if res.err != nil {
+				t.Fatal(res.err)
+			}
+			var got []string
+			for _, ev := range res.events {
+				got = append(got, ev.Type+" "+string(ev.Data))
+			}
+			want := []string{
+				`typing.update {"user_id":"` + wrID + `","typing":true}`,
+				`typing.update {"user_id":"` + wrID + `","typing":false}`,
+				`presence.update {"user_id":"` + wrID + `","status":"online"}`,
+				`presence.update {"user_id":"` + wrID + `","status":"away"}`,
+			}
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Fatalf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+		})
+	}
+}
