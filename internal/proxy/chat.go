@@ -253,6 +253,7 @@ func (x *exchange) record(t *target, httpStatus int) {
 		Provider:         t.provider.Name(),
 		PromptTokens:     x.usage.PromptTokens,
 		CompletionTokens: x.usage.CompletionTokens,
+		Cost:             t.price.Cost(x.usage.PromptTokens, x.usage.CompletionTokens),
 		Latency:          x.p.now().Sub(x.start),
 		TTFT:             x.ttft,
 		Status:           x.status,

@@ -29,7 +29,17 @@ type Model struct {
 	// Fallbacks name other Models, tried in order when this one fails
 	// before answering.
 	Fallbacks []string
+	// Price is what the model costs per million tokens; a usage record is
+	// priced at the model that served it.
+	Price gateway.Price
+	// MaxOutputTokens is the most a completion may produce; budgets
+	// reserve it for requests without max_tokens (0: DefaultMaxOutputTokens).
+	MaxOutputTokens int64
 }
+
+// DefaultMaxOutputTokens is reserved for a request without max_tokens of a
+// model whose MaxOutputTokens is not configured.
+const DefaultMaxOutputTokens = 4096
 
 // TokenCharger charges the tokens a completion used to the token budgets
 // of whoever asked for it; *ratelimit.Enforcer is one.
@@ -82,6 +92,8 @@ type target struct {
 	upstreamModel string
 	quotedModel   string // upstreamModel as a JSON string
 	provider      llm.Provider
+	price         gateway.Price
+	maxOutput     int64
 	fallbacks     []*target
 	metrics       *targetMetrics
 }
@@ -116,7 +128,11 @@ func New(opt Options) (*Proxy, error) {
 		prov := mc.Provider.Name()
 		p.targets[mc.Name] = &target{
 			name: mc.Name, upstreamModel: up, quotedModel: string(q), provider: mc.Provider,
+			price: mc.Price, maxOutput: mc.MaxOutputTokens,
 			metrics: m.forTarget(mc.Name, prov),
+		}
+		if p.targets[mc.Name].maxOutput <= 0 {
+			p.targets[mc.Name].maxOutput = DefaultMaxOutputTokens
 		}
 		p.models = append(p.models, ModelInfo{ID: mc.Name, Provider: prov, UpstreamModel: up})
 		if c, ok := mc.Provider.(interface{ CloseIdleConnections() }); ok && !closed[mc.Provider] {
