@@ -154,9 +154,11 @@ var accessMatrix = []matrixRow{
 	{"POST /api/keys", "", `{}`, outcome{400, "missing_field"}, pOwnKeys},
 	{"DELETE /api/keys/{id}", "/api/keys/" + missingID, "", outcome{404, "not_found"}, pOwnKeys},
 	{"POST /api/keys/{id}/rotate", "/api/keys/" + missingID + "/rotate", "", outcome{404, "not_found"}, pOwnKeys},
+	{"PATCH /api/keys/{id}", "/api/keys/" + missingID, `{}`, outcome{404, "not_found"}, pOwnKeys},
 
 	{"GET /api/admin/keys", "", "", outcome{200, ""}, pAdmin},
 	{"DELETE /api/admin/keys/{id}", "/api/admin/keys/" + missingID, "", outcome{404, "not_found"}, pAdmin},
+	{"PATCH /api/admin/keys/{id}", "/api/admin/keys/" + missingID, `{}`, outcome{404, "not_found"}, pAdmin},
 	{"GET /api/admin/usage", "", "", outcome{200, ""}, pAdmin},
 	{"GET /api/admin/users", "", "", outcome{200, ""}, pAdmin},
 	{"POST /api/admin/users", "", `{}`, outcome{400, "missing_field"}, pAdmin},

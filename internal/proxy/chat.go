@@ -67,6 +67,9 @@ func (p *Proxy) Forward(ctx context.Context, endpoint string, sink Sink, body []
 	if endpoint == llm.EndpointEmbeddings && cr.stream {
 		return gateway.Invalid("invalid_field", "body.stream", "Embeddings are not streamed.")
 	}
+	if !meta.Principal.ModelAllowed(cr.model) {
+		return gateway.ModelNotAllowed(cr.model)
+	}
 	t, ok := p.targets[cr.model]
 	if !ok {
 		return &gateway.Error{Kind: gateway.KindNotFound, Code: "model_not_found", Param: "body.model",

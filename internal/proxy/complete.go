@@ -53,6 +53,9 @@ type Result struct {
 // answer began, failures are reported in Result.Status and Result.Err.
 func (p *Proxy) Complete(ctx context.Context, req CompleteRequest) (Result, error) {
 	start := p.now()
+	if !req.Principal.ModelAllowed(req.Model) {
+		return Result{}, gateway.ModelNotAllowed(req.Model)
+	}
 	t, ok := p.targets[req.Model]
 	if !ok {
 		return Result{}, &gateway.Error{Kind: gateway.KindNotFound, Code: "model_not_found", Param: "body.model",

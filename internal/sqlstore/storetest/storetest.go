@@ -64,4 +64,5 @@ var suites = []suite{
 	{"APIKeys", testAPIKeys},
 	{"Sessions", testSessions},
 	{"UserIdentities", testUserIdentities},
+	{"ModelAccess", testModelAccess},
 }
