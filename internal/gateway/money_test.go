@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/json"
 	"testing"
+	"time"
 )
 
 func TestMicros(t *testing.T) {
@@ -44,5 +45,30 @@ func TestPriceCost(t *testing.T) {
 	}
 	if got := p.Cost(4, 0); got != 1 {
 		t.Fatalf("Cost(4) = %d, want 1", got)
+	}
+}
+
+func TestBudgetPeriodBounds(t *testing.T) {
+	at := time.Date(2026, 12, 2, 15, 4, 5, 0, time.FixedZone("x", 3600)) // Wednesday, 14:04 UTC
+	for _, tc := range []struct {
+		p          BudgetPeriod
+		start, end time.Time
+	}{
+		{PeriodDay, time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC)},
+		{PeriodWeek, time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)},
+		{PeriodMonth, time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{PeriodTotal, TotalPeriodStart, time.Time{}},
+	} {
+		s, e := tc.p.Bounds(at)
+		if !s.Equal(tc.start) || !e.Equal(tc.end) {
+			t.Errorf("%s bounds = %v, %v; want %v, %v", tc.p, s, e, tc.start, tc.end)
+		}
+	}
+	// A Monday and a Sunday belong to the week starting that Monday.
+	mon := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
+	for _, d := range []time.Time{mon, mon.Add(7*24*time.Hour - time.Nanosecond)} {
+		if s, _ := PeriodWeek.Bounds(d); !s.Equal(mon) {
+			t.Errorf("week of %v starts %v, want %v", d, s, mon)
+		}
 	}
 }

@@ -31,6 +31,7 @@ type Stores interface {
 	gateway.UsageStore
 	gateway.SessionStore
 	gateway.UserIdentityStore
+	gateway.BudgetStore
 	SettingStore
 }
 
@@ -65,4 +66,5 @@ var suites = []suite{
 	{"Sessions", testSessions},
 	{"UserIdentities", testUserIdentities},
 	{"ModelAccess", testModelAccess},
+	{"Budgets", testBudgets},
 }
