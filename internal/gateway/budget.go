@@ -135,3 +135,7 @@ type BudgetStore interface {
 	// whether this call was the first to do so.
 	MarkBudgetAlerted(ctx context.Context, budgetID string, periodStart time.Time) (bool, error)
 }
+
+// Settle ends an admitted request with what it really used (tokens and
+// cost), releasing its reservations and in-flight slots.
+type Settle func(ctx context.Context, tokens int64, cost Micros)

@@ -52,6 +52,14 @@ type TokenCharger interface {
 	ChargeTokens(ctx context.Context, p *gateway.Principal, route string, tokens int64) error
 }
 
+// Admitter admits a request before any upstream call (budgets and
+// max_parallel, SPEC 5.1); *budget.Service is one. Admit gets the
+// request's worst case (tokens and their cost) and returns the function
+// that settles the real use (nil: nothing to settle) or the refusal.
+type Admitter interface {
+	Admit(ctx context.Context, p *gateway.Principal, tokens int64, cost gateway.Micros) (gateway.Settle, error)
+}
+
 // Options configure a Proxy.
 type Options struct {
 	// Models is the routing table, in the order Models lists it.
@@ -61,6 +69,9 @@ type Options struct {
 	// Tokens is charged in the request's goroutine after each completion
 	// that used tokens; nil charges nothing. A failure is logged.
 	Tokens TokenCharger
+	// Admitter admits every request before its upstream call and settles
+	// it after; nil admits everything.
+	Admitter Admitter
 	// Registerer takes the proxy's metrics; nil leaves them unregistered.
 	Registerer prometheus.Registerer
 	Log        *slog.Logger
@@ -81,6 +92,7 @@ type Proxy struct {
 	models  []ModelInfo
 	usage   UsageRecorder
 	tokens  TokenCharger
+	admit   Admitter
 	log     *slog.Logger
 	now     func() time.Time
 	closers []func()
@@ -102,7 +114,7 @@ type target struct {
 // opt.Models for a model without a name or provider, a name listed twice,
 // or a fallback that names no other model.
 func New(opt Options) (*Proxy, error) {
-	p := &Proxy{targets: map[string]*target{}, usage: opt.Usage, tokens: opt.Tokens, log: opt.Log, now: opt.Now}
+	p := &Proxy{targets: map[string]*target{}, usage: opt.Usage, tokens: opt.Tokens, admit: opt.Admitter, log: opt.Log, now: opt.Now}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -162,6 +174,29 @@ func (p *Proxy) chargeTokens(ctx context.Context, pr *gateway.Principal, route s
 	if err := p.tokens.ChargeTokens(ctx, pr, route, tokens); err != nil {
 		p.log.WarnContext(ctx, "charge token budget", "err", err)
 	}
+}
+
+// admission reserves the worst case of a request for first (its
+// max_tokens, or the model's max_output_tokens, times n choices, plus a
+// prompt estimate of one token per 4 bytes of the upstream body), priced
+// at the dearest of first and its fallbacks.
+func (p *Proxy) admission(ctx context.Context, pr *gateway.Principal, first *target, maxTokens, choices int64, bodyLen int) (gateway.Settle, error) {
+	if p.admit == nil {
+		return nil, nil
+	}
+	out := maxTokens
+	if out <= 0 {
+		out = first.maxOutput
+	}
+	if choices > 1 {
+		out *= choices
+	}
+	prompt := int64(bodyLen+3) / 4
+	price := first.price
+	for _, f := range first.fallbacks {
+		price.Input, price.Output = max(price.Input, f.price.Input), max(price.Output, f.price.Output)
+	}
+	return p.admit.Admit(ctx, pr, prompt+out, price.Cost(prompt, out))
 }
 
 // Models lists the served models in config order.
