@@ -353,6 +353,19 @@ func (ks *Keys) UpdateKey(ctx context.Context, id, ownerID string, p gateway.API
 	return k, nil
 }
 
+// Key returns the key id of ownerID ("" for any owner): 404 not_found for
+// another owner's key or none.
+func (ks *Keys) Key(ctx context.Context, id, ownerID string) (gateway.APIKey, error) {
+	k, err := ks.opt.Store.APIKey(ctx, id)
+	if err != nil {
+		return gateway.APIKey{}, keyStoreErr("get api key", err)
+	}
+	if ownerID != "" && k.OwnerID != ownerID {
+		return gateway.APIKey{}, errKeyNotFound
+	}
+	return k, nil
+}
+
 // ListKeys lists the keys of ownerID ("" for every owner).
 func (ks *Keys) ListKeys(ctx context.Context, ownerID, cursor string, limit int) ([]gateway.APIKey, string, error) {
 	keys, next, err := ks.opt.Store.ListAPIKeys(ctx, ownerID, cursor, limit)

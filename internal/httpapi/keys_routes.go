@@ -16,6 +16,7 @@ type KeyManager interface {
 	RevokeKey(ctx context.Context, id, ownerID string) error
 	RotateKey(ctx context.Context, id, ownerID string, grace time.Duration) (gateway.APIKey, gateway.Secret, error)
 	UpdateKey(ctx context.Context, id, ownerID string, p gateway.APIKeyPatch) (gateway.APIKey, error)
+	Key(ctx context.Context, id, ownerID string) (gateway.APIKey, error)
 	Exchange(ctx context.Context, p *gateway.Principal) (gateway.Secret, int, error)
 }
 
