@@ -257,3 +257,51 @@ func TestMaxParallelStreams(t *testing.T) {
 	io.Copy(io.Discard, r2.Body)
 	r2.Body.Close()
 }
+
+// TestBudgetParallelConversationPosts: the same bound through conversation
+// posts: 200 parallel posts against a budget of exactly 10 worst cases
+// admit 10; the refused ones answer 429 quota_exceeded and never reach
+// the upstream.
+func TestBudgetParallelConversationPosts(t *testing.T) {
+	t.Parallel()
+	// A post of "hi" reserves (64 + len(`"hi"`) + 32 + 3) / 4 = 25 prompt
+	// tokens plus max_output_tokens (4); the upstream uses exactly that.
+	up := llmtest.NewT(t, llmtest.Reply{PromptTokens: 25, Words: []string{"a", "b", "c", "d"}})
+	environ := []string{"TOLLGATE_RATE_LIMIT_DEFAULT_REQUESTS_PER_MINUTE=1000000", "TOLLGATE_RATE_LIMIT_DEFAULT_BURST=100000"}
+	cfg := testConfigTOML(t, upstreamConfig(t, up.URL)+"max_output_tokens = 4\n", environ...)
+	e := startAuthEnv(t, cfg, slog.New(slog.DiscardHandler), &syncBuffer{}, testDeps(nil))
+	createBudget(t, e.url, "", `{"subject_type":"user","subject":"local","period":"month","max_tokens":290}`)
+	convs := make([]string, 200)
+	for i := range convs {
+		status, _, out := sendReq(t, "POST", e.url+"/api/conversations", "", `{"model":"m"}`)
+		var c struct{ ID string }
+		if err := json.Unmarshal([]byte(out), &c); status != 201 || err != nil {
+			t.Fatalf("create conversation = %d %s", status, out)
+		}
+		convs[i] = c.ID
+	}
+	var mu sync.Mutex
+	counts := map[string]int{}
+	var wg sync.WaitGroup
+	for _, id := range convs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			status, _, out := sendReq(t, "POST", e.url+"/api/conversations/"+id+"/messages", "", `{"content":"hi"}`)
+			key := strconv.Itoa(status)
+			if status == 429 && strings.Contains(out, `"quota_exceeded"`) {
+				key = "quota_exceeded"
+			}
+			mu.Lock()
+			counts[key]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if counts["201"]+counts["200"] != 10 || counts["quota_exceeded"] != 190 {
+		t.Fatalf("outcomes = %v, want 10 admitted and 190 × quota_exceeded", counts)
+	}
+	if got := up.Count(); got != 10 {
+		t.Fatalf("upstream requests = %d, want 10", got)
+	}
+}
