@@ -50,6 +50,10 @@ type Service struct {
 	inFlight map[string]int // "key:<id>" / "user:<id>" → requests in flight
 
 	alerts prometheus.Counter
+	// alerted remembers the (budget, period start) alerts this instance
+	// saw recorded, so a budget past its threshold costs no extra write
+	// per request.
+	alerted sync.Map
 }
 
 // index maps "<subject_type>\x00<subject>" to its budgets.
@@ -234,11 +238,16 @@ func (s *Service) checkAlerts(ctx context.Context, budgets []gateway.Budget, cou
 		if !crossed {
 			continue
 		}
+		seen := b.ID + "@" + c.PeriodStart.Format(time.RFC3339)
+		if _, ok := s.alerted.Load(seen); ok {
+			continue
+		}
 		first, err := s.store.MarkBudgetAlerted(ctx, b.ID, c.PeriodStart)
 		if err != nil {
 			s.log.ErrorContext(ctx, "mark budget alerted", "budget", b.ID, "err", err)
 			continue
 		}
+		s.alerted.Store(seen, struct{}{})
 		if first {
 			s.alerts.Inc()
 			s.log.WarnContext(ctx, "budget alert", "budget", b.ID, "subject_type", b.SubjectType, "subject", b.Subject,

@@ -186,7 +186,7 @@ func TestNoBudgetNoSettle(t *testing.T) {
 // budget and period.
 func TestAlertOncePerPeriod(t *testing.T) {
 	ctx := context.Background()
-	svc, _, c, reg := newService(t, time.Date(2026, 5, 5, 12, 0, 0, 0, time.UTC))
+	svc, st, c, reg := newService(t, time.Date(2026, 5, 5, 12, 0, 0, 0, time.UTC))
 	cost := gateway.Micros(1_000_000)
 	if err := svc.Create(ctx, &gateway.Budget{SubjectType: gateway.BudgetUser, Subject: "u", Period: gateway.PeriodDay, MaxCost: &cost, AlertPercent: 80}); err != nil {
 		t.Fatal(err)
@@ -216,6 +216,20 @@ func TestAlertOncePerPeriod(t *testing.T) {
 	spend(10_000)
 	if got := alerts(); got != 1 {
 		t.Fatalf("alerts = %v, want 1", got)
+	}
+	// A second instance on the same database does not alert again.
+	reg2 := prometheus.NewRegistry()
+	other := budget.New(budget.Options{Store: st, Now: c.now, Registerer: reg2})
+	if err := other.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := other.Admit(ctx, p, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2(ctx, 0, 1)
+	if mfs, _ := reg2.Gather(); len(mfs) != 1 || mfs[0].GetMetric()[0].GetCounter().GetValue() != 0 {
+		t.Fatalf("second instance alerts = %v, want 0", mfs)
 	}
 	c.t = c.t.AddDate(0, 0, 1)
 	spend(900_000)
