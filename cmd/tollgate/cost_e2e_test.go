@@ -45,3 +45,29 @@ output_price = 0.60
 		t.Fatalf("usage = %+v, want one row m, 3 requests, cost 0.000456", got.Data)
 	}
 }
+
+// TestOpenAPIMoneyIsString: money fields (cost, max_cost) are documented
+// as strings, as they are sent.
+func TestOpenAPIMoneyIsString(t *testing.T) {
+	t.Parallel()
+	base := newTestApp(t)
+	r := call(t, "GET", base+"/openapi.json", "")
+	schemas, _ := r.body["components"].(map[string]any)["schemas"].(map[string]any)
+	found := 0
+	for name, s := range schemas {
+		props, _ := s.(map[string]any)["properties"].(map[string]any)
+		for _, field := range []string{"cost", "max_cost"} {
+			p, ok := props[field].(map[string]any)
+			if !ok {
+				continue
+			}
+			found++
+			if typ, _ := p["type"].(string); typ != "string" {
+				t.Errorf("%s.%s type = %v, want string", name, field, p["type"])
+			}
+		}
+	}
+	if found < 3 {
+		t.Fatalf("found %d money fields in the OpenAPI schemas, want at least 3", found)
+	}
+}
