@@ -305,3 +305,70 @@ func TestBudgetParallelConversationPosts(t *testing.T) {
 		t.Fatalf("upstream requests = %d, want 10", got)
 	}
 }
+
+// TestBudgetAPI: the admin CRUD routes, a key owner's own key budget
+// (PUT replaces, DELETE removes, another user's key is 404), and GET
+// /api/limits with the key itself.
+func TestBudgetAPI(t *testing.T) {
+	t.Parallel()
+	up := llmtest.NewT(t, llmtest.Reply{Words: []string{"ok"}})
+	e := budgetEnv(t, up.URL, false)[0]
+	admin := e.setup()
+	if status, _, out := sendReq(t, "POST", e.url+"/api/admin/users", admin,
+		`{"email":"bob@example.com","password":"`+adminPassword+`","role":"contributor"}`); status != 201 {
+		t.Fatalf("create user = %d %s", status, out)
+	}
+	bob := e.login("bob@example.com", adminPassword)
+	_, _, out := sendReq(t, "POST", e.url+"/api/keys", bob, `{"name":"k","max_parallel":3,"allowed_models":["m"]}`)
+	var key struct{ ID, Key string }
+	_ = json.Unmarshal([]byte(out), &key)
+
+	status, _, out := sendReq(t, "PUT", e.url+"/api/keys/"+key.ID+"/budget", bob, `{"period":"day","max_cost":"1.00","alert_percent":80}`)
+	if status != 200 || !strings.Contains(out, `"max_cost":"1.000000"`) || !strings.Contains(out, `"subject":"`+key.ID+`"`) || !strings.Contains(out, `"max_tokens":null`) {
+		t.Fatalf("PUT key budget = %d %s", status, out)
+	}
+	status, _, out = sendReq(t, "PUT", e.url+"/api/keys/"+key.ID+"/budget", bob, `{"period":"week","max_tokens":500}`)
+	if status != 200 || !strings.Contains(out, `"period":"week"`) {
+		t.Fatalf("second PUT = %d %s", status, out)
+	}
+	_, _, out = sendReq(t, "GET", e.url+"/api/admin/budgets", admin, "")
+	var list struct{ Data []struct{ ID, Period string } }
+	_ = json.Unmarshal([]byte(out), &list)
+	if len(list.Data) != 1 || list.Data[0].Period != "week" {
+		t.Fatalf("budgets after PUT twice = %s, want only the weekly one", out)
+	}
+	if status, _, _ := sendReq(t, "PUT", e.url+"/api/keys/"+key.ID+"/budget", admin, `{"period":"day","max_tokens":1}`); status != 404 {
+		t.Fatalf("PUT on another user's key = %d, want 404", status)
+	}
+	if status, _, out := sendReq(t, "PUT", e.url+"/api/keys/"+key.ID+"/budget", bob, `{"period":"day"}`); status != 400 || !strings.Contains(out, `"body.max_tokens"`) {
+		t.Fatalf("PUT without a cap = %d %s", status, out)
+	}
+
+	// The key sees its budget, models and max_parallel in /api/limits.
+	status, _, out = sendReq(t, "GET", e.url+"/api/limits", key.Key, "")
+	if status != 200 || !strings.Contains(out, `"allowed_models":{"key":["m"],"user":null}`) || !strings.Contains(out, `"max_parallel":{"key":3,"user":null}`) ||
+		!strings.Contains(out, `"remaining":{"tokens":500,"cost":null}`) || !strings.Contains(out, list.Data[0].ID) {
+		t.Fatalf("limits = %d %s", status, out)
+	}
+	if status, _, _ := sendReq(t, "DELETE", e.url+"/api/keys/"+key.ID+"/budget", bob, ""); status != 204 {
+		t.Fatalf("DELETE key budget = %d", status)
+	}
+	if status, _, _ := sendReq(t, "DELETE", e.url+"/api/keys/"+key.ID+"/budget", bob, ""); status != 404 {
+		t.Fatalf("second DELETE = %d, want 404", status)
+	}
+
+	// Admin CRUD.
+	id := createBudget(t, e.url, admin, `{"subject_type":"role","subject":"contributor","period":"month","max_tokens":10}`)
+	if status, _, out := sendReq(t, "POST", e.url+"/api/admin/budgets", admin, `{"subject_type":"role","subject":"contributor","period":"month","max_tokens":5}`); status != 400 || !strings.Contains(out, `"body.period"`) {
+		t.Fatalf("duplicate = %d %s", status, out)
+	}
+	if status, _, out := sendReq(t, "PUT", e.url+"/api/admin/budgets/"+id, admin, `{"subject_type":"role","subject":"contributor","period":"month","max_cost":2.5}`); status != 200 || !strings.Contains(out, `"max_cost":"2.500000"`) {
+		t.Fatalf("PUT = %d %s", status, out)
+	}
+	if status, _, _ := sendReq(t, "DELETE", e.url+"/api/admin/budgets/"+id, admin, ""); status != 204 {
+		t.Fatalf("DELETE = %d", status)
+	}
+	if status, _, _ := sendReq(t, "PUT", e.url+"/api/admin/budgets/"+id, admin, `{"subject_type":"role","subject":"contributor","period":"month","max_cost":2.5}`); status != 404 {
+		t.Fatalf("PUT deleted = %d, want 404", status)
+	}
+}

@@ -132,10 +132,7 @@ func (s *Service) PutSubject(ctx context.Context, b *gateway.Budget) error {
 	if err := Validate(b); err != nil {
 		return err
 	}
-	if _, err := s.store.DeleteSubjectBudgets(ctx, b.SubjectType, b.Subject); err != nil {
-		return gateway.Internal("put budget", err)
-	}
-	if err := s.store.CreateBudget(ctx, b); err != nil {
+	if err := s.store.ReplaceSubjectBudgets(ctx, b); err != nil {
 		return storeErr("put budget", err)
 	}
 	s.reloadNow(ctx)

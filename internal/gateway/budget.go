@@ -115,6 +115,9 @@ type BudgetStore interface {
 	// DeleteSubjectBudgets deletes every budget of a subject and returns
 	// how many there were.
 	DeleteSubjectBudgets(ctx context.Context, t BudgetSubjectType, subject string) (int, error)
+	// ReplaceSubjectBudgets deletes every budget of b's subject and stores
+	// b, in one transaction (filling ID, CreatedAt, UpdatedAt).
+	ReplaceSubjectBudgets(ctx context.Context, b *Budget) error
 
 	// ReserveBudgets adds every charge to its budget's reserved amounts in
 	// one transaction, each with one guarded UPDATE that fails when used +

@@ -134,6 +134,25 @@ func (s *Store) DeleteSubjectBudgets(ctx context.Context, t gateway.BudgetSubjec
 	return n, s.mapErr("delete subject budgets", err)
 }
 
+// ReplaceSubjectBudgets deletes every budget of b's subject and stores b,
+// in one transaction.
+func (s *Store) ReplaceSubjectBudgets(ctx context.Context, b *gateway.Budget) error {
+	t, id := now(), uuid.NewString()
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := s.deleteBudgets(ctx, tx, `subject_type = ? AND subject = ?`, string(b.SubjectType), b.Subject); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO budgets (`+budgetColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			id, string(b.SubjectType), b.Subject, string(b.Period), nullInt(b.MaxTokens), nullMicros(b.MaxCost), b.AlertPercent, t, t)
+		return err
+	})
+	if err != nil {
+		return s.mapErr("replace subject budgets", err)
+	}
+	b.ID, b.CreatedAt, b.UpdatedAt = id, t, t
+	return nil
+}
+
 // deleteBudgets deletes the budgets matching where with their rows
 // (explicitly: SQLite's foreign keys may be off on old connections).
 func (s *Store) deleteBudgets(ctx context.Context, tx *sql.Tx, where string, args ...any) error {

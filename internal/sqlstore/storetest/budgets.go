@@ -61,6 +61,24 @@ func testBudgets(t *testing.T, open Opener) {
 		if err := st.UpdateBudget(ctx, w); !errors.Is(err, gateway.ErrNotFound) {
 			t.Fatalf("UpdateBudget(deleted) err = %v", err)
 		}
+		// Replace: the subject's budgets (two periods) become the one given.
+		for _, p := range []gateway.BudgetPeriod{gateway.PeriodDay, gateway.PeriodMonth} {
+			if err := st.CreateBudget(ctx, &gateway.Budget{SubjectType: gateway.BudgetKey, Subject: "k2", Period: p, MaxTokens: i64(1)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r := &gateway.Budget{SubjectType: gateway.BudgetKey, Subject: "k2", Period: gateway.PeriodWeek, MaxTokens: i64(9)}
+		if err := st.ReplaceSubjectBudgets(ctx, r); err != nil || r.ID == "" {
+			t.Fatalf("ReplaceSubjectBudgets = %v", err)
+		}
+		list, err = st.ListBudgets(ctx)
+		if err != nil || len(list) != 1 || list[0].ID != r.ID || list[0].Period != gateway.PeriodWeek {
+			t.Fatalf("after replace = %+v, %v; want only the new budget", list, err)
+		}
+		r2 := &gateway.Budget{SubjectType: gateway.BudgetUser, Subject: "fresh", Period: gateway.PeriodDay, MaxTokens: i64(1)}
+		if err := st.ReplaceSubjectBudgets(ctx, r2); err != nil {
+			t.Fatalf("ReplaceSubjectBudgets without earlier budgets = %v", err)
+		}
 	})
 	t.Run("ReserveSettleExpire", func(t *testing.T) {
 		t.Parallel()
