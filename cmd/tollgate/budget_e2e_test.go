@@ -372,3 +372,50 @@ func TestBudgetAPI(t *testing.T) {
 		t.Fatalf("PUT deleted = %d, want 404", status)
 	}
 }
+
+// TestEndUserBudgetsThroughV1: each end user of an app credential has its
+// own budget; the key's budget caps all of them together.
+func TestEndUserBudgetsThroughV1(t *testing.T) {
+	t.Parallel()
+	body := `{"model":"m","max_tokens":4,"messages":[{"role":"user","content":"hi"}]}`
+	prompt := int64(len(body)+3) / 4
+	w := prompt + 4 // every request uses exactly its worst case
+	up := llmtest.NewT(t, llmtest.Reply{PromptTokens: prompt, Words: []string{"a", "b", "c", "d"}})
+	e := budgetEnv(t, up.URL, false)[0]
+	admin := e.setup()
+	_, _, out := sendReq(t, "POST", e.url+"/api/keys", admin, `{"name":"app","end_user_mode":true}`)
+	var key struct{ ID, Key string }
+	_ = json.Unmarshal([]byte(out), &key)
+	createBudget(t, e.url, admin, fmt.Sprintf(`{"subject_type":"end_user","subject":"%s:alice","period":"day","max_tokens":%d}`, key.ID, 2*w))
+	createBudget(t, e.url, admin, fmt.Sprintf(`{"subject_type":"end_user","subject":"%s:bob","period":"day","max_tokens":%d}`, key.ID, 2*w))
+	keyBudget := createBudget(t, e.url, admin, fmt.Sprintf(`{"subject_type":"key","subject":"%s","period":"day","max_tokens":%d}`, key.ID, 3*w))
+	chat := func(endUser string) (int, string) {
+		req, _ := http.NewRequest("POST", e.url+"/v1/chat/completions", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+key.Key)
+		req.Header.Set("X-End-User-Id", endUser)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for i, step := range []struct {
+		endUser string
+		status  int
+		names   string // the refusing budget
+	}{
+		{"alice", 200, ""}, {"alice", 200, ""},
+		{"alice", 429, key.ID + ":alice"}, // alice's own budget is full
+		{"bob", 200, ""},                  // bob is independent of alice
+		{"bob", 429, keyBudget},           // the key's budget (3 requests) is full
+		{"carol", 429, keyBudget},
+	} {
+		status, out := chat(step.endUser)
+		if status != step.status || (step.names != "" && (!strings.Contains(out, `"quota_exceeded"`) || !strings.Contains(out, step.names))) {
+			t.Fatalf("step %d (%s) = %d %s; want %d naming %q", i, step.endUser, status, out, step.status, step.names)
+		}
+	}
+}
