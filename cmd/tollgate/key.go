@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tollgate/tollgate/internal/auth"
+	"github.com/tollgate/tollgate/internal/budget"
 	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/sqlstore"
 )
@@ -62,14 +63,37 @@ func parseDuration(flag, s string) (time.Duration, error) {
 }
 
 func newKeyCreateCmd(e env, gf *globalFlags) *cobra.Command {
-	var email, name, role, expires string
+	var email, name, role, expires, budgetCost, budgetPeriod string
+	var models []string
+	var budgetTokens int64
 	var endUser bool
 	cmd := &cobra.Command{
-		Use:   "create --user EMAIL --name N [--role R] [--expires DURATION] [--end-user-mode]",
+		Use:   "create --user EMAIL --name N [--role R] [--expires DURATION] [--end-user-mode] [--models M,...] [--budget-tokens N] [--budget-cost AMOUNT] [--budget-period day|week|month|total]",
 		Short: "Create an API key for a user; the key is printed once",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			in := gateway.NewAPIKey{Name: name, EndUserMode: endUser}
+			in := gateway.NewAPIKey{Name: name, EndUserMode: endUser, AllowedModels: models}
+			var bud *gateway.Budget
+			if cmd.Flags().Changed("budget-tokens") || budgetCost != "" {
+				bud = &gateway.Budget{SubjectType: gateway.BudgetKey, Period: gateway.BudgetPeriod(budgetPeriod)}
+				if cmd.Flags().Changed("budget-tokens") {
+					bud.MaxTokens = &budgetTokens
+				}
+				if budgetCost != "" {
+					c, err := gateway.ParseMicros(budgetCost)
+					if err != nil {
+						return fmt.Errorf("--budget-cost: %w", err)
+					}
+					bud.MaxCost = &c
+				}
+				bud.Subject = "pending" // validated now, set to the key id below
+				if err := budget.Validate(bud); err != nil {
+					ge, _ := gateway.AsError(err)
+					return fmt.Errorf("--budget-%s: %s", strings.TrimPrefix(strings.ReplaceAll(ge.Param, "max_", ""), "body."), ge.Message)
+				}
+			} else if cmd.Flags().Changed("budget-period") {
+				return errors.New("--budget-period needs --budget-tokens or --budget-cost")
+			}
 			if role != "" {
 				r, err := gateway.ParseRole(role)
 				if err != nil {
@@ -85,7 +109,8 @@ func newKeyCreateCmd(e env, gf *globalFlags) *cobra.Command {
 				in.ExpiresIn = d
 			}
 			ctx := cmd.Context()
-			return withKeys(ctx, e, gf, func(s *auth.Service, keys *auth.Keys) error {
+			return withStore(ctx, e, gf, func(st *sqlstore.Store, s *auth.Service) error {
+				keys := auth.NewKeys(auth.KeysOptions{Store: st, Users: s})
 				u, err := s.UserByEmail(ctx, email)
 				if err != nil {
 					return fmt.Errorf("no user with email %s", email)
@@ -97,7 +122,16 @@ func newKeyCreateCmd(e env, gf *globalFlags) *cobra.Command {
 				if err != nil {
 					return cliError(err)
 				}
+				if bud != nil {
+					bud.Subject = k.ID
+					if err := budget.New(budget.Options{Store: st}).Create(ctx, bud); err != nil {
+						return cliError(err)
+					}
+				}
 				fmt.Fprintf(e.stderr, "created key %s (%s) for %s with role %s; it is shown only now:\n", k.ID, k.Name, u.Email, k.Role)
+				if bud != nil {
+					fmt.Fprintf(e.stderr, "budget %s: %s\n", bud.ID, describeBudget(*bud))
+				}
 				_, err = fmt.Fprintln(e.stdout, secret.Reveal())
 				return err
 			})
@@ -108,6 +142,10 @@ func newKeyCreateCmd(e env, gf *globalFlags) *cobra.Command {
 	cmd.Flags().StringVar(&role, "role", "", "viewer, contributor or admin (default and maximum: the owner's role)")
 	cmd.Flags().StringVar(&expires, "expires", "", "lifetime, e.g. 720h or 30d (default: never)")
 	cmd.Flags().BoolVar(&endUser, "end-user-mode", false, "an app credential acting for end users (X-End-User-Id)")
+	cmd.Flags().StringSliceVar(&models, "models", nil, "allowed models: names and prefix* patterns, comma-separated (default: all)")
+	cmd.Flags().Int64Var(&budgetTokens, "budget-tokens", 0, "a budget on the key: at most N tokens per --budget-period")
+	cmd.Flags().StringVar(&budgetCost, "budget-cost", "", "a budget on the key: at most AMOUNT (pricing.currency, e.g. 1.50) per --budget-period")
+	cmd.Flags().StringVar(&budgetPeriod, "budget-period", "day", "the budget's period: day, week, month or total (UTC)")
 	_ = cmd.MarkFlagRequired("user")
 	_ = cmd.MarkFlagRequired("name")
 	return cmd
@@ -276,4 +314,20 @@ func newKeyRotateCmd(e env, gf *globalFlags) *cobra.Command {
 	}
 	cmd.Flags().DurationVar(&grace, "grace", 0, "how long the old secret keeps working, e.g. 10m (default: not at all)")
 	return cmd
+}
+
+// describeBudget is "1.000000 per day", "5000 tokens per week", or both.
+func describeBudget(b gateway.Budget) string {
+	var caps []string
+	if b.MaxTokens != nil {
+		caps = append(caps, fmt.Sprintf("%d tokens", *b.MaxTokens))
+	}
+	if b.MaxCost != nil {
+		caps = append(caps, b.MaxCost.String())
+	}
+	per := "per " + string(b.Period)
+	if b.Period == gateway.PeriodTotal {
+		per = "in total"
+	}
+	return strings.Join(caps, " and ") + " " + per
 }

@@ -49,7 +49,9 @@ func proxyModels(cfg *config.Config, getenv func(string) string, log *slog.Logge
 		if !ok {
 			return nil, fmt.Errorf("models[%d].provider: unknown provider %q", i, mc.Provider)
 		}
-		out = append(out, proxy.Model{Name: mc.Name, UpstreamModel: mc.UpstreamModel, Provider: prov, Fallbacks: mc.Fallbacks})
+		out = append(out, proxy.Model{Name: mc.Name, UpstreamModel: mc.UpstreamModel, Provider: prov, Fallbacks: mc.Fallbacks,
+			Price:           gateway.Price{Input: gateway.PriceFromUnits(mc.InputPrice), Output: gateway.PriceFromUnits(mc.OutputPrice)},
+			MaxOutputTokens: mc.MaxOutputTokens})
 	}
 	return out, nil
 }

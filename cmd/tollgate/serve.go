@@ -19,6 +19,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/tollgate/tollgate/internal/auth"
+	"github.com/tollgate/tollgate/internal/budget"
 	"github.com/tollgate/tollgate/internal/config"
 	"github.com/tollgate/tollgate/internal/conversation"
 	"github.com/tollgate/tollgate/internal/events"
@@ -186,6 +187,7 @@ type app struct {
 	metricsAddr net.Addr
 	proxy       *proxy.Proxy
 	usage       *proxy.UsageWriter
+	budgets     *budget.Service
 	redis       *goredis.Client
 	hub         *events.Broker
 	// conversations is the conversation service (tests sweep its presence
@@ -289,7 +291,15 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 	}
 	// The enforcer charges each completion's tokens to the token budgets of
 	// the principal and route that asked for it.
-	if a.proxy, err = proxy.New(proxy.Options{Models: models, Usage: a.usage, Tokens: enforcer, Registerer: reg, Log: log}); err != nil {
+	// Budgets and max_parallel (SPEC 5.1) admit every model call before
+	// its upstream request; reservations of calls that never settle expire
+	// after the longest provider timeout.
+	a.budgets = budget.New(budget.Options{Store: st, ReservationTTL: reservationTTL(cfg), Registerer: reg, Log: log})
+	if err := a.budgets.Reload(ctx); err != nil {
+		return a, err
+	}
+	go a.budgets.Run(bg, cfg.Auth.CacheSyncInterval)
+	if a.proxy, err = proxy.New(proxy.Options{Models: models, Usage: a.usage, Tokens: enforcer, Admitter: a.budgets, Registerer: reg, Log: log}); err != nil {
 		return a, err
 	}
 
@@ -339,6 +349,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 		Proxy:              a.proxy,
 		Usage:              st,
 		Limiter:            enforcer,
+		Budgets:            a.budgets,
 		RateLimits:         st,
 		RateLimitsChanged: func(ctx context.Context) {
 			if err := resolver.Refresh(ctx); err != nil {
@@ -653,4 +664,19 @@ type identity struct {
 // DeleteUser soft-deletes user id with its keys (auth.Service.SoftDelete).
 func (i identity) DeleteUser(ctx context.Context, id string) (gateway.User, int, error) {
 	return i.SoftDelete(ctx, id, i.keys)
+}
+
+// reservationTTL is how long a budget reservation of a call that never
+// settles holds: the longest provider timeout plus a minute (10 minutes
+// when no provider sets one).
+func reservationTTL(cfg *config.Config) time.Duration {
+	ttl := 10 * time.Minute
+	var longest time.Duration
+	for _, p := range cfg.Providers {
+		longest = max(longest, p.Timeout)
+	}
+	if longest > 0 {
+		ttl = longest + time.Minute
+	}
+	return ttl
 }

@@ -152,6 +152,7 @@ func TestCLIUsage(t *testing.T) {
     "requests": 3,
     "prompt_tokens": 6,
     "completion_tokens": 6,
+    "cost": "0.000000",
     "statuses": {
       "ok": 3,
       "error": 0,

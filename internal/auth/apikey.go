@@ -188,7 +188,8 @@ func (ks *Keys) principal(ctx context.Context, ck *cachedKey, now time.Time) (*g
 	return &gateway.Principal{Kind: gateway.PrincipalKey, UserID: u.ID, Email: u.Email, DisplayName: u.DisplayName,
 		Role: gateway.MinRole(k.Role, u.Role), KeyID: k.ID, KeyName: k.Name, KeyPrefix: k.Prefix, KeyRole: k.Role,
 		OwnerRole:   u.Role,
-		EndUserMode: k.EndUserMode}, nil
+		EndUserMode: k.EndUserMode,
+		KeyModels:   k.AllowedModels, UserModels: u.AllowedModels, KeyMaxParallel: k.MaxParallel, UserMaxParallel: u.MaxParallel}, nil
 }
 
 // byKeyID returns the cached key id, loading it on a miss.
@@ -291,7 +292,11 @@ func (ks *Keys) CreateKey(ctx context.Context, ownerID string, maxRole gateway.R
 	if err != nil {
 		return gateway.APIKey{}, "", gateway.Internal("create api key", err)
 	}
-	k := gateway.APIKey{Name: in.Name, Prefix: prefix, OwnerID: ownerID, Role: in.Role, EndUserMode: in.EndUserMode, Hash: hash}
+	if err := checkAccess(in.AllowedModels, in.MaxParallel); err != nil {
+		return gateway.APIKey{}, "", err
+	}
+	k := gateway.APIKey{Name: in.Name, Prefix: prefix, OwnerID: ownerID, Role: in.Role, EndUserMode: in.EndUserMode, Hash: hash,
+		AllowedModels: in.AllowedModels, MaxParallel: in.MaxParallel}
 	if in.ExpiresIn > 0 {
 		exp := ks.clock().Add(in.ExpiresIn).UTC()
 		k.ExpiresAt = &exp
@@ -302,6 +307,63 @@ func (ks *Keys) CreateKey(ctx context.Context, ownerID string, maxRole gateway.R
 	ks.put(k)
 	ks.created.Store(true)
 	return k, secret, nil
+}
+
+// checkAccess validates allowed_models and max_parallel: 400
+// invalid_field naming the field.
+func checkAccess(models gateway.ModelList, maxParallel int) error {
+	if len(models) > 100 {
+		return gateway.Invalid("invalid_field", "body.allowed_models", "allowed_models holds at most 100 entries")
+	}
+	for _, m := range models {
+		if !gateway.ValidModelPattern(m) {
+			return gateway.Invalid("invalid_field", "body.allowed_models", "allowed_models entries are model names or prefix* patterns")
+		}
+	}
+	if maxParallel < 0 || maxParallel > 1_000_000 {
+		return gateway.Invalid("invalid_field", "body.max_parallel", "max_parallel must be from 0 (no cap) to 1000000")
+	}
+	return nil
+}
+
+// UpdateKey applies p to the unrevoked key id of ownerID ("" for any
+// owner): 404 not_found for another owner's key or none, 400
+// invalid_field for a bad name, allowed_models or max_parallel. This
+// instance sees the change at once, others at their next sync.
+func (ks *Keys) UpdateKey(ctx context.Context, id, ownerID string, p gateway.APIKeyPatch) (gateway.APIKey, error) {
+	if p.Name != nil && (*p.Name == "" || !utf8.ValidString(*p.Name) || utf8.RuneCountInString(*p.Name) > 200) {
+		return gateway.APIKey{}, gateway.Invalid("invalid_field", "body.name", "name must be 1 to 200 characters")
+	}
+	var models gateway.ModelList
+	if p.AllowedModels != nil {
+		models = *p.AllowedModels
+	}
+	mp := 0
+	if p.MaxParallel != nil {
+		mp = *p.MaxParallel
+	}
+	if err := checkAccess(models, mp); err != nil {
+		return gateway.APIKey{}, err
+	}
+	k, err := ks.opt.Store.UpdateAPIKey(ctx, id, ownerID, p)
+	if err != nil {
+		return gateway.APIKey{}, keyStoreErr("update api key", err)
+	}
+	ks.put(k)
+	return k, nil
+}
+
+// Key returns the key id of ownerID ("" for any owner): 404 not_found for
+// another owner's key or none.
+func (ks *Keys) Key(ctx context.Context, id, ownerID string) (gateway.APIKey, error) {
+	k, err := ks.opt.Store.APIKey(ctx, id)
+	if err != nil {
+		return gateway.APIKey{}, keyStoreErr("get api key", err)
+	}
+	if ownerID != "" && k.OwnerID != ownerID {
+		return gateway.APIKey{}, errKeyNotFound
+	}
+	return k, nil
 }
 
 // ListKeys lists the keys of ownerID ("" for every owner).

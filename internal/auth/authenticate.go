@@ -67,7 +67,8 @@ func (s *Service) Authenticate(r *http.Request) (*gateway.Principal, error) {
 
 // UserPrincipal is the principal of a user acting with their own login.
 func UserPrincipal(u gateway.User) *gateway.Principal {
-	return &gateway.Principal{Kind: gateway.PrincipalUser, UserID: u.ID, Email: u.Email, DisplayName: u.DisplayName, Role: u.Role, OwnerRole: u.Role}
+	return &gateway.Principal{Kind: gateway.PrincipalUser, UserID: u.ID, Email: u.Email, DisplayName: u.DisplayName, Role: u.Role, OwnerRole: u.Role,
+		UserModels: u.AllowedModels, UserMaxParallel: u.MaxParallel}
 }
 
 // User returns the current user id through the cache (for /api/auth/me

@@ -188,6 +188,19 @@ func (s *Service) updateUser(ctx context.Context, id string, p gateway.UserPatch
 			return gateway.User{}, err
 		}
 	}
+	if p.AllowedModels != nil || p.MaxParallel != nil {
+		var models gateway.ModelList
+		if p.AllowedModels != nil {
+			models = *p.AllowedModels
+		}
+		mp := 0
+		if p.MaxParallel != nil {
+			mp = *p.MaxParallel
+		}
+		if err := checkAccess(models, mp); err != nil {
+			return gateway.User{}, err
+		}
+	}
 	if p.Active != nil && !*p.Active || p.Password != nil {
 		// SPEC 3: deactivating invalidates every JWT issued before, also
 		// after a later reactivation; an admin's password reset does the

@@ -45,3 +45,9 @@ func (c *Client) AdminListKeys(ctx context.Context, ownerID string, o ListOption
 func (c *Client) AdminRevokeKey(ctx context.Context, id string) error {
 	return c.do(ctx, http.MethodDelete, "/api/admin/keys/"+url.PathEscape(id), nil, nil, http.StatusNoContent)
 }
+
+// UpdateKey changes one of the caller's keys (PATCH /api/keys/{id}):
+// name, allowed_models, max_parallel.
+func (c *Client) UpdateKey(ctx context.Context, id string, in httpapi.PatchKeyRequest) (httpapi.KeyResponse, error) {
+	return call[httpapi.KeyResponse](ctx, c, http.MethodPatch, "/api/keys/"+url.PathEscape(id), in, http.StatusOK)
+}

@@ -22,6 +22,7 @@ type Config struct {
 	Metrics   Metrics    `koanf:"metrics" toml:"metrics"`
 	Providers []Provider `koanf:"providers" toml:"providers"`
 	Models    []Model    `koanf:"models" toml:"models"`
+	Pricing   Pricing    `koanf:"pricing" toml:"pricing"`
 
 	// File is the config file Load read ("" when none: defaults and
 	// environment only). It is not a key.
@@ -196,6 +197,18 @@ type Model struct {
 	Provider      string   `koanf:"provider" toml:"provider"`
 	UpstreamModel string   `koanf:"upstream_model" toml:"upstream_model"`
 	Fallbacks     []string `koanf:"fallbacks" toml:"fallbacks"`
+	// InputPrice and OutputPrice are what the model costs in
+	// pricing.currency units per million prompt / completion tokens.
+	InputPrice  float64 `koanf:"input_price" toml:"input_price"`
+	OutputPrice float64 `koanf:"output_price" toml:"output_price"`
+	// MaxOutputTokens is the most a completion of this model may produce;
+	// budgets reserve it for a request that sets no max_tokens (0: 4096).
+	MaxOutputTokens int64 `koanf:"max_output_tokens" toml:"max_output_tokens"`
+}
+
+// Pricing names the currency of every price and budget.
+type Pricing struct {
+	Currency string `koanf:"currency" toml:"currency"`
 }
 
 // Defaults returns the built-in configuration.
@@ -239,6 +252,7 @@ func Defaults() Config {
 		Stream:    Stream{Backend: "auto", Retention: 48 * time.Hour, MaxEventsPerConversation: 10000, SubscriberBuffer: 256},
 		Providers: []Provider{},
 		Models:    []Model{},
+		Pricing:   Pricing{Currency: "USD"},
 	}
 }
 

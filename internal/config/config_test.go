@@ -111,6 +111,10 @@ func TestBadValuesNameTheKey(t *testing.T) {
 		{"RedisWithoutURL", "", []string{"TOLLGATE_RATE_LIMIT_BACKEND=redis"}, "redis.url"},
 		{"BadDatabase", "", []string{"TOLLGATE_DATABASE_URL=mysql://x"}, "database.url"},
 		{"UnknownProvider", "[[models]]\nname = \"m\"\nprovider = \"nope\"\n", nil, "models[0].provider"},
+		{"NegativeInputPrice", "[[providers]]\nname = \"e\"\ntype = \"echo\"\n[[models]]\nname = \"m\"\nprovider = \"e\"\ninput_price = -1\n", nil, "models[0].input_price"},
+		{"NegativeOutputPrice", "[[providers]]\nname = \"e\"\ntype = \"echo\"\n[[models]]\nname = \"m\"\nprovider = \"e\"\noutput_price = -0.5\n", nil, "models[0].output_price"},
+		{"NegativeMaxOutput", "[[providers]]\nname = \"e\"\ntype = \"echo\"\n[[models]]\nname = \"m\"\nprovider = \"e\"\nmax_output_tokens = -1\n", nil, "models[0].max_output_tokens"},
+		{"EmptyCurrency", "[pricing]\ncurrency = \"\"\n", nil, "pricing.currency"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -315,6 +315,9 @@ func (c *Config) validateModels() error {
 			return bad(key+".timeout", "must not be negative")
 		}
 	}
+	if c.Pricing.Currency == "" {
+		return bad("pricing.currency", "must be set")
+	}
 	models := map[string]bool{}
 	for i, m := range c.Models {
 		key := fmt.Sprintf("models[%d]", i)
@@ -324,6 +327,15 @@ func (c *Config) validateModels() error {
 		models[m.Name] = true
 		if !providers[m.Provider] {
 			return bad(key+".provider", "names no configured provider: %q", m.Provider)
+		}
+		if m.InputPrice < 0 || m.InputPrice > 1e6 {
+			return bad(key+".input_price", "must be between 0 and 1000000")
+		}
+		if m.OutputPrice < 0 || m.OutputPrice > 1e6 {
+			return bad(key+".output_price", "must be between 0 and 1000000")
+		}
+		if m.MaxOutputTokens < 0 {
+			return bad(key+".max_output_tokens", "must not be negative")
 		}
 	}
 	for i, m := range c.Models {

@@ -79,6 +79,9 @@ func (s *Service) Post(ctx context.Context, p *gateway.Principal, in PostInput, 
 		}
 		return Posted{}, e
 	}
+	if !p.ModelAllowed(model) {
+		return Posted{}, gateway.ModelNotAllowed(model)
+	}
 	x, err := s.store.StartExchange(ctx, o, gateway.NewExchange{ConversationID: conv.ID, ParentID: in.ParentID, Content: in.Content, Model: model})
 	switch {
 	case errors.Is(err, gateway.ErrBadParent):

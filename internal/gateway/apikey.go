@@ -15,10 +15,14 @@ type APIKey struct {
 	OwnerID     string
 	Role        Role
 	EndUserMode bool
-	CreatedAt   time.Time
-	ExpiresAt   *time.Time
-	LastUsedAt  *time.Time
-	RevokedAt   *time.Time
+	// AllowedModels limits the models the key may call (empty: all);
+	// MaxParallel its requests in flight (0: no cap).
+	AllowedModels ModelList
+	MaxParallel   int
+	CreatedAt     time.Time
+	ExpiresAt     *time.Time
+	LastUsedAt    *time.Time
+	RevokedAt     *time.Time
 
 	Hash           [32]byte
 	PrevHash       *[32]byte
@@ -28,10 +32,20 @@ type APIKey struct {
 
 // NewAPIKey is the input of key creation.
 type NewAPIKey struct {
-	Name        string
-	Role        Role // RoleNone: the creator's role
-	ExpiresIn   time.Duration
-	EndUserMode bool
+	Name          string
+	Role          Role // RoleNone: the creator's role
+	ExpiresIn     time.Duration
+	EndUserMode   bool
+	AllowedModels ModelList
+	MaxParallel   int
+}
+
+// APIKeyPatch is a partial update of a key (PATCH /api/keys/{id}); nil
+// fields are left alone.
+type APIKeyPatch struct {
+	Name          *string
+	AllowedModels *ModelList
+	MaxParallel   *int
 }
 
 // APIKeyStore persists API keys. Lookups return ErrNotFound for a missing
@@ -54,6 +68,9 @@ type APIKeyStore interface {
 	// ("" for any owner): the old hash stays valid until graceUntil (nil:
 	// not at all).
 	RotateAPIKey(ctx context.Context, id, ownerID string, hash [32]byte, prefix string, graceUntil *time.Time) (APIKey, error)
+	// UpdateAPIKey applies p to the unrevoked key id of ownerID ("" for
+	// any owner) and returns the stored key; ErrNotFound if there is none.
+	UpdateAPIKey(ctx context.Context, id, ownerID string, p APIKeyPatch) (APIKey, error)
 	// APIKeysChangedSince returns the keys created, revoked or rotated at
 	// or after t (cache synchronisation between instances).
 	APIKeysChangedSince(ctx context.Context, t time.Time) ([]APIKey, error)

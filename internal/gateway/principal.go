@@ -51,6 +51,15 @@ type Principal struct {
 	// user named by the request's header, empty for a tenant-wide view.
 	EndUserMode bool
 	EndUserID   string
+
+	// KeyModels and UserModels are the allowed_models of the key and of
+	// the acting user (SPEC 5.1); a model must be in both.
+	KeyModels  ModelList
+	UserModels ModelList
+	// KeyMaxParallel and UserMaxParallel cap the key's and the user's
+	// requests in flight (0: no cap).
+	KeyMaxParallel  int
+	UserMaxParallel int
 }
 
 // Owner identifies whose data a request may touch: a user, or an end user

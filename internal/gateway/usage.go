@@ -42,6 +42,9 @@ type UsageRecord struct {
 	Latency          time.Duration // from request start to the last byte
 	TTFT             time.Duration // from request start to the first chunk; 0 if none
 
+	// Cost is what the tokens cost at the served model's prices.
+	Cost Micros
+
 	Status     UsageStatus
 	HTTPStatus int    // the status the client received
 	ErrorCode  string // SPEC error code when Status is not ok, else ""
@@ -93,6 +96,8 @@ type UsageGroup struct {
 	Requests         int64  `json:"requests"`
 	PromptTokens     int64  `json:"prompt_tokens"`
 	CompletionTokens int64  `json:"completion_tokens"`
+	// Cost sums the records' costs (a decimal string in JSON).
+	Cost Micros `json:"cost"`
 	// Statuses splits Requests by outcome.
 	Statuses UsageStatuses `json:"statuses"`
 }

@@ -16,6 +16,10 @@ type User struct {
 	Active      bool       `json:"active"`
 	CreatedAt   time.Time  `json:"created_at"`
 	LastLoginAt *time.Time `json:"last_login_at"`
+	// AllowedModels limits the models the user (and every key of the
+	// user) may call; MaxParallel the user's requests in flight.
+	AllowedModels ModelList `json:"allowed_models,omitempty"`
+	MaxParallel   int       `json:"max_parallel,omitempty"`
 
 	PasswordHash string    `json:"-"`
 	UpdatedAt    time.Time `json:"-"`
@@ -37,6 +41,9 @@ type UserPatch struct {
 	// Password is a new password, hashed by the identity service before
 	// the store sees the patch (stores ignore it).
 	Password *Secret
+
+	AllowedModels *ModelList
+	MaxParallel   *int
 }
 
 // ErrLastAdmin is returned by UserStore.UpdateUser when the update would

@@ -91,8 +91,10 @@ func (w Wire) SetHeaders(h http.Header) {
 	case ge.Kind == KindUnauthenticated:
 		h.Set("WWW-Authenticate", `Bearer realm="tollgate", error="invalid_token"`)
 	}
+	// RetryAfter < 0 means "no Retry-After" (a budget of period total
+	// never resets).
 	ra := ge.RetryAfter
-	if ge.Kind == KindRateLimited && ra < 1 {
+	if ge.Kind == KindRateLimited && ra == 0 {
 		ra = 1
 	}
 	if ra > 0 {

@@ -36,11 +36,15 @@ type UserResponse struct {
 	Active      bool       `json:"active"`
 	CreatedAt   time.Time  `json:"created_at"`
 	LastLoginAt *time.Time `json:"last_login_at"`
+	// AllowedModels and MaxParallel are shown when set (SPEC 5.1).
+	AllowedModels []string `json:"allowed_models,omitempty"`
+	MaxParallel   int      `json:"max_parallel,omitempty"`
 }
 
 func userResponse(u gateway.User) UserResponse {
 	return UserResponse{ID: u.ID, Email: u.Email, DisplayName: u.DisplayName, Role: u.Role.String(),
-		Active: u.Active, CreatedAt: u.CreatedAt, LastLoginAt: u.LastLoginAt}
+		Active: u.Active, CreatedAt: u.CreatedAt, LastLoginAt: u.LastLoginAt,
+		AllowedModels: u.AllowedModels, MaxParallel: u.MaxParallel}
 }
 
 // AuthStatusResponse is the body of GET /api/auth/status.

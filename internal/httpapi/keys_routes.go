@@ -15,6 +15,8 @@ type KeyManager interface {
 	ListKeys(ctx context.Context, ownerID, cursor string, limit int) ([]gateway.APIKey, string, error)
 	RevokeKey(ctx context.Context, id, ownerID string) error
 	RotateKey(ctx context.Context, id, ownerID string, grace time.Duration) (gateway.APIKey, gateway.Secret, error)
+	UpdateKey(ctx context.Context, id, ownerID string, p gateway.APIKeyPatch) (gateway.APIKey, error)
+	Key(ctx context.Context, id, ownerID string) (gateway.APIKey, error)
 	Exchange(ctx context.Context, p *gateway.Principal) (gateway.Secret, int, error)
 }
 
@@ -31,13 +33,16 @@ type KeyResponse struct {
 	ExpiresAt   *time.Time `json:"expires_at"`
 	LastUsedAt  *time.Time `json:"last_used_at"`
 	RevokedAt   *time.Time `json:"revoked_at"`
-	Key         string     `json:"key,omitempty" doc:"the secret, shown only by create and rotate"`
+	// AllowedModels and MaxParallel are shown when set (SPEC 5.1).
+	AllowedModels []string `json:"allowed_models,omitempty"`
+	MaxParallel   int      `json:"max_parallel,omitempty"`
+	Key           string   `json:"key,omitempty" doc:"the secret, shown only by create and rotate"`
 }
 
 func keyResponse(k gateway.APIKey, secret gateway.Secret) KeyResponse {
 	return KeyResponse{ID: k.ID, Name: k.Name, Prefix: k.Prefix, OwnerID: k.OwnerID, Role: k.Role.String(),
 		EndUserMode: k.EndUserMode, CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt, LastUsedAt: k.LastUsedAt,
-		RevokedAt: k.RevokedAt, Key: secret.Reveal()}
+		RevokedAt: k.RevokedAt, Key: secret.Reveal(), AllowedModels: k.AllowedModels, MaxParallel: k.MaxParallel}
 }
 
 // KeyList is a page of keys.
@@ -52,6 +57,28 @@ type CreateKeyRequest struct {
 	Role             *string `json:"role,omitempty" enum:"viewer,contributor,admin"`
 	ExpiresInSeconds *int64  `json:"expires_in_seconds,omitempty"`
 	EndUserMode      bool    `json:"end_user_mode,omitempty"`
+	// AllowedModels limits the models the key may call (names and
+	// prefix* patterns; empty: all that its owner may call).
+	AllowedModels []string `json:"allowed_models,omitempty"`
+	// MaxParallel caps the key's requests in flight (0: no cap).
+	MaxParallel int `json:"max_parallel,omitempty"`
+}
+
+// PatchKeyRequest is the body of PATCH /api/keys/{id} and
+// /api/admin/keys/{id}.
+type PatchKeyRequest struct {
+	Name          *string   `json:"name,omitempty"`
+	AllowedModels *[]string `json:"allowed_models,omitempty"`
+	MaxParallel   *int      `json:"max_parallel,omitempty"`
+}
+
+func (in PatchKeyRequest) patch() gateway.APIKeyPatch {
+	p := gateway.APIKeyPatch{Name: in.Name, MaxParallel: in.MaxParallel}
+	if in.AllowedModels != nil {
+		l := gateway.ModelList(*in.AllowedModels)
+		p.AllowedModels = &l
+	}
+	return p
 }
 
 // Validate implements Validator.
@@ -147,7 +174,7 @@ func (s *Server) keyRoutes() {
 			if err := DecodeJSON(r, &in, false); err != nil {
 				return err
 			}
-			nk := gateway.NewAPIKey{Name: in.Name, EndUserMode: in.EndUserMode}
+			nk := gateway.NewAPIKey{Name: in.Name, EndUserMode: in.EndUserMode, AllowedModels: in.AllowedModels, MaxParallel: in.MaxParallel}
 			if in.Role != nil {
 				nk.Role, _ = gateway.ParseRole(*in.Role)
 			}
@@ -166,6 +193,32 @@ func (s *Server) keyRoutes() {
 		Summary: "Revoke one of the caller's keys (another user's: 404)", Status: http.StatusNoContent, Params: idParam,
 		Handler: func(w http.ResponseWriter, r *http.Request) error {
 			return revoke(w, r, keyOwner(r).UserID)
+		},
+	})
+	update := func(w http.ResponseWriter, r *http.Request, ownerID string) error {
+		var in PatchKeyRequest
+		if err := DecodeJSON(r, &in, false); err != nil {
+			return err
+		}
+		k, err := km.UpdateKey(r.Context(), r.PathValue("id"), ownerID, in.patch())
+		if err != nil {
+			return err
+		}
+		return WriteJSON(w, http.StatusOK, keyResponse(k, ""))
+	}
+	s.Handle(Route{
+		Method: "PATCH", Path: "/api/keys/{id}", Access: contributor, Binding: UserBound, OperationID: "updateKey", Tags: tags,
+		Summary: "Change one of the caller's keys: name, allowed_models, max_parallel (another user's: 404)",
+		Request: PatchKeyRequest{}, Response: KeyResponse{}, Params: idParam,
+		Handler: func(w http.ResponseWriter, r *http.Request) error {
+			return update(w, r, keyOwner(r).UserID)
+		},
+	})
+	s.Handle(Route{
+		Method: "PATCH", Path: "/api/admin/keys/{id}", Access: admin, OperationID: "adminUpdateKey", Tags: tags,
+		Summary: "Change any key: name, allowed_models, max_parallel", Request: PatchKeyRequest{}, Response: KeyResponse{}, Params: idParam,
+		Handler: func(w http.ResponseWriter, r *http.Request) error {
+			return update(w, r, "")
 		},
 	})
 	s.Handle(Route{

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/tollgate/tollgate/internal/gateway"
 )
 
 // OpenAPI returns the OpenAPI 3.1 document of every registered route, with
@@ -33,6 +35,8 @@ var errorStatuses = map[int]string{
 
 func (s *Server) buildOpenAPI() *huma.OpenAPI {
 	reg := huma.NewMapRegistry("#/components/schemas/", huma.DefaultSchemaNamer)
+	// Money is an int64 of micro-units that JSON shows as a decimal string.
+	reg.RegisterTypeAlias(reflect.TypeOf(gateway.Micros(0)), reflect.TypeOf(""))
 	doc := &huma.OpenAPI{
 		OpenAPI: "3.1.0",
 		Info: &huma.Info{

@@ -67,6 +67,8 @@ type Options struct {
 	// Limiter decides every authenticated request after the role check
 	// (so 401 and 403 answers consume nothing); nil limits nothing.
 	Limiter RequestLimiter
+	// Budgets serves the budget routes and GET /api/limits (nil: none).
+	Budgets BudgetManager
 	// RateLimits stores policies and assignments for the admin API;
 	// RateLimitsChanged is called after every change (to refresh this
 	// instance at once; others poll).
@@ -155,6 +157,7 @@ func New(opt Options) *Server {
 	s.v1Routes()
 	s.usageRoutes()
 	s.rateLimitRoutes()
+	s.budgetRoutes()
 	s.authRoutes()
 	s.oauthRoutes()
 	s.conversationRoutes()

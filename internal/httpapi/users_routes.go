@@ -45,6 +45,11 @@ type PatchUserRequest struct {
 	DisplayName *string `json:"display_name,omitempty"`
 	// Password sets a new password (checked like at creation).
 	Password *gateway.Secret `json:"password,omitempty"`
+	// AllowedModels limits the models the user and its keys may call
+	// (names and prefix* patterns; [] allows all).
+	AllowedModels *[]string `json:"allowed_models,omitempty"`
+	// MaxParallel caps the user's requests in flight (0: no cap).
+	MaxParallel *int `json:"max_parallel,omitempty"`
 }
 
 // Validate implements Validator.
@@ -105,7 +110,7 @@ func (s *Server) userRoutes(id Identity) {
 	})
 	s.Handle(Route{
 		Method: "PATCH", Path: "/api/admin/users/{id}", Access: admin, OperationID: "updateUser", Tags: tags,
-		Summary: "Change a user's role, active flag, display name or password (409 last_admin)", Request: PatchUserRequest{}, Response: UserResponse{},
+		Summary: "Change a user's role, active flag, display name, password, allowed_models or max_parallel (409 last_admin)", Request: PatchUserRequest{}, Response: UserResponse{},
 		Params: []Param{{Name: "id", In: "path", Description: "user id"}},
 		Handler: func(w http.ResponseWriter, r *http.Request) error {
 			var in PatchUserRequest
@@ -118,6 +123,11 @@ func (s *Server) userRoutes(id Identity) {
 				p.Role = &role
 			}
 			p.Active, p.DisplayName, p.Password = in.Active, in.DisplayName, in.Password
+			if in.AllowedModels != nil {
+				l := gateway.ModelList(*in.AllowedModels)
+				p.AllowedModels = &l
+			}
+			p.MaxParallel = in.MaxParallel
 			u, err := id.UpdateUser(r.Context(), r.PathValue("id"), p)
 			if err != nil {
 				return err

@@ -197,7 +197,7 @@ func (s *Server) v1Routes() {
 		Response: ModelObject{},
 		Handler: func(w http.ResponseWriter, r *http.Request) error {
 			m, ok := byID[r.PathValue("id")]
-			if !ok {
+			if !ok || !gateway.PrincipalFrom(r.Context()).ModelAllowed(m.ID) {
 				return gateway.NotFound("model_not_found", fmt.Sprintf("The model %q does not exist.", r.PathValue("id")))
 			}
 			return WriteJSON(w, http.StatusOK, m)
@@ -208,7 +208,18 @@ func (s *Server) v1Routes() {
 		OperationID: "listModels", Tags: []string{"openai"}, Summary: "Models this gateway serves",
 		Response: ModelList{},
 		Handler: func(w http.ResponseWriter, r *http.Request) error {
-			return WriteJSON(w, http.StatusOK, list)
+			p := gateway.PrincipalFrom(r.Context())
+			if p == nil || (len(p.KeyModels) == 0 && len(p.UserModels) == 0) {
+				return WriteJSON(w, http.StatusOK, list)
+			}
+			// allowed_models (SPEC 5.1): only the models the caller may use.
+			own := ModelList{Object: "list", Data: []ModelObject{}}
+			for _, m := range list.Data {
+				if p.ModelAllowed(m.ID) {
+					own.Data = append(own.Data, m)
+				}
+			}
+			return WriteJSON(w, http.StatusOK, own)
 		},
 	})
 	s.Handle(Route{

@@ -7,11 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate/tollgate/internal/budget"
 	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/llm"
 	"github.com/tollgate/tollgate/internal/llm/llmtest"
 	"github.com/tollgate/tollgate/internal/llm/openai"
 	"github.com/tollgate/tollgate/internal/proxy"
+	"github.com/tollgate/tollgate/internal/sqlstore/sqltest"
 )
 
 // discardSink frames every event as /v1's sink does and throws it away.
@@ -30,7 +32,18 @@ func (d *discardSink) Fail(*gateway.Error) {}
 // round trip to llmtest, relay, usage capture) per request. Run with
 // -benchmem: allocations per request must stay flat as b.N grows.
 func BenchmarkChatCompletions(b *testing.B) {
-	px, principal := benchProxy(b)
+	benchChat(b, nil)
+}
+
+// BenchmarkChatCompletionsAdmitter is BenchmarkChatCompletions with a
+// budget.Service as the proxy's Admitter and no budget matching the
+// principal: what admission adds to a request no budget applies to.
+func BenchmarkChatCompletionsAdmitter(b *testing.B) {
+	benchChat(b, budget.New(budget.Options{Store: sqltest.SQLite(b)}))
+}
+
+func benchChat(b *testing.B, adm proxy.Admitter) {
+	px, principal := benchProxy(b, adm)
 	for _, bc := range []struct{ name, body string }{
 		{"NonStream", `{"model":"fast","messages":[{"role":"user","content":"hello"}],"temperature":0.2}`},
 		{"Stream", `{"model":"fast","stream":true,"messages":[{"role":"user","content":"hello"}],"temperature":0.2}`},
@@ -52,7 +65,7 @@ func BenchmarkChatCompletions(b *testing.B) {
 
 // benchProxy is a proxy serving model "fast" from an llmtest upstream
 // that answers 32 words, and the key principal the benchmarks call as.
-func benchProxy(b *testing.B) (*proxy.Proxy, *gateway.Principal) {
+func benchProxy(b *testing.B, adm ...proxy.Admitter) (*proxy.Proxy, *gateway.Principal) {
 	words := strings.Fields(strings.Repeat("token ", 32))
 	for i := 1; i < len(words); i++ {
 		words[i] = " " + words[i]
@@ -63,6 +76,13 @@ func benchProxy(b *testing.B) (*proxy.Proxy, *gateway.Principal) {
 			Provider: openai.New(openai.Options{Name: "local", BaseURL: up.URL, Timeout: time.Minute})}},
 		Usage: discardUsage{},
 	})
+	if len(adm) > 0 && adm[0] != nil {
+		px, err = proxy.New(proxy.Options{
+			Models: []proxy.Model{{Name: "fast", UpstreamModel: "up",
+				Provider: openai.New(openai.Options{Name: "local", BaseURL: up.URL, Timeout: time.Minute})}},
+			Usage: discardUsage{}, Admitter: adm[0],
+		})
+	}
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -67,12 +67,19 @@ func (p *Proxy) Forward(ctx context.Context, endpoint string, sink Sink, body []
 	if endpoint == llm.EndpointEmbeddings && cr.stream {
 		return gateway.Invalid("invalid_field", "body.stream", "Embeddings are not streamed.")
 	}
+	if !meta.Principal.ModelAllowed(cr.model) {
+		return gateway.ModelNotAllowed(cr.model)
+	}
 	t, ok := p.targets[cr.model]
 	if !ok {
 		return &gateway.Error{Kind: gateway.KindNotFound, Code: "model_not_found", Param: "body.model",
 			Message: fmt.Sprintf("The model %q does not exist.", cr.model)}
 	}
-	x := &exchange{p: p, sink: sink, ctx: ctx, meta: meta, cr: cr, start: start, endpoint: endpoint,
+	settle, err := p.admission(ctx, meta.Principal, t, cr.maxTokens, cr.choices, len(body))
+	if err != nil {
+		return err
+	}
+	x := &exchange{p: p, sink: sink, ctx: ctx, meta: meta, cr: cr, start: start, endpoint: endpoint, settle: settle,
 		encode: func(t *target) []byte { return cr.upstreamBody(body, t.quotedModel) }}
 	return x.run(t)
 }
@@ -105,6 +112,10 @@ type exchange struct {
 	status  gateway.UsageStatus
 	errCode string
 	served  *target // the target of the last attempt
+
+	// settle, when set, settles the request's budget reservation with
+	// its real use (record calls it once, on every path).
+	settle gateway.Settle
 }
 
 func (x *exchange) run(first *target) error {
@@ -241,6 +252,11 @@ func (x *exchange) finish(t *target, attemptStart time.Time, httpStatus int) {
 }
 
 func (x *exchange) record(t *target, httpStatus int) {
+	cost := t.price.Cost(x.usage.PromptTokens, x.usage.CompletionTokens)
+	if x.settle != nil {
+		x.settle(context.WithoutCancel(x.ctx), x.usage.PromptTokens+x.usage.CompletionTokens, cost)
+		x.settle = nil
+	}
 	x.p.chargeTokens(context.WithoutCancel(x.ctx), x.meta.Principal, x.meta.Route, x.usage.PromptTokens+x.usage.CompletionTokens)
 	if x.p.usage == nil {
 		return
@@ -253,6 +269,7 @@ func (x *exchange) record(t *target, httpStatus int) {
 		Provider:         t.provider.Name(),
 		PromptTokens:     x.usage.PromptTokens,
 		CompletionTokens: x.usage.CompletionTokens,
+		Cost:             cost,
 		Latency:          x.p.now().Sub(x.start),
 		TTFT:             x.ttft,
 		Status:           x.status,

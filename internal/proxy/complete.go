@@ -53,6 +53,9 @@ type Result struct {
 // answer began, failures are reported in Result.Status and Result.Err.
 func (p *Proxy) Complete(ctx context.Context, req CompleteRequest) (Result, error) {
 	start := p.now()
+	if !req.Principal.ModelAllowed(req.Model) {
+		return Result{}, gateway.ModelNotAllowed(req.Model)
+	}
 	t, ok := p.targets[req.Model]
 	if !ok {
 		return Result{}, &gateway.Error{Kind: gateway.KindNotFound, Code: "model_not_found", Param: "body.model",
@@ -69,8 +72,16 @@ func (p *Proxy) Complete(ctx context.Context, req CompleteRequest) (Result, erro
 			StreamOptions: streamOptions{IncludeUsage: true}})
 		return b
 	}
+	size := 64
+	for _, m := range msgs {
+		size += len(m.Content) + 32
+	}
+	settle, err := p.admission(ctx, req.Principal, t, 0, 1, size)
+	if err != nil {
+		return Result{}, err
+	}
 	ts := &textSink{onDelta: req.OnDelta}
-	x := &exchange{p: p, sink: ts, ctx: ctx, meta: Meta{Principal: req.Principal, RequestID: req.RequestID, Route: req.Route},
+	x := &exchange{p: p, sink: ts, ctx: ctx, settle: settle, meta: Meta{Principal: req.Principal, RequestID: req.RequestID, Route: req.Route},
 		cr: &chatRequest{model: req.Model, stream: true}, start: start, encode: encode, deltas: true}
 	if req.RequestID != "" {
 		x.meta.Header = http.Header{"X-Request-Id": {req.RequestID}}

@@ -29,7 +29,17 @@ type Model struct {
 	// Fallbacks name other Models, tried in order when this one fails
 	// before answering.
 	Fallbacks []string
+	// Price is what the model costs per million tokens; a usage record is
+	// priced at the model that served it.
+	Price gateway.Price
+	// MaxOutputTokens is the most a completion may produce; budgets
+	// reserve it for requests without max_tokens (0: DefaultMaxOutputTokens).
+	MaxOutputTokens int64
 }
+
+// DefaultMaxOutputTokens is reserved for a request without max_tokens of a
+// model whose MaxOutputTokens is not configured.
+const DefaultMaxOutputTokens = 4096
 
 // TokenCharger charges the tokens a completion used to the token budgets
 // of whoever asked for it; *ratelimit.Enforcer is one.
@@ -42,6 +52,14 @@ type TokenCharger interface {
 	ChargeTokens(ctx context.Context, p *gateway.Principal, route string, tokens int64) error
 }
 
+// Admitter admits a request before any upstream call (budgets and
+// max_parallel, SPEC 5.1); *budget.Service is one. Admit gets the
+// request's worst case (tokens and their cost) and returns the function
+// that settles the real use (nil: nothing to settle) or the refusal.
+type Admitter interface {
+	Admit(ctx context.Context, p *gateway.Principal, tokens int64, cost gateway.Micros) (gateway.Settle, error)
+}
+
 // Options configure a Proxy.
 type Options struct {
 	// Models is the routing table, in the order Models lists it.
@@ -51,6 +69,9 @@ type Options struct {
 	// Tokens is charged in the request's goroutine after each completion
 	// that used tokens; nil charges nothing. A failure is logged.
 	Tokens TokenCharger
+	// Admitter admits every request before its upstream call and settles
+	// it after; nil admits everything.
+	Admitter Admitter
 	// Registerer takes the proxy's metrics; nil leaves them unregistered.
 	Registerer prometheus.Registerer
 	Log        *slog.Logger
@@ -71,6 +92,7 @@ type Proxy struct {
 	models  []ModelInfo
 	usage   UsageRecorder
 	tokens  TokenCharger
+	admit   Admitter
 	log     *slog.Logger
 	now     func() time.Time
 	closers []func()
@@ -82,6 +104,8 @@ type target struct {
 	upstreamModel string
 	quotedModel   string // upstreamModel as a JSON string
 	provider      llm.Provider
+	price         gateway.Price
+	maxOutput     int64
 	fallbacks     []*target
 	metrics       *targetMetrics
 }
@@ -90,7 +114,7 @@ type target struct {
 // opt.Models for a model without a name or provider, a name listed twice,
 // or a fallback that names no other model.
 func New(opt Options) (*Proxy, error) {
-	p := &Proxy{targets: map[string]*target{}, usage: opt.Usage, tokens: opt.Tokens, log: opt.Log, now: opt.Now}
+	p := &Proxy{targets: map[string]*target{}, usage: opt.Usage, tokens: opt.Tokens, admit: opt.Admitter, log: opt.Log, now: opt.Now}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -116,7 +140,11 @@ func New(opt Options) (*Proxy, error) {
 		prov := mc.Provider.Name()
 		p.targets[mc.Name] = &target{
 			name: mc.Name, upstreamModel: up, quotedModel: string(q), provider: mc.Provider,
+			price: mc.Price, maxOutput: mc.MaxOutputTokens,
 			metrics: m.forTarget(mc.Name, prov),
+		}
+		if p.targets[mc.Name].maxOutput <= 0 {
+			p.targets[mc.Name].maxOutput = DefaultMaxOutputTokens
 		}
 		p.models = append(p.models, ModelInfo{ID: mc.Name, Provider: prov, UpstreamModel: up})
 		if c, ok := mc.Provider.(interface{ CloseIdleConnections() }); ok && !closed[mc.Provider] {
@@ -146,6 +174,29 @@ func (p *Proxy) chargeTokens(ctx context.Context, pr *gateway.Principal, route s
 	if err := p.tokens.ChargeTokens(ctx, pr, route, tokens); err != nil {
 		p.log.WarnContext(ctx, "charge token budget", "err", err)
 	}
+}
+
+// admission reserves the worst case of a request for first (its
+// max_tokens, or the model's max_output_tokens, times n choices, plus a
+// prompt estimate of one token per 4 bytes of the upstream body), priced
+// at the dearest of first and its fallbacks.
+func (p *Proxy) admission(ctx context.Context, pr *gateway.Principal, first *target, maxTokens, choices int64, bodyLen int) (gateway.Settle, error) {
+	if p.admit == nil {
+		return nil, nil
+	}
+	out := maxTokens
+	if out <= 0 {
+		out = first.maxOutput
+	}
+	if choices > 1 {
+		out *= choices
+	}
+	prompt := int64(bodyLen+3) / 4
+	price := first.price
+	for _, f := range first.fallbacks {
+		price.Input, price.Output = max(price.Input, f.price.Input), max(price.Output, f.price.Output)
+	}
+	return p.admit.Admit(ctx, pr, prompt+out, price.Cost(prompt, out))
 }
 
 // Models lists the served models in config order.

@@ -265,3 +265,23 @@ func TestForwardOtherEndpoints(t *testing.T) {
 		})
 	}
 }
+
+// TestUsageCost prices a record at the model that served it: after a
+// fallback, the fallback's prices.
+func TestUsageCost(t *testing.T) {
+	primary := llmtest.NewT(t, llmtest.Reply{Status: 503})
+	second := llmtest.NewT(t, llmtest.Reply{PromptTokens: 1000, Words: []string{"a", "b", "c", "d"}})
+	pm := model("fast", provider("a", primary.URL, time.Minute), "up-a", "cheap")
+	pm.Price = gateway.Price{Input: 10_000_000, Output: 20_000_000}
+	sm := model("cheap", provider("b", second.URL, time.Minute), "up-b")
+	sm.Price = gateway.Price{Input: gateway.PriceFromUnits(0.15), Output: gateway.PriceFromUnits(0.60)}
+	h := newHarness(t, pm, sm)
+	resp := h.post(t, streamUsageBody)
+	readEvents(t, resp.Body)
+	h.waitDone(t)
+	rec := h.usage.only(t)
+	// 1000 prompt tokens × 0.15/M = 150 micros, 4 completion × 0.60/M = 2.4 → 152.
+	if rec.ServedModel != "cheap" || rec.PromptTokens != 1000 || rec.CompletionTokens != 4 || rec.Cost != 152 {
+		t.Fatalf("record = served %q, %d+%d tokens, cost %d; want cheap, 1000+4, 152", rec.ServedModel, rec.PromptTokens, rec.CompletionTokens, rec.Cost)
+	}
+}

@@ -27,6 +27,11 @@ type chatRequest struct {
 	soEmpty            bool
 	iuStart, iuEnd     int // span of stream_options.include_usage's value
 	iuTrue             bool
+
+	// maxTokens is the request's max_tokens or max_completion_tokens (0:
+	// none); choices its n (at least 1). Budgets reserve from them.
+	maxTokens int64
+	choices   int64
 }
 
 type soState uint8
@@ -70,6 +75,16 @@ func parseChatRequest(body []byte, principal *gateway.Principal) (*chatRequest, 
 			slot = &stream
 		case strings.EqualFold(name, "stream_options"):
 			slot = &so
+		case name == "max_tokens" || name == "max_completion_tokens":
+			if value.Type == gjson.Number && value.Int() > cr.maxTokens {
+				cr.maxTokens = value.Int()
+			}
+			return true
+		case name == "n":
+			if value.Type == gjson.Number && value.Int() > 1 {
+				cr.choices = min(value.Int(), 128)
+			}
+			return true
 		case appCredential && (strings.EqualFold(name, "user") || strings.EqualFold(name, "user_id")):
 			err = gateway.Invalid("invalid_field", "body."+name, "App credentials name the end user in the end-user header, not in \""+name+"\".")
 			return false

@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -14,7 +16,7 @@ import (
 
 var _ gateway.APIKeyStore = (*Store)(nil)
 
-const apiKeyColumns = `id, name, prefix, owner_id, role, end_user_mode, key_hash, prev_hash, prev_valid_until, created_at, updated_at, expires_at, last_used_at, revoked_at`
+const apiKeyColumns = `id, name, prefix, owner_id, role, end_user_mode, key_hash, prev_hash, prev_valid_until, created_at, updated_at, expires_at, last_used_at, revoked_at, allowed_models, max_parallel`
 
 func hashText(h [32]byte) string { return hex.EncodeToString(h[:]) }
 
@@ -32,11 +34,15 @@ func scanAPIKey(sc scanner) (gateway.APIKey, error) {
 		role, hash                          string
 		prev                                sql.NullString
 		prevUntil, expires, used, revokedAt sql.NullTime
+		models                              string
 	)
 	err := sc.Scan(&k.ID, &k.Name, &k.Prefix, &k.OwnerID, &role, &k.EndUserMode, &hash, &prev, &prevUntil,
-		&k.CreatedAt, &k.UpdatedAt, &expires, &used, &revokedAt)
+		&k.CreatedAt, &k.UpdatedAt, &expires, &used, &revokedAt, &models, &k.MaxParallel)
 	if err != nil {
 		return k, err
+	}
+	if k.AllowedModels, err = decodeModels(models); err != nil {
+		return k, fmt.Errorf("api key %s: %w", k.ID, err)
 	}
 	if k.Role, err = gateway.ParseRole(role); err != nil {
 		return k, err
@@ -78,9 +84,10 @@ func (s *Store) CreateAPIKey(ctx context.Context, k *gateway.APIKey) error {
 		return fmt.Errorf("create api key: role %v is not a role", k.Role)
 	}
 	t := now()
-	_, err = s.db.ExecContext(ctx, s.q(`INSERT INTO api_keys (id, name, prefix, owner_id, role, end_user_mode, key_hash, created_at, updated_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-		id.String(), k.Name, k.Prefix, k.OwnerID, k.Role.String(), k.EndUserMode, hashText(k.Hash), t, t, utcPtr(k.ExpiresAt))
+	_, err = s.db.ExecContext(ctx, s.q(`INSERT INTO api_keys (id, name, prefix, owner_id, role, end_user_mode, key_hash, created_at, updated_at, expires_at, allowed_models, max_parallel)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		id.String(), k.Name, k.Prefix, k.OwnerID, k.Role.String(), k.EndUserMode, hashText(k.Hash), t, t, utcPtr(k.ExpiresAt),
+		encodeModels(k.AllowedModels), k.MaxParallel)
 	if err != nil {
 		return s.mapErr("create api key", err)
 	}
@@ -177,6 +184,52 @@ func (s *Store) RotateAPIKey(ctx context.Context, id, ownerID string, hash [32]b
 		return gateway.APIKey{}, s.mapErr("rotate api key", sql.ErrNoRows)
 	}
 	return s.APIKey(ctx, id)
+}
+
+// UpdateAPIKey applies p to the unrevoked key id of ownerID ("" for any
+// owner) and bumps updated_at (so other instances' caches reload it);
+// gateway.ErrNotFound if there is no such key.
+func (s *Store) UpdateAPIKey(ctx context.Context, id, ownerID string, p gateway.APIKeyPatch) (gateway.APIKey, error) {
+	set, args := []string{"updated_at = ?"}, []any{now()}
+	if p.Name != nil {
+		set, args = append(set, "name = ?"), append(args, *p.Name)
+	}
+	if p.AllowedModels != nil {
+		set, args = append(set, "allowed_models = ?"), append(args, encodeModels(*p.AllowedModels))
+	}
+	if p.MaxParallel != nil {
+		set, args = append(set, "max_parallel = ?"), append(args, *p.MaxParallel)
+	}
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE api_keys SET `+strings.Join(set, ", ")+`
+		WHERE id = ? AND (? = '' OR owner_id = ?) AND revoked_at IS NULL`), append(args, id, ownerID, ownerID)...)
+	if err != nil {
+		return gateway.APIKey{}, s.mapErr("update api key", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return gateway.APIKey{}, s.mapErr("update api key", sql.ErrNoRows)
+	}
+	return s.APIKey(ctx, id)
+}
+
+// encodeModels stores an allowed_models list as a JSON array ("" when
+// empty).
+func encodeModels(l gateway.ModelList) string {
+	if len(l) == 0 {
+		return ""
+	}
+	b, _ := json.Marshal([]string(l))
+	return string(b)
+}
+
+func decodeModels(s string) (gateway.ModelList, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var l []string
+	if err := json.Unmarshal([]byte(s), &l); err != nil {
+		return nil, fmt.Errorf("malformed allowed_models: %w", err)
+	}
+	return l, nil
 }
 
 // APIKeysChangedSince returns the keys whose row changed (created,

@@ -12,9 +12,9 @@ import (
 
 // usageColumns are the columns InsertUsage writes, in order.
 const usageColumns = `created_at, request_id, user_id, key_id, end_user_id, model, served_model, provider,
-	prompt_tokens, completion_tokens, latency_ms, ttft_ms, status, http_status, error_code`
+	prompt_tokens, completion_tokens, latency_ms, ttft_ms, status, http_status, error_code, cost`
 
-const usageColumnCount = 15
+const usageColumnCount = 16
 
 // usageRowsPerStatement keeps one INSERT well below both engines' limits on
 // bound parameters (SQLite 32766, PostgreSQL 65535).
@@ -58,7 +58,7 @@ func usageInsert(batch []gateway.UsageRecord) (string, []any) {
 			created.UTC().Truncate(time.Microsecond), r.RequestID, r.UserID, r.KeyID, r.EndUserID,
 			r.Model, r.ServedModel, r.Provider,
 			r.PromptTokens, r.CompletionTokens, r.Latency.Milliseconds(), r.TTFT.Milliseconds(),
-			string(r.Status), r.HTTPStatus, r.ErrorCode)
+			string(r.Status), r.HTTPStatus, r.ErrorCode, int64(r.Cost))
 	}
 	return b.String(), args
 }
@@ -101,7 +101,7 @@ func (s *Store) UsageSummary(ctx context.Context, q gateway.UsageQuery) ([]gatew
 	count := func(status gateway.UsageStatus) string {
 		return `COALESCE(SUM(CASE WHEN u.status = '` + string(status) + `' THEN 1 ELSE 0 END), 0)`
 	}
-	query := `SELECT ` + group + ` AS grp, ` + name + `, COUNT(*), COALESCE(SUM(u.prompt_tokens), 0), COALESCE(SUM(u.completion_tokens), 0), ` +
+	query := `SELECT ` + group + ` AS grp, ` + name + `, COUNT(*), COALESCE(SUM(u.prompt_tokens), 0), COALESCE(SUM(u.completion_tokens), 0), COALESCE(SUM(u.cost), 0), ` +
 		count(gateway.UsageOK) + `, ` + count(gateway.UsageError) + `, ` + count(gateway.UsageIncomplete) + `, ` + count(gateway.UsageCanceled) + `
 		FROM usage_records u` + join + ` WHERE ` + strings.Join(where, " AND ") + ` GROUP BY grp ORDER BY grp`
 	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
@@ -113,7 +113,7 @@ func (s *Store) UsageSummary(ctx context.Context, q gateway.UsageQuery) ([]gatew
 	for rows.Next() {
 		var g gateway.UsageGroup
 		st := &g.Statuses
-		if err := rows.Scan(&g.Group, &g.Name, &g.Requests, &g.PromptTokens, &g.CompletionTokens,
+		if err := rows.Scan(&g.Group, &g.Name, &g.Requests, &g.PromptTokens, &g.CompletionTokens, &g.Cost,
 			&st.OK, &st.Error, &st.Incomplete, &st.Canceled); err != nil {
 			return nil, s.mapErr("usage summary", err)
 		}

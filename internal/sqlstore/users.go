@@ -15,7 +15,7 @@ import (
 
 var _ gateway.UserStore = (*Store)(nil)
 
-const userColumns = `id, email, display_name, role, active, password_hash, created_at, updated_at, last_login_at, tokens_valid_after`
+const userColumns = `id, email, display_name, role, active, password_hash, created_at, updated_at, last_login_at, tokens_valid_after, allowed_models, max_parallel`
 
 // emailKey is the case-insensitive form of an email that the unique
 // constraint applies to.
@@ -27,10 +27,14 @@ func scanUser(sc scanner) (gateway.User, error) {
 		role       string
 		lastLogin  sql.NullTime
 		validAfter sql.NullTime
+		models     string
 	)
-	err := sc.Scan(&u.ID, &u.Email, &u.DisplayName, &role, &u.Active, &u.PasswordHash, &u.CreatedAt, &u.UpdatedAt, &lastLogin, &validAfter)
+	err := sc.Scan(&u.ID, &u.Email, &u.DisplayName, &role, &u.Active, &u.PasswordHash, &u.CreatedAt, &u.UpdatedAt, &lastLogin, &validAfter, &models, &u.MaxParallel)
 	if err != nil {
 		return u, err
+	}
+	if u.AllowedModels, err = decodeModels(models); err != nil {
+		return u, fmt.Errorf("user %s: %w", u.ID, err)
 	}
 	if u.Role, err = gateway.ParseRole(role); err != nil {
 		return u, err
@@ -189,6 +193,12 @@ func (s *Store) UpdateUser(ctx context.Context, id string, p gateway.UserPatch) 
 		if p.DisplayName != nil {
 			u.DisplayName = *p.DisplayName
 		}
+		if p.AllowedModels != nil {
+			u.AllowedModels = *p.AllowedModels
+		}
+		if p.MaxParallel != nil {
+			u.MaxParallel = *p.MaxParallel
+		}
 		if va := p.TokensValidAfter; va != nil && va.After(u.TokensValidAfter) {
 			u.TokensValidAfter = va.UTC().Truncate(time.Microsecond)
 		}
@@ -197,8 +207,8 @@ func (s *Store) UpdateUser(ctx context.Context, id string, p gateway.UserPatch) 
 			validAfter = u.TokensValidAfter
 		}
 		u.UpdatedAt = now()
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE users SET role = ?, active = ?, display_name = ?, tokens_valid_after = ?, updated_at = ? WHERE id = ?`),
-			u.Role.String(), u.Active, u.DisplayName, validAfter, u.UpdatedAt, id); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE users SET role = ?, active = ?, display_name = ?, tokens_valid_after = ?, allowed_models = ?, max_parallel = ?, updated_at = ? WHERE id = ?`),
+			u.Role.String(), u.Active, u.DisplayName, validAfter, encodeModels(u.AllowedModels), u.MaxParallel, u.UpdatedAt, id); err != nil {
 			return err
 		}
 		out = u

@@ -32,6 +32,7 @@ type Stores interface {
 	gateway.SessionStore
 	gateway.UserIdentityStore
 	gateway.EventStore
+	gateway.BudgetStore
 	SettingStore
 }
 
@@ -70,4 +71,6 @@ var suites = []suite{
 	{"Sessions", testSessions},
 	{"UserIdentities", testUserIdentities},
 	{"Events", testEvents},
+	{"ModelAccess", testModelAccess},
+	{"Budgets", testBudgets},
 }

@@ -20,6 +20,7 @@ func testUsage(t *testing.T, open Opener) {
 		return gateway.UsageRecord{
 			CreatedAt: at, RequestID: "req", UserID: user, KeyID: key, EndUserID: endUser,
 			Model: model, ServedModel: model, Provider: "p", PromptTokens: prompt, CompletionTokens: completion,
+			Cost:    gateway.Micros(prompt*100 + completion),
 			Latency: 1500 * time.Millisecond, TTFT: 20 * time.Millisecond, Status: gateway.UsageOK, HTTPStatus: 200,
 		}
 	}
@@ -57,51 +58,51 @@ func testUsage(t *testing.T, open Opener) {
 		want []gateway.UsageGroup
 	}{
 		{"ByModel", with(all, func(q *gateway.UsageQuery) { q.GroupBy = gateway.UsageByModel }), []gateway.UsageGroup{
-			{Group: "m1", Requests: 4, PromptTokens: 130, CompletionTokens: 13, Statuses: sts{OK: 2, Incomplete: 1, Canceled: 1}},
-			{Group: "m2", Requests: 2, PromptTokens: 80, CompletionTokens: 8, Statuses: sts{OK: 1, Error: 1}},
+			{Group: "m1", Requests: 4, PromptTokens: 130, CompletionTokens: 13, Cost: 13013, Statuses: sts{OK: 2, Incomplete: 1, Canceled: 1}},
+			{Group: "m2", Requests: 2, PromptTokens: 80, CompletionTokens: 8, Cost: 8008, Statuses: sts{OK: 1, Error: 1}},
 		}},
 		{"ByKey", with(all, func(q *gateway.UsageQuery) { q.GroupBy = gateway.UsageByKey }), []gateway.UsageGroup{
-			{Group: "", Requests: 1, PromptTokens: 10, CompletionTokens: 1, Statuses: sts{OK: 1}},
-			{Group: "k1", Requests: 2, PromptTokens: 50, CompletionTokens: 5, Statuses: sts{OK: 2}},
-			{Group: "k2", Requests: 2, PromptTokens: 90, CompletionTokens: 9, Statuses: sts{Incomplete: 1, Canceled: 1}},
-			{Group: "k3", Requests: 1, PromptTokens: 60, CompletionTokens: 6, Statuses: sts{Error: 1}},
+			{Group: "", Requests: 1, PromptTokens: 10, CompletionTokens: 1, Cost: 1001, Statuses: sts{OK: 1}},
+			{Group: "k1", Requests: 2, PromptTokens: 50, CompletionTokens: 5, Cost: 5005, Statuses: sts{OK: 2}},
+			{Group: "k2", Requests: 2, PromptTokens: 90, CompletionTokens: 9, Cost: 9009, Statuses: sts{Incomplete: 1, Canceled: 1}},
+			{Group: "k3", Requests: 1, PromptTokens: 60, CompletionTokens: 6, Cost: 6006, Statuses: sts{Error: 1}},
 		}},
 		{"ByDayUTC", with(all, func(q *gateway.UsageQuery) { q.GroupBy = gateway.UsageByDay }), []gateway.UsageGroup{
-			{Group: "2025-03-01", Requests: 2, PromptTokens: 30, CompletionTokens: 3, Statuses: sts{OK: 2}},
-			{Group: "2025-03-02", Requests: 4, PromptTokens: 180, CompletionTokens: 18, Statuses: sts{OK: 1, Error: 1, Incomplete: 1, Canceled: 1}},
+			{Group: "2025-03-01", Requests: 2, PromptTokens: 30, CompletionTokens: 3, Cost: 3003, Statuses: sts{OK: 2}},
+			{Group: "2025-03-02", Requests: 4, PromptTokens: 180, CompletionTokens: 18, Cost: 18018, Statuses: sts{OK: 1, Error: 1, Incomplete: 1, Canceled: 1}},
 		}},
 		{"ByUser", with(all, func(q *gateway.UsageQuery) { q.GroupBy = gateway.UsageByUser }), []gateway.UsageGroup{
-			{Group: "u1", Requests: 5, PromptTokens: 150, CompletionTokens: 15, Statuses: sts{OK: 3, Incomplete: 1, Canceled: 1}},
-			{Group: "u2", Requests: 1, PromptTokens: 60, CompletionTokens: 6, Statuses: sts{Error: 1}},
+			{Group: "u1", Requests: 5, PromptTokens: 150, CompletionTokens: 15, Cost: 15015, Statuses: sts{OK: 3, Incomplete: 1, Canceled: 1}},
+			{Group: "u2", Requests: 1, PromptTokens: 60, CompletionTokens: 6, Cost: 6006, Statuses: sts{Error: 1}},
 		}},
 		{"UserScope", with(all, func(q *gateway.UsageQuery) { q.GroupBy = gateway.UsageByModel; q.UserID = "u2" }), []gateway.UsageGroup{
-			{Group: "m2", Requests: 1, PromptTokens: 60, CompletionTokens: 6, Statuses: sts{Error: 1}},
+			{Group: "m2", Requests: 1, PromptTokens: 60, CompletionTokens: 6, Cost: 6006, Statuses: sts{Error: 1}},
 		}},
 		{"KeyScope", with(all, func(q *gateway.UsageQuery) { q.GroupBy = gateway.UsageByModel; q.UserID = "u1"; q.KeyID = "k1" }), []gateway.UsageGroup{
-			{Group: "m1", Requests: 1, PromptTokens: 30, CompletionTokens: 3, Statuses: sts{OK: 1}},
-			{Group: "m2", Requests: 1, PromptTokens: 20, CompletionTokens: 2, Statuses: sts{OK: 1}},
+			{Group: "m1", Requests: 1, PromptTokens: 30, CompletionTokens: 3, Cost: 3003, Statuses: sts{OK: 1}},
+			{Group: "m2", Requests: 1, PromptTokens: 20, CompletionTokens: 2, Cost: 2002, Statuses: sts{OK: 1}},
 		}},
 		{"EndUserScope", with(all, func(q *gateway.UsageQuery) {
 			q.GroupBy = gateway.UsageByKey
 			q.UserID, q.KeyID, q.EndUserID = "u1", "k2", "alice"
 		}), []gateway.UsageGroup{
-			{Group: "k2", Requests: 1, PromptTokens: 40, CompletionTokens: 4, Statuses: sts{Incomplete: 1}},
+			{Group: "k2", Requests: 1, PromptTokens: 40, CompletionTokens: 4, Cost: 4004, Statuses: sts{Incomplete: 1}},
 		}},
 		{"RangeIsHalfOpen", gateway.UsageQuery{From: day1, To: day2, GroupBy: gateway.UsageByDay}, []gateway.UsageGroup{
-			{Group: "2025-03-01", Requests: 2, PromptTokens: 30, CompletionTokens: 3, Statuses: sts{OK: 2}},
+			{Group: "2025-03-01", Requests: 2, PromptTokens: 30, CompletionTokens: 3, Cost: 3003, Statuses: sts{OK: 2}},
 		}},
 		{"RangeFromIsInclusive", gateway.UsageQuery{From: day2, To: day2.Add(time.Hour), GroupBy: gateway.UsageByModel}, []gateway.UsageGroup{
-			{Group: "m1", Requests: 3, PromptTokens: 120, CompletionTokens: 12, Statuses: sts{OK: 1, Incomplete: 1, Canceled: 1}},
+			{Group: "m1", Requests: 3, PromptTokens: 120, CompletionTokens: 12, Cost: 12012, Statuses: sts{OK: 1, Incomplete: 1, Canceled: 1}},
 		}},
 		{"ByStatus", with(all, func(q *gateway.UsageQuery) { q.GroupBy = gateway.UsageByStatus }), []gateway.UsageGroup{
-			{Group: "canceled", Requests: 1, PromptTokens: 50, CompletionTokens: 5, Statuses: sts{Canceled: 1}},
-			{Group: "error", Requests: 1, PromptTokens: 60, CompletionTokens: 6, Statuses: sts{Error: 1}},
-			{Group: "incomplete", Requests: 1, PromptTokens: 40, CompletionTokens: 4, Statuses: sts{Incomplete: 1}},
-			{Group: "ok", Requests: 3, PromptTokens: 60, CompletionTokens: 6, Statuses: sts{OK: 3}},
+			{Group: "canceled", Requests: 1, PromptTokens: 50, CompletionTokens: 5, Cost: 5005, Statuses: sts{Canceled: 1}},
+			{Group: "error", Requests: 1, PromptTokens: 60, CompletionTokens: 6, Cost: 6006, Statuses: sts{Error: 1}},
+			{Group: "incomplete", Requests: 1, PromptTokens: 40, CompletionTokens: 4, Cost: 4004, Statuses: sts{Incomplete: 1}},
+			{Group: "ok", Requests: 3, PromptTokens: 60, CompletionTokens: 6, Cost: 6006, Statuses: sts{OK: 3}},
 		}},
 		{"ByServedModel", with(all, func(q *gateway.UsageQuery) { q.GroupBy = gateway.UsageByServedModel }), []gateway.UsageGroup{
-			{Group: "m1", Requests: 5, PromptTokens: 190, CompletionTokens: 19, Statuses: sts{OK: 2, Error: 1, Incomplete: 1, Canceled: 1}},
-			{Group: "m2", Requests: 1, PromptTokens: 20, CompletionTokens: 2, Statuses: sts{OK: 1}},
+			{Group: "m1", Requests: 5, PromptTokens: 190, CompletionTokens: 19, Cost: 19019, Statuses: sts{OK: 2, Error: 1, Incomplete: 1, Canceled: 1}},
+			{Group: "m2", Requests: 1, PromptTokens: 20, CompletionTokens: 2, Cost: 2002, Statuses: sts{OK: 1}},
 		}},
 		{"NoRows", gateway.UsageQuery{From: day2.Add(48 * time.Hour), To: day2.Add(72 * time.Hour), GroupBy: gateway.UsageByModel}, []gateway.UsageGroup{}},
 	}
@@ -122,7 +123,7 @@ func testUsage(t *testing.T, open Opener) {
 			t.Fatal(err)
 		}
 		got := summaryOf(t, st, gateway.UsageQuery{From: day1.Add(-24 * time.Hour), To: day2.Add(24 * time.Hour), GroupBy: gateway.UsageByDay})
-		want := []gateway.UsageGroup{{Group: "2025-03-01", Requests: 1, PromptTokens: 1, CompletionTokens: 1, Statuses: gateway.UsageStatuses{OK: 1}}}
+		want := []gateway.UsageGroup{{Group: "2025-03-01", Requests: 1, PromptTokens: 1, CompletionTokens: 1, Cost: 101, Statuses: gateway.UsageStatuses{OK: 1}}}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Fatalf("UsageSummary mismatch (-want +got):\n%s", diff)
 		}
@@ -139,7 +140,7 @@ func testUsage(t *testing.T, open Opener) {
 			t.Fatalf("InsertUsage(1234 rows): %v", err)
 		}
 		got := summaryOf(t, st, gateway.UsageQuery{From: day1.Add(-24 * time.Hour), To: day2, GroupBy: gateway.UsageByModel})
-		want := []gateway.UsageGroup{{Group: "m", Requests: 1234, PromptTokens: 2468, CompletionTokens: 1234, Statuses: gateway.UsageStatuses{OK: 1234}}}
+		want := []gateway.UsageGroup{{Group: "m", Requests: 1234, PromptTokens: 2468, CompletionTokens: 1234, Cost: 248034, Statuses: gateway.UsageStatuses{OK: 1234}}}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Fatalf("UsageSummary mismatch (-want +got):\n%s", diff)
 		}

@@ -1,0 +1,303 @@
+// Package budget enforces SPEC 5.1's budgets and max_parallel: admission
+// reserves a request's worst case against every budget that matches its
+// principal (one guarded UPDATE per budget in one database transaction),
+// settlement replaces the reservation with the real use, and reservations
+// that never settle expire. Budgets are matched from an in-memory index
+// reloaded from the store, so a request no budget applies to costs no
+// database round trip.
+package budget
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tollgate/tollgate/internal/gateway"
+)
+
+// Options configure a Service.
+type Options struct {
+	Store gateway.BudgetStore
+	// ReservationTTL is how long an unsettled reservation holds (the
+	// longest provider timeout); default 10 minutes.
+	ReservationTTL time.Duration
+	// Registerer takes tollgate_budget_alerts_total; nil leaves it
+	// unregistered.
+	Registerer prometheus.Registerer
+	Log        *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Service admits and settles requests against budgets. Safe for
+// concurrent use.
+type Service struct {
+	store gateway.BudgetStore
+	ttl   time.Duration
+	log   *slog.Logger
+	now   atomic.Pointer[func() time.Time]
+
+	index atomic.Pointer[index]
+
+	mu       sync.Mutex
+	inFlight map[string]int // "key:<id>" / "user:<id>" → requests in flight
+
+	alerts prometheus.Counter
+	// alerted remembers the (budget, period start) alerts this instance
+	// saw recorded, so a budget past its threshold costs no extra write
+	// per request.
+	alerted sync.Map
+}
+
+// index maps "<subject_type>\x00<subject>" to its budgets.
+type index struct {
+	all   []gateway.Budget
+	bySub map[string][]gateway.Budget
+}
+
+func subjectKey(t gateway.BudgetSubjectType, subject string) string {
+	return string(t) + "\x00" + subject
+}
+
+// New returns a Service with an empty index; call Reload (or Run) to load
+// the budgets.
+func New(opt Options) *Service {
+	s := &Service{store: opt.Store, ttl: opt.ReservationTTL, log: opt.Log, inFlight: map[string]int{},
+		alerts: prometheus.NewCounter(prometheus.CounterOpts{Name: "tollgate_budget_alerts_total",
+			Help: "Budgets whose alert_percent was crossed (once per budget and period)."})}
+	if s.ttl <= 0 {
+		s.ttl = 10 * time.Minute
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	now := opt.Now
+	if now == nil {
+		now = time.Now
+	}
+	s.now.Store(&now)
+	s.index.Store(&index{bySub: map[string][]gateway.Budget{}})
+	if opt.Registerer != nil {
+		opt.Registerer.MustRegister(s.alerts)
+	}
+	return s
+}
+
+// SetNow replaces the clock (tests).
+func (s *Service) SetNow(now func() time.Time) { s.now.Store(&now) }
+
+func (s *Service) clock() time.Time { return (*s.now.Load())() }
+
+// Reload reads every budget into the index.
+func (s *Service) Reload(ctx context.Context) error {
+	all, err := s.store.ListBudgets(ctx)
+	if err != nil {
+		return fmt.Errorf("reload budgets: %w", err)
+	}
+	ix := &index{all: all, bySub: map[string][]gateway.Budget{}}
+	for _, b := range all {
+		k := subjectKey(b.SubjectType, b.Subject)
+		ix.bySub[k] = append(ix.bySub[k], b)
+	}
+	s.index.Store(ix)
+	return nil
+}
+
+// Run reloads the budgets every interval (so a change on another instance
+// applies within it) and releases expired reservations, until ctx ends.
+func (s *Service) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := s.Reload(ctx); err != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "reload budgets", "err", err)
+		}
+		if _, err := s.store.ExpireBudgetReservations(ctx, s.clock()); err != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "expire budget reservations", "err", err)
+		}
+	}
+}
+
+// Matching returns the budgets that apply to p: its key's, its user's (a
+// key's owner), its end user's ("<key id>:<end user>") and its role's.
+func (s *Service) Matching(p *gateway.Principal) []gateway.Budget {
+	ix := s.index.Load()
+	if p == nil || len(ix.all) == 0 {
+		return nil
+	}
+	var out []gateway.Budget
+	add := func(t gateway.BudgetSubjectType, subject string) {
+		if subject != "" {
+			out = append(out, ix.bySub[subjectKey(t, subject)]...)
+		}
+	}
+	add(gateway.BudgetKey, p.KeyID)
+	add(gateway.BudgetUser, p.UserID)
+	if p.EndUserMode && p.EndUserID != "" && p.KeyID != "" {
+		add(gateway.BudgetEndUser, p.KeyID+":"+p.EndUserID)
+	}
+	add(gateway.BudgetRole, p.Role.String())
+	return out
+}
+
+// Admit checks max_parallel and reserves tokens and cost (the request's
+// worst case) against every budget matching p. It returns the function
+// that settles the request (nil when nothing needs settling), or 429:
+// rate_limit_exceeded (Retry-After 1) beyond max_parallel, quota_exceeded
+// (Retry-After: seconds to the refusing budget's period end, none for
+// total) when a budget cannot hold the worst case.
+func (s *Service) Admit(ctx context.Context, p *gateway.Principal, tokens int64, cost gateway.Micros) (gateway.Settle, error) {
+	if p == nil {
+		return nil, nil
+	}
+	slots, err := s.acquire(p)
+	if err != nil {
+		return nil, err
+	}
+	budgets := s.Matching(p)
+	if len(budgets) == 0 {
+		if slots == nil {
+			return nil, nil
+		}
+		return func(context.Context, int64, gateway.Micros) { s.release(slots) }, nil
+	}
+	now := s.clock()
+	charges := make([]gateway.BudgetCharge, len(budgets))
+	for i, b := range budgets {
+		start, _ := b.Period.Bounds(now)
+		charges[i] = gateway.BudgetCharge{Budget: b, PeriodStart: start, Tokens: tokens, Cost: cost}
+	}
+	id := rand.Text()
+	refused, err := s.store.ReserveBudgets(ctx, id, charges, now.Add(s.ttl))
+	if err != nil {
+		s.release(slots)
+		return nil, gateway.Internal("reserve budgets", err)
+	}
+	if refused != "" {
+		s.release(slots)
+		for _, b := range budgets {
+			if b.ID == refused {
+				return nil, exceeded(b, now)
+			}
+		}
+		return nil, exceeded(gateway.Budget{ID: refused, Period: gateway.PeriodTotal}, now)
+	}
+	return func(ctx context.Context, tokens int64, cost gateway.Micros) {
+		defer s.release(slots)
+		for i := range charges {
+			charges[i].Tokens, charges[i].Cost = tokens, cost
+		}
+		counters, err := s.store.SettleBudgets(ctx, id, charges)
+		if err != nil {
+			s.log.ErrorContext(ctx, "settle budgets", "err", err)
+			return
+		}
+		s.checkAlerts(ctx, budgets, counters)
+	}, nil
+}
+
+// exceeded is the 429 quota_exceeded answer naming budget b.
+func exceeded(b gateway.Budget, now time.Time) *gateway.Error {
+	e := &gateway.Error{Kind: gateway.KindRateLimited, Code: "quota_exceeded", RetryAfter: -1}
+	what := fmt.Sprintf("the %s budget %s of %s %q", b.Period, b.ID, b.SubjectType, b.Subject)
+	if _, end := b.Period.Bounds(now); !end.IsZero() {
+		e.RetryAfter = int(math.Ceil(end.Sub(now).Seconds()))
+		e.Message = fmt.Sprintf("Budget exceeded: %s has no room for this request; it resets at %s.", what, end.Format(time.RFC3339))
+	} else {
+		e.Message = fmt.Sprintf("Budget exceeded: %s has no room for this request; it does not reset.", what)
+	}
+	return e
+}
+
+// checkAlerts logs and counts each budget whose alert_percent the settled
+// use crossed, once per budget and period (the store's flag decides).
+func (s *Service) checkAlerts(ctx context.Context, budgets []gateway.Budget, counters []gateway.BudgetCounter) {
+	byID := make(map[string]gateway.Budget, len(budgets))
+	for _, b := range budgets {
+		byID[b.ID] = b
+	}
+	for _, c := range counters {
+		b, ok := byID[c.BudgetID]
+		if !ok || b.AlertPercent <= 0 {
+			continue
+		}
+		crossed := (b.MaxTokens != nil && c.UsedTokens*100 >= *b.MaxTokens*int64(b.AlertPercent)) ||
+			(b.MaxCost != nil && int64(c.UsedCost)*100 >= int64(*b.MaxCost)*int64(b.AlertPercent))
+		if !crossed {
+			continue
+		}
+		seen := b.ID + "@" + c.PeriodStart.Format(time.RFC3339)
+		if _, ok := s.alerted.Load(seen); ok {
+			continue
+		}
+		first, err := s.store.MarkBudgetAlerted(ctx, b.ID, c.PeriodStart)
+		if err != nil {
+			s.log.ErrorContext(ctx, "mark budget alerted", "budget", b.ID, "err", err)
+			continue
+		}
+		s.alerted.Store(seen, struct{}{})
+		if first {
+			s.alerts.Inc()
+			s.log.WarnContext(ctx, "budget alert", "budget", b.ID, "subject_type", b.SubjectType, "subject", b.Subject,
+				"period", b.Period, "alert_percent", b.AlertPercent, "used_tokens", c.UsedTokens, "used_cost", c.UsedCost.String())
+		}
+	}
+}
+
+// acquire takes one in-flight slot of p's key and user when they have a
+// max_parallel; 429 rate_limit_exceeded (Retry-After 1) when one is full.
+func (s *Service) acquire(p *gateway.Principal) ([]string, error) {
+	if p.KeyMaxParallel <= 0 && p.UserMaxParallel <= 0 {
+		return nil, nil
+	}
+	type slot struct {
+		k   string
+		max int
+	}
+	var want []slot
+	if p.KeyMaxParallel > 0 && p.KeyID != "" {
+		want = append(want, slot{"key:" + p.KeyID, p.KeyMaxParallel})
+	}
+	if p.UserMaxParallel > 0 && p.UserID != "" {
+		want = append(want, slot{"user:" + p.UserID, p.UserMaxParallel})
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, w := range want {
+		if s.inFlight[w.k] >= w.max {
+			return nil, &gateway.Error{Kind: gateway.KindRateLimited, Code: "rate_limit_exceeded", RetryAfter: 1,
+				Message: fmt.Sprintf("Too many requests in flight: at most %d at once.", w.max)}
+		}
+	}
+	keys := make([]string, len(want))
+	for i, w := range want {
+		s.inFlight[w.k]++
+		keys[i] = w.k
+	}
+	return keys, nil
+}
+
+func (s *Service) release(keys []string) {
+	if len(keys) == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range keys {
+		if s.inFlight[k]--; s.inFlight[k] <= 0 {
+			delete(s.inFlight, k)
+		}
+	}
+}

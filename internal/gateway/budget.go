@@ -1,0 +1,144 @@
+package gateway
+
+import (
+	"context"
+	"time"
+)
+
+// BudgetSubjectType says what a budget applies to (SPEC 5.1).
+type BudgetSubjectType string
+
+// The budget subjects. An end_user subject is "<key id>:<end user id>".
+const (
+	BudgetKey     BudgetSubjectType = "key"
+	BudgetUser    BudgetSubjectType = "user"
+	BudgetEndUser BudgetSubjectType = "end_user"
+	BudgetRole    BudgetSubjectType = "role"
+)
+
+// BudgetPeriod is the calendar period (UTC) a budget resets on.
+type BudgetPeriod string
+
+// The budget periods; weeks start on Monday; total never resets.
+const (
+	PeriodDay   BudgetPeriod = "day"
+	PeriodWeek  BudgetPeriod = "week"
+	PeriodMonth BudgetPeriod = "month"
+	PeriodTotal BudgetPeriod = "total"
+)
+
+// TotalPeriodStart is the period start of every "total" budget.
+var TotalPeriodStart = time.Unix(0, 0).UTC()
+
+// Bounds returns the UTC period containing t: [start, end). For total,
+// start is TotalPeriodStart and end is the zero time.
+func (p BudgetPeriod) Bounds(t time.Time) (start, end time.Time) {
+	t = t.UTC()
+	day := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+	switch p {
+	case PeriodDay:
+		return day, day.AddDate(0, 0, 1)
+	case PeriodWeek:
+		monday := day.AddDate(0, 0, -((int(t.Weekday()) + 6) % 7))
+		return monday, monday.AddDate(0, 0, 7)
+	case PeriodMonth:
+		first := time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+		return first, first.AddDate(0, 1, 0)
+	}
+	return TotalPeriodStart, time.Time{}
+}
+
+// Valid reports whether p is a known period.
+func (p BudgetPeriod) Valid() bool {
+	switch p {
+	case PeriodDay, PeriodWeek, PeriodMonth, PeriodTotal:
+		return true
+	}
+	return false
+}
+
+// Valid reports whether t is a known subject type.
+func (t BudgetSubjectType) Valid() bool {
+	switch t {
+	case BudgetKey, BudgetUser, BudgetEndUser, BudgetRole:
+		return true
+	}
+	return false
+}
+
+// Budget caps what a subject may spend per period: tokens, cost or both
+// (nil: no cap of that kind). AlertPercent (0: none) is the share of a cap
+// whose crossing is logged and counted once per period.
+type Budget struct {
+	ID           string
+	SubjectType  BudgetSubjectType
+	Subject      string
+	Period       BudgetPeriod
+	MaxTokens    *int64
+	MaxCost      *Micros
+	AlertPercent int
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// BudgetCharge is an amount charged to one budget's current period.
+type BudgetCharge struct {
+	Budget      Budget
+	PeriodStart time.Time
+	Tokens      int64
+	Cost        Micros
+}
+
+// BudgetCounter is one budget's period: settled use and open reservations.
+type BudgetCounter struct {
+	BudgetID       string
+	PeriodStart    time.Time
+	UsedTokens     int64
+	UsedCost       Micros
+	ReservedTokens int64
+	ReservedCost   Micros
+}
+
+// BudgetStore keeps budgets and their counters.
+type BudgetStore interface {
+	// CreateBudget stores b, filling ID, CreatedAt and UpdatedAt;
+	// ErrConflict when the subject already has a budget of that period.
+	CreateBudget(ctx context.Context, b *Budget) error
+	// Budget returns the budget id, or ErrNotFound.
+	Budget(ctx context.Context, id string) (Budget, error)
+	// ListBudgets returns every budget in creation order.
+	ListBudgets(ctx context.Context) ([]Budget, error)
+	// UpdateBudget replaces b.ID's fields (ErrNotFound, ErrConflict).
+	UpdateBudget(ctx context.Context, b *Budget) error
+	// DeleteBudget deletes the budget id and its counters (ErrNotFound).
+	DeleteBudget(ctx context.Context, id string) error
+	// DeleteSubjectBudgets deletes every budget of a subject and returns
+	// how many there were.
+	DeleteSubjectBudgets(ctx context.Context, t BudgetSubjectType, subject string) (int, error)
+	// ReplaceSubjectBudgets deletes every budget of b's subject and stores
+	// b, in one transaction (filling ID, CreatedAt, UpdatedAt).
+	ReplaceSubjectBudgets(ctx context.Context, b *Budget) error
+
+	// ReserveBudgets adds every charge to its budget's reserved amounts in
+	// one transaction, each with one guarded UPDATE that fails when used +
+	// reserved + charge would exceed a cap; it records the reservation id
+	// (expiring at expires). When a budget refuses, nothing is reserved
+	// and refused is that budget's id.
+	ReserveBudgets(ctx context.Context, id string, charges []BudgetCharge, expires time.Time) (refused string, err error)
+	// SettleBudgets ends reservation id: each charge's budget gets its real
+	// use added, and the reservation, if it has not expired yet, is
+	// released. It returns the counters after the update.
+	SettleBudgets(ctx context.Context, id string, charges []BudgetCharge) ([]BudgetCounter, error)
+	// ExpireBudgetReservations releases reservations that expired before
+	// t and returns how many it released.
+	ExpireBudgetReservations(ctx context.Context, t time.Time) (int, error)
+	// BudgetCounter returns a budget's period (zero amounts when unused).
+	BudgetCounter(ctx context.Context, budgetID string, periodStart time.Time) (BudgetCounter, error)
+	// MarkBudgetAlerted records the alert of a budget's period and reports
+	// whether this call was the first to do so.
+	MarkBudgetAlerted(ctx context.Context, budgetID string, periodStart time.Time) (bool, error)
+}
+
+// Settle ends an admitted request with what it really used (tokens and
+// cost), releasing its reservations and in-flight slots.
+type Settle func(ctx context.Context, tokens int64, cost Micros)
