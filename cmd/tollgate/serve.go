@@ -581,6 +581,17 @@ func runServe(ctx context.Context, a *app, listening chan<- net.Addr) error {
 		stop := a.reloadOnSIGHUP(ctx)
 		defer stop()
 	}
+	// Live events from other instances must reach this one before it
+	// takes subscribers (SPEC 7.1): wait for the hub's LISTEN/SUBSCRIBE,
+	// bounded; the hub catches up by itself if it comes later.
+	if a.hub != nil {
+		select {
+		case <-a.hub.Listening():
+		case <-time.After(hubListenWait):
+			log.WarnContext(ctx, "live events: not yet receiving from other instances; serving anyway", "waited", hubListenWait.String())
+		case <-ctx.Done():
+		}
+	}
 	a.logStartup(ctx, ln.Addr())
 	if listening != nil {
 		listening <- ln.Addr()
@@ -680,3 +691,7 @@ func reservationTTL(cfg *config.Config) time.Duration {
 	}
 	return ttl
 }
+
+// hubListenWait bounds how long start-up waits for the live-event hub to
+// receive from other instances.
+const hubListenWait = 10 * time.Second

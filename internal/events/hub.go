@@ -107,6 +107,11 @@ type Broker struct {
 	mu     sync.RWMutex
 	convs  map[string]*convState
 	closed bool
+
+	// listening is closed once the transport first reports that it
+	// receives (at once without a transport).
+	listening     chan struct{}
+	listeningOnce sync.Once
 }
 
 var _ Hub = (*Broker)(nil)
@@ -132,8 +137,17 @@ func New(opt Options) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Broker{opt: opt, log: opt.Log, metrics: m, convs: map[string]*convState{}}, nil
+	b := &Broker{opt: opt, log: opt.Log, metrics: m, convs: map[string]*convState{}, listening: make(chan struct{})}
+	if opt.Transport == nil {
+		close(b.listening)
+	}
+	return b, nil
 }
+
+// Listening is closed once this instance receives what other instances
+// send (its LISTEN or SUBSCRIBE is in place), so a server can wait for it
+// before it accepts subscribers: a message sent earlier would be missed.
+func (b *Broker) Listening() <-chan struct{} { return b.listening }
 
 // Run receives from the transport and prunes expired events until ctx
 // ends.
@@ -225,8 +239,10 @@ func (b *Broker) receive(m Message) {
 }
 
 // catchUpAll reads what every conversation with subscribers missed while
-// the transport was disconnected.
+// the transport was disconnected, and checks their subscribers' access
+// again (an access change sent meanwhile was lost with the connection).
 func (b *Broker) catchUpAll() {
+	b.listeningOnce.Do(func() { close(b.listening) })
 	b.mu.RLock()
 	ids := make([]string, 0, len(b.convs))
 	for id := range b.convs {
@@ -238,6 +254,7 @@ func (b *Broker) catchUpAll() {
 		if bd, err := b.opt.Store.EventBounds(ctx, id); err == nil {
 			b.deliver(ctx, id, nil, bd.Last)
 		}
+		b.recheck(id)
 	}
 }
 
