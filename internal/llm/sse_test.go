@@ -144,6 +144,15 @@ func FuzzReadEvents(f *testing.F) {
 		if len(events) == 0 && len(again) == 0 {
 			return
 		}
+		// AppendEvent writes type and data; the stream's last event id
+		// (SSE "id:") is the caller's to write (the live-event stream does,
+		// /v1 passes none), so it is not part of the round trip.
+		for i := range events {
+			events[i].ID = ""
+		}
+		for i := range again {
+			again[i].ID = ""
+		}
 		if diff := cmp.Diff(events, again); diff != "" {
 			t.Fatalf("re-parse mismatch (-first +second):\n%s", diff)
 		}
