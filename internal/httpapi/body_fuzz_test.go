@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/tollgate/tollgate/internal/conversation"
+	"github.com/tollgate/tollgate/internal/events"
 	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/httpapi"
 )
@@ -25,14 +26,42 @@ type (
 	anyConversations struct{ gateway.ConversationStore }
 	anyRateLimits    struct{ gateway.RateLimitStore }
 	anyUsage         struct{ gateway.UsageStore }
+	anyBudgets       struct{ httpapi.BudgetManager }
+	anySessions      struct{ httpapi.SessionManager }
+	anyOAuth         struct{ httpapi.OAuth }
+	anyEvents        struct{ events.Hub }
 )
+
+// bodyFuzzOptions registers every route: each dependency that gates
+// routes has a placeholder (TestBodyFuzzOptionsAreComplete keeps it so).
+func bodyFuzzOptions() httpapi.Options {
+	return httpapi.Options{Identity: anyIdentity{}, Keys: anyKeys{},
+		Conversations: conversation.New(conversation.Options{Store: anyConversations{}, Completer: anyCompleter{}}),
+		RateLimits:    anyRateLimits{}, Usage: anyUsage{}, Budgets: anyBudgets{}, Sessions: anySessions{},
+		OAuth: anyOAuth{}, Events: anyEvents{}}
+}
+
+// TestBodyFuzzOptionsAreComplete fails when httpapi.Options gains an
+// interface dependency that FuzzAPIBodies' router leaves nil, so a new
+// family of routes cannot escape the body fuzzer unnoticed. Left nil on
+// purpose: Auth and Limiter (no routes of their own), Proxy (/v1 has
+// proxy.FuzzParseChatRequest), Metrics and Gatherer.
+func TestBodyFuzzOptionsAreComplete(t *testing.T) {
+	exempt := map[string]bool{"Auth": true, "Limiter": true, "Proxy": true, "Metrics": true, "Gatherer": true, "Log": true, "AccessLog": true}
+	v := reflect.ValueOf(bodyFuzzOptions())
+	for i := range v.NumField() {
+		f, name := v.Field(i), v.Type().Field(i).Name
+		if (f.Kind() == reflect.Interface || f.Kind() == reflect.Pointer) && f.IsNil() && !exempt[name] {
+			t.Errorf("httpapi.Options.%s is nil in FuzzAPIBodies' router: give it a placeholder", name)
+		}
+	}
+}
 
 // allBodyRoutes returns every route of a fully registered router that
 // takes a JSON body through DecodeJSON. /v1 is not registered (without a
 // proxy): its parser has its own target, proxy.FuzzParseChatRequest.
 func allBodyRoutes(t testing.TB) []*httpapi.Route {
-	srv := httpapi.New(httpapi.Options{Identity: anyIdentity{}, Keys: anyKeys{},
-		Conversations: conversation.New(conversation.Options{Store: anyConversations{}, Completer: anyCompleter{}}), RateLimits: anyRateLimits{}, Usage: anyUsage{}})
+	srv := httpapi.New(bodyFuzzOptions())
 	var routes []*httpapi.Route
 	for _, rt := range srv.Routes() {
 		if rt.Request != nil && !strings.HasPrefix(rt.Path, "/v1/") {
@@ -101,4 +130,23 @@ func FuzzAPIBodies(f *testing.F) {
 			t.Fatalf("%s: strict decode %+v, encoding/json %+v for %q", rt.Pattern(), dst.Elem(), std.Elem(), body)
 		}
 	})
+}
+
+// TestBodyFuzzSeesTheNewRouteFamilies pins that the fuzzer's router has the
+// body routes of every family (a placeholder that registered nothing
+// would leave them out silently).
+func TestBodyFuzzSeesTheNewRouteFamilies(t *testing.T) {
+	have := map[string]bool{}
+	for _, rt := range allBodyRoutes(t) {
+		have[rt.Pattern()] = true
+	}
+	for _, p := range []string{
+		"POST /api/auth/login", "POST /api/keys", "POST /api/conversations/{id}/messages",
+		"POST /api/admin/rate-limits/policies", "POST /api/auth/sessions", "PUT /api/auth/password",
+		"POST /api/admin/budgets", "POST /api/conversations/{id}/participants", "POST /api/invites/accept",
+	} {
+		if !have[p] {
+			t.Errorf("FuzzAPIBodies does not fuzz %s", p)
+		}
+	}
 }
