@@ -173,6 +173,32 @@ type idleResult struct {
 // idleStreams is scenario 4b: open n streams that receive their first
 // chunk and then nothing, read the server's RSS, then close them all.
 func idleStreams(t *target, n int, limit time.Duration) idleResult {
+	body := chatBody(modelIdle, true, 100)
+	return holdOpen(t, n, limit, func(ctx context.Context, c *http.Client) (io.ReadCloser, error) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, t.URL+"/v1/chat/completions", strings.NewReader(string(body)))
+		req.Header.Set("Content-Type", "application/json")
+		for k, v := range t.Header {
+			req.Header[k] = v
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		// Held open only once the first chunk arrived.
+		buf := make([]byte, 512)
+		if _, err := resp.Body.Read(buf); err != nil || resp.StatusCode != http.StatusOK {
+			resp.Body.Close()
+			return nil, fmt.Errorf("status %d, %v", resp.StatusCode, err)
+		}
+		return resp.Body, nil
+	})
+}
+
+// holdOpen opens n connections with open (200 being set up at a time),
+// reads the server's RSS before and while all are held, then closes them.
+// A connection counts as held once open returned its body; it is then
+// read until the end of the run.
+func holdOpen(t *target, n int, limit time.Duration, open func(context.Context, *http.Client) (io.ReadCloser, error)) idleResult {
 	var res idleResult
 	res.Before, _ = procRSS(t.PID)
 	c := &http.Client{Transport: &http.Transport{
@@ -182,54 +208,35 @@ func idleStreams(t *target, n int, limit time.Duration) idleResult {
 	defer c.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
-	body := chatBody(modelIdle, true, 100)
-	var open atomic.Int64
+	var held atomic.Int64
 	var firstErr atomic.Value
 	var ready, done sync.WaitGroup
 	sem := make(chan struct{}, 200) // connections being set up at once
 	for range n {
+		if ctx.Err() != nil {
+			break
+		}
 		ready.Add(1)
 		done.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer done.Done()
-			released := false
-			release := func() {
-				if !released {
-					released = true
-					<-sem
-					ready.Done()
-				}
-			}
-			defer release()
-			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, t.URL+"/v1/chat/completions", strings.NewReader(string(body)))
-			req.Header.Set("Content-Type", "application/json")
-			for k, v := range t.Header {
-				req.Header[k] = v
-			}
-			resp, err := c.Do(req)
+			body, err := open(ctx, c)
+			<-sem
+			ready.Done()
 			if err != nil {
 				firstErr.CompareAndSwap(nil, err.Error())
 				return
 			}
-			defer resp.Body.Close()
-			buf := make([]byte, 512)
-			if _, err := resp.Body.Read(buf); err != nil || resp.StatusCode != http.StatusOK {
-				firstErr.CompareAndSwap(nil, fmt.Sprintf("status %d, %v", resp.StatusCode, err))
-				return
-			}
-			open.Add(1)
-			release()
-			_, _ = io.Copy(io.Discard, resp.Body) // until cancelled
+			defer body.Close()
+			held.Add(1)
+			_, _ = io.Copy(io.Discard, body) // until cancelled
 		}()
-		if ctx.Err() != nil {
-			break
-		}
 	}
 	ready.Wait()
 	time.Sleep(500 * time.Millisecond)
 	res.After, _ = procRSS(t.PID)
-	res.Open = int(open.Load())
+	res.Open = int(held.Load())
 	if e, ok := firstErr.Load().(string); ok {
 		res.Err = e
 	}

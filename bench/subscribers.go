@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/http"
@@ -105,55 +106,15 @@ func streamClient() *http.Client {
 	}}
 }
 
-// holdSubscribers opens n subscribers (200 being set up at a time), reads
-// the server's RSS before and while they are held, then closes them.
+// holdSubscribers holds n subscribers of conv open (holdOpen).
 func holdSubscribers(t *target, conv string, n int, limit time.Duration) idleResult {
-	var res idleResult
-	res.Before, _ = procRSS(t.PID)
-	c := streamClient()
-	defer c.CloseIdleConnections()
-	ctx, cancel := context.WithTimeout(context.Background(), limit)
-	defer cancel()
-	var open atomic.Int64
-	var firstErr atomic.Value
-	var ready, done sync.WaitGroup
-	sem := make(chan struct{}, 200)
-	for range n {
-		if ctx.Err() != nil {
-			break
+	return holdOpen(t, n, limit, func(ctx context.Context, c *http.Client) (io.ReadCloser, error) {
+		resp, err := subscribe(ctx, c, t, conv)
+		if err != nil {
+			return nil, err
 		}
-		ready.Add(1)
-		done.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer done.Done()
-			resp, err := subscribe(ctx, c, t, conv)
-			<-sem
-			ready.Done()
-			if err != nil {
-				firstErr.CompareAndSwap(nil, err.Error())
-				return
-			}
-			defer resp.Body.Close()
-			open.Add(1)
-			buf := make([]byte, 512)
-			for {
-				if _, err := resp.Body.Read(buf); err != nil {
-					return
-				}
-			}
-		}()
-	}
-	ready.Wait()
-	time.Sleep(500 * time.Millisecond)
-	res.After, _ = procRSS(t.PID)
-	res.Open = int(open.Load())
-	if e, ok := firstErr.Load().(string); ok {
-		res.Err = e
-	}
-	cancel()
-	done.Wait()
-	return res
+		return resp.Body, nil
+	})
 }
 
 // fanOut holds n reading subscribers of conv, renames the conversation

@@ -278,8 +278,9 @@ func newUserActivateCmd(e env, gf *globalFlags) *cobra.Command {
 }
 
 // newUserDeleteCmd is a soft delete: the user is deactivated (every token
-// dies) and every API key of theirs is revoked; their conversations, usage
-// and audit records are kept. The last active admin cannot be deleted.
+// dies) and every API key of theirs is revoked (auth.Service.SoftDelete, as
+// DELETE /api/admin/users/{id}); their conversations and usage are kept.
+// The last active admin cannot be deleted.
 func newUserDeleteCmd(e env, gf *globalFlags) *cobra.Command {
 	return &cobra.Command{
 		Use:   "delete EMAIL",

@@ -177,10 +177,8 @@ func (s *Server) authRoutes() {
 		Summary: "Create the first admin (once; then 409 already_set_up)", Request: SetupRequest{}, Response: UserResponse{},
 		Status: http.StatusCreated,
 		Handler: func(w http.ResponseWriter, r *http.Request) error {
-			if s.opt.RegisterGuard != nil {
-				if err := s.opt.RegisterGuard(w, r); err != nil {
-					return err
-				}
+			if err := s.opt.RegisterGuard(w, r); err != nil {
+				return err
 			}
 			var in SetupRequest
 			if err := DecodeJSON(r, &in, false); err != nil {
@@ -199,10 +197,8 @@ func (s *Server) authRoutes() {
 		Summary: "Self-registration (when auth.registration_enabled)", Request: RegisterRequest{}, Response: LoginResponse{},
 		Status: http.StatusCreated,
 		Handler: func(w http.ResponseWriter, r *http.Request) error {
-			if s.opt.RegisterGuard != nil {
-				if err := s.opt.RegisterGuard(w, r); err != nil {
-					return err
-				}
+			if err := s.opt.RegisterGuard(w, r); err != nil {
+				return err
 			}
 			var in RegisterRequest
 			if err := DecodeJSON(r, &in, false); err != nil {
@@ -219,10 +215,8 @@ func (s *Server) authRoutes() {
 		Method: "POST", Path: "/api/auth/login", Access: Public, OperationID: "login", Tags: tags,
 		Summary: "Log in with email and password; returns a JWT access token", Request: LoginRequest{}, Response: LoginResponse{},
 		Handler: func(w http.ResponseWriter, r *http.Request) error {
-			if s.opt.LoginGuard != nil {
-				if err := s.opt.LoginGuard(w, r); err != nil {
-					return err
-				}
+			if err := s.opt.LoginGuard(w, r); err != nil {
+				return err
 			}
 			var in LoginRequest
 			if err := DecodeJSON(r, &in, false); err != nil {

@@ -137,6 +137,15 @@ func New(opt Options) *Server {
 	if opt.MaxBodyBytes <= 0 {
 		opt.MaxBodyBytes = 32 << 20
 	}
+	// The guards run before every login, setup and registration; none
+	// configured lets every attempt through.
+	noGuard := func(http.ResponseWriter, *http.Request) error { return nil }
+	if opt.LoginGuard == nil {
+		opt.LoginGuard = noGuard
+	}
+	if opt.RegisterGuard == nil {
+		opt.RegisterGuard = noGuard
+	}
 	if opt.EndUserHeader == "" {
 		opt.EndUserHeader = "X-End-User-Id"
 	}

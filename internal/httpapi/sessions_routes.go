@@ -96,10 +96,8 @@ func (s *Server) sessionRoutes() {
 			if err := sm.CheckOrigin(r); err != nil {
 				return err
 			}
-			if s.opt.LoginGuard != nil {
-				if err := s.opt.LoginGuard(w, r); err != nil {
-					return err
-				}
+			if err := s.opt.LoginGuard(w, r); err != nil {
+				return err
 			}
 			var in LoginRequest
 			if err := DecodeJSON(r, &in, false); err != nil {
@@ -169,10 +167,8 @@ func (s *Server) sessionRoutes() {
 		Summary: "Change the caller's own password; ends the caller's other sessions and earlier JWTs and renews the current session (new cookies, X-Session-Rotated: 1)", Request: ChangePasswordRequest{},
 		Status: http.StatusNoContent,
 		Handler: func(w http.ResponseWriter, r *http.Request) error {
-			if s.opt.LoginGuard != nil {
-				if err := s.opt.LoginGuard(w, r); err != nil {
-					return err
-				}
+			if err := s.opt.LoginGuard(w, r); err != nil {
+				return err
 			}
 			var in ChangePasswordRequest
 			if err := DecodeJSON(r, &in, false); err != nil {
