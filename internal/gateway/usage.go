@@ -25,6 +25,10 @@ const (
 // the name the client asked for; ServedModel is the configured model that
 // answered (it differs after a fallback) and Provider its provider.
 type UsageRecord struct {
+	// ID identifies the record for idempotent inserts: a store keeps at
+	// most one record per non-empty ID (a replay after a crash or an
+	// outage counts once). The usage writer assigns it.
+	ID        string
 	CreatedAt time.Time
 	RequestID string
 	// UserID is the owner of the request's data scope (Principal.Owner):

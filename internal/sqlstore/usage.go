@@ -12,9 +12,9 @@ import (
 
 // usageColumns are the columns InsertUsage writes, in order.
 const usageColumns = `created_at, request_id, user_id, key_id, end_user_id, model, served_model, provider,
-	prompt_tokens, completion_tokens, latency_ms, ttft_ms, status, http_status, error_code, cost`
+	prompt_tokens, completion_tokens, latency_ms, ttft_ms, status, http_status, error_code, cost, record_id`
 
-const usageColumnCount = 16
+const usageColumnCount = 17
 
 // usageRowsPerStatement keeps one INSERT well below both engines' limits on
 // bound parameters (SQLite 32766, PostgreSQL 65535).
@@ -22,7 +22,9 @@ const usageRowsPerStatement = 500
 
 var _ gateway.UsageStore = (*Store)(nil)
 
-// InsertUsage writes records in one transaction with multi-row INSERTs.
+// InsertUsage writes records in one transaction with multi-row INSERTs. A
+// record whose ID is already stored is skipped, so a replayed batch never
+// counts twice; records without an ID are always inserted.
 func (s *Store) InsertUsage(ctx context.Context, records []gateway.UsageRecord) error {
 	if len(records) == 0 {
 		return nil
@@ -58,8 +60,9 @@ func usageInsert(batch []gateway.UsageRecord) (string, []any) {
 			created.UTC().Truncate(time.Microsecond), r.RequestID, r.UserID, r.KeyID, r.EndUserID,
 			r.Model, r.ServedModel, r.Provider,
 			r.PromptTokens, r.CompletionTokens, r.Latency.Milliseconds(), r.TTFT.Milliseconds(),
-			string(r.Status), r.HTTPStatus, r.ErrorCode, int64(r.Cost))
+			string(r.Status), r.HTTPStatus, r.ErrorCode, int64(r.Cost), nullString(r.ID))
 	}
+	b.WriteString(" ON CONFLICT (record_id) DO NOTHING")
 	return b.String(), args
 }
 
@@ -129,4 +132,12 @@ func (s *Store) usageDayExpr() string {
 		return `to_char(u.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')`
 	}
 	return `substr(u.created_at, 1, 10)`
+}
+
+// nullString is s, or NULL when s is empty.
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }

@@ -146,6 +146,35 @@ func testUsage(t *testing.T, open Opener) {
 		}
 	})
 
+	t.Run("IdempotentByRecordID", func(t *testing.T) {
+		t.Parallel()
+		st := open(t)
+		withID := func(id string, prompt int64) gateway.UsageRecord {
+			r := rec(day1, "u", "", "", "m", prompt, 1)
+			r.ID = id
+			return r
+		}
+		// A replayed batch (same ids, even with other values), a batch
+		// repeating an id inside itself, and records without an id, which
+		// are always inserted.
+		batches := [][]gateway.UsageRecord{
+			{withID("a", 1), withID("b", 2), rec(day1, "u", "", "", "m", 4, 1)},
+			{withID("a", 100), withID("b", 200), withID("c", 8), rec(day1, "u", "", "", "m", 16, 1)},
+			{withID("d", 32), withID("d", 64)},
+		}
+		for _, b := range batches {
+			if err := st.InsertUsage(ctx, b); err != nil {
+				t.Fatalf("InsertUsage: %v", err)
+			}
+		}
+		got := summaryOf(t, st, gateway.UsageQuery{From: day1.Add(-time.Hour), To: day2, GroupBy: gateway.UsageByModel})
+		want := []gateway.UsageGroup{{Group: "m", Requests: 6, PromptTokens: 1 + 2 + 4 + 8 + 16 + 32, CompletionTokens: 6,
+			Cost: (1+2+4+8+16+32)*100 + 6, Statuses: gateway.UsageStatuses{OK: 6}}}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("UsageSummary after replays mismatch (-want +got):\n%s", diff)
+		}
+	})
+
 	t.Run("EmptyBatch", func(t *testing.T) {
 		if err := st.InsertUsage(ctx, nil); err != nil {
 			t.Fatalf("InsertUsage(nil) = %v, want nil", err)
