@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -283,7 +284,10 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 	enforcer := ratelimit.NewEnforcer(ratelimit.EnforcerOptions{Limiter: lim, Policies: resolver, TrustedProxies: trusted, Metrics: rlMetrics})
 
 	// The proxy and its usage accounting.
+	// Usage records are spooled under the data dir (a write-ahead log that
+	// survives outages and crashes; replayed on the next start).
 	a.usage = proxy.NewUsageWriter(proxy.UsageWriterOptions{Store: st, Log: log, Registerer: reg,
+		SpoolDir:      filepath.Join(cfg.Server.DataDir, "spool"),
 		FlushInterval: cfg.Usage.FlushInterval, BatchSize: cfg.Usage.BatchSize, QueueSize: cfg.Usage.QueueSize})
 	models, err := proxyModels(cfg, os.Getenv, log)
 	if err != nil {
@@ -516,9 +520,11 @@ func (a *app) close(ctx context.Context) {
 		a.proxy.Close()
 	}
 	if a.usage != nil {
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		// Whatever is not written by then stays in the spool for the next
+		// start.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		if err := a.usage.Close(dctx); err != nil {
-			a.log.ErrorContext(ctx, "drain usage writer", "err", err)
+			a.log.ErrorContext(ctx, "drain usage writer: the rest stays in the spool", "err", err)
 		}
 		cancel()
 	}

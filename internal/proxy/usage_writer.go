@@ -2,13 +2,18 @@ package proxy
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tollgate/tollgate/internal/gateway"
+	"github.com/tollgate/tollgate/internal/spool"
 )
 
 // UsageRecorder takes usage records off the request path.
@@ -25,8 +30,12 @@ type UsageWriterOptions struct {
 	FlushInterval time.Duration
 	// BatchSize is the most records one write takes.
 	BatchSize int
-	// QueueSize bounds the queue; beyond it records are dropped.
-	QueueSize  int
+	// QueueSize bounds the in-memory queue; beyond it records go to the
+	// spool only.
+	QueueSize int
+	// SpoolDir is the write-ahead spool (<data_dir>/spool); "" keeps
+	// records in memory only (a crash loses the queue).
+	SpoolDir   string
 	Log        *slog.Logger
 	Registerer prometheus.Registerer // nil: metrics are not registered
 }
@@ -38,6 +47,14 @@ const (
 	DefaultUsageQueueSize     = 65536
 )
 
+// Retry and spool tuning of a UsageWriter.
+const (
+	usageRetryMin      = 100 * time.Millisecond
+	usageRetryMax      = 5 * time.Second
+	usageAttemptLimit  = 10 * time.Second // one insert attempt's deadline
+	usageSegmentRecord = 50000            // records per memory-mode segment
+)
+
 // usageLimits are the effective sizes of a UsageWriter.
 type usageLimits struct {
 	FlushInterval time.Duration
@@ -45,31 +62,70 @@ type usageLimits struct {
 	QueueSize     int
 }
 
-// UsageWriter queues usage records in a bounded channel and writes them in
-// batches of up to batch_size, at least every flush_interval, from one
-// background goroutine. Record never blocks: when the queue is full the
-// record is dropped, counted and logged. Close drains the queue.
+// queued is a record in memory and the spool segment that also holds it
+// (0: none, the spool write failed).
+type queued struct {
+	rec gateway.UsageRecord
+	seg uint64
+}
+
+// segment is the writer's bookkeeping of one spool segment.
+type segment struct {
+	pending  int  // memory-mode: records not yet in the database
+	diskOnly bool // its records are not in memory: replay from the file
+}
+
+// UsageWriter writes usage records to the store in batches of up to
+// batch_size, at least every flush_interval, from one background
+// goroutine, and never loses one to a database outage or a crash:
+//
+//   - Record appends the record to the spool (one write, so it survives
+//     SIGKILL) and queues it in memory; it never blocks on the database.
+//   - A failed batch is retried with backoff (100 ms doubling to 5 s), in
+//     order, until it is written; meanwhile records keep queueing.
+//   - When the queue is full, records go to the spool only (spooled) and
+//     are replayed from it once the queue has drained (replayed).
+//   - A segment whose records are all in the database is removed; a new
+//     process replays every segment it finds (inserts are idempotent by
+//     record id, so nothing counts twice).
+//
+// A record is dropped only when both the spool and the queue refuse it
+// (the spool's disk is full and the database is down), which is logged at
+// error level. Close drains what it can and leaves the rest on disk.
 type UsageWriter struct {
-	store    gateway.UsageStore
-	cfg      usageLimits
-	log      *slog.Logger
-	queue    chan gateway.UsageRecord
-	stop     chan struct{}
-	done     chan struct{}
-	ctx      context.Context // cancelled when Close gives up waiting
-	cancel   context.CancelFunc
+	store gateway.UsageStore
+	cfg   usageLimits
+	log   *slog.Logger
+	sp    *spool.Spool // nil: memory only
+
+	mu       sync.Mutex
+	queue    []queued
+	segs     map[uint64]*segment
+	overflow bool // new records go to the spool only, until it is replayed
+	closed   bool
+	spoolErr time.Time // last spool failure logged
+	dropLog  time.Time // last drop logged
+
+	wake   chan struct{} // a full batch is waiting
+	stop   chan struct{}
+	done   chan struct{}
+	ctx    context.Context // cancelled when Close gives up waiting
+	cancel context.CancelFunc
+
+	queuedG  prometheus.Gauge
+	spooled  prometheus.Counter
+	replayed prometheus.Counter
 	dropped  prometheus.Counter
 	failed   prometheus.Counter
 	written  prometheus.Counter
-	mu       sync.RWMutex // guards closed against Record racing Close
-	closed   bool
-	dropMu   sync.Mutex
-	lastDrop time.Time
 }
 
 var _ UsageRecorder = (*UsageWriter)(nil)
 
-// NewUsageWriter starts a writer; stop it with Close.
+// NewUsageWriter starts a writer; stop it with Close. With a SpoolDir it
+// first takes over the segments an earlier process left (replayed before
+// new records); a spool that cannot be opened is logged and the writer
+// runs from memory.
 func NewUsageWriter(opt UsageWriterOptions) *UsageWriter {
 	cfg := usageLimits{FlushInterval: opt.FlushInterval, BatchSize: opt.BatchSize, QueueSize: opt.QueueSize}
 	if cfg.FlushInterval <= 0 {
@@ -87,57 +143,165 @@ func NewUsageWriter(opt UsageWriterOptions) *UsageWriter {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &UsageWriter{
-		store: opt.Store, cfg: cfg, log: log,
-		queue: make(chan gateway.UsageRecord, cfg.QueueSize),
-		stop:  make(chan struct{}), done: make(chan struct{}),
+		store: opt.Store, cfg: cfg, log: log, segs: map[uint64]*segment{},
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 		ctx: ctx, cancel: cancel,
-		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "tollgate_usage_records_dropped_total", Help: "Usage records dropped because the queue was full or the writer closed."}),
-		failed:  prometheus.NewCounter(prometheus.CounterOpts{Name: "tollgate_usage_records_failed_total", Help: "Usage records lost because the database write failed."}),
-		written: prometheus.NewCounter(prometheus.CounterOpts{Name: "tollgate_usage_records_written_total", Help: "Usage records written to the database."}),
+		queuedG:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "tollgate_usage_records_queued", Help: "Usage records waiting to be written (in memory and spool-only)."}),
+		spooled:  prometheus.NewCounter(prometheus.CounterOpts{Name: "tollgate_usage_records_spooled_total", Help: "Usage records kept in the spool only because the queue was full."}),
+		replayed: prometheus.NewCounter(prometheus.CounterOpts{Name: "tollgate_usage_records_replayed_total", Help: "Usage records written from the spool (overflow or an earlier run)."}),
+		dropped:  prometheus.NewCounter(prometheus.CounterOpts{Name: "tollgate_usage_records_dropped_total", Help: "Usage records lost because both the spool and the queue refused them."}),
+		failed:   prometheus.NewCounter(prometheus.CounterOpts{Name: "tollgate_usage_write_failures_total", Help: "Failed usage batch writes (each is retried)."}),
+		written:  prometheus.NewCounter(prometheus.CounterOpts{Name: "tollgate_usage_records_written_total", Help: "Usage records written to the database."}),
 	}
 	if opt.Registerer != nil {
-		opt.Registerer.MustRegister(w.dropped, w.failed, w.written)
+		opt.Registerer.MustRegister(w.queuedG, w.spooled, w.replayed, w.dropped, w.failed, w.written)
+	}
+	if opt.SpoolDir != "" {
+		sp, old, err := spool.Open(opt.SpoolDir)
+		if err != nil {
+			log.Error("usage spool unavailable: usage records are kept in memory only", "dir", opt.SpoolDir, "err", err)
+		} else {
+			w.sp = sp
+			for _, seq := range old {
+				w.segs[seq] = &segment{diskOnly: true}
+			}
+			if len(old) > 0 {
+				// Records of the earlier run go first.
+				w.overflow = true
+				w.segs[w.currentSeg()] = &segment{diskOnly: true}
+				log.Info("usage spool holds records of an earlier run; replaying", "segments", len(old))
+			}
+		}
 	}
 	go w.run()
 	return w
 }
 
-// Record queues rec without blocking; it is dropped (and counted) when the
-// queue is full or the writer is closed.
+func (w *UsageWriter) currentSeg() uint64 {
+	seq, _ := w.sp.Current()
+	return seq
+}
+
+// newRecordID is a unique id that sorts by time: 16 hex digits of Unix
+// nanoseconds and 16 random ones.
+func newRecordID(now time.Time) string {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixNano()))
+	_, _ = rand.Read(b[8:])
+	return hex.EncodeToString(b[:])
+}
+
+// Record spools and queues rec without waiting on the database.
 func (w *UsageWriter) Record(rec gateway.UsageRecord) {
-	w.mu.RLock()
-	ok := !w.closed
-	if ok {
-		select {
-		case w.queue <- rec:
-		default:
-			ok = false
+	if rec.CreatedAt.IsZero() {
+		rec.CreatedAt = time.Now()
+	}
+	if rec.ID == "" {
+		rec.ID = newRecordID(rec.CreatedAt)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		w.dropLocked(rec, "writer closed")
+		return
+	}
+	if w.sp != nil && (w.overflow || len(w.queue) >= w.cfg.QueueSize) {
+		if !w.overflow {
+			// From here on records live in the spool only, in segments of
+			// their own, until they are replayed.
+			w.overflow = true
+			w.rotateLocked()
+			w.segs[w.currentSeg()] = &segment{diskOnly: true}
+			w.log.Warn("usage queue full: records go to the spool until the database catches up", "queue_size", w.cfg.QueueSize)
+		}
+		if seq, err := w.sp.Append(encodeUsage(rec)); err == nil {
+			if st := w.segs[seq]; st != nil {
+				st.pending++
+			}
+			w.spooled.Inc()
+			w.queuedG.Inc()
+			return
+		} else {
+			w.spoolFailedLocked(err)
 		}
 	}
-	w.mu.RUnlock()
-	if !ok {
-		w.drop()
+	if len(w.queue) >= w.cfg.QueueSize {
+		w.dropLocked(rec, "queue full")
+		return
+	}
+	var seg uint64
+	if w.sp != nil && !w.overflow {
+		if s, err := w.sp.Append(encodeUsage(rec)); err != nil {
+			w.spoolFailedLocked(err)
+		} else {
+			seg = s
+			st := w.segs[seg]
+			if st == nil {
+				st = &segment{}
+				w.segs[seg] = st
+			}
+			st.pending++
+			if _, n := w.sp.Current(); n >= usageSegmentRecord {
+				w.rotateLocked()
+			}
+		}
+	}
+	w.queue = append(w.queue, queued{rec: rec, seg: seg})
+	w.queuedG.Inc()
+	if len(w.queue) >= w.cfg.BatchSize {
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
 	}
 }
 
-// drop counts a lost record and logs at most once a second.
-func (w *UsageWriter) drop() {
+// rotateLocked closes the current segment and removes it at once when it
+// holds no pending record.
+func (w *UsageWriter) rotateLocked() {
+	seq, _, err := w.sp.Rotate()
+	if err != nil {
+		w.spoolFailedLocked(err)
+	}
+	w.releaseLocked(seq)
+}
+
+// releaseLocked removes segment seq once it is closed and all its records
+// are in the database.
+func (w *UsageWriter) releaseLocked(seq uint64) {
+	st := w.segs[seq]
+	if st == nil || st.diskOnly || st.pending > 0 || seq == w.currentSeg() {
+		return
+	}
+	delete(w.segs, seq)
+	if err := w.sp.Remove(seq); err != nil {
+		w.log.Error("usage spool: remove written segment", "segment", seq, "err", err)
+	}
+}
+
+// spoolFailedLocked logs a spool failure at most once a second.
+func (w *UsageWriter) spoolFailedLocked(err error) {
+	if now := time.Now(); now.Sub(w.spoolErr) >= time.Second {
+		w.spoolErr = now
+		w.log.Error("usage spool write failed: records are kept in memory only", "err", err)
+	}
+}
+
+// dropLocked counts a lost record and logs it loudly (at most once a
+// second, with what was lost).
+func (w *UsageWriter) dropLocked(rec gateway.UsageRecord, why string) {
 	w.dropped.Inc()
-	w.dropMu.Lock()
-	now := time.Now()
-	logIt := now.Sub(w.lastDrop) >= time.Second
-	if logIt {
-		w.lastDrop = now
-	}
-	w.dropMu.Unlock()
-	if logIt {
-		w.log.Warn("usage record dropped: queue full or writer closed", "queue_size", w.cfg.QueueSize)
+	if now := time.Now(); now.Sub(w.dropLog) >= time.Second {
+		w.dropLog = now
+		w.log.Error("USAGE RECORD DROPPED: spool and queue cannot take it", "reason", why,
+			"request_id", rec.RequestID, "queue_size", w.cfg.QueueSize)
 	}
 }
 
-// Close stops accepting records and waits until every queued record is
-// written. If ctx ends first, the write in progress is abandoned and ctx's
-// error returned. Close is safe to call more than once.
+// Close stops accepting records and writes what is queued. If ctx ends
+// first, it stops retrying and returns ctx's error; records not written
+// stay in the spool for the next start. Close is safe to call more than
+// once.
 func (w *UsageWriter) Close(ctx context.Context) error {
 	w.mu.Lock()
 	if !w.closed {
@@ -158,51 +322,232 @@ func (w *UsageWriter) Close(ctx context.Context) error {
 func (w *UsageWriter) run() {
 	defer close(w.done)
 	defer w.cancel()
+	defer w.closeSpool()
 	ticker := time.NewTicker(w.cfg.FlushInterval)
 	defer ticker.Stop()
-	batch := make([]gateway.UsageRecord, 0, w.cfg.BatchSize)
 	for {
+		stopping := false
 		select {
-		case rec := <-w.queue:
-			batch = append(batch, rec)
-			if len(batch) >= w.cfg.BatchSize {
-				batch = w.flush(batch)
-			}
+		case <-w.wake:
 		case <-ticker.C:
-			batch = w.flush(batch)
 		case <-w.stop:
-			// No Record can send any more (closed is set under the lock).
-			for {
-				select {
-				case rec := <-w.queue:
-					batch = append(batch, rec)
-					if len(batch) >= w.cfg.BatchSize {
-						batch = w.flush(batch)
-					}
-				default:
-					w.flush(batch)
-					return
-				}
+			stopping = true
+		}
+		if !w.drain() {
+			return
+		}
+		if stopping {
+			return
+		}
+	}
+}
+
+// drain writes the memory queue, then the spool-only records once the
+// queue is empty. It returns false when Close gave up.
+func (w *UsageWriter) drain() bool {
+	if w.sp != nil {
+		if err := w.sp.Sync(); err != nil {
+			w.log.Error("usage spool sync failed", "err", err)
+		}
+	}
+	for {
+		w.mu.Lock()
+		n := min(len(w.queue), w.cfg.BatchSize)
+		batch := make([]gateway.UsageRecord, n)
+		for i := range n {
+			batch[i] = w.queue[i].rec
+		}
+		w.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		if !w.insert(batch) {
+			return false
+		}
+		w.mu.Lock()
+		for _, q := range w.queue[:n] {
+			if st := w.segs[q.seg]; q.seg != 0 && st != nil {
+				st.pending--
+				w.releaseLocked(q.seg)
+			}
+		}
+		w.queue = append(w.queue[:0], w.queue[n:]...)
+		w.queuedG.Sub(float64(n))
+		w.written.Add(float64(n))
+		w.mu.Unlock()
+	}
+	return w.replay()
+}
+
+// replay writes the spool-only segments, oldest first, while the memory
+// queue is empty, and leaves overflow mode when none is left.
+func (w *UsageWriter) replay() bool {
+	for {
+		w.mu.Lock()
+		if !w.overflow || len(w.queue) > 0 {
+			w.mu.Unlock()
+			return true
+		}
+		if !w.spoolOnlyLeftLocked() {
+			// Nothing left but the empty current segment: back to
+			// write-ahead mode.
+			w.overflow = false
+			w.segs[w.currentSeg()].diskOnly = false
+			w.mu.Unlock()
+			w.log.Info("usage spool replayed; records are queued in memory again")
+			return true
+		}
+		seq, _, err := w.sp.Rotate()
+		if err != nil {
+			w.spoolFailedLocked(err)
+		}
+		w.segs[w.currentSeg()] = &segment{diskOnly: true}
+		var todo []uint64
+		for s, st := range w.segs {
+			if st.diskOnly && s <= seq {
+				todo = append(todo, s)
+			}
+		}
+		w.mu.Unlock()
+		slices.Sort(todo)
+		for _, s := range todo {
+			if !w.replaySegment(s) {
+				return false
 			}
 		}
 	}
 }
 
-// flush writes batch and returns it emptied for reuse.
-func (w *UsageWriter) flush(batch []gateway.UsageRecord) []gateway.UsageRecord {
-	if len(batch) == 0 {
-		return batch
+// replaySegment writes one spool-only segment and removes it.
+func (w *UsageWriter) replaySegment(seq uint64) bool {
+	payloads, torn, err := w.sp.ReadSegment(seq)
+	if err != nil {
+		w.log.Error("usage spool: read segment", "segment", seq, "err", err)
+		return w.waitRetry(usageRetryMax)
 	}
-	if err := w.ctx.Err(); err != nil {
-		w.failed.Add(float64(len(batch)))
-		return batch[:0]
+	if torn {
+		w.log.Warn("usage spool: segment ends in a torn record (a crash mid-write); replaying the whole ones", "segment", seq, "records", len(payloads))
 	}
-	if err := w.store.InsertUsage(w.ctx, batch); err != nil {
-		w.failed.Add(float64(len(batch)))
-		w.log.ErrorContext(w.ctx, "usage batch write failed", "records", len(batch), "err", err)
-	} else {
+	recs := make([]gateway.UsageRecord, 0, len(payloads))
+	for _, p := range payloads {
+		rec, err := decodeUsage(p)
+		if err != nil {
+			w.log.Error("usage spool: undecodable record skipped", "segment", seq, "err", err)
+			continue
+		}
+		recs = append(recs, rec)
+	}
+	for start := 0; start < len(recs); start += w.cfg.BatchSize {
+		batch := recs[start:min(start+w.cfg.BatchSize, len(recs))]
+		if !w.insert(batch) {
+			return false
+		}
+		w.replayed.Add(float64(len(batch)))
 		w.written.Add(float64(len(batch)))
 	}
-	clear(batch)
-	return batch[:0]
+	w.mu.Lock()
+	if st := w.segs[seq]; st != nil {
+		w.queuedG.Sub(float64(st.pending)) // the records this run spooled
+	}
+	delete(w.segs, seq)
+	w.mu.Unlock()
+	if err := w.sp.Remove(seq); err != nil {
+		w.log.Error("usage spool: remove replayed segment", "segment", seq, "err", err)
+	}
+	return true
+}
+
+// insert writes batch, retrying with backoff until it succeeds; false when
+// Close gave up first.
+func (w *UsageWriter) insert(batch []gateway.UsageRecord) bool {
+	wait := usageRetryMin
+	var lastLog time.Time
+	for attempt := 1; ; attempt++ {
+		if w.ctx.Err() != nil {
+			return false
+		}
+		ctx, cancel := context.WithTimeout(w.ctx, usageAttemptLimit)
+		err := w.store.InsertUsage(ctx, batch)
+		cancel()
+		if err == nil {
+			if attempt > 1 {
+				w.log.Info("usage batch written after retries", "records", len(batch), "attempts", attempt)
+			}
+			return true
+		}
+		w.failed.Inc()
+		if now := time.Now(); now.Sub(lastLog) >= 5*time.Second {
+			lastLog = now
+			w.log.Error("usage batch write failed; retrying", "records", len(batch), "attempt", attempt, "err", err)
+		}
+		if !w.waitRetry(wait) {
+			return false
+		}
+		wait = min(2*wait, usageRetryMax)
+	}
+}
+
+// waitRetry sleeps d unless Close gives up first.
+func (w *UsageWriter) waitRetry(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-w.ctx.Done():
+		return false
+	}
+}
+
+// spoolOnlyLeftLocked says whether a spool-only record is still to be
+// replayed: a spool-only segment other than the current one, or records in
+// the current one.
+func (w *UsageWriter) spoolOnlyLeftLocked() bool {
+	cur, n := w.sp.Current()
+	if n > 0 {
+		return true
+	}
+	for seq, st := range w.segs {
+		if st.diskOnly && seq != cur {
+			return true
+		}
+	}
+	return false
+}
+
+// closeSpool accounts for what Close leaves behind and closes the spool.
+func (w *UsageWriter) closeSpool() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.queue) > 0 {
+		lost := 0
+		for _, q := range w.queue {
+			if q.seg == 0 {
+				lost++
+			}
+		}
+		if lost > 0 {
+			w.dropped.Add(float64(lost))
+			w.log.Error("USAGE RECORDS DROPPED at shutdown: not in the database nor the spool", "records", lost)
+		}
+		if left := len(w.queue) - lost; left > 0 {
+			w.log.Warn("usage records left in the spool for the next start", "records", left)
+		}
+	}
+	if w.sp == nil {
+		return
+	}
+	if w.overflow {
+		w.log.Warn("usage records left in the spool for the next start", "spool_only", true)
+	}
+	if err := w.sp.Close(); err != nil {
+		w.log.Error("usage spool close", "err", err)
+	}
+	for seq, st := range w.segs {
+		if !st.diskOnly && st.pending == 0 {
+			if err := w.sp.Remove(seq); err != nil {
+				w.log.Error("usage spool: remove written segment", "segment", seq, "err", err)
+			}
+		}
+	}
 }
