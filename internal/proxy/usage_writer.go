@@ -170,6 +170,7 @@ func NewUsageWriter(opt UsageWriterOptions) *UsageWriter {
 				w.overflow = true
 				w.segs[w.currentSeg()] = &segment{diskOnly: true}
 				log.Info("usage spool holds records of an earlier run; replaying", "segments", len(old))
+				w.wake <- struct{}{} // replay at once, not at the first flush
 			}
 		}
 	}
@@ -326,14 +327,15 @@ func (w *UsageWriter) run() {
 	ticker := time.NewTicker(w.cfg.FlushInterval)
 	defer ticker.Stop()
 	for {
-		stopping := false
+		stopping, all := false, true
 		select {
 		case <-w.wake:
+			all = false
 		case <-ticker.C:
 		case <-w.stop:
 			stopping = true
 		}
-		if !w.drain() {
+		if !w.drain(all) {
 			return
 		}
 		if stopping {
@@ -342,9 +344,10 @@ func (w *UsageWriter) run() {
 	}
 }
 
-// drain writes the memory queue, then the spool-only records once the
-// queue is empty. It returns false when Close gave up.
-func (w *UsageWriter) drain() bool {
+// drain writes the memory queue in batches (only full ones unless all),
+// then the spool-only records once the queue is empty. It returns false
+// when Close gave up.
+func (w *UsageWriter) drain(all bool) bool {
 	if w.sp != nil {
 		if err := w.sp.Sync(); err != nil {
 			w.log.Error("usage spool sync failed", "err", err)
@@ -353,6 +356,9 @@ func (w *UsageWriter) drain() bool {
 	for {
 		w.mu.Lock()
 		n := min(len(w.queue), w.cfg.BatchSize)
+		if n < w.cfg.BatchSize && !all {
+			n = 0
+		}
 		batch := make([]gateway.UsageRecord, n)
 		for i := range n {
 			batch[i] = w.queue[i].rec
