@@ -3,7 +3,9 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,20 +26,34 @@ var _ gateway.UsageStore = (*Store)(nil)
 
 // InsertUsage writes records in one transaction with multi-row INSERTs. A
 // record whose ID is already stored is skipped, so a replayed batch never
-// counts twice; records without an ID are always inserted.
+// counts twice; records without an ID are always inserted. The rows
+// actually inserted are added to usage_daily in the same transaction.
 func (s *Store) InsertUsage(ctx context.Context, records []gateway.UsageRecord) error {
 	if len(records) == 0 {
 		return nil
 	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		inserted := map[string]bool{}
 		for start := 0; start < len(records); start += usageRowsPerStatement {
 			batch := records[start:min(start+usageRowsPerStatement, len(records))]
 			query, args := usageInsert(batch)
-			if _, err := tx.ExecContext(ctx, s.q(query), args...); err != nil {
+			rows, err := tx.QueryContext(ctx, s.q(query+" RETURNING record_id"), args...)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var id sql.NullString
+				if err := rows.Scan(&id); err != nil {
+					rows.Close()
+					return err
+				}
+				inserted[id.String] = true
+			}
+			if err := rows.Close(); err != nil {
 				return err
 			}
 		}
-		return nil
+		return s.addDaily(ctx, tx, records, inserted)
 	})
 	return s.mapErr("insert usage", err)
 }
@@ -67,9 +83,48 @@ func usageInsert(batch []gateway.UsageRecord) (string, []any) {
 }
 
 // UsageSummary aggregates usage rows in [q.From, q.To) matching q's filters,
-// grouped by q.GroupBy and ordered by group. It returns an error wrapping
-// nothing domain-specific for an unknown GroupBy.
+// grouped by q.GroupBy and ordered by group (byte order). Whole UTC days of
+// the period are read from usage_daily and only its partial first and last
+// day from usage_records, so the cost follows the number of groups and days,
+// not of records. It returns an error wrapping nothing domain-specific for
+// an unknown GroupBy.
 func (s *Store) UsageSummary(ctx context.Context, q gateway.UsageQuery) ([]gateway.UsageGroup, error) {
+	if _, ok := gateway.ParseUsageGroupBy(string(q.GroupBy)); !ok {
+		return nil, fmt.Errorf("usage summary: unknown group_by %q", q.GroupBy)
+	}
+	from, to := q.From.UTC(), q.To.UTC()
+	firstDay := from.Truncate(24 * time.Hour)
+	if firstDay.Before(from) {
+		firstDay = firstDay.Add(24 * time.Hour)
+	}
+	lastDay := to.Truncate(24 * time.Hour)
+	merged := map[string]*gateway.UsageGroup{}
+	add := func(rollup bool, lo, hi time.Time) error {
+		if !lo.Before(hi) {
+			return nil
+		}
+		return s.usageSummaryPart(ctx, q, rollup, lo, hi, merged)
+	}
+	var err error
+	if firstDay.Before(lastDay) {
+		err = errors.Join(add(false, from, firstDay), add(true, firstDay, lastDay), add(false, lastDay, to))
+	} else {
+		err = add(false, from, to)
+	}
+	if err != nil {
+		return nil, s.mapErr("usage summary", err)
+	}
+	out := make([]gateway.UsageGroup, 0, len(merged))
+	for _, g := range merged {
+		out = append(out, *g)
+	}
+	slices.SortFunc(out, func(a, b gateway.UsageGroup) int { return strings.Compare(a.Group, b.Group) })
+	return out, nil
+}
+
+// usageSummaryPart adds the groups of [lo, hi) to merged, read from
+// usage_daily (whole days) or usage_records.
+func (s *Store) usageSummaryPart(ctx context.Context, q gateway.UsageQuery, rollup bool, lo, hi time.Time, merged map[string]*gateway.UsageGroup) error {
 	var group string
 	switch q.GroupBy {
 	case gateway.UsageByModel:
@@ -84,11 +139,18 @@ func (s *Store) UsageSummary(ctx context.Context, q gateway.UsageQuery) ([]gatew
 		group = "u.served_model"
 	case gateway.UsageByDay:
 		group = s.usageDayExpr()
-	default:
-		return nil, fmt.Errorf("usage summary: unknown group_by %q", q.GroupBy)
+		if rollup {
+			group = "u.day"
+		}
 	}
+	table, requests, weight := "usage_records", "COUNT(*)", "1"
 	where := []string{"u.created_at >= ?", "u.created_at < ?"}
-	args := []any{q.From.UTC(), q.To.UTC()}
+	args := []any{lo, hi}
+	if rollup {
+		table, requests, weight = "usage_daily", "COALESCE(SUM(u.requests), 0)", "u.requests"
+		where = []string{"u.day >= ?", "u.day < ?"}
+		args = []any{usageDay(lo), usageDay(hi)}
+	}
 	for _, f := range []struct{ col, val string }{{"u.user_id", q.UserID}, {"u.key_id", q.KeyID}, {"u.end_user_id", q.EndUserID}} {
 		if f.val != "" {
 			where = append(where, f.col+" = ?")
@@ -102,27 +164,39 @@ func (s *Store) UsageSummary(ctx context.Context, q gateway.UsageQuery) ([]gatew
 		name, join = `COALESCE(MAX(k.name), '')`, ` LEFT JOIN api_keys k ON k.id = u.key_id`
 	}
 	count := func(status gateway.UsageStatus) string {
-		return `COALESCE(SUM(CASE WHEN u.status = '` + string(status) + `' THEN 1 ELSE 0 END), 0)`
+		return `COALESCE(SUM(CASE WHEN u.status = '` + string(status) + `' THEN ` + weight + ` ELSE 0 END), 0)`
 	}
-	query := `SELECT ` + group + ` AS grp, ` + name + `, COUNT(*), COALESCE(SUM(u.prompt_tokens), 0), COALESCE(SUM(u.completion_tokens), 0), COALESCE(SUM(u.cost), 0), ` +
+	query := `SELECT ` + group + ` AS grp, ` + name + `, ` + requests + `, COALESCE(SUM(u.prompt_tokens), 0), COALESCE(SUM(u.completion_tokens), 0), COALESCE(SUM(u.cost), 0), ` +
 		count(gateway.UsageOK) + `, ` + count(gateway.UsageError) + `, ` + count(gateway.UsageIncomplete) + `, ` + count(gateway.UsageCanceled) + `
-		FROM usage_records u` + join + ` WHERE ` + strings.Join(where, " AND ") + ` GROUP BY grp ORDER BY grp`
+		FROM ` + table + ` u` + join + ` WHERE ` + strings.Join(where, " AND ") + ` GROUP BY grp`
 	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
 	if err != nil {
-		return nil, s.mapErr("usage summary", err)
+		return err
 	}
 	defer rows.Close()
-	out := []gateway.UsageGroup{}
 	for rows.Next() {
 		var g gateway.UsageGroup
 		st := &g.Statuses
 		if err := rows.Scan(&g.Group, &g.Name, &g.Requests, &g.PromptTokens, &g.CompletionTokens, &g.Cost,
 			&st.OK, &st.Error, &st.Incomplete, &st.Canceled); err != nil {
-			return nil, s.mapErr("usage summary", err)
+			return err
 		}
-		out = append(out, g)
+		m := merged[g.Group]
+		if m == nil {
+			merged[g.Group] = &g
+			continue
+		}
+		m.Name = max(m.Name, g.Name)
+		m.Requests += g.Requests
+		m.PromptTokens += g.PromptTokens
+		m.CompletionTokens += g.CompletionTokens
+		m.Cost += g.Cost
+		m.Statuses.OK += st.OK
+		m.Statuses.Error += st.Error
+		m.Statuses.Incomplete += st.Incomplete
+		m.Statuses.Canceled += st.Canceled
 	}
-	return out, s.mapErr("usage summary", rows.Err())
+	return rows.Err()
 }
 
 // usageDayExpr is the UTC calendar day of created_at as YYYY-MM-DD. SQLite

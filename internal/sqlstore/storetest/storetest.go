@@ -61,6 +61,7 @@ var suites = []suite{
 	{"Settings", testSettings},
 	{"RateLimits", testRateLimits},
 	{"Usage", testUsage},
+	{"UsageRollupProperty", testUsageRollupProperty},
 	{"Users", testUsers},
 	{"Conversations", testConversations},
 	{"Participants", testParticipants},
