@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -183,5 +184,72 @@ func TestCLIUsage(t *testing.T) {
 	}
 	if _, _, err := runCLI([]string{"TOLLGATE_SERVER=" + e.url, "TOLLGATE_API_KEY=tg_wrong"}, "", "usage"); err == nil || !strings.Contains(err.Error(), "HTTP 401") {
 		t.Errorf("usage with a bad key = %v, want a 401", err)
+	}
+}
+
+// TestUsageByKeyPaginated: group_by=key and user are lists in the SPEC's
+// format (limit, cursor, next_cursor); the group of requests without a
+// key ("") pages like any other; bad limits and cursors are 400.
+func TestUsageByKeyPaginated(t *testing.T) {
+	t.Parallel()
+	a, base, _, _ := startServeApp(t, testConfigTOML(t, ""))
+	at := time.Now().UTC().Add(-time.Hour)
+	var recs []gateway.UsageRecord
+	for i, key := range []string{"", "k00", "k01", "k02", "k03", "k04"} {
+		recs = append(recs, gateway.UsageRecord{ID: fmt.Sprintf("r%d", i), CreatedAt: at, UserID: fmt.Sprintf("u%d", i%3), KeyID: key,
+			Model: "m", ServedModel: "m", PromptTokens: int64(i), Status: gateway.UsageOK, HTTPStatus: 200})
+	}
+	if err := a.store.InsertUsage(t.Context(), recs); err != nil {
+		t.Fatal(err)
+	}
+	var pages [][]string
+	var cursors []any
+	url := base + "/api/admin/usage?group_by=key&limit=2"
+	for range 5 {
+		r := call(t, "GET", url, "")
+		if r.status != 200 {
+			t.Fatalf("GET %s = %d %v", url, r.status, r.body)
+		}
+		var groups []string
+		for _, g := range r.body["data"].([]any) {
+			groups = append(groups, g.(map[string]any)["group"].(string))
+		}
+		pages = append(pages, groups)
+		next, present := r.body["next_cursor"]
+		if !present {
+			t.Fatalf("no next_cursor field in %v", r.body)
+		}
+		cursors = append(cursors, next)
+		if next == nil {
+			break
+		}
+		url = base + "/api/admin/usage?group_by=key&limit=2&cursor=" + next.(string)
+	}
+	if want := [][]string{{"", "k00"}, {"k01", "k02"}, {"k03", "k04"}}; !reflect.DeepEqual(pages, want) {
+		t.Fatalf("pages = %q, want %q", pages, want)
+	}
+	if cursors[len(cursors)-1] != nil {
+		t.Fatalf("last next_cursor = %v, want null", cursors[len(cursors)-1])
+	}
+	users := call(t, "GET", base+"/api/admin/usage?group_by=user&limit=200", "")
+	if got := len(users.body["data"].([]any)); users.status != 200 || got != 3 || users.body["next_cursor"] != nil {
+		t.Fatalf("group_by=user = %d, %d groups, next %v; want 200, 3, null", users.status, got, users.body["next_cursor"])
+	}
+	models := call(t, "GET", base+"/api/admin/usage?group_by=model&limit=1", "")
+	if v, present := models.body["next_cursor"]; models.status != 200 || !present || v != nil {
+		t.Fatalf("group_by=model = %d next_cursor %v (present %v); want 200 and null: not paginated", models.status, v, present)
+	}
+	for _, tc := range []struct{ url, param string }{
+		{"/api/admin/usage?group_by=key&limit=0", "query.limit"},
+		{"/api/admin/usage?group_by=key&limit=201", "query.limit"},
+		{"/api/admin/usage?group_by=user&limit=x", "query.limit"},
+		{"/api/admin/usage?group_by=key&cursor=!!", "query.cursor"},
+		{"/api/admin/usage?group_by=key&cursor=e30", "query.cursor"}, // {}
+		{"/api/usage?group_by=key&cursor=eyJnIjoxfQ", "query.cursor"}, // {"g":1}
+	} {
+		r := call(t, "GET", base+tc.url, "")
+		if typ, code, param := errCode(r); r.status != 400 || typ != "invalid_request_error" || code != "invalid_field" || param != tc.param {
+			t.Errorf("GET %s = %d %s/%s %v, want 400 invalid_field %s", tc.url, r.status, typ, code, param, tc.param)
+		}
 	}
 }

@@ -1,21 +1,31 @@
 package httpapi
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/tollgate/tollgate/internal/gateway"
+	"github.com/tollgate/tollgate/internal/jsonscan"
 )
 
 // UsageResponse is the body of GET /api/usage and /api/admin/usage.
 type UsageResponse struct {
 	Data []gateway.UsageGroup `json:"data"`
+	// NextCursor continues a group_by=key or user listing (null at its
+	// end, and always for the other groupings, which are not paginated).
+	NextCursor *string `json:"next_cursor"`
 }
 
 var usageParams = []Param{
 	{Name: "from", In: "query", Description: "RFC 3339 start (inclusive); default 30 days ago"},
 	{Name: "to", In: "query", Description: "RFC 3339 end (exclusive); default now"},
 	{Name: "group_by", In: "query", Description: "model (default), key (with the key's name), day, status, served_model; admin also user"},
+	{Name: "limit", In: "query", Description: "group_by=key or user: groups per page, 1-200 (default 50)"},
+	{Name: "cursor", In: "query", Description: "group_by=key or user: next_cursor of the previous page"},
 }
 
 func (s *Server) usageRoutes() {
@@ -50,14 +60,70 @@ func (s *Server) usageRoutes() {
 }
 
 func (s *Server) writeUsage(w http.ResponseWriter, r *http.Request, q gateway.UsageQuery) error {
+	paged := q.GroupBy == gateway.UsageByKey || q.GroupBy == gateway.UsageByUser
+	limit, after := 0, (*string)(nil)
+	if paged {
+		var err error
+		if limit, err = parseLimit(r); err != nil {
+			return err
+		}
+		if v := r.URL.Query().Get("cursor"); v != "" {
+			g, err := decodeUsageCursor(v)
+			if err != nil {
+				return err
+			}
+			after = &g
+		}
+	}
 	rows, err := s.opt.Usage.UsageSummary(r.Context(), q)
 	if err != nil {
 		return gateway.Internal("usage summary", err)
 	}
-	if rows == nil {
-		rows = []gateway.UsageGroup{}
+	out := UsageResponse{Data: rows}
+	if out.Data == nil {
+		out.Data = []gateway.UsageGroup{}
 	}
-	return WriteJSON(w, http.StatusOK, UsageResponse{Data: rows})
+	if paged {
+		// Groups come ordered by group (byte order): the page starts after
+		// the cursor's group.
+		if after != nil {
+			i, _ := slices.BinarySearchFunc(out.Data, *after, func(g gateway.UsageGroup, t string) int { return strings.Compare(g.Group, t) })
+			for i < len(out.Data) && out.Data[i].Group <= *after {
+				i++
+			}
+			out.Data = out.Data[i:]
+		}
+		if len(out.Data) > limit {
+			out.Data = out.Data[:limit]
+			next := encodeUsageCursor(out.Data[limit-1].Group)
+			out.NextCursor = &next
+		}
+	}
+	return WriteJSON(w, http.StatusOK, out)
+}
+
+// A usage cursor is the last group of a page (base64url of JSON, so the
+// empty group of requests without a key has one too).
+type usageCursor struct {
+	G *string `json:"g"`
+}
+
+func encodeUsageCursor(group string) string {
+	b, _ := json.Marshal(usageCursor{G: &group})
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeUsageCursor(s string) (string, error) {
+	bad := gateway.Invalid("invalid_field", "query.cursor", "cursor is not a next_cursor of this list")
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return "", bad
+	}
+	var c usageCursor
+	if jsonscan.Check(b, jsonscan.Options{MaxDepth: 1, UniqueKeys: true}) != nil || json.Unmarshal(b, &c) != nil || c.G == nil {
+		return "", bad
+	}
+	return *c.G, nil
 }
 
 // scopeUsage restricts a usage query to what the principal may see (SPEC
