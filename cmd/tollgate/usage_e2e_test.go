@@ -244,7 +244,7 @@ func TestUsageByKeyPaginated(t *testing.T) {
 		{"/api/admin/usage?group_by=key&limit=201", "query.limit"},
 		{"/api/admin/usage?group_by=user&limit=x", "query.limit"},
 		{"/api/admin/usage?group_by=key&cursor=!!", "query.cursor"},
-		{"/api/admin/usage?group_by=key&cursor=e30", "query.cursor"}, // {}
+		{"/api/admin/usage?group_by=key&cursor=e30", "query.cursor"},  // {}
 		{"/api/usage?group_by=key&cursor=eyJnIjoxfQ", "query.cursor"}, // {"g":1}
 	} {
 		r := call(t, "GET", base+tc.url, "")
