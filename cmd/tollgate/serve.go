@@ -303,6 +303,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 		return a, err
 	}
 	go a.budgets.Run(bg, cfg.Auth.CacheSyncInterval)
+	go pruneUsage(bg, st, cfg.Usage.RawRetention, log)
 	if a.proxy, err = proxy.New(proxy.Options{Models: models, Usage: a.usage, Tokens: enforcer, Admitter: a.budgets, Registerer: reg, Log: log}); err != nil {
 		return a, err
 	}
@@ -701,3 +702,24 @@ func reservationTTL(cfg *config.Config) time.Duration {
 // hubListenWait bounds how long start-up waits for the live-event hub to
 // receive from other instances.
 const hubListenWait = 10 * time.Second
+
+// pruneUsage deletes raw usage records older than retention at start and
+// then hourly until ctx ends (usage.raw_retention; the daily rollups stay).
+func pruneUsage(ctx context.Context, st *sqlstore.Store, retention time.Duration, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := st.PruneUsage(ctx, time.Now().Add(-retention)); err != nil {
+			if ctx.Err() == nil {
+				log.WarnContext(ctx, "prune usage records", "err", err)
+			}
+		} else if n > 0 {
+			log.InfoContext(ctx, "pruned usage records", "records", n, "retention", retention.String())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

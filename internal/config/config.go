@@ -160,6 +160,9 @@ type Usage struct {
 	FlushInterval time.Duration `koanf:"flush_interval" toml:"flush_interval"`
 	BatchSize     int           `koanf:"batch_size" toml:"batch_size"`
 	QueueSize     int           `koanf:"queue_size" toml:"queue_size"`
+	// RawRetention is how long raw usage records are kept; the daily
+	// rollups are kept for good.
+	RawRetention time.Duration `koanf:"raw_retention" toml:"raw_retention"`
 }
 
 // Stream configures the live conversation events (SPEC 7.1).
@@ -248,7 +251,7 @@ func Defaults() Config {
 		},
 		Redis:     Redis{KeyPrefix: "tollgate:"},
 		RateLimit: RateLimit{Backend: "memory", Default: Policy{RequestsPerMinute: 600, Burst: 100}},
-		Usage:     Usage{FlushInterval: time.Second, BatchSize: 500, QueueSize: 65536},
+		Usage:     Usage{FlushInterval: time.Second, BatchSize: 500, QueueSize: 65536, RawRetention: 90 * 24 * time.Hour},
 		Stream:    Stream{Backend: "auto", Retention: 48 * time.Hour, MaxEventsPerConversation: 10000, SubscriberBuffer: 256},
 		Providers: []Provider{},
 		Models:    []Model{},

@@ -36,6 +36,9 @@ func TestDefaults(t *testing.T) {
 	if got, want := cfg.RateLimit.Default.RequestsPerMinute, 600; got != want {
 		t.Fatalf("rate_limit.default.requests_per_minute = %d, want %d", got, want)
 	}
+	if got, want := cfg.Usage.RawRetention, 90*24*time.Hour; got != want {
+		t.Fatalf("usage.raw_retention = %v, want %v", got, want)
+	}
 }
 
 func TestPrecedence(t *testing.T) {
@@ -115,6 +118,8 @@ func TestBadValuesNameTheKey(t *testing.T) {
 		{"NegativeOutputPrice", "[[providers]]\nname = \"e\"\ntype = \"echo\"\n[[models]]\nname = \"m\"\nprovider = \"e\"\noutput_price = -0.5\n", nil, "models[0].output_price"},
 		{"NegativeMaxOutput", "[[providers]]\nname = \"e\"\ntype = \"echo\"\n[[models]]\nname = \"m\"\nprovider = \"e\"\nmax_output_tokens = -1\n", nil, "models[0].max_output_tokens"},
 		{"EmptyCurrency", "[pricing]\ncurrency = \"\"\n", nil, "pricing.currency"},
+		{"ZeroRawRetention", "", []string{"TOLLGATE_USAGE_RAW_RETENTION=0s"}, "usage.raw_retention"},
+		{"BadRawRetention", "[usage]\nraw_retention = \"forever\"\n", nil, "usage.raw_retention"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -53,6 +53,7 @@ func (c *Config) Validate() error {
 		"auth.cache_sync_interval":   c.Auth.CacheSyncInterval,
 		"auth.password_hash_wait":    c.Auth.PasswordHashWait,
 		"usage.flush_interval":       c.Usage.FlushInterval,
+		"usage.raw_retention":        c.Usage.RawRetention,
 		"stream.retention":           c.Stream.Retention,
 	} {
 		if d <= 0 {

@@ -121,3 +121,11 @@ type UsageStore interface {
 	// UsageSummary aggregates the rows selected by q, ordered by group.
 	UsageSummary(ctx context.Context, q UsageQuery) ([]UsageGroup, error)
 }
+
+// UsagePruner deletes old raw usage records (usage.raw_retention); the
+// daily sums stay, so summaries of whole days do not change.
+type UsagePruner interface {
+	// PruneUsage deletes the records created before before and returns
+	// how many.
+	PruneUsage(ctx context.Context, before time.Time) (int64, error)
+}

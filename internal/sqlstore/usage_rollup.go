@@ -76,3 +76,28 @@ func (s *Store) addDaily(ctx context.Context, tx *sql.Tx, records []gateway.Usag
 	}
 	return nil
 }
+
+// pruneChunk bounds one DELETE of PruneUsage, so a large backlog does not
+// hold a long write lock.
+const pruneChunk = 5000
+
+// PruneUsage deletes raw usage records created before before, in chunks,
+// and returns how many it deleted. usage_daily keeps their sums.
+func (s *Store) PruneUsage(ctx context.Context, before time.Time) (int64, error) {
+	var total int64
+	for {
+		res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM usage_records WHERE id IN
+			(SELECT id FROM usage_records WHERE created_at < ? ORDER BY created_at LIMIT ?)`), before.UTC(), pruneChunk)
+		if err != nil {
+			return total, s.mapErr("prune usage", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, s.mapErr("prune usage", err)
+		}
+		total += n
+		if n < pruneChunk {
+			return total, nil
+		}
+	}
+}

@@ -29,6 +29,7 @@ type Stores interface {
 	gateway.ConversationStore
 	gateway.RateLimitStore
 	gateway.UsageStore
+	gateway.UsagePruner
 	gateway.SessionStore
 	gateway.UserIdentityStore
 	gateway.EventStore
@@ -62,6 +63,7 @@ var suites = []suite{
 	{"RateLimits", testRateLimits},
 	{"Usage", testUsage},
 	{"UsageRollupProperty", testUsageRollupProperty},
+	{"UsageRetention", testUsageRetention},
 	{"Users", testUsers},
 	{"Conversations", testConversations},
 	{"Participants", testParticipants},

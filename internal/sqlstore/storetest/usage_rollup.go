@@ -156,3 +156,46 @@ func testUsageRollupProperty(t *testing.T, open Opener) {
 		}
 	}
 }
+
+// testUsageRetention: PruneUsage deletes raw records before the cut-off
+// only; summaries of whole days are unchanged (they read usage_daily),
+// while a partial day before the cut-off has no raw records left.
+func testUsageRetention(t *testing.T, open Opener) {
+	ctx := context.Background()
+	st := open(t)
+	day := time.Date(2025, 7, 1, 0, 0, 0, 0, time.UTC)
+	var recs []gateway.UsageRecord
+	for i := range 12 {
+		recs = append(recs, gateway.UsageRecord{ID: fmt.Sprintf("p%d", i), CreatedAt: day.Add(time.Duration(i) * 12 * time.Hour),
+			UserID: "u", Model: "m", PromptTokens: 1, Status: gateway.UsageOK})
+	}
+	if err := st.InsertUsage(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	n, err := st.PruneUsage(ctx, day.Add(3*24*time.Hour)) // records 0-5
+	if err != nil || n != 6 {
+		t.Fatalf("PruneUsage = %d, %v; want 6", n, err)
+	}
+	if n, err := st.PruneUsage(ctx, day.Add(3*24*time.Hour)); err != nil || n != 0 {
+		t.Fatalf("PruneUsage again = %d, %v; want 0", n, err)
+	}
+	sum := func(from, to time.Time) int64 {
+		got, err := st.UsageSummary(ctx, gateway.UsageQuery{From: from, To: to, GroupBy: gateway.UsageByModel})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) == 0 {
+			return 0
+		}
+		return got[0].Requests
+	}
+	if got := sum(day, day.Add(6*24*time.Hour)); got != 12 {
+		t.Fatalf("whole days after pruning = %d requests, want 12", got)
+	}
+	if got := sum(day.Add(time.Hour), day.Add(2*24*time.Hour)); got != 2 {
+		t.Fatalf("from 01:00 on a pruned day = %d requests, want 2 (day 2 whole; day 1's raw rows are gone)", got)
+	}
+	if got := sum(day.Add(4*24*time.Hour+time.Hour), day.Add(6*24*time.Hour)); got != 3 {
+		t.Fatalf("partial day after the cut-off = %d requests, want 3 (raw rows kept)", got)
+	}
+}
