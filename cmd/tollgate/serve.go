@@ -69,7 +69,7 @@ func newMigrateCmd(e env, gf *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st, err := sqlstore.Open(cmd.Context(), cfg.DatabaseURL(), sqlstore.Options{MaxOpenConns: cfg.Database.MaxOpenConns})
+			st, err := sqlstore.Open(cmd.Context(), cfg.DatabaseURL(), sqlstore.Options{MaxOpenConns: cfg.Database.MaxOpenConns, QueryTimeout: cfg.Database.QueryTimeout})
 			if err != nil {
 				return err
 			}
@@ -157,7 +157,7 @@ func newOpenAPICmd(e env, gf *globalFlags) *cobra.Command {
 
 // openStore opens the configured database and applies migrations.
 func openStore(ctx context.Context, cfg *config.Config) (*sqlstore.Store, error) {
-	st, err := sqlstore.Open(ctx, cfg.DatabaseURL(), sqlstore.Options{MaxOpenConns: cfg.Database.MaxOpenConns})
+	st, err := sqlstore.Open(ctx, cfg.DatabaseURL(), sqlstore.Options{MaxOpenConns: cfg.Database.MaxOpenConns, QueryTimeout: cfg.Database.QueryTimeout})
 	if err != nil {
 		return nil, err
 	}

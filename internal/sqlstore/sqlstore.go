@@ -36,6 +36,9 @@ type Store struct {
 // Options tune the connection pool.
 type Options struct {
 	MaxOpenConns int
+	// QueryTimeout bounds every statement and transaction
+	// (database.query_timeout); 0 means DefaultQueryTimeout, < 0 none.
+	QueryTimeout time.Duration
 }
 
 // Open connects to sqlite://PATH or postgres://... and checks the
@@ -46,6 +49,10 @@ func Open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
 		d   dialect
 		err error
 	)
+	timeout := opt.QueryTimeout
+	if timeout == 0 {
+		timeout = DefaultQueryTimeout
+	}
 	switch {
 	case strings.HasPrefix(rawURL, "sqlite://"):
 		path := strings.TrimPrefix(rawURL, "sqlite://")
@@ -65,11 +72,11 @@ func Open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
 		}
 		q.Set("_txlock", "immediate")
 		q.Set("_time_format", "sqlite")
-		db, err = sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 		d = sqliteDialect
+		db, err = openDB("sqlite", "file:"+path+"?"+q.Encode(), timeout, d.down)
 	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
-		db, err = sql.Open("pgx", rawURL)
 		d = postgresDialect
+		db, err = openDB("pgx", rawURL, timeout, d.down)
 	default:
 		return nil, errors.New("open database: url must start with sqlite:// or postgres://")
 	}
@@ -127,7 +134,7 @@ func (s *Store) MigrateUp(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
-	res, err := p.Up(ctx)
+	res, err := p.Up(withoutDeadline(ctx)) // an index build may take long
 	if err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
@@ -145,7 +152,7 @@ func (s *Store) Backup(ctx context.Context, file string) error {
 	if s.d.name != "sqlite" {
 		return errors.New("backup works on SQLite only; back up PostgreSQL with pg_dump")
 	}
-	if _, err := s.db.ExecContext(ctx, "VACUUM INTO ?", file); err != nil {
+	if _, err := s.db.ExecContext(withoutDeadline(ctx), "VACUUM INTO ?", file); err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
 	return nil
