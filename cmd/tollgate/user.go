@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -70,6 +71,16 @@ func withStore(ctx context.Context, e env, gf *globalFlags, fn func(*sqlstore.St
 		return err
 	}
 	defer st.Close()
+	// Running servers hear of a revocation or role change at once.
+	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	feed, rc, err := changeFeed(cfg, st, nil, log)
+	if err != nil {
+		return err
+	}
+	if rc != nil {
+		defer rc.Close()
+	}
+	publishChanges(st, feed, log)
 	return fn(st, auth.New(auth.Options{Users: st, Sessions: st, Mode: cfg.Auth.Mode, Hashes: newHashLimiter(cfg)}))
 }
 

@@ -101,6 +101,9 @@ const UnavailableRetryAfter = 2
 // cache could not be kept in sync with it (auth.cache_max_staleness).
 // cause is logged, never rendered.
 func UnavailableError(cause error) *Error {
+	if !errors.Is(cause, ErrUnavailable) {
+		cause = fmt.Errorf("%w: %w", ErrUnavailable, cause)
+	}
 	return &Error{Kind: KindUnavailable, Code: "not_ready", Message: "The database is unavailable; retry shortly.",
 		RetryAfter: UnavailableRetryAfter, Err: cause}
 }

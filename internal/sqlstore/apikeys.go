@@ -161,6 +161,7 @@ func (s *Store) RevokeAPIKey(ctx context.Context, id, ownerID string, at time.Ti
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
 		return gateway.APIKey{}, s.mapErr("revoke api key", sql.ErrNoRows)
 	}
+	s.changed(ctx, gateway.ChangeKey, id)
 	return s.APIKey(ctx, id)
 }
 
@@ -183,6 +184,7 @@ func (s *Store) RotateAPIKey(ctx context.Context, id, ownerID string, hash [32]b
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
 		return gateway.APIKey{}, s.mapErr("rotate api key", sql.ErrNoRows)
 	}
+	s.changed(ctx, gateway.ChangeKey, id)
 	return s.APIKey(ctx, id)
 }
 
@@ -208,6 +210,7 @@ func (s *Store) UpdateAPIKey(ctx context.Context, id, ownerID string, p gateway.
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
 		return gateway.APIKey{}, s.mapErr("update api key", sql.ErrNoRows)
 	}
+	s.changed(ctx, gateway.ChangeKey, id)
 	return s.APIKey(ctx, id)
 }
 
@@ -238,26 +241,37 @@ func (s *Store) APIKeysChangedSince(ctx context.Context, t time.Time) ([]gateway
 	return s.queryAPIKeys(ctx, "api keys changed since", `SELECT `+apiKeyColumns+` FROM api_keys WHERE updated_at >= ?`, t.UTC())
 }
 
-// TouchAPIKeys records last use times in one transaction, never moving
+// sqliteTimeLayout is how the SQLite driver writes times
+// (_time_format=sqlite), so times passed inside JSON compare as text with
+// stored ones.
+const sqliteTimeLayout = "2006-01-02 15:04:05.999999999-07:00"
+
+// TouchAPIKeys records last use times in one statement, however many keys
+// (a JSON array on SQLite, two arrays on PostgreSQL), never moving
 // last_used_at backwards.
 func (s *Store) TouchAPIKeys(ctx context.Context, used map[string]time.Time) error {
 	if len(used) == 0 {
 		return nil
 	}
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, s.q(`UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`))
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
+	var err error
+	if s.d.name == "postgres" {
+		ids, ats := make([]string, 0, len(used)), make([]time.Time, 0, len(used))
 		for id, at := range used {
-			at = at.UTC().Truncate(time.Microsecond)
-			if _, err := stmt.ExecContext(ctx, at, id, at); err != nil {
-				return err
-			}
+			ids, ats = append(ids, id), append(ats, at.UTC().Truncate(time.Microsecond))
 		}
-		return nil
-	})
+		_, err = s.db.ExecContext(ctx, `UPDATE api_keys AS k SET last_used_at = v.at
+			FROM unnest($1::text[], $2::timestamptz[]) AS v(id, at)
+			WHERE k.id = v.id AND (k.last_used_at IS NULL OR k.last_used_at < v.at)`, ids, ats)
+	} else {
+		pairs := make([][2]string, 0, len(used))
+		for id, at := range used {
+			pairs = append(pairs, [2]string{id, at.UTC().Truncate(time.Microsecond).Format(sqliteTimeLayout)})
+		}
+		b, _ := json.Marshal(pairs)
+		_, err = s.db.ExecContext(ctx, `WITH v(id, at) AS (SELECT value ->> 0, value ->> 1 FROM json_each(?))
+			UPDATE api_keys SET last_used_at = v.at FROM v
+			WHERE api_keys.id = v.id AND (api_keys.last_used_at IS NULL OR api_keys.last_used_at < v.at)`, string(b))
+	}
 	return s.mapErr("touch api keys", err)
 }
 

@@ -15,6 +15,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
@@ -29,8 +30,38 @@ var migrations embed.FS
 
 // Store is the database-backed implementation of the gateway stores.
 type Store struct {
-	db *sql.DB
-	d  dialect
+	db   *sql.DB
+	d    dialect
+	hook atomic.Pointer[ChangeHook]
+}
+
+// ChangeHook hears of every committed change of an API key, a user or a
+// rate-limit policy (after its commit, before the store call returns), so
+// the change can be pushed to every instance's caches.
+type ChangeHook func(ctx context.Context, c gateway.Change)
+
+// SetChangeHook installs h (nil: none). The server and the CLI install
+// one that publishes the change (PostgreSQL NOTIFY or Redis pub/sub).
+func (s *Store) SetChangeHook(h ChangeHook) {
+	if h == nil {
+		s.hook.Store(nil)
+		return
+	}
+	s.hook.Store(&h)
+}
+
+// changed tells the hook of a committed change.
+func (s *Store) changed(ctx context.Context, kind gateway.ChangeKind, id string) {
+	if h := s.hook.Load(); h != nil {
+		(*h)(ctx, gateway.Change{Kind: kind, ID: id})
+	}
+}
+
+// changedOnSuccess is changed for a method returning *err, deferred.
+func (s *Store) changedOnSuccess(ctx context.Context, err *error, kind gateway.ChangeKind, id string) {
+	if *err == nil {
+		s.changed(ctx, kind, id)
+	}
 }
 
 // Options tune the connection pool.

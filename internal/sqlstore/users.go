@@ -217,6 +217,9 @@ func (s *Store) UpdateUser(ctx context.Context, id string, p gateway.UserPatch) 
 	if errors.Is(err, gateway.ErrLastAdmin) {
 		return gateway.User{}, fmt.Errorf("update user: %w", err)
 	}
+	if err == nil {
+		s.changed(ctx, gateway.ChangeUser, id)
+	}
 	return out, s.mapErr("update user", err)
 }
 
@@ -232,6 +235,7 @@ func (s *Store) updateOne(ctx context.Context, op, set string, args ...any) erro
 	if n == 0 {
 		return fmt.Errorf("%s: %w", op, gateway.ErrNotFound)
 	}
+	s.changed(ctx, gateway.ChangeUser, args[len(args)-1].(string))
 	return nil
 }
 
