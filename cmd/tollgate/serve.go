@@ -492,8 +492,10 @@ func newIdentity(ctx context.Context, cfg *config.Config, log *slog.Logger, st *
 		PublicURL:           cfg.Server.PublicURL,
 		ClientIP:            clientIP,
 		OtherCredentialsExist: func(ctx context.Context) (bool, error) {
-			n, err := st.CountAPIKeys(ctx)
-			return n > 0 || static.Len() > 0, err
+			if static.Len() > 0 {
+				return true, nil
+			}
+			return st.AnyAPIKeys(ctx)
 		},
 	})
 	if err := idn.Init(ctx); err != nil {

@@ -307,8 +307,8 @@ func (ks *Keys) byKeyID(ctx context.Context, id string) (*cachedKey, error) {
 }
 
 // Sync reloads the keys changed since the last sync (revoked, rotated or
-// created by other instances) and flushes last use times. The identity
-// Service calls it on every sync tick.
+// created by other instances). The identity Service calls it, then Flush,
+// on every sync tick.
 func (ks *Keys) Sync(ctx context.Context) error {
 	ks.syncMu.Lock()
 	defer ks.syncMu.Unlock()
@@ -330,7 +330,7 @@ func (ks *Keys) Sync(ctx context.Context) error {
 		}
 	}
 	ks.lastSync = start
-	return ks.Flush(ctx)
+	return nil
 }
 
 // Flush writes the last use times recorded since the previous flush, of

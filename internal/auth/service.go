@@ -237,11 +237,11 @@ func (s *Service) PrepareSetup(ctx context.Context) error {
 
 func (s *Service) refreshCounts(ctx context.Context) error {
 	if !s.hasUsers.Load() {
-		n, err := s.opt.Users.CountUsers(ctx)
+		ok, err := s.opt.Users.AnyUsers(ctx)
 		if err != nil {
 			return err
 		}
-		if n > 0 {
+		if ok {
 			s.hasUsers.Store(true)
 		}
 	}
@@ -315,6 +315,15 @@ func (s *Service) Sync(ctx context.Context) error {
 	s.lastSync = start
 	s.syncMu.Unlock()
 	s.opt.Freshness.Synced(realStart)
+	// Last-use writes come after: their failure does not make the
+	// caches stale.
+	for _, v := range s.opt.Verifiers {
+		if f, ok := v.(interface{ Flush(context.Context) error }); ok {
+			if err := f.Flush(ctx); err != nil {
+				return fmt.Errorf("flush last use: %w", err)
+			}
+		}
+	}
 	return nil
 }
 

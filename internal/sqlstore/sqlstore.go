@@ -241,5 +241,12 @@ func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return tx.Commit()
 }
 
+// exists runs a SELECT EXISTS (...) query.
+func (s *Store) exists(ctx context.Context, op, query string) (bool, error) {
+	var ok bool
+	err := s.db.QueryRowContext(ctx, query).Scan(&ok)
+	return ok, s.mapErr(op, err)
+}
+
 // scanner is a *sql.Row or *sql.Rows.
 type scanner interface{ Scan(...any) error }

@@ -157,6 +157,11 @@ func (s *Store) CountUsers(ctx context.Context) (int, error) {
 	return n, s.mapErr("count users", err)
 }
 
+// AnyUsers reports whether a user exists.
+func (s *Store) AnyUsers(ctx context.Context) (bool, error) {
+	return s.exists(ctx, "any users", `SELECT EXISTS (SELECT 1 FROM users)`)
+}
+
 // UpdateUser applies p to the user id and returns the result:
 // gateway.ErrNotFound for no such user, gateway.ErrLastAdmin when the user
 // is the last active admin and p would demote or deactivate them.

@@ -31,6 +31,9 @@ func testAPIKeys(t *testing.T, open Opener) {
 	t.Run("CreateGetByHash", func(t *testing.T) {
 		t.Parallel()
 		st, alice, _ := setup(t)
+		if ok, err := st.AnyAPIKeys(ctx); err != nil || ok {
+			t.Fatalf("AnyAPIKeys before any key = %v, %v; want false", ok, err)
+		}
 		exp := time.Date(2030, 1, 2, 3, 4, 5, 678901000, time.UTC)
 		k := &gateway.APIKey{Name: "ci", Prefix: "abcdefgh", OwnerID: alice, Role: gateway.RoleViewer, EndUserMode: true, Hash: h("one"), ExpiresAt: &exp}
 		if err := st.CreateAPIKey(ctx, k); err != nil {
@@ -60,6 +63,9 @@ func testAPIKeys(t *testing.T, open Opener) {
 		}
 		if n, err := st.CountAPIKeys(ctx); err != nil || n != 1 {
 			t.Fatalf("CountAPIKeys = %d, %v", n, err)
+		}
+		if ok, err := st.AnyAPIKeys(ctx); err != nil || !ok {
+			t.Fatalf("AnyAPIKeys = %v, %v; want true", ok, err)
 		}
 	})
 	t.Run("ListByOwnerPaginated", func(t *testing.T) {
