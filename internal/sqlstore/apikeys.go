@@ -131,7 +131,8 @@ func (s *Store) queryAPIKeys(ctx context.Context, op, query string, args ...any)
 }
 
 // keyOwnerFilter is " AND owner_id = ?" with its argument when ownerID is
-// given, else nothing: a filter written as (? = ” OR owner_id = ?) hides
+// given, else nothing: a filter that tests the argument in SQL ("? is
+// empty OR owner_id = ?") hides
 // the owner from the planner, which then scans the table instead of using
 // api_keys_owner.
 func keyOwnerFilter(ownerID string) (string, []any) {
