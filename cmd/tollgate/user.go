@@ -23,7 +23,8 @@ import (
 
 // newUserCmd is `tollgate user ...`: user management directly on the
 // configured database, for bootstrapping on the server host. Running
-// servers see the changes within auth.cache_sync_interval.
+// servers hear of the changes at once (pushed; their poll within
+// auth.cache_sync_interval is the fallback).
 func newUserCmd(e env, gf *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{Use: "user", Short: "Manage users directly in the configured database"}
 	storeFlags(cmd, gf)
