@@ -18,8 +18,9 @@ import (
 )
 
 // newKeyCmd is `tollgate key ...`: API key management directly on the
-// configured database. Running servers see revocations within
-// auth.cache_sync_interval.
+// configured database. The change is pushed to running servers before
+// the command exits (their poll, auth.cache_sync_interval, is the
+// fallback).
 func newKeyCmd(e env, gf *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{Use: "key", Short: "Manage API keys directly in the configured database"}
 	storeFlags(cmd, gf)
@@ -257,7 +258,7 @@ func findKey(ctx context.Context, st *sqlstore.Store, id string) (gateway.APIKey
 func newKeyRevokeCmd(e env, gf *globalFlags) *cobra.Command {
 	return &cobra.Command{
 		Use:   "revoke ID",
-		Short: "Revoke an API key (running servers stop accepting it within auth.cache_sync_interval)",
+		Short: "Revoke an API key (pushed to running servers at once; their poll is the fallback)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()

@@ -70,7 +70,7 @@ func newMigrateCmd(e env, gf *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st, err := sqlstore.Open(cmd.Context(), cfg.DatabaseURL(), sqlstore.Options{MaxOpenConns: cfg.Database.MaxOpenConns})
+			st, err := sqlstore.Open(cmd.Context(), cfg.DatabaseURL(), sqlstore.Options{MaxOpenConns: cfg.Database.MaxOpenConns, QueryTimeout: cfg.Database.QueryTimeout})
 			if err != nil {
 				return err
 			}
@@ -158,7 +158,7 @@ func newOpenAPICmd(e env, gf *globalFlags) *cobra.Command {
 
 // openStore opens the configured database and applies migrations.
 func openStore(ctx context.Context, cfg *config.Config) (*sqlstore.Store, error) {
-	st, err := sqlstore.Open(ctx, cfg.DatabaseURL(), sqlstore.Options{MaxOpenConns: cfg.Database.MaxOpenConns})
+	st, err := sqlstore.Open(ctx, cfg.DatabaseURL(), sqlstore.Options{MaxOpenConns: cfg.Database.MaxOpenConns, QueryTimeout: cfg.Database.QueryTimeout})
 	if err != nil {
 		return nil, err
 	}
@@ -364,6 +364,18 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 		Conversations: a.conversations,
 		Events:        a.hub,
 	})
+	// Credential and policy changes reach every instance at commit.
+	feed, rc, err := changeFeed(cfg, st, a.redis, log)
+	if err != nil {
+		return a, err
+	}
+	a.redis = rc
+	publishChanges(st, feed, log)
+	if feed != nil {
+		recv := changeReceiver{a: a, refreshPolicies: resolver.Refresh, log: log}
+		go feed.Run(bg, func(p string) { recv.receive(bg, p) }, func() { recv.connected(bg) })
+	}
+	go a.identity.Run(bg)
 	go func() {
 		defer close(a.stopped)
 		resolver.Run(bg)
@@ -456,8 +468,10 @@ func newIdentity(ctx context.Context, cfg *config.Config, log *slog.Logger, st *
 	}
 	// The user cache is shared: keys read their owners from the cache the
 	// identity service keeps current.
-	users := auth.NewUserCache(st)
-	keys := auth.NewKeys(auth.KeysOptions{Store: st, Users: users, Tokens: tokens, ExchangeTTL: cfg.Auth.ExchangeTokenTTL, Static: static})
+	fresh := auth.NewFreshness(cfg.Auth.CacheMaxStaleness, log)
+	users := auth.NewUserCache(st, fresh)
+	keys := auth.NewKeys(auth.KeysOptions{Store: st, Users: users, Tokens: tokens, ExchangeTTL: cfg.Auth.ExchangeTokenTTL, Static: static,
+		CacheSize: cfg.Auth.KeyCacheSize, Freshness: fresh})
 	idn := auth.New(auth.Options{
 		Hashes:              hashes,
 		Password:            deps.passwords,
@@ -471,6 +485,7 @@ func newIdentity(ctx context.Context, cfg *config.Config, log *slog.Logger, st *
 		DefaultRole:         role,
 		AllowedEmailDomains: cfg.Auth.AllowedEmailDomains,
 		CacheSyncInterval:   cfg.Auth.CacheSyncInterval,
+		Freshness:           fresh,
 		DataDir:             cfg.Server.DataDir,
 		Log:                 log,
 		Verifiers:           []auth.Verifier{keys, static},
@@ -482,8 +497,10 @@ func newIdentity(ctx context.Context, cfg *config.Config, log *slog.Logger, st *
 		PublicURL:           cfg.Server.PublicURL,
 		ClientIP:            clientIP,
 		OtherCredentialsExist: func(ctx context.Context) (bool, error) {
-			n, err := st.CountAPIKeys(ctx)
-			return n > 0 || static.Len() > 0, err
+			if static.Len() > 0 {
+				return true, nil
+			}
+			return st.AnyAPIKeys(ctx)
 		},
 	})
 	if err := idn.Init(ctx); err != nil {
@@ -603,9 +620,6 @@ func runServe(ctx context.Context, a *app, listening chan<- net.Addr) error {
 	if listening != nil {
 		listening <- ln.Addr()
 	}
-	syncCtx, stopSync := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopSync()
-	go a.identity.Run(syncCtx)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	merrc := make(chan error, 1)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -22,7 +23,8 @@ import (
 
 // newUserCmd is `tollgate user ...`: user management directly on the
 // configured database, for bootstrapping on the server host. Running
-// servers see the changes within auth.cache_sync_interval.
+// servers hear of the changes at once (pushed; their poll within
+// auth.cache_sync_interval is the fallback).
 func newUserCmd(e env, gf *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{Use: "user", Short: "Manage users directly in the configured database"}
 	storeFlags(cmd, gf)
@@ -70,6 +72,16 @@ func withStore(ctx context.Context, e env, gf *globalFlags, fn func(*sqlstore.St
 		return err
 	}
 	defer st.Close()
+	// Running servers hear of a revocation or role change at once.
+	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	feed, rc, err := changeFeed(cfg, st, nil, log)
+	if err != nil {
+		return err
+	}
+	if rc != nil {
+		defer rc.Close()
+	}
+	publishChanges(st, feed, log)
 	return fn(st, auth.New(auth.Options{Users: st, Sessions: st, Mode: cfg.Auth.Mode, Hashes: newHashLimiter(cfg)}))
 }
 

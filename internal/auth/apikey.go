@@ -30,10 +30,22 @@ const keyLen = len(KeyPrefix) + 43
 type cachedKey struct {
 	k gateway.APIKey
 	// used is the last use this instance saw (Unix nanoseconds); flushed
-	// is the last one written to the database.
+	// is the last one written to the database; dirty is set while the
+	// key is on the list of keys Flush writes.
 	used    atomic.Int64
 	flushed atomic.Int64
+	dirty   atomic.Bool
+	// loaded is when the entry was read from (or written to) the
+	// database: Freshness.stamp.
+	loaded int64
 }
+
+// DefaultKeyCacheSize is auth.key_cache_size's default.
+const DefaultKeyCacheSize = 100_000
+
+// evictionSample is how many cached keys an eviction compares (sampled
+// LRU, as Redis does: O(1) per insert, no list to reorder on every hit).
+const evictionSample = 8
 
 // KeysOptions configure Keys.
 type KeysOptions struct {
@@ -47,6 +59,14 @@ type KeysOptions struct {
 	// Static resolves exchanged JWTs of static tokens.
 	Static *StaticTokens
 	Now    func() time.Time
+	// CacheSize bounds the keys held in memory (auth.key_cache_size;
+	// <= 0: DefaultKeyCacheSize); beyond it the least recently used of a
+	// sample is evicted (it verifies again from the database on its next
+	// use).
+	CacheSize int
+	// Freshness bounds how long a cached key is trusted while the cache
+	// cannot sync (nil: no bound).
+	Freshness *Freshness
 }
 
 // Keys manages API keys and verifies them on the request path from an
@@ -69,12 +89,19 @@ type Keys struct {
 
 	syncMu   sync.Mutex
 	lastSync time.Time
+
+	// dirty are the keys used since the last Flush (each once).
+	dirtyMu sync.Mutex
+	dirty   []*cachedKey
 }
 
 // NewKeys returns the key manager.
 func NewKeys(opt KeysOptions) *Keys {
 	if opt.ExchangeTTL <= 0 {
 		opt.ExchangeTTL = time.Hour
+	}
+	if opt.CacheSize <= 0 {
+		opt.CacheSize = DefaultKeyCacheSize
 	}
 	k := &Keys{opt: opt, users: opt.Users, byHash: map[[32]byte]*cachedKey{}, byID: map[string]*cachedKey{}, unknown: map[[32]byte]struct{}{}}
 	now := opt.Now
@@ -97,19 +124,19 @@ func (ks *Keys) clock() time.Time { return (*ks.now.Load())() }
 
 var errKeyNotFound = gateway.NotFound("not_found", "No such API key")
 
-// put caches k under its current and (in grace) previous hash, replacing
-// any earlier entries of the same key id.
+// put caches k, just read from or written to the database, under its
+// current and (in grace) previous hash, replacing any earlier entries of
+// the same key id and evicting beyond the cache size.
 func (ks *Keys) put(k gateway.APIKey) *cachedKey {
+	ck := &cachedKey{k: k, loaded: ks.opt.Freshness.stamp()}
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
-	ck := &cachedKey{k: k}
 	if old, ok := ks.byID[k.ID]; ok {
-		delete(ks.byHash, old.k.Hash)
-		if old.k.PrevHash != nil {
-			delete(ks.byHash, *old.k.PrevHash)
-		}
+		ks.dropLocked(old)
 		ck.used.Store(old.used.Load())
 		ck.flushed.Store(old.flushed.Load())
+	} else if len(ks.byID) >= ks.opt.CacheSize {
+		ks.evictLocked()
 	}
 	ks.byID[k.ID] = ck
 	ks.byHash[k.Hash] = ck
@@ -118,6 +145,70 @@ func (ks *Keys) put(k gateway.APIKey) *cachedKey {
 		ks.byHash[*k.PrevHash] = ck
 	}
 	return ck
+}
+
+// dropLocked removes ck from the maps. A use not yet flushed stays on the
+// dirty list, so it is still written.
+func (ks *Keys) dropLocked(ck *cachedKey) {
+	delete(ks.byID, ck.k.ID)
+	delete(ks.byHash, ck.k.Hash)
+	if ck.k.PrevHash != nil {
+		delete(ks.byHash, *ck.k.PrevHash)
+	}
+}
+
+// evictLocked drops the least recently used (or loaded) of a few cached
+// keys; Go's map iteration starts at a random place, so the sample is
+// spread over the cache.
+func (ks *Keys) evictLocked() {
+	var victim *cachedKey
+	var oldest int64
+	n := 0
+	for _, ck := range ks.byID {
+		if t := max(ck.used.Load(), ck.loaded); victim == nil || t < oldest {
+			victim, oldest = ck, t
+		}
+		if n++; n == evictionSample {
+			break
+		}
+	}
+	if victim != nil {
+		ks.dropLocked(victim)
+	}
+}
+
+// Len is the number of cached keys.
+func (ks *Keys) Len() int {
+	ks.mu.RLock()
+	defer ks.mu.RUnlock()
+	return len(ks.byID)
+}
+
+// Refresh drops key id (changed by another instance or the CLI, as a
+// push said) and reads it again; when the read fails the key stays out of
+// the cache, so its next use reads the database (and fails closed while
+// it is down).
+func (ks *Keys) Refresh(ctx context.Context, id string) error {
+	ks.mu.Lock()
+	old, ok := ks.byID[id]
+	if ok {
+		ks.dropLocked(old)
+	}
+	ks.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	k, err := ks.opt.Store.APIKey(ctx, id)
+	if errors.Is(err, gateway.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	ck := ks.put(k)
+	ck.used.Store(max(ck.used.Load(), old.used.Load()))
+	ck.flushed.Store(max(ck.flushed.Load(), old.flushed.Load()))
+	return nil
 }
 
 // Verify implements Verifier for "tg_" keys on any transport: 401
@@ -172,6 +263,9 @@ func (ks *Keys) principal(ctx context.Context, ck *cachedKey, now time.Time) (*g
 	if k.RevokedAt != nil || (k.ExpiresAt != nil && !now.Before(*k.ExpiresAt)) {
 		return nil, errInvalidToken
 	}
+	if err := ks.opt.Freshness.check(ctx, ck.loaded); err != nil {
+		return nil, err
+	}
 	u, err := ks.users.User(ctx, k.OwnerID)
 	if err != nil {
 		if errors.Is(err, gateway.ErrNotFound) {
@@ -184,6 +278,11 @@ func (ks *Keys) principal(ctx context.Context, ck *cachedKey, now time.Time) (*g
 	}
 	if n := now.UnixNano(); ck.used.Load() < n {
 		ck.used.Store(n)
+	}
+	if !ck.dirty.Load() && ck.dirty.CompareAndSwap(false, true) {
+		ks.dirtyMu.Lock()
+		ks.dirty = append(ks.dirty, ck)
+		ks.dirtyMu.Unlock()
 	}
 	return &gateway.Principal{Kind: gateway.PrincipalKey, UserID: u.ID, Email: u.Email, DisplayName: u.DisplayName,
 		Role: gateway.MinRole(k.Role, u.Role), KeyID: k.ID, KeyName: k.Name, KeyPrefix: k.Prefix, KeyRole: k.Role,
@@ -208,8 +307,8 @@ func (ks *Keys) byKeyID(ctx context.Context, id string) (*cachedKey, error) {
 }
 
 // Sync reloads the keys changed since the last sync (revoked, rotated or
-// created by other instances) and flushes last use times. The identity
-// Service calls it on every sync tick.
+// created by other instances). The identity Service calls it, then Flush,
+// on every sync tick.
 func (ks *Keys) Sync(ctx context.Context) error {
 	ks.syncMu.Lock()
 	defer ks.syncMu.Unlock()
@@ -231,30 +330,46 @@ func (ks *Keys) Sync(ctx context.Context) error {
 		}
 	}
 	ks.lastSync = start
-	return ks.Flush(ctx)
+	return nil
 }
 
-// Flush writes the last use times recorded since the previous flush in
-// one batch.
+// Flush writes the last use times recorded since the previous flush, of
+// the keys used since (evicted ones included), in one statement. On
+// failure they stay to be written by the next flush.
 func (ks *Keys) Flush(ctx context.Context) error {
-	used := map[string]time.Time{}
-	var marks []*cachedKey
-	ks.mu.RLock()
-	for id, ck := range ks.byID {
+	ks.dirtyMu.Lock()
+	list := ks.dirty
+	ks.dirty = nil
+	ks.dirtyMu.Unlock()
+	if len(list) == 0 {
+		return nil
+	}
+	used := make(map[string]time.Time, len(list))
+	for _, ck := range list {
+		ck.dirty.Store(false) // a use from now on lists it again
 		if u := ck.used.Load(); u > ck.flushed.Load() {
-			used[id] = time.Unix(0, u)
-			marks = append(marks, ck)
+			if t, ok := used[ck.k.ID]; !ok || t.UnixNano() < u {
+				used[ck.k.ID] = time.Unix(0, u)
+			}
 		}
 	}
-	ks.mu.RUnlock()
 	if len(used) == 0 {
 		return nil
 	}
 	if err := ks.opt.Store.TouchAPIKeys(ctx, used); err != nil {
+		ks.dirtyMu.Lock()
+		for _, ck := range list {
+			if ck.dirty.CompareAndSwap(false, true) {
+				ks.dirty = append(ks.dirty, ck)
+			}
+		}
+		ks.dirtyMu.Unlock()
 		return err
 	}
-	for _, ck := range marks {
-		ck.flushed.Store(used[ck.k.ID].UnixNano())
+	for _, ck := range list {
+		if t, ok := used[ck.k.ID]; ok && ck.flushed.Load() < t.UnixNano() {
+			ck.flushed.Store(t.UnixNano())
+		}
 	}
 	return nil
 }

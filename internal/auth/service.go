@@ -71,6 +71,10 @@ type Options struct {
 	// CacheSyncInterval is how often Run polls the database for user
 	// changes made by other instances.
 	CacheSyncInterval time.Duration
+	// Freshness bounds how long cached credentials are trusted while Sync
+	// fails (auth.cache_max_staleness); Sync reports its successes to it.
+	// Nil: no bound. Share it with the UserCache and Keys.
+	Freshness *Freshness
 	// DataDir receives the setup-token file.
 	DataDir string
 	// Password are the argon2id parameters new hashes use (default
@@ -163,7 +167,7 @@ func New(opt Options) *Service {
 		opt.Mode = ModeAuto
 	}
 	if opt.Cache == nil {
-		opt.Cache = NewUserCache(opt.Users)
+		opt.Cache = NewUserCache(opt.Users, opt.Freshness)
 	}
 	if opt.SessionIdle <= 0 {
 		opt.SessionIdle = 8 * time.Hour
@@ -233,11 +237,11 @@ func (s *Service) PrepareSetup(ctx context.Context) error {
 
 func (s *Service) refreshCounts(ctx context.Context) error {
 	if !s.hasUsers.Load() {
-		n, err := s.opt.Users.CountUsers(ctx)
+		ok, err := s.opt.Users.AnyUsers(ctx)
 		if err != nil {
 			return err
 		}
-		if n > 0 {
+		if ok {
 			s.hasUsers.Store(true)
 		}
 	}
@@ -284,12 +288,14 @@ func (s *Service) Run(ctx context.Context) {
 // late) is still seen.
 const syncOverlap = 10 * time.Second
 
-// Sync refreshes the cache from the users changed since the last sync.
+// Sync refreshes the cache from the users changed since the last sync,
+// then the Syncer verifiers; a full success moves Freshness.
 func (s *Service) Sync(ctx context.Context) error {
 	s.syncMu.Lock()
 	since := s.lastSync.Add(-syncOverlap)
 	start := s.opt.Now()
 	s.syncMu.Unlock()
+	realStart := time.Now()
 	changed, err := s.opt.Users.UsersChangedSince(ctx, since)
 	if err != nil {
 		return err
@@ -308,7 +314,23 @@ func (s *Service) Sync(ctx context.Context) error {
 	s.syncMu.Lock()
 	s.lastSync = start
 	s.syncMu.Unlock()
+	s.opt.Freshness.Synced(realStart)
+	// Last-use writes come after: their failure does not make the
+	// caches stale.
+	for _, v := range s.opt.Verifiers {
+		if f, ok := v.(interface{ Flush(context.Context) error }); ok {
+			if err := f.Flush(ctx); err != nil {
+				return fmt.Errorf("flush last use: %w", err)
+			}
+		}
+	}
 	return nil
+}
+
+// RefreshUser re-reads user id into the cache: a push said another
+// instance (or the CLI) changed it.
+func (s *Service) RefreshUser(ctx context.Context, id string) error {
+	return s.cache.Refresh(ctx, id)
 }
 
 // remember puts a freshly written user in the cache (this instance's

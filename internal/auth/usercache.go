@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/tollgate/tollgate/internal/gateway"
@@ -15,39 +16,54 @@ type UserLookup interface {
 
 // UserCache holds users by id for the request path, loading misses from
 // the store. The identity Service keeps it current (its own writes at
-// once, other instances' on every sync tick); Keys reads key owners from
-// it, so a role change or deactivation applies to the owner's keys at once.
+// once, other instances' by push (Refresh) and on every sync tick); Keys
+// reads key owners from it, so a role change or deactivation applies to
+// the owner's keys at once. With a Freshness, an entry not confirmed by a
+// sync or a read within auth.cache_max_staleness is refused (503).
 type UserCache struct {
 	store interface {
 		User(ctx context.Context, id string) (gateway.User, error)
 	}
-	mu sync.RWMutex
-	m  map[string]gateway.User
+	fresh *Freshness
+	mu    sync.RWMutex
+	m     map[string]cachedUser
 }
 
-// NewUserCache returns an empty cache over store.
-func NewUserCache(store gateway.UserStore) *UserCache {
-	return &UserCache{store: store, m: map[string]gateway.User{}}
+type cachedUser struct {
+	u      gateway.User
+	loaded int64 // Freshness.stamp when read from the database
+}
+
+// NewUserCache returns an empty cache over store; fresh may be nil (no
+// staleness bound).
+func NewUserCache(store gateway.UserStore, fresh *Freshness) *UserCache {
+	return &UserCache{store: store, fresh: fresh, m: map[string]cachedUser{}}
 }
 
 // User returns user id from the cache, loading it on a miss:
-// gateway.ErrNotFound if missing, the store's error otherwise.
+// gateway.ErrNotFound if missing, the store's error otherwise, 503
+// not_ready for an entry older than auth.cache_max_staleness while the
+// cache cannot sync.
 func (c *UserCache) User(ctx context.Context, id string) (gateway.User, error) {
 	c.mu.RLock()
-	u, ok := c.m[id]
+	e, ok := c.m[id]
 	c.mu.RUnlock()
 	if ok {
-		return u, nil
+		if err := c.fresh.check(ctx, e.loaded); err != nil {
+			return gateway.User{}, err
+		}
+		return e.u, nil
 	}
+	stamp := c.fresh.stamp()
 	u, err := c.store.User(ctx, id)
 	if err != nil {
 		return u, err
 	}
 	c.mu.Lock()
-	if cur, ok := c.m[id]; ok && cur.UpdatedAt.After(u.UpdatedAt) {
-		u = cur
+	if cur, ok := c.m[id]; ok && cur.u.UpdatedAt.After(u.UpdatedAt) {
+		u = cur.u
 	} else {
-		c.m[id] = u
+		c.m[id] = cachedUser{u: u, loaded: stamp}
 	}
 	c.mu.Unlock()
 	return u, nil
@@ -55,19 +71,40 @@ func (c *UserCache) User(ctx context.Context, id string) (gateway.User, error) {
 
 // put caches a freshly written user.
 func (c *UserCache) put(u gateway.User) {
+	stamp := c.fresh.stamp()
 	c.mu.Lock()
-	c.m[u.ID] = u
+	c.m[u.ID] = cachedUser{u: u, loaded: stamp}
 	c.mu.Unlock()
 }
 
 // update replaces the cached entries of changed users (users not cached
 // stay out: they are loaded when first asked for).
 func (c *UserCache) update(changed []gateway.User) {
+	stamp := c.fresh.stamp()
 	c.mu.Lock()
 	for _, u := range changed {
 		if _, ok := c.m[u.ID]; ok {
-			c.m[u.ID] = u
+			c.m[u.ID] = cachedUser{u: u, loaded: stamp}
 		}
 	}
 	c.mu.Unlock()
+}
+
+// Refresh drops user id (changed by another instance or the CLI, as a
+// push said) and reads it again; when the read fails the user stays out
+// of the cache, so the next request reads the database (and fails closed
+// while it is down).
+func (c *UserCache) Refresh(ctx context.Context, id string) error {
+	c.mu.Lock()
+	_, ok := c.m[id]
+	delete(c.m, id)
+	c.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	_, err := c.User(ctx, id)
+	if errors.Is(err, gateway.ErrNotFound) {
+		return nil
+	}
+	return err
 }

@@ -60,6 +60,9 @@ type Server struct {
 type Database struct {
 	URL          string `koanf:"url" toml:"url"`
 	MaxOpenConns int    `koanf:"max_open_conns" toml:"max_open_conns"`
+	// QueryTimeout bounds every statement and transaction; a database
+	// that does not answer within it is a 503 not_ready.
+	QueryTimeout time.Duration `koanf:"query_timeout" toml:"query_timeout"`
 }
 
 // Log configures structured logging.
@@ -101,7 +104,13 @@ type Auth struct {
 	// CacheSyncInterval is how often an instance polls the database for
 	// credential changes made by other instances (at most 5s per SPEC).
 	CacheSyncInterval time.Duration `koanf:"cache_sync_interval" toml:"cache_sync_interval"`
-	StaticTokens      []StaticToken `koanf:"static_tokens" toml:"static_tokens"`
+	// CacheMaxStaleness is how long cached credential decisions are
+	// trusted while the cache cannot sync with the database.
+	CacheMaxStaleness time.Duration `koanf:"cache_max_staleness" toml:"cache_max_staleness"`
+	// KeyCacheSize bounds the API keys held in memory (least recently
+	// used evicted).
+	KeyCacheSize int           `koanf:"key_cache_size" toml:"key_cache_size"`
+	StaticTokens []StaticToken `koanf:"static_tokens" toml:"static_tokens"`
 	// OAuth are the OAuth 2.0 / OpenID Connect sign-in providers (SPEC 4).
 	OAuth []OAuthProvider `koanf:"oauth" toml:"oauth"`
 }
@@ -228,7 +237,7 @@ func Defaults() Config {
 			ShutdownTimeout:   30 * time.Second,
 			TrustedProxies:    []string{},
 		},
-		Database: Database{URL: "", MaxOpenConns: 20},
+		Database: Database{URL: "", MaxOpenConns: 20, QueryTimeout: 5 * time.Second},
 		Log:      Log{Level: "info", Format: "text", Access: true},
 		Auth: Auth{
 			Mode:                  "auto",
@@ -246,6 +255,8 @@ func Defaults() Config {
 			SessionAbsolute:       7 * 24 * time.Hour,
 			MaxSessionsPerUser:    5,
 			CacheSyncInterval:     2 * time.Second,
+			CacheMaxStaleness:     60 * time.Second,
+			KeyCacheSize:          100_000,
 			StaticTokens:          []StaticToken{},
 			OAuth:                 []OAuthProvider{},
 		},

@@ -51,6 +51,8 @@ func (c *Config) Validate() error {
 		"auth.session_idle":          c.Auth.SessionIdle,
 		"auth.session_absolute":      c.Auth.SessionAbsolute,
 		"auth.cache_sync_interval":   c.Auth.CacheSyncInterval,
+		"auth.cache_max_staleness":   c.Auth.CacheMaxStaleness,
+		"database.query_timeout":     c.Database.QueryTimeout,
 		"auth.password_hash_wait":    c.Auth.PasswordHashWait,
 		"usage.flush_interval":       c.Usage.FlushInterval,
 		"usage.raw_retention":        c.Usage.RawRetention,
@@ -62,6 +64,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Auth.CacheSyncInterval > 5*time.Second {
 		return bad("auth.cache_sync_interval", "must be at most 5s")
+	}
+	if c.Auth.CacheMaxStaleness < 2*c.Auth.CacheSyncInterval {
+		return bad("auth.cache_max_staleness", "must be at least twice auth.cache_sync_interval (%s)", c.Auth.CacheSyncInterval)
+	}
+	if c.Auth.KeyCacheSize < 100 {
+		return bad("auth.key_cache_size", "must be at least 100")
 	}
 	for _, p := range c.Server.TrustedProxies {
 		if _, err := ParsePrefix(p); err != nil {

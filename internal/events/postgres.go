@@ -3,9 +3,6 @@ package events
 import (
 	"context"
 	"log/slog"
-	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // notifyLimit keeps NOTIFY payloads under PostgreSQL's 8000 bytes.
@@ -38,43 +35,9 @@ func (p *Postgres) Send(ctx context.Context, m Message) error {
 
 // Run implements Transport.
 func (p *Postgres) Run(ctx context.Context, receive func(Message), caughtUp func()) {
-	log := p.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		err := p.listen(ctx, receive, caughtUp)
-		if ctx.Err() != nil {
-			return
-		}
-		log.WarnContext(ctx, "conversation events: LISTEN connection lost; reconnecting", "err", err, "in", backoff.String())
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 5*time.Second)
-	}
-}
-
-func (p *Postgres) listen(ctx context.Context, receive func(Message), caughtUp func()) error {
-	conn, err := pgx.Connect(ctx, p.DSN)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{p.Channel}.Sanitize()); err != nil {
-		return err
-	}
-	caughtUp()
-	for {
-		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
-			return err
-		}
-		if m, ok := decode([]byte(n.Payload)); ok {
+	listenPostgres(ctx, p.DSN, p.Channel, orDiscard(p.Log), func(payload string) {
+		if m, ok := decode([]byte(payload)); ok {
 			receive(m)
 		}
-	}
+	}, caughtUp)
 }

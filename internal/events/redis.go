@@ -3,7 +3,6 @@ package events
 import (
 	"context"
 	"log/slog"
-	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 )
@@ -24,34 +23,9 @@ func (r *Redis) Send(ctx context.Context, m Message) error {
 
 // Run implements Transport.
 func (r *Redis) Run(ctx context.Context, receive func(Message), caughtUp func()) {
-	log := r.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	ps := r.Client.Subscribe(ctx, r.Channel)
-	defer ps.Close()
-	for {
-		msg, err := ps.Receive(ctx)
-		if ctx.Err() != nil {
-			return
+	subscribeRedis(ctx, r.Client, r.Channel, orDiscard(r.Log), func(payload string) {
+		if m, ok := decode([]byte(payload)); ok {
+			receive(m)
 		}
-		switch v := msg.(type) {
-		case *goredis.Subscription:
-			if v.Kind == "subscribe" {
-				caughtUp()
-			}
-		case *goredis.Message:
-			if m, ok := decode([]byte(v.Payload)); ok {
-				receive(m)
-			}
-		}
-		if err != nil {
-			log.WarnContext(ctx, "conversation events: Redis subscription", "err", err)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(200 * time.Millisecond):
-			}
-		}
-	}
+	}, caughtUp)
 }

@@ -78,4 +78,7 @@ type APIKeyStore interface {
 	TouchAPIKeys(ctx context.Context, used map[string]time.Time) error
 	// CountAPIKeys returns the number of keys, revoked ones included.
 	CountAPIKeys(ctx context.Context) (int, error)
+	// AnyAPIKeys reports whether a key exists, revoked ones included
+	// (EXISTS: auth.mode auto needs no count).
+	AnyAPIKeys(ctx context.Context) (bool, error)
 }

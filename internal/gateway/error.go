@@ -86,6 +86,28 @@ var ErrNotFound = errors.New("not found")
 // ErrConflict is returned by stores when a unique constraint is violated.
 var ErrConflict = errors.New("conflict")
 
+// ErrUnavailable marks a cause that means the database (or another
+// dependency every route needs) is down or too slow: the store wraps its
+// driver's connection and deadline errors in it, and ToWire renders any
+// error that wraps it, classified or not, as 503 not_ready with
+// Retry-After (UnavailableError).
+var ErrUnavailable = errors.New("dependency unavailable")
+
+// UnavailableRetryAfter is the Retry-After, in seconds, of UnavailableError.
+const UnavailableRetryAfter = 2
+
+// UnavailableError is the 503 not_ready answer to a request that needed
+// the database while it was down, too slow, or while the credential
+// cache could not be kept in sync with it (auth.cache_max_staleness).
+// cause is logged, never rendered.
+func UnavailableError(cause error) *Error {
+	if !errors.Is(cause, ErrUnavailable) {
+		cause = fmt.Errorf("%w: %w", ErrUnavailable, cause)
+	}
+	return &Error{Kind: KindUnavailable, Code: "not_ready", Message: "The database is unavailable; retry shortly.",
+		RetryAfter: UnavailableRetryAfter, Err: cause}
+}
+
 // AsError returns err as *Error if it is (or wraps) one.
 func AsError(err error) (*Error, bool) {
 	var ge *Error

@@ -64,6 +64,9 @@ type UserStore interface {
 	// cursor (a user id, "" for the start) and the next cursor ("" at the end).
 	ListUsers(ctx context.Context, cursor string, limit int) ([]User, string, error)
 	CountUsers(ctx context.Context) (int, error)
+	// AnyUsers reports whether a user exists (EXISTS, not a count: the
+	// start-up and auto-mode checks need no more).
+	AnyUsers(ctx context.Context) (bool, error)
 	// UpdateUser applies p and returns the stored user; ErrLastAdmin if it
 	// would demote or deactivate the last active admin.
 	UpdateUser(ctx context.Context, id string, p UserPatch) (User, error)

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 )
@@ -54,11 +55,18 @@ type Wire struct {
 // frames, usage records, logs): status and type from the Kind (or the
 // upstream's own status), code, message and param from the Error. An error
 // that is not a *Error becomes 500 internal_error, and an Internal error
-// never shows its message.
+// never shows its message. An error that wraps ErrUnavailable (the
+// database is down or too slow) becomes 503 not_ready with Retry-After
+// unless it is already classified otherwise.
 func ToWire(err error) Wire {
 	ge, ok := AsError(err)
 	if !ok {
 		ge = Internal("unclassified", err)
+	}
+	// A database outage reaches here as whatever the caller wrapped it in
+	// (mostly Internal); it is one 503 on every route.
+	if ge.Kind == KindInternal && errors.Is(err, ErrUnavailable) {
+		ge = UnavailableError(err)
 	}
 	info := kindWire[KindInternal]
 	if int(ge.Kind) < len(kindWire) {

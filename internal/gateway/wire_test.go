@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"testing"
 )
@@ -38,6 +39,11 @@ func TestToWire(t *testing.T) {
 		{"Upstream", E(KindUpstream, "upstream_error", "m"), 502, "upstream_error", "upstream_error", "m", "", nil},
 		{"Overloaded", &Error{Kind: KindUnavailable, Code: "overloaded", Message: "m", RetryAfter: 1}, 503, "unavailable_error", "overloaded", "m", "",
 			map[string]string{"Retry-After": "1"}},
+		{"DatabaseDown", Internal("list keys", fmt.Errorf("query: %w", ErrUnavailable)), 503, "unavailable_error", "not_ready",
+			"The database is unavailable; retry shortly.", "", map[string]string{"Retry-After": "2"}},
+		{"DatabaseDownUnclassified", fmt.Errorf("query: %w", ErrUnavailable), 503, "unavailable_error", "not_ready",
+			"The database is unavailable; retry shortly.", "", map[string]string{"Retry-After": "2"}},
+		{"DatabaseDownButClassified", fmt.Errorf("x: %w", errors.Join(ErrUnavailable, NotFound("not_found", "m"))), 404, "not_found_error", "not_found", "m", "", nil},
 		{"Timeout", E(KindUpstreamTimeout, "upstream_timeout", "m"), 504, "upstream_error", "upstream_timeout", "m", "", nil},
 		{"Wrapped", errors.Join(errors.New("ctx"), NotFound("conversation_not_found", "m")), 404, "not_found_error", "conversation_not_found", "m", "", nil},
 	} {

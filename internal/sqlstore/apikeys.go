@@ -130,14 +130,36 @@ func (s *Store) queryAPIKeys(ctx context.Context, op, query string, args ...any)
 	return keys, s.mapErr(op, rows.Err())
 }
 
+// keyOwnerFilter is " AND owner_id = ?" with its argument when ownerID is
+// given, else nothing: a filter that tests the argument in SQL ("? is
+// empty OR owner_id = ?") hides
+// the owner from the planner, which then scans the table instead of using
+// api_keys_owner.
+func keyOwnerFilter(ownerID string) (string, []any) {
+	if ownerID == "" {
+		return "", nil
+	}
+	return " AND owner_id = ?", []any{ownerID}
+}
+
+// listAPIKeysQuery is ListAPIKeys' statement (also EXPLAINed by a test).
+func listAPIKeysQuery(ownerID string) string {
+	f, _ := keyOwnerFilter(ownerID)
+	return `SELECT ` + apiKeyColumns + ` FROM api_keys WHERE id > ?` + f + ` ORDER BY id LIMIT ?`
+}
+
+func listAPIKeysArgs(ownerID, cursor string, limit int) []any {
+	_, fa := keyOwnerFilter(ownerID)
+	return append(append([]any{cursor}, fa...), limit)
+}
+
 // ListAPIKeys returns up to limit keys of ownerID ("" for all) in creation
 // order (UUIDv7 ids) after cursor, and the next page's cursor.
 func (s *Store) ListAPIKeys(ctx context.Context, ownerID, cursor string, limit int) ([]gateway.APIKey, string, error) {
 	if limit <= 0 {
 		limit = 50
 	}
-	keys, err := s.queryAPIKeys(ctx, "list api keys", `SELECT `+apiKeyColumns+` FROM api_keys
-		WHERE id > ? AND (? = '' OR owner_id = ?) ORDER BY id LIMIT ?`, cursor, ownerID, ownerID, limit+1)
+	keys, err := s.queryAPIKeys(ctx, "list api keys", listAPIKeysQuery(ownerID), listAPIKeysArgs(ownerID, cursor, limit+1)...)
 	if err != nil {
 		return nil, "", err
 	}
@@ -153,14 +175,16 @@ func (s *Store) ListAPIKeys(ctx context.Context, ownerID, cursor string, limit i
 // owner), keeping an earlier revocation; gateway.ErrNotFound if there is
 // no such key.
 func (s *Store) RevokeAPIKey(ctx context.Context, id, ownerID string, at time.Time) (gateway.APIKey, error) {
+	f, fa := keyOwnerFilter(ownerID)
 	res, err := s.db.ExecContext(ctx, s.q(`UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?), updated_at = ?
-		WHERE id = ? AND (? = '' OR owner_id = ?)`), at.UTC().Truncate(time.Microsecond), now(), id, ownerID, ownerID)
+		WHERE id = ?`+f), append([]any{at.UTC().Truncate(time.Microsecond), now(), id}, fa...)...)
 	if err != nil {
 		return gateway.APIKey{}, s.mapErr("revoke api key", err)
 	}
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
 		return gateway.APIKey{}, s.mapErr("revoke api key", sql.ErrNoRows)
 	}
+	s.changed(ctx, gateway.ChangeKey, id)
 	return s.APIKey(ctx, id)
 }
 
@@ -168,12 +192,13 @@ func (s *Store) RevokeAPIKey(ctx context.Context, id, ownerID string, at time.Ti
 // new secret; the previous one stays valid until graceUntil (nil: it is
 // invalid at once). gateway.ErrNotFound if there is no such key.
 func (s *Store) RotateAPIKey(ctx context.Context, id, ownerID string, hash [32]byte, prefix string, graceUntil *time.Time) (gateway.APIKey, error) {
+	f, fa := keyOwnerFilter(ownerID)
 	q := `UPDATE api_keys SET prev_hash = NULL, prev_valid_until = NULL, key_hash = ?, prefix = ?, updated_at = ?
-		WHERE id = ? AND (? = '' OR owner_id = ?) AND revoked_at IS NULL`
-	args := []any{hashText(hash), prefix, now(), id, ownerID, ownerID}
+		WHERE id = ? AND revoked_at IS NULL` + f
+	args := append([]any{hashText(hash), prefix, now(), id}, fa...)
 	if graceUntil != nil {
 		q = `UPDATE api_keys SET prev_hash = key_hash, prev_valid_until = ?, key_hash = ?, prefix = ?, updated_at = ?
-		WHERE id = ? AND (? = '' OR owner_id = ?) AND revoked_at IS NULL`
+		WHERE id = ? AND revoked_at IS NULL` + f
 		args = append([]any{graceUntil.UTC().Truncate(time.Microsecond)}, args...)
 	}
 	res, err := s.db.ExecContext(ctx, s.q(q), args...)
@@ -183,6 +208,7 @@ func (s *Store) RotateAPIKey(ctx context.Context, id, ownerID string, hash [32]b
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
 		return gateway.APIKey{}, s.mapErr("rotate api key", sql.ErrNoRows)
 	}
+	s.changed(ctx, gateway.ChangeKey, id)
 	return s.APIKey(ctx, id)
 }
 
@@ -200,14 +226,16 @@ func (s *Store) UpdateAPIKey(ctx context.Context, id, ownerID string, p gateway.
 	if p.MaxParallel != nil {
 		set, args = append(set, "max_parallel = ?"), append(args, *p.MaxParallel)
 	}
+	f, fa := keyOwnerFilter(ownerID)
 	res, err := s.db.ExecContext(ctx, s.q(`UPDATE api_keys SET `+strings.Join(set, ", ")+`
-		WHERE id = ? AND (? = '' OR owner_id = ?) AND revoked_at IS NULL`), append(args, id, ownerID, ownerID)...)
+		WHERE id = ? AND revoked_at IS NULL`+f), append(append(args, id), fa...)...)
 	if err != nil {
 		return gateway.APIKey{}, s.mapErr("update api key", err)
 	}
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
 		return gateway.APIKey{}, s.mapErr("update api key", sql.ErrNoRows)
 	}
+	s.changed(ctx, gateway.ChangeKey, id)
 	return s.APIKey(ctx, id)
 }
 
@@ -238,27 +266,60 @@ func (s *Store) APIKeysChangedSince(ctx context.Context, t time.Time) ([]gateway
 	return s.queryAPIKeys(ctx, "api keys changed since", `SELECT `+apiKeyColumns+` FROM api_keys WHERE updated_at >= ?`, t.UTC())
 }
 
-// TouchAPIKeys records last use times in one transaction, never moving
+// sqliteTimeLayout is how the SQLite driver writes times
+// (_time_format=sqlite), so times passed inside JSON compare as text with
+// stored ones.
+const sqliteTimeLayout = "2006-01-02 15:04:05.999999999-07:00"
+
+// touchChunk is the most keys one TouchAPIKeys statement writes: a tick
+// with more used keys takes one statement per touchChunk keys (SQLite
+// spends some 60 µs a key on a shared CPU, so a chunk stays well inside
+// database.query_timeout).
+const touchChunk = 5000
+
+// TouchAPIKeys records last use times with one statement per touchChunk
+// keys (a JSON array on SQLite, two arrays on PostgreSQL), never moving
 // last_used_at backwards.
 func (s *Store) TouchAPIKeys(ctx context.Context, used map[string]time.Time) error {
-	if len(used) == 0 {
-		return nil
+	ids := make([]string, 0, len(used))
+	for id := range used {
+		ids = append(ids, id)
 	}
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, s.q(`UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`))
-		if err != nil {
-			return err
+	for len(ids) > 0 {
+		n := min(len(ids), touchChunk)
+		if err := s.touchAPIKeys(ctx, ids[:n], used); err != nil {
+			return s.mapErr("touch api keys", err)
 		}
-		defer stmt.Close()
-		for id, at := range used {
-			at = at.UTC().Truncate(time.Microsecond)
-			if _, err := stmt.ExecContext(ctx, at, id, at); err != nil {
-				return err
-			}
+		ids = ids[n:]
+	}
+	return nil
+}
+
+func (s *Store) touchAPIKeys(ctx context.Context, ids []string, used map[string]time.Time) error {
+	if s.d.name == "postgres" {
+		ats := make([]time.Time, len(ids))
+		for i, id := range ids {
+			ats[i] = used[id].UTC().Truncate(time.Microsecond)
 		}
-		return nil
-	})
-	return s.mapErr("touch api keys", err)
+		_, err := s.db.ExecContext(ctx, `UPDATE api_keys AS k SET last_used_at = v.at
+			FROM unnest($1::text[], $2::timestamptz[]) AS v(id, at)
+			WHERE k.id = v.id AND (k.last_used_at IS NULL OR k.last_used_at < v.at)`, ids, ats)
+		return err
+	}
+	pairs := make([][2]string, len(ids))
+	for i, id := range ids {
+		pairs[i] = [2]string{id, used[id].UTC().Truncate(time.Microsecond).Format(sqliteTimeLayout)}
+	}
+	b, _ := json.Marshal(pairs)
+	_, err := s.db.ExecContext(ctx, `WITH v(id, at) AS (SELECT value ->> 0, value ->> 1 FROM json_each(?))
+		UPDATE api_keys SET last_used_at = v.at FROM v
+		WHERE api_keys.id = v.id AND (api_keys.last_used_at IS NULL OR api_keys.last_used_at < v.at)`, string(b))
+	return err
+}
+
+// AnyAPIKeys reports whether a key exists, revoked ones included.
+func (s *Store) AnyAPIKeys(ctx context.Context) (bool, error) {
+	return s.exists(ctx, "any api keys", `SELECT EXISTS (SELECT 1 FROM api_keys)`)
 }
 
 // CountAPIKeys returns the number of keys, revoked ones included.

@@ -1,9 +1,13 @@
 package sqlstore
 
 import (
+	"database/sql/driver"
 	"errors"
+	"io"
+	"net"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite"
@@ -16,6 +20,9 @@ type dialect struct {
 	name     string
 	rebind   func(string) string
 	isUnique func(error) bool
+	// down reports errors meaning the database is unreachable or cannot
+	// take work now (deadline.go wraps them in gateway.ErrUnavailable).
+	down func(error) bool
 	// search is the full-text query over messages m: its first argument
 	// is matchArg(terms), then the owner filter's, then the limit.
 	search   func(ownerFilter string) string
@@ -30,6 +37,18 @@ var sqliteDialect = dialect{
 		if errors.As(err, &se) {
 			c := se.Code()
 			return c == sqlite3.SQLITE_CONSTRAINT_UNIQUE || c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+		}
+		return false
+	},
+	down: func(err error) bool {
+		var se *sqlite.Error
+		if !errors.As(err, &se) {
+			return false
+		}
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_INTERRUPT,
+			sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN:
+			return true
 		}
 		return false
 	},
@@ -57,6 +76,7 @@ var postgresDialect = dialect{
 		var pe *pgconn.PgError
 		return errors.As(err, &pe) && pe.Code == "23505"
 	},
+	down: postgresDown,
 	// tsvector: plainto_tsquery reads its argument as text (no operators)
 	// and ANDs its words.
 	search: func(owner string) string {
@@ -90,4 +110,21 @@ func dollarPlaceholders(q string) string {
 		}
 	}
 	return b.String()
+}
+
+// postgresDown: connection errors (refused, reset, closed, timed out),
+// and the server's own "cannot serve now" classes: 08 connection
+// exception, 53 insufficient resources (too many connections, disk full),
+// 57P01-57P05 shutdown or crash recovery, 57014 statement timeout.
+func postgresDown(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "53") ||
+			strings.HasPrefix(pe.Code, "57P") || pe.Code == "57014"
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	return errors.As(err, &ce) || errors.As(err, &ne) || pgconn.Timeout(err) ||
+		errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
 }

@@ -23,10 +23,11 @@ func scanPolicy(sc interface{ Scan(...any) error }) (gateway.RateLimitPolicy, er
 
 // CreateRateLimitPolicy stores p, filling ID, CreatedAt and UpdatedAt; a
 // duplicate name returns gateway.ErrConflict.
-func (s *Store) CreateRateLimitPolicy(ctx context.Context, p *gateway.RateLimitPolicy) error {
+func (s *Store) CreateRateLimitPolicy(ctx context.Context, p *gateway.RateLimitPolicy) (err error) {
+	defer s.changedOnSuccess(ctx, &err, gateway.ChangePolicy, "")
 	t := now()
 	id := uuid.NewString()
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO rate_limit_policies (`+policyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+	_, err = s.db.ExecContext(ctx, s.q(`INSERT INTO rate_limit_policies (`+policyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`),
 		id, p.Name, p.RequestsPerMinute, p.Burst, p.TokensPerMinute, t, t)
 	if err != nil {
 		return s.mapErr("create rate limit policy", err)
@@ -44,7 +45,8 @@ func (s *Store) RateLimitPolicy(ctx context.Context, id string) (gateway.RateLim
 // UpdateRateLimitPolicy replaces the name and limits of the policy p.ID and
 // sets p.UpdatedAt (and p.CreatedAt from the row). gateway.ErrNotFound if
 // there is no such policy, gateway.ErrConflict on a duplicate name.
-func (s *Store) UpdateRateLimitPolicy(ctx context.Context, p *gateway.RateLimitPolicy) error {
+func (s *Store) UpdateRateLimitPolicy(ctx context.Context, p *gateway.RateLimitPolicy) (err error) {
+	defer s.changedOnSuccess(ctx, &err, gateway.ChangePolicy, "")
 	t := now()
 	res, err := s.db.ExecContext(ctx, s.q(`UPDATE rate_limit_policies SET name = ?, requests_per_minute = ?, burst = ?, tokens_per_minute = ?, updated_at = ? WHERE id = ?`),
 		p.Name, p.RequestsPerMinute, p.Burst, p.TokensPerMinute, t, p.ID)
@@ -64,7 +66,8 @@ func (s *Store) UpdateRateLimitPolicy(ctx context.Context, p *gateway.RateLimitP
 
 // DeleteRateLimitPolicy deletes the policy and, by cascade, its
 // assignments; gateway.ErrNotFound if there is no such policy.
-func (s *Store) DeleteRateLimitPolicy(ctx context.Context, id string) error {
+func (s *Store) DeleteRateLimitPolicy(ctx context.Context, id string) (err error) {
+	defer s.changedOnSuccess(ctx, &err, gateway.ChangePolicy, "")
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		// Explicit so the cascade does not depend on an engine setting.
 		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM rate_limit_assignments WHERE policy_id = ?`), id); err != nil {
@@ -99,10 +102,11 @@ func (s *Store) ListRateLimitPolicies(ctx context.Context) ([]gateway.RateLimitP
 // CreateRateLimitAssignment stores a, filling ID and CreatedAt.
 // gateway.ErrNotFound if a.PolicyID does not exist, gateway.ErrConflict if
 // the subject already has an assignment.
-func (s *Store) CreateRateLimitAssignment(ctx context.Context, a *gateway.RateLimitAssignment) error {
+func (s *Store) CreateRateLimitAssignment(ctx context.Context, a *gateway.RateLimitAssignment) (err error) {
+	defer s.changedOnSuccess(ctx, &err, gateway.ChangePolicy, "")
 	t := now()
 	id := uuid.NewString()
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		var one int
 		err := tx.QueryRowContext(ctx, s.q(`SELECT 1 FROM rate_limit_policies WHERE id = ?`), a.PolicyID).Scan(&one)
 		if err != nil {
@@ -121,7 +125,8 @@ func (s *Store) CreateRateLimitAssignment(ctx context.Context, a *gateway.RateLi
 
 // DeleteRateLimitAssignment deletes the assignment, or returns
 // gateway.ErrNotFound.
-func (s *Store) DeleteRateLimitAssignment(ctx context.Context, id string) error {
+func (s *Store) DeleteRateLimitAssignment(ctx context.Context, id string) (err error) {
+	defer s.changedOnSuccess(ctx, &err, gateway.ChangePolicy, "")
 	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM rate_limit_assignments WHERE id = ?`), id)
 	if err != nil {
 		return s.mapErr("delete rate limit assignment", err)

@@ -15,6 +15,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
@@ -29,13 +30,46 @@ var migrations embed.FS
 
 // Store is the database-backed implementation of the gateway stores.
 type Store struct {
-	db *sql.DB
-	d  dialect
+	db   *sql.DB
+	d    dialect
+	hook atomic.Pointer[ChangeHook]
+}
+
+// ChangeHook hears of every committed change of an API key, a user or a
+// rate-limit policy (after its commit, before the store call returns), so
+// the change can be pushed to every instance's caches.
+type ChangeHook func(ctx context.Context, c gateway.Change)
+
+// SetChangeHook installs h (nil: none). The server and the CLI install
+// one that publishes the change (PostgreSQL NOTIFY or Redis pub/sub).
+func (s *Store) SetChangeHook(h ChangeHook) {
+	if h == nil {
+		s.hook.Store(nil)
+		return
+	}
+	s.hook.Store(&h)
+}
+
+// changed tells the hook of a committed change.
+func (s *Store) changed(ctx context.Context, kind gateway.ChangeKind, id string) {
+	if h := s.hook.Load(); h != nil {
+		(*h)(ctx, gateway.Change{Kind: kind, ID: id})
+	}
+}
+
+// changedOnSuccess is changed for a method returning *err, deferred.
+func (s *Store) changedOnSuccess(ctx context.Context, err *error, kind gateway.ChangeKind, id string) {
+	if *err == nil {
+		s.changed(ctx, kind, id)
+	}
 }
 
 // Options tune the connection pool.
 type Options struct {
 	MaxOpenConns int
+	// QueryTimeout bounds every statement and transaction
+	// (database.query_timeout); 0 means DefaultQueryTimeout, < 0 none.
+	QueryTimeout time.Duration
 }
 
 // Open connects to sqlite://PATH or postgres://... and checks the
@@ -46,6 +80,10 @@ func Open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
 		d   dialect
 		err error
 	)
+	timeout := opt.QueryTimeout
+	if timeout == 0 {
+		timeout = DefaultQueryTimeout
+	}
 	switch {
 	case strings.HasPrefix(rawURL, "sqlite://"):
 		path := strings.TrimPrefix(rawURL, "sqlite://")
@@ -65,11 +103,11 @@ func Open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
 		}
 		q.Set("_txlock", "immediate")
 		q.Set("_time_format", "sqlite")
-		db, err = sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 		d = sqliteDialect
+		db, err = openDB("sqlite", "file:"+path+"?"+q.Encode(), timeout, d.down)
 	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
-		db, err = sql.Open("pgx", rawURL)
 		d = postgresDialect
+		db, err = openDB("pgx", rawURL, timeout, d.down)
 	default:
 		return nil, errors.New("open database: url must start with sqlite:// or postgres://")
 	}
@@ -127,7 +165,7 @@ func (s *Store) MigrateUp(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
-	res, err := p.Up(ctx)
+	res, err := p.Up(withoutDeadline(ctx)) // an index build may take long
 	if err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
@@ -145,7 +183,7 @@ func (s *Store) Backup(ctx context.Context, file string) error {
 	if s.d.name != "sqlite" {
 		return errors.New("backup works on SQLite only; back up PostgreSQL with pg_dump")
 	}
-	if _, err := s.db.ExecContext(ctx, "VACUUM INTO ?", file); err != nil {
+	if _, err := s.db.ExecContext(withoutDeadline(ctx), "VACUUM INTO ?", file); err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
 	return nil
@@ -201,6 +239,13 @@ func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// exists runs a SELECT EXISTS (...) query.
+func (s *Store) exists(ctx context.Context, op, query string) (bool, error) {
+	var ok bool
+	err := s.db.QueryRowContext(ctx, query).Scan(&ok)
+	return ok, s.mapErr(op, err)
 }
 
 // scanner is a *sql.Row or *sql.Rows.

@@ -157,6 +157,11 @@ func (s *Store) CountUsers(ctx context.Context) (int, error) {
 	return n, s.mapErr("count users", err)
 }
 
+// AnyUsers reports whether a user exists.
+func (s *Store) AnyUsers(ctx context.Context) (bool, error) {
+	return s.exists(ctx, "any users", `SELECT EXISTS (SELECT 1 FROM users)`)
+}
+
 // UpdateUser applies p to the user id and returns the result:
 // gateway.ErrNotFound for no such user, gateway.ErrLastAdmin when the user
 // is the last active admin and p would demote or deactivate them.
@@ -217,6 +222,9 @@ func (s *Store) UpdateUser(ctx context.Context, id string, p gateway.UserPatch) 
 	if errors.Is(err, gateway.ErrLastAdmin) {
 		return gateway.User{}, fmt.Errorf("update user: %w", err)
 	}
+	if err == nil {
+		s.changed(ctx, gateway.ChangeUser, id)
+	}
 	return out, s.mapErr("update user", err)
 }
 
@@ -232,6 +240,7 @@ func (s *Store) updateOne(ctx context.Context, op, set string, args ...any) erro
 	if n == 0 {
 		return fmt.Errorf("%s: %w", op, gateway.ErrNotFound)
 	}
+	s.changed(ctx, gateway.ChangeUser, args[len(args)-1].(string))
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -30,6 +31,9 @@ func testAPIKeys(t *testing.T, open Opener) {
 	t.Run("CreateGetByHash", func(t *testing.T) {
 		t.Parallel()
 		st, alice, _ := setup(t)
+		if ok, err := st.AnyAPIKeys(ctx); err != nil || ok {
+			t.Fatalf("AnyAPIKeys before any key = %v, %v; want false", ok, err)
+		}
 		exp := time.Date(2030, 1, 2, 3, 4, 5, 678901000, time.UTC)
 		k := &gateway.APIKey{Name: "ci", Prefix: "abcdefgh", OwnerID: alice, Role: gateway.RoleViewer, EndUserMode: true, Hash: h("one"), ExpiresAt: &exp}
 		if err := st.CreateAPIKey(ctx, k); err != nil {
@@ -59,6 +63,9 @@ func testAPIKeys(t *testing.T, open Opener) {
 		}
 		if n, err := st.CountAPIKeys(ctx); err != nil || n != 1 {
 			t.Fatalf("CountAPIKeys = %d, %v", n, err)
+		}
+		if ok, err := st.AnyAPIKeys(ctx); err != nil || !ok {
+			t.Fatalf("AnyAPIKeys = %v, %v; want true", ok, err)
 		}
 	})
 	t.Run("ListByOwnerPaginated", func(t *testing.T) {
@@ -166,6 +173,38 @@ func testAPIKeys(t *testing.T, open Opener) {
 		}
 		if got, err := st.APIKeysChangedSince(ctx, since); err != nil || len(got) != 1 || got[0].RevokedAt == nil {
 			t.Fatalf("changed since after revoke = %v, %v", got, err)
+		}
+	})
+	// One call writes many keys (the auth cache flushes every key used
+	// in a tick at once), each its own time, never moving one backwards.
+	t.Run("TouchManyKeys", func(t *testing.T) {
+		t.Parallel()
+		st, alice, _ := setup(t)
+		const n = 600
+		base := time.Date(2026, 3, 1, 12, 0, 0, 123456000, time.UTC)
+		used := map[string]time.Time{}
+		var ids []string
+		for i := range n {
+			k := &gateway.APIKey{Name: "k", Prefix: "p", OwnerID: alice, Role: gateway.RoleViewer, Hash: h(fmt.Sprint("many", i))}
+			if err := st.CreateAPIKey(ctx, k); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, k.ID)
+			used[k.ID] = base.Add(time.Duration(i) * time.Second)
+		}
+		if err := st.TouchAPIKeys(ctx, used); err != nil {
+			t.Fatal(err)
+		}
+		// An older time for the first key and a newer one for the second.
+		if err := st.TouchAPIKeys(ctx, map[string]time.Time{ids[0]: base.Add(-time.Hour), ids[1]: base.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		used[ids[1]] = base.Add(time.Hour)
+		for _, id := range ids {
+			got, err := st.APIKey(ctx, id)
+			if err != nil || got.LastUsedAt == nil || !got.LastUsedAt.Equal(used[id]) {
+				t.Fatalf("key %s: last_used_at = %v, %v; want %v", id, got.LastUsedAt, err, used[id])
+			}
 		}
 	})
 }

@@ -57,6 +57,9 @@ func testUsers(t *testing.T, open Opener) {
 	t.Run("CreateFirstUserOnlyOnce", func(t *testing.T) {
 		t.Parallel()
 		st := open(t)
+		if any, err := st.AnyUsers(ctx); err != nil || any {
+			t.Fatalf("AnyUsers on an empty store = %v, %v; want false", any, err)
+		}
 		var wg sync.WaitGroup
 		errs := make([]error, 6)
 		for i := range errs {
@@ -79,6 +82,9 @@ func testUsers(t *testing.T, open Opener) {
 		n, err := st.CountUsers(ctx)
 		if ok != 1 || err != nil || n != 1 {
 			t.Fatalf("created %d, count %d (%v); want exactly one", ok, n, err)
+		}
+		if any, err := st.AnyUsers(ctx); err != nil || !any {
+			t.Fatalf("AnyUsers = %v, %v; want true", any, err)
 		}
 	})
 	t.Run("ListPaginates", func(t *testing.T) {
