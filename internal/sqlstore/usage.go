@@ -104,7 +104,7 @@ func (s *Store) UsageSummary(ctx context.Context, q gateway.UsageQuery) ([]gatew
 	query := `SELECT ` + group + ` AS grp, ` + name + `, COUNT(*), COALESCE(SUM(u.prompt_tokens), 0), COALESCE(SUM(u.completion_tokens), 0), COALESCE(SUM(u.cost), 0), ` +
 		count(gateway.UsageOK) + `, ` + count(gateway.UsageError) + `, ` + count(gateway.UsageIncomplete) + `, ` + count(gateway.UsageCanceled) + `
 		FROM usage_records u` + join + ` WHERE ` + strings.Join(where, " AND ") + ` GROUP BY grp ORDER BY grp`
-	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
+	rows, err := s.conn(ctx).QueryContext(ctx, s.q(query), args...)
 	if err != nil {
 		return nil, s.mapErr("usage summary", err)
 	}
