@@ -18,6 +18,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/tollgate/tollgate/internal/audit"
 	"github.com/tollgate/tollgate/internal/auth"
 	"github.com/tollgate/tollgate/internal/budget"
 	"github.com/tollgate/tollgate/internal/config"
@@ -190,6 +191,8 @@ type app struct {
 	budgets     *budget.Service
 	redis       *goredis.Client
 	hub         *events.Broker
+	audit       *audit.Service
+	auditDone   chan struct{} // closed when the audit service's Run has flushed
 	// conversations is the conversation service (tests sweep its presence
 	// and typing state after moving deps.now).
 	conversations *conversation.Service
@@ -245,13 +248,20 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 	}
 
 	a.hashes = newHashLimiter(cfg)
+	// The audit log (SPEC 8.1): every change below records through it.
+	if a.audit, err = audit.New(audit.Options{Store: st, Log: log, Registerer: reg, Retention: cfg.Audit.Retention,
+		MaxFailedLoginsPerMinute: cfg.Audit.MaxFailedLoginRecordsPerMinute}); err != nil {
+		return a, err
+	}
+	a.auditDone = make(chan struct{})
+	go func() { defer close(a.auditDone); a.audit.Run(bg) }()
 	// Rate limits: memory, or Redis with local fallback.
 	trusted, err := ratelimit.ParseTrustedProxies(cfg.Server.TrustedProxies)
 	if err != nil {
 		return a, fmt.Errorf("server.trusted_proxies: %w", err)
 	}
 	clientIP := func(r *http.Request) string { return ratelimit.ClientIP(r, trusted).String() }
-	if a.identity, a.keys, a.static, err = newIdentity(ctx, cfg, log, st, a.hashes, deps, clientIP); err != nil {
+	if a.identity, a.keys, a.static, err = newIdentity(ctx, cfg, log, st, a.hashes, deps, clientIP, a.audit); err != nil {
 		return a, err
 	}
 	// The login limiter of SPEC 2.7 is always in memory and per instance.
@@ -358,6 +368,8 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 		},
 		Conversations: a.conversations,
 		Events:        a.hub,
+		Audit:         a.audit,
+		AuditLog:      st,
 	})
 	go func() {
 		defer close(a.stopped)
@@ -431,7 +443,7 @@ func newHub(cfg *config.Config, a *app, reg prometheus.Registerer, log *slog.Log
 
 // newIdentity builds and initialises the identity service of cfg.Auth on st.
 // Its verifiers are the API keys (cache, exchange) and the static tokens.
-func newIdentity(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlstore.Store, hashes *auth.HashLimiter, deps appDeps, clientIP func(*http.Request) string) (*auth.Service, *auth.Keys, *auth.StaticTokens, error) {
+func newIdentity(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlstore.Store, hashes *auth.HashLimiter, deps appDeps, clientIP func(*http.Request) string, aud gateway.Auditor) (*auth.Service, *auth.Keys, *auth.StaticTokens, error) {
 	tokens, err := auth.NewTokens(ctx, auth.TokensOptions{Secret: cfg.Auth.JWTSecret, Keys: st,
 		Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience})
 	if err != nil {
@@ -452,7 +464,7 @@ func newIdentity(ctx context.Context, cfg *config.Config, log *slog.Logger, st *
 	// The user cache is shared: keys read their owners from the cache the
 	// identity service keeps current.
 	users := auth.NewUserCache(st)
-	keys := auth.NewKeys(auth.KeysOptions{Store: st, Users: users, Tokens: tokens, ExchangeTTL: cfg.Auth.ExchangeTokenTTL, Static: static})
+	keys := auth.NewKeys(auth.KeysOptions{Store: st, Users: users, Tokens: tokens, ExchangeTTL: cfg.Auth.ExchangeTokenTTL, Static: static, Audit: aud})
 	idn := auth.New(auth.Options{
 		Hashes:              hashes,
 		Password:            deps.passwords,
@@ -476,6 +488,7 @@ func newIdentity(ctx context.Context, cfg *config.Config, log *slog.Logger, st *
 		MaxSessionsPerUser:  cfg.Auth.MaxSessionsPerUser,
 		PublicURL:           cfg.Server.PublicURL,
 		ClientIP:            clientIP,
+		Audit:               aud,
 		OtherCredentialsExist: func(ctx context.Context) (bool, error) {
 			n, err := st.CountAPIKeys(ctx)
 			return n > 0 || static.Len() > 0, err
@@ -521,6 +534,9 @@ func (a *app) close(ctx context.Context) {
 			a.log.ErrorContext(ctx, "drain usage writer", "err", err)
 		}
 		cancel()
+	}
+	if a.auditDone != nil {
+		<-a.auditDone
 	}
 	if a.redis != nil {
 		_ = a.redis.Close()

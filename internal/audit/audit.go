@@ -89,7 +89,7 @@ func New(o Options) (*Service, error) {
 // caller passes: a second line of defence behind the call sites.
 func secretDetail(k string) bool {
 	k = strings.ToLower(k)
-	for _, w := range []string{"password", "secret", "token", "cookie", "session_id", "code", "hash"} {
+	for _, w := range []string{"password", "secret", "token", "cookie", "session_id", "code", "hash", "csrf"} {
 		if strings.Contains(k, w) {
 			return true
 		}
@@ -104,16 +104,17 @@ func (s *Service) build(ctx context.Context, ev gateway.AuditEvent) *gateway.Aud
 	if r.Outcome == "" {
 		r.Outcome = gateway.AuditOutcomeSuccess
 	}
-	if ev.Actor != nil {
-		r.Actor = *ev.Actor
-	} else {
-		r.Actor = Actor(gateway.PrincipalFrom(ctx))
-	}
 	m := gateway.RequestMetaFrom(ctx)
-	r.IP, r.UserAgent, r.RequestID = m.IP, m.UserAgent, m.RequestID
-	if r.Actor.Type == gateway.AuditActorSystem && m.RequestID == "" {
-		r.IP, r.UserAgent = "", ""
+	p := gateway.PrincipalFrom(ctx)
+	switch {
+	case ev.Actor != nil:
+		r.Actor = *ev.Actor
+	case p == nil && m.RequestID == "": // not a request: the CLI or a background job
+		r.Actor = gateway.AuditRef{Type: gateway.AuditActorSystem}
+	default:
+		r.Actor = Actor(p)
 	}
+	r.IP, r.UserAgent, r.RequestID = m.IP, m.UserAgent, m.RequestID
 	details := map[string]any{}
 	for k, v := range ev.Details {
 		if !secretDetail(k) {

@@ -84,7 +84,7 @@ func TestRecordFields(t *testing.T) {
 		p    *gateway.Principal
 		want gateway.AuditRef
 	}{
-		{nil, gateway.AuditRef{Type: "anonymous"}},
+		{nil, gateway.AuditRef{Type: "anonymous"}}, // a request without a principal
 		{&gateway.Principal{Kind: gateway.PrincipalUser, UserID: "u1"}, gateway.AuditRef{Type: "user", ID: "u1"}},
 		{&gateway.Principal{Kind: gateway.PrincipalKey, UserID: "u1", KeyID: "k1"}, gateway.AuditRef{Type: "key", ID: "k1"}},
 		{&gateway.Principal{Kind: gateway.PrincipalStatic, StaticName: "fe"}, gateway.AuditRef{Type: "static", ID: "fe"}},

@@ -115,6 +115,9 @@ func TestBadValuesNameTheKey(t *testing.T) {
 		{"NegativeOutputPrice", "[[providers]]\nname = \"e\"\ntype = \"echo\"\n[[models]]\nname = \"m\"\nprovider = \"e\"\noutput_price = -0.5\n", nil, "models[0].output_price"},
 		{"NegativeMaxOutput", "[[providers]]\nname = \"e\"\ntype = \"echo\"\n[[models]]\nname = \"m\"\nprovider = \"e\"\nmax_output_tokens = -1\n", nil, "models[0].max_output_tokens"},
 		{"EmptyCurrency", "[pricing]\ncurrency = \"\"\n", nil, "pricing.currency"},
+		{"AuditRetentionZero", "", []string{"TOLLGATE_AUDIT_RETENTION=0s"}, "audit.retention"},
+		{"AuditFailedLoginsZero", "[audit]\nmax_failed_login_records_per_minute = 0\n", nil, "audit.max_failed_login_records_per_minute"},
+		{"AuditFailedLoginsNotInt", "", []string{"TOLLGATE_AUDIT_MAX_FAILED_LOGIN_RECORDS_PER_MINUTE=many"}, "audit.max_failed_login_records_per_minute"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
