@@ -304,7 +304,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 	// Budgets and max_parallel (SPEC 5.1) admit every model call before
 	// its upstream request; reservations of calls that never settle expire
 	// after the longest provider timeout.
-	a.budgets = budget.New(budget.Options{Store: st, ReservationTTL: reservationTTL(cfg), Registerer: reg, Log: log})
+	a.budgets = budget.New(budget.Options{Store: st, ReservationTTL: reservationTTL(cfg), Registerer: reg, Log: log, Audit: a.audit})
 	if err := a.budgets.Reload(ctx); err != nil {
 		return a, err
 	}
@@ -317,13 +317,13 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 		return a, err
 	}
 	go a.hub.Run(bg)
-	a.conversations = conversation.New(conversation.Options{Store: st, Completer: a.proxy, Log: log, Users: st, Now: deps.now,
+	a.conversations = conversation.New(conversation.Options{Store: st, Completer: a.proxy, Log: log, Users: st, Now: deps.now, Audit: a.audit,
 		Publisher: httpapi.EventPublisher{Hub: a.hub, Log: log}})
 	if deps.now == nil {
 		go a.conversations.RunEphemeral(bg)
 	}
 
-	oauthSvc, err := newOAuth(ctx, cfg, deps, st, sessionSignIn{id: a.identity}, log)
+	oauthSvc, err := newOAuth(ctx, cfg, deps, st, sessionSignIn{id: a.identity}, log, a.audit)
 	if err != nil {
 		return a, err
 	}

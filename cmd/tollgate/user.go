@@ -70,7 +70,7 @@ func withStore(ctx context.Context, e env, gf *globalFlags, fn func(*sqlstore.St
 		return err
 	}
 	defer st.Close()
-	return fn(st, auth.New(auth.Options{Users: st, Sessions: st, Mode: cfg.Auth.Mode, Hashes: newHashLimiter(cfg)}))
+	return fn(st, auth.New(auth.Options{Users: st, Sessions: st, Mode: cfg.Auth.Mode, Hashes: newHashLimiter(cfg), Audit: cliAudit(st)}))
 }
 
 // withUsers runs fn with an identity service on the configured database.

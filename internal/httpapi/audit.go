@@ -144,3 +144,24 @@ func auditFilter(r *http.Request) (gateway.AuditFilter, error) {
 	}
 	return f, nil
 }
+
+// audited runs a change the handler makes on a store directly (the
+// rate-limit routes) in one transaction with its audit record.
+func (s *Server) audited(r *http.Request, change func(ctx context.Context) (gateway.AuditEvent, error)) error {
+	var a gateway.Auditor = gateway.NopAuditor{}
+	if s.opt.Audit != nil {
+		a = s.opt.Audit
+	}
+	return a.Change(r.Context(), func(ctx context.Context) ([]gateway.AuditEvent, error) {
+		ev, err := change(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return []gateway.AuditEvent{ev}, nil
+	})
+}
+
+func policyEvent(op string, p *gateway.RateLimitPolicy) gateway.AuditEvent {
+	return gateway.AuditEvent{Action: gateway.AuditRateLimitPolicy, Target: &gateway.AuditRef{Type: "rate_limit_policy", ID: p.ID},
+		Details: map[string]any{"op": op, "name": p.Name, "requests_per_minute": p.RequestsPerMinute, "burst": p.Burst, "tokens_per_minute": p.TokensPerMinute}}
+}

@@ -110,7 +110,14 @@ func (s *Service) link(ctx context.Context, p *provider, acct account, userID st
 	if acct.EmailVerified {
 		email = acct.Email
 	}
-	err = s.opt.Store.LinkUserIdentity(ctx, &gateway.UserIdentity{Provider: p.Name, Subject: acct.Subject, UserID: userID, Email: email})
+	err = s.auditor().Change(ctx, func(ctx context.Context) ([]gateway.AuditEvent, error) {
+		err := s.opt.Store.LinkUserIdentity(ctx, &gateway.UserIdentity{Provider: p.Name, Subject: acct.Subject, UserID: userID, Email: email})
+		if err != nil {
+			return nil, err
+		}
+		return []gateway.AuditEvent{{Action: gateway.AuditOAuthLinked, Actor: &gateway.AuditRef{Type: "user", ID: userID},
+			Target: &gateway.AuditRef{Type: "user", ID: userID}, Details: map[string]any{"provider": p.Name, "email": email}}}, nil
+	})
 	if errors.Is(err, gateway.ErrConflict) {
 		return fail(ErrIdentityInUse, err)
 	}
@@ -123,4 +130,11 @@ func (s *Service) link(ctx context.Context, p *provider, acct account, userID st
 func plainEmail(e string) bool {
 	a, err := mail.ParseAddress(e)
 	return err == nil && a.Address == e && a.Name == "" && len(e) <= 254 && strings.Contains(e, "@")
+}
+
+func (s *Service) auditor() gateway.Auditor {
+	if s.opt.Audit == nil {
+		return gateway.NopAuditor{}
+	}
+	return s.opt.Audit
 }
