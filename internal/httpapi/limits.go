@@ -94,7 +94,8 @@ func (s *Server) rateLimitRoutes() {
 				return err
 			}
 			if err := s.audited(r, func(ctx context.Context) (gateway.AuditEvent, error) {
-				return policyEvent("create", &p), st.CreateRateLimitPolicy(ctx, &p)
+				err := st.CreateRateLimitPolicy(ctx, &p) // fills p.ID
+				return policyEvent("create", &p), err
 			}); err != nil {
 				return storeError("create policy", err, "body.name", "a policy with this name exists")
 			}
