@@ -78,7 +78,13 @@ func (s *Service) register(ctx context.Context, p *provider, acct account) (gate
 	}
 	u := gateway.User{Email: acct.Email, DisplayName: name, Role: role, Active: true}
 	id := gateway.UserIdentity{Provider: p.Name, Subject: acct.Subject, Email: acct.Email}
-	if err := s.opt.Store.CreateUserWithIdentity(ctx, &u, &id); err != nil {
+	if err := s.auditor().Change(ctx, func(ctx context.Context) ([]gateway.AuditEvent, error) {
+		if err := s.opt.Store.CreateUserWithIdentity(ctx, &u, &id); err != nil {
+			return nil, err
+		}
+		return []gateway.AuditEvent{{Action: gateway.AuditRegister, Actor: &gateway.AuditRef{Type: "user", ID: u.ID},
+			Target: &gateway.AuditRef{Type: "user", ID: u.ID}, Details: map[string]any{"provider": p.Name, "email": u.Email, "role": role.String()}}}, nil
+	}); err != nil {
 		if errors.Is(err, gateway.ErrConflict) {
 			return u, fail(ErrEmailTaken, err)
 		}
