@@ -99,6 +99,9 @@ const (
 	// Contributor, the caller's own keys: a user or the user's own plain
 	// key (or its exchanged JWT); never an app credential or static token.
 	pOwnKeys = "401 403 ok ok ok ok 403 403 403 403 403 403 403 403 403 ok"
+	// Viewer, the caller's own records: a user or the user's own plain key
+	// (or its exchanged JWT); never an app credential or static token.
+	pOwnRead = "401 ok ok ok ok ok 403 403 403 403 403 403 403 403 403 ok"
 	// Admin: admin users, their plain keys and admin static tokens; never
 	// an app credential, even with role admin.
 	pAdmin = "401 403 403 ok 403 ok 403 403 403 403 ok 403 403 403 403 ok"
@@ -185,6 +188,8 @@ var accessMatrix = []matrixRow{
 	{"PATCH /api/admin/keys/{id}", "/api/admin/keys/" + missingID, `{}`, outcome{404, "not_found"}, pAdmin},
 	{"GET /api/admin/usage", "", "", outcome{200, ""}, pAdmin},
 	{"GET /api/admin/users", "", "", outcome{200, ""}, pAdmin},
+	{"GET /api/admin/audit", "", "", outcome{200, ""}, pAdmin},
+	{"GET /api/audit", "", "", outcome{200, ""}, pOwnRead},
 	{"POST /api/admin/users", "", `{}`, outcome{400, "missing_field"}, pAdmin},
 	{"PATCH /api/admin/users/{id}", "/api/admin/users/" + missingID, `{}`, outcome{404, "not_found"}, pAdmin},
 	{"DELETE /api/admin/users/{id}", "/api/admin/users/" + missingID, "", outcome{404, "not_found"}, pAdmin},

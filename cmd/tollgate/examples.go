@@ -31,6 +31,13 @@ var commandExamples = map[string]string{
 	"tollgate user delete":     `  tollgate user delete b@example.com`,
 	"tollgate user reset-password": `  tollgate user reset-password b@example.com
   printf '%s\n' "$NEW_PASSWORD" | tollgate user reset-password b@example.com --password-stdin`,
+	"tollgate audit": `  tollgate audit list --since 24h
+  tollgate audit verify`,
+	"tollgate audit list": `  tollgate audit list --action key.created --since 7d
+  tollgate audit list --json --limit 100`,
+	"tollgate audit export": `  tollgate audit export --since 10m >> /var/log/tollgate/audit.ndjson
+  tollgate audit export --config /etc/tollgate/tollgate.toml > audit.ndjson`,
+	"tollgate audit verify": `  tollgate audit verify || echo "audit log tampered with"`,
 	"tollgate key": `  tollgate key create --user a@example.com --name ci
   tollgate key list -o json`,
 	"tollgate key create": `  tollgate key create --user a@example.com --name ci

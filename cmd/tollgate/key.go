@@ -32,14 +32,14 @@ func newKeyCmd(e env, gf *globalFlags) *cobra.Command {
 // configured database.
 func withKeys(ctx context.Context, e env, gf *globalFlags, fn func(*auth.Service, *auth.Keys) error) error {
 	return withStore(ctx, e, gf, func(st *sqlstore.Store, s *auth.Service) error {
-		return fn(s, auth.NewKeys(auth.KeysOptions{Store: st, Users: s}))
+		return fn(s, auth.NewKeys(auth.KeysOptions{Store: st, Users: s, Audit: cliAudit(st)}))
 	})
 }
 
 // withKeyStore is withKeys that also hands fn the store (to read one key).
 func withKeyStore(ctx context.Context, e env, gf *globalFlags, fn func(*sqlstore.Store, *auth.Keys) error) error {
 	return withStore(ctx, e, gf, func(st *sqlstore.Store, s *auth.Service) error {
-		return fn(st, auth.NewKeys(auth.KeysOptions{Store: st, Users: s}))
+		return fn(st, auth.NewKeys(auth.KeysOptions{Store: st, Users: s, Audit: cliAudit(st)}))
 	})
 }
 
@@ -111,7 +111,7 @@ func newKeyCreateCmd(e env, gf *globalFlags) *cobra.Command {
 			}
 			ctx := cmd.Context()
 			return withStore(ctx, e, gf, func(st *sqlstore.Store, s *auth.Service) error {
-				keys := auth.NewKeys(auth.KeysOptions{Store: st, Users: s})
+				keys := auth.NewKeys(auth.KeysOptions{Store: st, Users: s, Audit: cliAudit(st)})
 				u, err := s.UserByEmail(ctx, email)
 				if err != nil {
 					return fmt.Errorf("no user with email %s", email)
@@ -125,7 +125,7 @@ func newKeyCreateCmd(e env, gf *globalFlags) *cobra.Command {
 				}
 				if bud != nil {
 					bud.Subject = k.ID
-					if err := budget.New(budget.Options{Store: st}).Create(ctx, bud); err != nil {
+					if err := budget.New(budget.Options{Store: st, Audit: cliAudit(st)}).Create(ctx, bud); err != nil {
 						return cliError(err)
 					}
 				}

@@ -28,7 +28,7 @@ const oauthBindingKeySetting = "oauth_binding_key"
 // set. signIn is how a successful sign-in starts a browser session
 // (sessionSignIn).
 func newOAuth(ctx context.Context, cfg *config.Config, deps appDeps, st *sqlstore.Store,
-	signIn oauth.SignIn, log *slog.Logger) (*oauth.Service, error) {
+	signIn oauth.SignIn, log *slog.Logger, aud gateway.Auditor) (*oauth.Service, error) {
 	providers, err := oauthProviders(cfg, deps.getenv)
 	if err != nil {
 		return nil, err
@@ -57,7 +57,7 @@ func newOAuth(ctx context.Context, cfg *config.Config, deps appDeps, st *sqlstor
 		}
 	}
 	return oauth.New(oauth.Options{Providers: providers, Store: st, SignIn: signIn, PublicURL: cfg.Server.PublicURL,
-		BindingKey: key, DefaultRole: role, AllowedEmailDomains: cfg.Auth.AllowedEmailDomains, Log: log})
+		BindingKey: key, DefaultRole: role, AllowedEmailDomains: cfg.Auth.AllowedEmailDomains, Log: log, Audit: aud})
 }
 
 // oauthProviders turns [[auth.oauth]] into oauth.Providers: client secrets

@@ -404,8 +404,32 @@ func TestOAuthEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("AuditRecords", func(t *testing.T) {
+		// The first sign-in registered the user; both signed in (SPEC 8.1).
+		for _, tc := range []struct {
+			action string
+			n      int
+		}{{"auth.register", 1}, {"auth.oauth_login", 2}} {
+			recs := e.auditRecords(tc.action)
+			if len(recs) != tc.n {
+				t.Fatalf("%s records = %d, want %d", tc.action, len(recs), tc.n)
+			}
+			for _, r := range recs {
+				if r.Actor != (gateway.AuditRef{Type: "user", ID: newUserID}) || r.Outcome != "success" || !strings.Contains(string(r.Details), `"provider":"corp"`) {
+					t.Fatalf("%s record = %+v", tc.action, r)
+				}
+			}
+		}
+	})
+
 	t.Run("LinkWhileSignedIn", func(t *testing.T) {
 		aliceID := e.createUser("alice@example.com", "alice password 1")
+		defer func() {
+			recs := e.auditRecords("auth.oauth_linked")
+			if len(recs) != 1 || recs[0].Actor != (gateway.AuditRef{Type: "user", ID: aliceID}) || recs[0].Target == nil || recs[0].Target.ID != aliceID {
+				t.Errorf("auth.oauth_linked records = %+v, want one by and about alice", recs)
+			}
+		}()
 		e.corp.SetAccount(oauthtest.Account{Sub: "alice-sub", Email: "alice@example.com", Verified: true})
 		defer e.corp.SetAccount(oauthtest.DefaultAccount)
 		// Without a session, ?link=1 stops before the provider.
@@ -508,4 +532,23 @@ func TestOAuthEndToEnd(t *testing.T) {
 			}
 		}
 	})
+}
+
+// auditRecords returns the audit records of action, through the admin API.
+func (e *oauthE2E) auditRecords(action string) []gateway.AuditRecord {
+	e.t.Helper()
+	req, _ := http.NewRequest("GET", e.base+"/api/admin/audit?limit=200&action="+action, nil)
+	req.Header.Set("Authorization", "Bearer "+e.admin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var page struct {
+		Data []gateway.AuditRecord `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil || resp.StatusCode != 200 {
+		e.t.Fatalf("GET /api/admin/audit: %d %v", resp.StatusCode, err)
+	}
+	return page.Data
 }

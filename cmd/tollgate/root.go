@@ -67,6 +67,7 @@ func newRootCmd(e env) *cobra.Command {
 		newLogoutCmd(e),
 		newWhoamiCmd(e),
 		newKeyCmd(e, &gf),
+		newAuditCmd(e, &gf),
 		newBackupCmd(e, &gf),
 		&cobra.Command{
 			Use:   "version",

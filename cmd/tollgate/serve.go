@@ -19,6 +19,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/tollgate/tollgate/internal/audit"
 	"github.com/tollgate/tollgate/internal/auth"
 	"github.com/tollgate/tollgate/internal/budget"
 	"github.com/tollgate/tollgate/internal/config"
@@ -191,6 +192,8 @@ type app struct {
 	budgets     *budget.Service
 	redis       *goredis.Client
 	hub         *events.Broker
+	audit       *audit.Service
+	auditDone   chan struct{} // closed when the audit service's Run has flushed
 	// conversations is the conversation service (tests sweep its presence
 	// and typing state after moving deps.now).
 	conversations *conversation.Service
@@ -246,13 +249,20 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 	}
 
 	a.hashes = newHashLimiter(cfg)
+	// The audit log (SPEC 8.1): every change below records through it.
+	if a.audit, err = audit.New(audit.Options{Store: st, Log: log, Registerer: reg, Retention: cfg.Audit.Retention,
+		MaxFailedLoginsPerMinute: cfg.Audit.MaxFailedLoginRecordsPerMinute}); err != nil {
+		return a, err
+	}
+	a.auditDone = make(chan struct{})
+	go func() { defer close(a.auditDone); a.audit.Run(bg) }()
 	// Rate limits: memory, or Redis with local fallback.
 	trusted, err := ratelimit.ParseTrustedProxies(cfg.Server.TrustedProxies)
 	if err != nil {
 		return a, fmt.Errorf("server.trusted_proxies: %w", err)
 	}
 	clientIP := func(r *http.Request) string { return ratelimit.ClientIP(r, trusted).String() }
-	if a.identity, a.keys, a.static, err = newIdentity(ctx, cfg, log, st, a.hashes, deps, clientIP); err != nil {
+	if a.identity, a.keys, a.static, err = newIdentity(ctx, cfg, log, st, a.hashes, deps, clientIP, a.audit); err != nil {
 		return a, err
 	}
 	// The login limiter of SPEC 2.7 is always in memory and per instance.
@@ -298,7 +308,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 	// Budgets and max_parallel (SPEC 5.1) admit every model call before
 	// its upstream request; reservations of calls that never settle expire
 	// after the longest provider timeout.
-	a.budgets = budget.New(budget.Options{Store: st, ReservationTTL: reservationTTL(cfg), Registerer: reg, Log: log})
+	a.budgets = budget.New(budget.Options{Store: st, ReservationTTL: reservationTTL(cfg), Registerer: reg, Log: log, Audit: a.audit})
 	if err := a.budgets.Reload(ctx); err != nil {
 		return a, err
 	}
@@ -312,13 +322,13 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 		return a, err
 	}
 	go a.hub.Run(bg)
-	a.conversations = conversation.New(conversation.Options{Store: st, Completer: a.proxy, Log: log, Users: st, Now: deps.now,
+	a.conversations = conversation.New(conversation.Options{Store: st, Completer: a.proxy, Log: log, Users: st, Now: deps.now, Audit: a.audit,
 		Publisher: httpapi.EventPublisher{Hub: a.hub, Log: log}})
 	if deps.now == nil {
 		go a.conversations.RunEphemeral(bg)
 	}
 
-	oauthSvc, err := newOAuth(ctx, cfg, deps, st, sessionSignIn{id: a.identity}, log)
+	oauthSvc, err := newOAuth(ctx, cfg, deps, st, sessionSignIn{id: a.identity}, log, a.audit)
 	if err != nil {
 		return a, err
 	}
@@ -363,6 +373,8 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 		},
 		Conversations: a.conversations,
 		Events:        a.hub,
+		Audit:         a.audit,
+		AuditLog:      st,
 	})
 	// Credential and policy changes reach every instance at commit.
 	feed, rc, err := changeFeed(cfg, st, a.redis, log)
@@ -448,7 +460,7 @@ func newHub(cfg *config.Config, a *app, reg prometheus.Registerer, log *slog.Log
 
 // newIdentity builds and initialises the identity service of cfg.Auth on st.
 // Its verifiers are the API keys (cache, exchange) and the static tokens.
-func newIdentity(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlstore.Store, hashes *auth.HashLimiter, deps appDeps, clientIP func(*http.Request) string) (*auth.Service, *auth.Keys, *auth.StaticTokens, error) {
+func newIdentity(ctx context.Context, cfg *config.Config, log *slog.Logger, st *sqlstore.Store, hashes *auth.HashLimiter, deps appDeps, clientIP func(*http.Request) string, aud gateway.Auditor) (*auth.Service, *auth.Keys, *auth.StaticTokens, error) {
 	tokens, err := auth.NewTokens(ctx, auth.TokensOptions{Secret: cfg.Auth.JWTSecret, Keys: st,
 		Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience})
 	if err != nil {
@@ -471,7 +483,7 @@ func newIdentity(ctx context.Context, cfg *config.Config, log *slog.Logger, st *
 	fresh := auth.NewFreshness(cfg.Auth.CacheMaxStaleness, log)
 	users := auth.NewUserCache(st, fresh)
 	keys := auth.NewKeys(auth.KeysOptions{Store: st, Users: users, Tokens: tokens, ExchangeTTL: cfg.Auth.ExchangeTokenTTL, Static: static,
-		CacheSize: cfg.Auth.KeyCacheSize, Freshness: fresh})
+		CacheSize: cfg.Auth.KeyCacheSize, Freshness: fresh, Audit: aud})
 	idn := auth.New(auth.Options{
 		Hashes:              hashes,
 		Password:            deps.passwords,
@@ -496,6 +508,7 @@ func newIdentity(ctx context.Context, cfg *config.Config, log *slog.Logger, st *
 		MaxSessionsPerUser:  cfg.Auth.MaxSessionsPerUser,
 		PublicURL:           cfg.Server.PublicURL,
 		ClientIP:            clientIP,
+		Audit:               aud,
 		OtherCredentialsExist: func(ctx context.Context) (bool, error) {
 			if static.Len() > 0 {
 				return true, nil
@@ -545,6 +558,9 @@ func (a *app) close(ctx context.Context) {
 			a.log.ErrorContext(ctx, "drain usage writer: the rest stays in the spool", "err", err)
 		}
 		cancel()
+	}
+	if a.auditDone != nil {
+		<-a.auditDone
 	}
 	if a.redis != nil {
 		_ = a.redis.Close()

@@ -49,6 +49,11 @@ func (a *app) reloadStaticTokens(ctx context.Context) error {
 	if len(toks) > 0 {
 		a.identity.MarkOtherCredentials()
 	}
+	names := make([]string, len(toks))
+	for i, t := range toks {
+		names[i] = t.Name
+	}
+	a.audit.Record(ctx, gateway.AuditEvent{Action: gateway.AuditStaticTokensReloaded, Details: map[string]any{"count": len(toks), "names": names}})
 	a.log.InfoContext(ctx, "static tokens reloaded", "count", len(toks))
 	return nil
 }

@@ -82,7 +82,7 @@ func withStore(ctx context.Context, e env, gf *globalFlags, fn func(*sqlstore.St
 		defer rc.Close()
 	}
 	publishChanges(st, feed, log)
-	return fn(st, auth.New(auth.Options{Users: st, Sessions: st, Mode: cfg.Auth.Mode, Hashes: newHashLimiter(cfg)}))
+	return fn(st, auth.New(auth.Options{Users: st, Sessions: st, Mode: cfg.Auth.Mode, Hashes: newHashLimiter(cfg), Audit: cliAudit(st)}))
 }
 
 // withUsers runs fn with an identity service on the configured database.

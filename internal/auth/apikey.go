@@ -67,6 +67,8 @@ type KeysOptions struct {
 	// Freshness bounds how long a cached key is trusted while the cache
 	// cannot sync (nil: no bound).
 	Freshness *Freshness
+	// Audit records key changes and exchanges (nil: nothing is recorded).
+	Audit gateway.Auditor
 }
 
 // Keys manages API keys and verifies them on the request path from an
@@ -103,6 +105,7 @@ func NewKeys(opt KeysOptions) *Keys {
 	if opt.CacheSize <= 0 {
 		opt.CacheSize = DefaultKeyCacheSize
 	}
+	opt.Audit = auditorOr(opt.Audit)
 	k := &Keys{opt: opt, users: opt.Users, byHash: map[[32]byte]*cachedKey{}, byID: map[string]*cachedKey{}, unknown: map[[32]byte]struct{}{}}
 	now := opt.Now
 	if now == nil {
@@ -416,7 +419,11 @@ func (ks *Keys) CreateKey(ctx context.Context, ownerID string, maxRole gateway.R
 		exp := ks.clock().Add(in.ExpiresIn).UTC()
 		k.ExpiresAt = &exp
 	}
-	if err := ks.opt.Store.CreateAPIKey(ctx, &k); err != nil {
+	if err := ks.opt.Audit.Change(ctx, func(ctx context.Context) ([]gateway.AuditEvent, error) {
+		err := ks.opt.Store.CreateAPIKey(ctx, &k)
+		return one(gateway.AuditEvent{Action: gateway.AuditKeyCreated, Target: keyRef(k.ID), Details: map[string]any{
+			"name": k.Name, "prefix": k.Prefix, "owner_id": k.OwnerID, "role": k.Role.String(), "end_user_mode": k.EndUserMode}}, err)
+	}); err != nil {
 		return gateway.APIKey{}, "", gateway.Internal("create api key", err)
 	}
 	ks.put(k)
@@ -460,7 +467,12 @@ func (ks *Keys) UpdateKey(ctx context.Context, id, ownerID string, p gateway.API
 	if err := checkAccess(models, mp); err != nil {
 		return gateway.APIKey{}, err
 	}
-	k, err := ks.opt.Store.UpdateAPIKey(ctx, id, ownerID, p)
+	var k gateway.APIKey
+	err := ks.opt.Audit.Change(ctx, func(ctx context.Context) ([]gateway.AuditEvent, error) {
+		var err error
+		k, err = ks.opt.Store.UpdateAPIKey(ctx, id, ownerID, p)
+		return one(gateway.AuditEvent{Action: "key.updated", Target: keyRef(id), Details: map[string]any{"owner_id": k.OwnerID}}, err)
+	})
 	if err != nil {
 		return gateway.APIKey{}, keyStoreErr("update api key", err)
 	}
@@ -494,7 +506,12 @@ func (ks *Keys) ListKeys(ctx context.Context, ownerID, cursor string, limit int)
 // not_found for a key of another owner or none). It takes effect on this
 // instance's next request and on others at their next sync.
 func (ks *Keys) RevokeKey(ctx context.Context, id, ownerID string) error {
-	k, err := ks.opt.Store.RevokeAPIKey(ctx, id, ownerID, ks.clock())
+	var k gateway.APIKey
+	err := ks.opt.Audit.Change(ctx, func(ctx context.Context) ([]gateway.AuditEvent, error) {
+		var err error
+		k, err = ks.opt.Store.RevokeAPIKey(ctx, id, ownerID, ks.clock())
+		return one(gateway.AuditEvent{Action: gateway.AuditKeyRevoked, Target: keyRef(id), Details: map[string]any{"owner_id": k.OwnerID}}, err)
+	})
 	if err != nil {
 		return keyStoreErr("revoke api key", err)
 	}
@@ -518,7 +535,13 @@ func (ks *Keys) RotateKey(ctx context.Context, id, ownerID string, grace time.Du
 		t := ks.clock().Add(grace).UTC()
 		until = &t
 	}
-	k, err := ks.opt.Store.RotateAPIKey(ctx, id, ownerID, hash, prefix, until)
+	var k gateway.APIKey
+	err = ks.opt.Audit.Change(ctx, func(ctx context.Context) ([]gateway.AuditEvent, error) {
+		var err error
+		k, err = ks.opt.Store.RotateAPIKey(ctx, id, ownerID, hash, prefix, until)
+		return one(gateway.AuditEvent{Action: gateway.AuditKeyRotated, Target: keyRef(id),
+			Details: map[string]any{"owner_id": k.OwnerID, "prefix": k.Prefix, "grace_seconds": int(grace / time.Second)}}, err)
+	})
 	if err != nil {
 		return gateway.APIKey{}, "", keyStoreErr("rotate api key", err)
 	}
@@ -552,6 +575,12 @@ func (ks *Keys) Exchange(ctx context.Context, p *gateway.Principal) (gateway.Sec
 	if err != nil {
 		return "", 0, gateway.Internal("exchange", err)
 	}
+	target := keyRef(p.KeyID)
+	if p.Kind == gateway.PrincipalStatic {
+		target = &gateway.AuditRef{Type: "static", ID: p.StaticName}
+	}
+	ks.opt.Audit.Record(ctx, gateway.AuditEvent{Action: gateway.AuditKeyExchanged, Target: target,
+		Details: map[string]any{"expires_in": int(ks.opt.ExchangeTTL / time.Second)}})
 	return tok, int(ks.opt.ExchangeTTL / time.Second), nil
 }
 

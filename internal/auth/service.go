@@ -119,6 +119,8 @@ type Options struct {
 	// ClientIP returns a request's client address (recorded with a new
 	// session); nil records none.
 	ClientIP func(*http.Request) string
+	// Audit records every change and login (nil: nothing is recorded).
+	Audit gateway.Auditor
 }
 
 // Service is the identity service: users, login, tokens, modes, setup
@@ -138,6 +140,7 @@ type Service struct {
 	sess       sessionConfig
 	initErr    error
 	sessNow    atomic.Pointer[func() time.Time] // SetSessionClock
+	audit      gateway.Auditor
 }
 
 // New returns a Service; call Init before serving.
@@ -178,7 +181,7 @@ func New(opt Options) *Service {
 	if opt.SessionSweepInterval <= 0 {
 		opt.SessionSweepInterval = DefaultSessionSweepInterval
 	}
-	s := &Service{opt: opt, cache: opt.Cache}
+	s := &Service{opt: opt, cache: opt.Cache, audit: auditorOr(opt.Audit)}
 	s.sess, s.initErr = newSessionConfig(opt.PublicURL)
 	if s.initErr != nil {
 		s.initErr = fmt.Errorf("public url: %w", s.initErr)

@@ -302,7 +302,11 @@ func (s *Service) EndSession(ctx context.Context, w http.ResponseWriter, p *gate
 	if p == nil || p.SessionID == "" || s.opt.Sessions == nil {
 		return nil
 	}
-	if err := s.opt.Sessions.DeleteSession(ctx, p.SessionID, p.UserID); err != nil && !errors.Is(err, gateway.ErrNotFound) {
+	err := s.audit.Change(ctx, func(ctx context.Context) ([]gateway.AuditEvent, error) {
+		return one(gateway.AuditEvent{Action: gateway.AuditLogout, Target: userRef(p.UserID), Details: map[string]any{"credential": "session"}},
+			s.opt.Sessions.DeleteSession(ctx, p.SessionID, p.UserID))
+	})
+	if err != nil && !errors.Is(err, gateway.ErrNotFound) {
 		return gateway.Internal("end session", err)
 	}
 	return nil
@@ -336,7 +340,10 @@ func (s *Service) RevokeSession(ctx context.Context, w http.ResponseWriter, p *g
 	if s.opt.Sessions == nil || p.UserID == "" || p.Kind != gateway.PrincipalUser {
 		return errSessionNotFound
 	}
-	if err := s.opt.Sessions.DeleteSession(ctx, id, p.UserID); err != nil {
+	if err := s.audit.Change(ctx, func(ctx context.Context) ([]gateway.AuditEvent, error) {
+		return one(gateway.AuditEvent{Action: gateway.AuditSessionRevoked, Target: userRef(p.UserID)},
+			s.opt.Sessions.DeleteSession(ctx, id, p.UserID))
+	}); err != nil {
 		if errors.Is(err, gateway.ErrNotFound) {
 			return errSessionNotFound
 		}
@@ -354,7 +361,10 @@ func (s *Service) RevokeOtherSessions(ctx context.Context, p *gateway.Principal)
 	if s.opt.Sessions == nil || p.UserID == "" || p.Kind != gateway.PrincipalUser {
 		return nil
 	}
-	if _, err := s.opt.Sessions.DeleteUserSessions(ctx, p.UserID, p.SessionID); err != nil {
+	if err := s.audit.Change(ctx, func(ctx context.Context) ([]gateway.AuditEvent, error) {
+		n, err := s.opt.Sessions.DeleteUserSessions(ctx, p.UserID, p.SessionID)
+		return one(gateway.AuditEvent{Action: gateway.AuditSessionRevoked, Target: userRef(p.UserID), Details: map[string]any{"sessions": n, "all_but_current": true}}, err)
+	}); err != nil {
 		return gateway.Internal("revoke sessions", err)
 	}
 	return nil
@@ -366,7 +376,10 @@ func (s *Service) RevokeUserSessions(ctx context.Context, id string) error {
 	if _, err := s.opt.Users.User(ctx, id); err != nil {
 		return mapStoreErr("revoke user sessions", err)
 	}
-	return s.endUserSessions(ctx, id, "")
+	return s.audit.Change(ctx, func(ctx context.Context) ([]gateway.AuditEvent, error) {
+		return one(gateway.AuditEvent{Action: gateway.AuditSessionRevoked, Target: userRef(id), Details: map[string]any{"all": true}},
+			s.endUserSessions(ctx, id, ""))
+	})
 }
 
 // endUserSessions ends every session of user id but except.

@@ -50,17 +50,25 @@ func checkNewUser(in gateway.NewUser) error {
 
 // create hashes the password and stores the user; first selects the
 // first-user (setup) insert.
-func (s *Service) create(ctx context.Context, in gateway.NewUser, role gateway.Role, first bool) (gateway.User, error) {
+func (s *Service) create(ctx context.Context, in gateway.NewUser, role gateway.Role, first bool, action string) (gateway.User, error) {
 	hash, err := s.hash(ctx, in.Password)
 	if err != nil {
 		return gateway.User{}, err
 	}
 	u := gateway.User{Email: in.Email, DisplayName: in.DisplayName, Role: role, Active: true, PasswordHash: hash}
-	if first {
-		err = s.opt.Users.CreateFirstUser(ctx, &u)
-	} else {
-		err = s.opt.Users.CreateUser(ctx, &u)
-	}
+	err = s.audit.Change(ctx, func(ctx context.Context) ([]gateway.AuditEvent, error) {
+		var err error
+		if first {
+			err = s.opt.Users.CreateFirstUser(ctx, &u)
+		} else {
+			err = s.opt.Users.CreateUser(ctx, &u)
+		}
+		ev := gateway.AuditEvent{Action: action, Target: userRef(u.ID), Details: map[string]any{"email": u.Email, "role": role.String()}}
+		if action != gateway.AuditUserCreated { // setup and registration: the new user acts
+			ev.Actor = userRef(u.ID)
+		}
+		return one(ev, err)
+	})
 	if err != nil {
 		if first && errors.Is(err, gateway.ErrConflict) {
 			return u, errAlreadySetUp
@@ -108,7 +116,7 @@ func (s *Service) Setup(ctx context.Context, in gateway.NewUser) (gateway.User, 
 	if err := checkNewUser(in); err != nil {
 		return gateway.User{}, err
 	}
-	u, err := s.create(ctx, in, gateway.RoleAdmin, true)
+	u, err := s.create(ctx, in, gateway.RoleAdmin, true, gateway.AuditSetup)
 	if err != nil {
 		return u, err
 	}
@@ -142,7 +150,7 @@ func (s *Service) Register(ctx context.Context, in gateway.NewUser) (*gateway.Lo
 			return nil, gateway.E(gateway.KindPermission, "email_domain_not_allowed", "Registration is not open to this email domain")
 		}
 	}
-	u, err := s.create(ctx, in, s.opt.DefaultRole, false)
+	u, err := s.create(ctx, in, s.opt.DefaultRole, false, gateway.AuditRegister)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +166,7 @@ func (s *Service) CreateUser(ctx context.Context, in gateway.NewUser) (gateway.U
 	if !in.Role.AtLeast(gateway.RoleViewer) {
 		return gateway.User{}, gateway.Invalid("missing_field", "body.role", "role is required")
 	}
-	return s.create(ctx, in, in.Role, false)
+	return s.create(ctx, in, in.Role, false, gateway.AuditUserCreated)
 }
 
 // ListUsers lists users in creation order (limit 1–200).
@@ -220,22 +228,32 @@ func (s *Service) updateUser(ctx context.Context, id string, p gateway.UserPatch
 		}
 		p.Password = nil
 	}
-	u, err := s.opt.Users.UpdateUser(ctx, id, p)
-	if err != nil {
-		return u, mapStoreErr("update user", err)
-	}
-	if hash != "" {
-		if err := s.opt.Users.SetPasswordHash(ctx, id, hash); err != nil {
-			return u, mapStoreErr("set password", err)
+	var u gateway.User
+	err := s.audit.Change(ctx, func(ctx context.Context) ([]gateway.AuditEvent, error) {
+		before, err := s.opt.Users.User(ctx, id)
+		if err != nil {
+			return nil, mapStoreErr("update user", err)
 		}
-		u.PasswordHash = hash
+		if u, err = s.opt.Users.UpdateUser(ctx, id, p); err != nil {
+			return nil, mapStoreErr("update user", err)
+		}
+		if hash != "" {
+			if err := s.opt.Users.SetPasswordHash(ctx, id, hash); err != nil {
+				return nil, mapStoreErr("set password", err)
+			}
+			u.PasswordHash = hash
+		}
+		if endSessions {
+			if err := s.endUserSessions(ctx, id, keepSession); err != nil {
+				return nil, err
+			}
+		}
+		return userChangeEvents(before, u, p, hash != ""), nil
+	})
+	if err != nil {
+		return u, err
 	}
 	s.remember(u)
-	if endSessions {
-		if err := s.endUserSessions(ctx, id, keepSession); err != nil {
-			return u, err
-		}
-	}
 	return u, nil
 }
 
@@ -338,6 +356,9 @@ func (s *Service) checkPassword(ctx context.Context, email string, password gate
 	}
 	if err != nil || verr != nil || !ok || !u.Active || pw == "" {
 		release()
+		if login {
+			s.audit.FailedLogin(ctx, email, map[string]any{"method": "password"})
+		}
 		return gateway.User{}, errInvalidCredentials
 	}
 	var newHash string
@@ -353,7 +374,7 @@ func (s *Service) checkPassword(ctx context.Context, email string, password gate
 	if !login {
 		return u, nil
 	}
-	if err := s.opt.Users.RecordLogin(ctx, u.ID, s.opt.Now()); err != nil {
+	if err := s.recordLogin(ctx, u, "password"); err != nil {
 		s.opt.Log.WarnContext(ctx, "record login", "user_id", u.ID, "err", err)
 	}
 	return u, nil
@@ -400,7 +421,10 @@ func (s *Service) Logout(ctx context.Context, p *gateway.Principal) error {
 	// Tokens carry iat in microseconds: everything issued up to and
 	// including this microsecond is revoked.
 	after := s.opt.Now().UTC().Truncate(1000).Add(1000)
-	if err := s.opt.Users.RevokeTokens(ctx, p.UserID, after); err != nil {
+	if err := s.audit.Change(ctx, func(ctx context.Context) ([]gateway.AuditEvent, error) {
+		return one(gateway.AuditEvent{Action: gateway.AuditLogout, Target: userRef(p.UserID), Details: map[string]any{"credential": "jwt"}},
+			s.opt.Users.RevokeTokens(ctx, p.UserID, after))
+	}); err != nil {
 		return mapStoreErr("logout", err)
 	}
 	u, err := s.opt.Users.User(ctx, p.UserID)
@@ -422,7 +446,21 @@ type UserKeys interface {
 // and makes their keys fail), then every key of theirs is revoked. It
 // returns the user and how many keys it revoked. Errors: 404 not_found,
 // 409 last_admin.
-func (s *Service) SoftDelete(ctx context.Context, id string, keys UserKeys) (gateway.User, int, error) {
+func (s *Service) SoftDelete(ctx context.Context, id string, keys UserKeys) (u gateway.User, revoked int, err error) {
+	// One transaction: the deactivation, every key's revocation and their
+	// records (user.deactivated, key.revoked, user.deleted).
+	err = s.audit.Change(ctx, func(ctx context.Context) ([]gateway.AuditEvent, error) {
+		var err error
+		u, revoked, err = s.softDelete(ctx, id, keys)
+		return one(gateway.AuditEvent{Action: gateway.AuditUserDeleted, Target: userRef(id), Details: map[string]any{"keys_revoked": revoked}}, err)
+	})
+	if err == nil {
+		s.remember(u)
+	}
+	return u, revoked, err
+}
+
+func (s *Service) softDelete(ctx context.Context, id string, keys UserKeys) (gateway.User, int, error) {
 	no := false
 	u, err := s.UpdateUser(ctx, id, gateway.UserPatch{Active: &no})
 	if err != nil {

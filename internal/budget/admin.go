@@ -98,7 +98,9 @@ func (s *Service) Create(ctx context.Context, b *gateway.Budget) error {
 	if err := Validate(b); err != nil {
 		return err
 	}
-	if err := s.store.CreateBudget(ctx, b); err != nil {
+	if err := s.audit.Change(ctx, func(ctx context.Context) ([]gateway.AuditEvent, error) {
+		return budgetChanged("create", b, s.store.CreateBudget(ctx, b))
+	}); err != nil {
 		return storeErr("create budget", err)
 	}
 	s.reloadNow(ctx)
@@ -110,7 +112,9 @@ func (s *Service) Update(ctx context.Context, b *gateway.Budget) error {
 	if err := Validate(b); err != nil {
 		return err
 	}
-	if err := s.store.UpdateBudget(ctx, b); err != nil {
+	if err := s.audit.Change(ctx, func(ctx context.Context) ([]gateway.AuditEvent, error) {
+		return budgetChanged("update", b, s.store.UpdateBudget(ctx, b))
+	}); err != nil {
 		return storeErr("update budget", err)
 	}
 	s.reloadNow(ctx)
@@ -119,7 +123,9 @@ func (s *Service) Update(ctx context.Context, b *gateway.Budget) error {
 
 // Delete deletes budget id (404 not_found).
 func (s *Service) Delete(ctx context.Context, id string) error {
-	if err := s.store.DeleteBudget(ctx, id); err != nil {
+	if err := s.audit.Change(ctx, func(ctx context.Context) ([]gateway.AuditEvent, error) {
+		return budgetChanged("delete", &gateway.Budget{ID: id}, s.store.DeleteBudget(ctx, id))
+	}); err != nil {
 		return storeErr("delete budget", err)
 	}
 	s.reloadNow(ctx)
@@ -132,7 +138,9 @@ func (s *Service) PutSubject(ctx context.Context, b *gateway.Budget) error {
 	if err := Validate(b); err != nil {
 		return err
 	}
-	if err := s.store.ReplaceSubjectBudgets(ctx, b); err != nil {
+	if err := s.audit.Change(ctx, func(ctx context.Context) ([]gateway.AuditEvent, error) {
+		return budgetChanged("replace", b, s.store.ReplaceSubjectBudgets(ctx, b))
+	}); err != nil {
 		return storeErr("put budget", err)
 	}
 	s.reloadNow(ctx)
@@ -142,7 +150,14 @@ func (s *Service) PutSubject(ctx context.Context, b *gateway.Budget) error {
 // DeleteSubject deletes every budget of a subject (404 not_found when
 // there was none).
 func (s *Service) DeleteSubject(ctx context.Context, t gateway.BudgetSubjectType, subject string) error {
-	n, err := s.store.DeleteSubjectBudgets(ctx, t, subject)
+	var n int
+	err := s.audit.Change(ctx, func(ctx context.Context) ([]gateway.AuditEvent, error) {
+		var err error
+		if n, err = s.store.DeleteSubjectBudgets(ctx, t, subject); err != nil || n == 0 {
+			return nil, err
+		}
+		return budgetChanged("delete", &gateway.Budget{SubjectType: t, Subject: subject}, nil)
+	})
 	if err != nil {
 		return gateway.Internal("delete budget", err)
 	}
@@ -157,4 +172,29 @@ func (s *Service) reloadNow(ctx context.Context) {
 	if err := s.Reload(ctx); err != nil {
 		s.log.WarnContext(ctx, "reload budgets", "err", err)
 	}
+}
+
+// budgetChanged is the budget.changed record of op on b.
+func budgetChanged(op string, b *gateway.Budget, err error) ([]gateway.AuditEvent, error) {
+	if err != nil {
+		return nil, err
+	}
+	d := map[string]any{"op": op}
+	if b.SubjectType != "" {
+		d["subject_type"], d["subject"] = string(b.SubjectType), b.Subject
+	}
+	if b.Period != "" {
+		d["period"] = string(b.Period)
+	}
+	if b.MaxTokens != nil {
+		d["max_tokens"] = *b.MaxTokens
+	}
+	if b.MaxCost != nil {
+		d["max_cost"] = b.MaxCost.String()
+	}
+	var t *gateway.AuditRef
+	if b.ID != "" {
+		t = &gateway.AuditRef{Type: "budget", ID: b.ID}
+	}
+	return []gateway.AuditEvent{{Action: gateway.AuditBudgetChanged, Target: t, Details: d}}, nil
 }

@@ -34,6 +34,8 @@ type Options struct {
 	Log        *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Audit records budget changes and alerts (nil: nothing is recorded).
+	Audit gateway.Auditor
 }
 
 // Service admits and settles requests against budgets. Safe for
@@ -50,6 +52,7 @@ type Service struct {
 	inFlight map[string]int // "key:<id>" / "user:<id>" → requests in flight
 
 	alerts prometheus.Counter
+	audit  gateway.Auditor
 	// alerted remembers the (budget, period start) alerts this instance
 	// saw recorded, so a budget past its threshold costs no extra write
 	// per request.
@@ -69,9 +72,12 @@ func subjectKey(t gateway.BudgetSubjectType, subject string) string {
 // New returns a Service with an empty index; call Reload (or Run) to load
 // the budgets.
 func New(opt Options) *Service {
-	s := &Service{store: opt.Store, ttl: opt.ReservationTTL, log: opt.Log, inFlight: map[string]int{},
+	s := &Service{store: opt.Store, ttl: opt.ReservationTTL, log: opt.Log, inFlight: map[string]int{}, audit: opt.Audit,
 		alerts: prometheus.NewCounter(prometheus.CounterOpts{Name: "tollgate_budget_alerts_total",
 			Help: "Budgets whose alert_percent was crossed (once per budget and period)."})}
+	if s.audit == nil {
+		s.audit = gateway.NopAuditor{}
+	}
 	if s.ttl <= 0 {
 		s.ttl = 10 * time.Minute
 	}
@@ -242,7 +248,19 @@ func (s *Service) checkAlerts(ctx context.Context, budgets []gateway.Budget, cou
 		if _, ok := s.alerted.Load(seen); ok {
 			continue
 		}
-		first, err := s.store.MarkBudgetAlerted(ctx, b.ID, c.PeriodStart)
+		var first bool
+		err := s.audit.Change(ctx, func(ctx context.Context) ([]gateway.AuditEvent, error) {
+			var err error
+			if first, err = s.store.MarkBudgetAlerted(ctx, b.ID, c.PeriodStart); err != nil || !first {
+				return nil, err
+			}
+			// One record per budget and period: the mark and the record commit together.
+			return []gateway.AuditEvent{{Action: gateway.AuditBudgetAlert, Actor: &gateway.AuditRef{Type: gateway.AuditActorSystem},
+				Target: &gateway.AuditRef{Type: "budget", ID: b.ID}, Details: map[string]any{
+					"subject_type": string(b.SubjectType), "subject": b.Subject, "period": string(b.Period),
+					"period_start": c.PeriodStart.UTC().Format(time.RFC3339), "alert_percent": b.AlertPercent,
+					"used_tokens": c.UsedTokens, "used_cost": c.UsedCost.String()}}}, nil
+		})
 		if err != nil {
 			s.log.ErrorContext(ctx, "mark budget alerted", "budget", b.ID, "err", err)
 			continue

@@ -34,7 +34,7 @@ func TestEnvErrorsNameVariableAndValue(t *testing.T) {
 func TestFileErrorsNameTheSection(t *testing.T) {
 	cases := []struct{ name, file, key, msg string }{
 		{"UnknownSection", "[sever]\naddr = \"127.0.0.1:1\"\n", "sever",
-			"unknown section [sever] in %s (sections: auth, database, log, metrics, pricing, rate_limit, redis, server, stream, usage)"},
+			"unknown section [sever] in %s (sections: audit, auth, database, log, metrics, pricing, rate_limit, redis, server, stream, usage)"},
 		{"UnknownSubsection", "[rate_limit.defualt]\nburst = 1\n", "rate_limit.defualt", "unknown section [rate_limit.defualt] in %s"},
 		{"UnknownKey", "[server]\nadress = \"x\"\n", "server.adress", "unknown key in section [server] of %s"},
 		{"TopLevelKey", "addr = \"x\"\n", "addr", "unknown top-level key in %s (keys belong in a section such as [server])"},

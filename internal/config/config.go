@@ -19,6 +19,7 @@ type Config struct {
 	Redis     Redis      `koanf:"redis" toml:"redis"`
 	Usage     Usage      `koanf:"usage" toml:"usage"`
 	Stream    Stream     `koanf:"stream" toml:"stream"`
+	Audit     Audit      `koanf:"audit" toml:"audit"`
 	Metrics   Metrics    `koanf:"metrics" toml:"metrics"`
 	Providers []Provider `koanf:"providers" toml:"providers"`
 	Models    []Model    `koanf:"models" toml:"models"`
@@ -185,6 +186,16 @@ type Stream struct {
 	SubscriberBuffer         int           `koanf:"subscriber_buffer" toml:"subscriber_buffer"`
 }
 
+// Audit configures the audit log (SPEC 8.1).
+type Audit struct {
+	// Retention is how long records are kept (default 365 days); older
+	// ones are pruned every hour, the chain anchored at the cut.
+	Retention time.Duration `koanf:"retention" toml:"retention"`
+	// MaxFailedLoginRecordsPerMinute bounds the auth.login_failed records
+	// of one instance per minute; the rest are counted.
+	MaxFailedLoginRecordsPerMinute int `koanf:"max_failed_login_records_per_minute" toml:"max_failed_login_records_per_minute"`
+}
+
 // Metrics configures GET /metrics.
 type Metrics struct {
 	// RequireAuth makes /metrics an admin route (401/403 like any other).
@@ -264,6 +275,7 @@ func Defaults() Config {
 		RateLimit: RateLimit{Backend: "memory", Default: Policy{RequestsPerMinute: 600, Burst: 100}},
 		Usage:     Usage{FlushInterval: time.Second, BatchSize: 500, QueueSize: 65536, RawRetention: 90 * 24 * time.Hour},
 		Stream:    Stream{Backend: "auto", Retention: 48 * time.Hour, MaxEventsPerConversation: 10000, SubscriberBuffer: 256},
+		Audit:     Audit{Retention: 365 * 24 * time.Hour, MaxFailedLoginRecordsPerMinute: 600},
 		Providers: []Provider{},
 		Models:    []Model{},
 		Pricing:   Pricing{Currency: "USD"},

@@ -124,6 +124,9 @@ func TestBadValuesNameTheKey(t *testing.T) {
 		{"EmptyCurrency", "[pricing]\ncurrency = \"\"\n", nil, "pricing.currency"},
 		{"ZeroRawRetention", "", []string{"TOLLGATE_USAGE_RAW_RETENTION=0s"}, "usage.raw_retention"},
 		{"BadRawRetention", "[usage]\nraw_retention = \"forever\"\n", nil, "usage.raw_retention"},
+		{"AuditRetentionZero", "", []string{"TOLLGATE_AUDIT_RETENTION=0s"}, "audit.retention"},
+		{"AuditFailedLoginsZero", "[audit]\nmax_failed_login_records_per_minute = 0\n", nil, "audit.max_failed_login_records_per_minute"},
+		{"AuditFailedLoginsNotInt", "", []string{"TOLLGATE_AUDIT_MAX_FAILED_LOGIN_RECORDS_PER_MINUTE=many"}, "audit.max_failed_login_records_per_minute"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -57,6 +57,7 @@ func (c *Config) Validate() error {
 		"usage.flush_interval":       c.Usage.FlushInterval,
 		"usage.raw_retention":        c.Usage.RawRetention,
 		"stream.retention":           c.Stream.Retention,
+		"audit.retention":            c.Audit.Retention,
 	} {
 		if d <= 0 {
 			return bad(name, "must be a positive duration such as \"30s\"")
@@ -125,6 +126,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Stream.MaxEventsPerConversation <= 0 {
 		return bad("stream.max_events_per_conversation", "must be positive")
+	}
+	if n := c.Audit.MaxFailedLoginRecordsPerMinute; n <= 0 || n > 1_000_000 {
+		return bad("audit.max_failed_login_records_per_minute", "must be from 1 to 1000000")
 	}
 	if c.Stream.SubscriberBuffer <= 0 {
 		return bad("stream.subscriber_buffer", "must be positive")

@@ -43,8 +43,14 @@ func (s *Service) CreateInvite(ctx context.Context, o gateway.Owner, conversatio
 		in.TTL = DefaultInviteTTL
 	}
 	token := invitePrefix + strings.ToLower(rand.Text()) + strings.ToLower(rand.Text())
-	inv, err := s.store.CreateInvite(ctx, o, gateway.Invite{ConversationID: conversationID, TokenHash: HashToken(token),
-		Role: in.Role, ExpiresAt: s.clock().Add(in.TTL), MaxUses: in.MaxUses})
+	var inv gateway.Invite
+	err := s.audited(ctx, func(ctx context.Context) (gateway.AuditEvent, error) {
+		var err error
+		inv, err = s.store.CreateInvite(ctx, o, gateway.Invite{ConversationID: conversationID, TokenHash: HashToken(token),
+			Role: in.Role, ExpiresAt: s.clock().Add(in.TTL), MaxUses: in.MaxUses})
+		return convEvent(gateway.AuditInviteCreated, conversationID, map[string]any{"invite_id": inv.ID, "role": in.Role,
+			"expires_at": inv.ExpiresAt.Format(time.RFC3339), "max_uses": in.MaxUses}), err
+	})
 	if err != nil {
 		return inv, "", storeError("create invite", err, "conversation_not_found")
 	}
@@ -84,7 +90,12 @@ func (s *Service) AcceptInvite(ctx context.Context, p *gateway.Principal, token 
 	if !gateway.ParticipantOf(o) || !strings.HasPrefix(token, invitePrefix) {
 		return gateway.Conversation{}, inviteNotFound()
 	}
-	inv, err := s.store.AcceptInvite(ctx, HashToken(token), o.UserID, s.clock())
+	var inv gateway.Invite
+	err := s.audited(ctx, func(ctx context.Context) (gateway.AuditEvent, error) {
+		var err error
+		inv, err = s.store.AcceptInvite(ctx, HashToken(token), o.UserID, s.clock())
+		return convEvent(gateway.AuditInviteAccepted, inv.ConversationID, map[string]any{"invite_id": inv.ID, "role": inv.Role}), err
+	})
 	if err != nil {
 		if errors.Is(err, gateway.ErrNotFound) {
 			return gateway.Conversation{}, inviteNotFound()

@@ -62,7 +62,12 @@ func (s *Service) AddParticipant(ctx context.Context, o gateway.Owner, conversat
 	if uid == o.UserID {
 		return gateway.Participant{}, gateway.Invalid("invalid_field", param, "the owner of a conversation cannot be a participant")
 	}
-	p, err := s.store.AddParticipant(ctx, o, c.ID, uid, in.Role)
+	var p gateway.Participant
+	err = s.audited(ctx, func(ctx context.Context) (gateway.AuditEvent, error) {
+		var err error
+		p, err = s.store.AddParticipant(ctx, o, c.ID, uid, in.Role)
+		return convEvent(gateway.AuditParticipantAdded, c.ID, map[string]any{"user_id": uid, "role": in.Role}), err
+	})
 	if err != nil {
 		return p, storeError("add participant", err, "conversation_not_found")
 	}
@@ -99,7 +104,10 @@ func (s *Service) RemoveParticipant(ctx context.Context, o gateway.Owner, conver
 	if _, err := s.store.GetConversation(ctx, o, conversationID); err != nil {
 		return storeError("remove participant", err, "conversation_not_found")
 	}
-	if err := s.store.RemoveParticipant(ctx, o, conversationID, userID); err != nil {
+	if err := s.audited(ctx, func(ctx context.Context) (gateway.AuditEvent, error) {
+		return convEvent(gateway.AuditParticipantRemoved, conversationID, map[string]any{"user_id": userID}),
+			s.store.RemoveParticipant(ctx, o, conversationID, userID)
+	}); err != nil {
 		if errors.Is(err, gateway.ErrNotFound) {
 			return gateway.NotFound("not_found", "Participant not found.")
 		}

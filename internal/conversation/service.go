@@ -37,6 +37,9 @@ type Options struct {
 	// (nil: time.Now).
 	Now func() time.Time
 	Log *slog.Logger
+	// Audit records sharing, participants and invites (nil: nothing is
+	// recorded).
+	Audit gateway.Auditor
 }
 
 // Service is the conversation service. It is safe for concurrent use.
@@ -48,6 +51,7 @@ type Service struct {
 	now       func() time.Time
 	eph       *ephemeral
 	log       *slog.Logger
+	audit     gateway.Auditor
 }
 
 // New returns the service.
@@ -58,7 +62,11 @@ func New(opt Options) *Service {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	return &Service{store: opt.Store, completer: opt.Completer, publisher: opt.Publisher, users: opt.Users, now: opt.Now, eph: newEphemeral(), log: opt.Log}
+	if opt.Audit == nil {
+		opt.Audit = gateway.NopAuditor{}
+	}
+	return &Service{store: opt.Store, completer: opt.Completer, publisher: opt.Publisher, users: opt.Users, now: opt.Now, eph: newEphemeral(), log: opt.Log,
+		audit: opt.Audit}
 }
 
 // storeError maps a store error: ErrNotFound to 404 with the code

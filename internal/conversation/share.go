@@ -26,7 +26,10 @@ type Shared struct {
 // Errors: 404 conversation_not_found.
 func (s *Service) Share(ctx context.Context, o gateway.Owner, conversationID string) (gateway.Secret, error) {
 	token := sharePrefix + strings.ToLower(rand.Text()) + strings.ToLower(rand.Text())
-	if err := s.store.SetShare(ctx, o, conversationID, HashToken(token)); err != nil {
+	if err := s.audited(ctx, func(ctx context.Context) (gateway.AuditEvent, error) {
+		return convEvent(gateway.AuditConversationShared, conversationID, map[string]any{"op": "share"}),
+			s.store.SetShare(ctx, o, conversationID, HashToken(token))
+	}); err != nil {
 		return "", storeError("share conversation", err, "conversation_not_found")
 	}
 	return gateway.Secret(token), nil
@@ -39,7 +42,9 @@ func (s *Service) Unshare(ctx context.Context, o gateway.Owner, conversationID s
 	if err != nil || c.Role != gateway.RoleOwner || c.EndUserID != "" {
 		return storeError("unshare conversation", orNotFound(err), "conversation_not_found")
 	}
-	if err := s.store.DeleteShare(ctx, o, c.ID); err != nil {
+	if err := s.audited(ctx, func(ctx context.Context) (gateway.AuditEvent, error) {
+		return convEvent(gateway.AuditConversationShared, c.ID, map[string]any{"op": "unshare"}), s.store.DeleteShare(ctx, o, c.ID)
+	}); err != nil {
 		if errors.Is(err, gateway.ErrNotFound) {
 			return gateway.NotFound("not_found", "Share link not found.")
 		}

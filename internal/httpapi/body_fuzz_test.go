@@ -30,6 +30,7 @@ type (
 	anySessions      struct{ httpapi.SessionManager }
 	anyOAuth         struct{ httpapi.OAuth }
 	anyEvents        struct{ events.Hub }
+	anyAuditLog      struct{ httpapi.AuditLog }
 )
 
 // bodyFuzzOptions registers every route: each dependency that gates
@@ -38,7 +39,7 @@ func bodyFuzzOptions() httpapi.Options {
 	return httpapi.Options{Identity: anyIdentity{}, Keys: anyKeys{},
 		Conversations: conversation.New(conversation.Options{Store: anyConversations{}, Completer: anyCompleter{}}),
 		RateLimits:    anyRateLimits{}, Usage: anyUsage{}, Budgets: anyBudgets{}, Sessions: anySessions{},
-		OAuth: anyOAuth{}, Events: anyEvents{}}
+		OAuth: anyOAuth{}, Events: anyEvents{}, AuditLog: anyAuditLog{}, Audit: gateway.NopAuditor{}}
 }
 
 // TestBodyFuzzOptionsAreComplete fails when httpapi.Options gains an

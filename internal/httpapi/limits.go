@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -92,7 +93,10 @@ func (s *Server) rateLimitRoutes() {
 			if err := p.Validate(); err != nil {
 				return err
 			}
-			if err := st.CreateRateLimitPolicy(r.Context(), &p); err != nil {
+			if err := s.audited(r, func(ctx context.Context) (gateway.AuditEvent, error) {
+				err := st.CreateRateLimitPolicy(ctx, &p) // fills p.ID
+				return policyEvent("create", &p), err
+			}); err != nil {
 				return storeError("create policy", err, "body.name", "a policy with this name exists")
 			}
 			changed(r)
@@ -109,7 +113,9 @@ func (s *Server) rateLimitRoutes() {
 			if err := p.Validate(); err != nil {
 				return err
 			}
-			if err := st.UpdateRateLimitPolicy(r.Context(), &p); err != nil {
+			if err := s.audited(r, func(ctx context.Context) (gateway.AuditEvent, error) {
+				return policyEvent("update", &p), st.UpdateRateLimitPolicy(ctx, &p)
+			}); err != nil {
 				return storeError("update policy", err, "body.name", "a policy with this name exists")
 			}
 			changed(r)
@@ -118,7 +124,10 @@ func (s *Server) rateLimitRoutes() {
 	s.Handle(Route{Method: "DELETE", Path: base + "/policies/{id}", Access: admin, OperationID: "deleteRateLimitPolicy", Tags: tags,
 		Summary: "Delete a policy and its assignments", Status: http.StatusNoContent,
 		Handler: func(w http.ResponseWriter, r *http.Request) error {
-			if err := st.DeleteRateLimitPolicy(r.Context(), r.PathValue("id")); err != nil {
+			if err := s.audited(r, func(ctx context.Context) (gateway.AuditEvent, error) {
+				return gateway.AuditEvent{Action: gateway.AuditRateLimitPolicy, Target: &gateway.AuditRef{Type: "rate_limit_policy", ID: r.PathValue("id")},
+					Details: map[string]any{"op": "delete"}}, st.DeleteRateLimitPolicy(ctx, r.PathValue("id"))
+			}); err != nil {
 				return storeError("delete policy", err, "", "")
 			}
 			changed(r)
@@ -151,7 +160,11 @@ func (s *Server) rateLimitRoutes() {
 			if _, err := st.RateLimitPolicy(r.Context(), a.PolicyID); err != nil {
 				return storeError("get policy", err, "body.policy_id", "")
 			}
-			if err := st.CreateRateLimitAssignment(r.Context(), &a); err != nil {
+			if err := s.audited(r, func(ctx context.Context) (gateway.AuditEvent, error) {
+				err := st.CreateRateLimitAssignment(ctx, &a)
+				return gateway.AuditEvent{Action: gateway.AuditRateLimitAssignment, Target: &gateway.AuditRef{Type: "rate_limit_assignment", ID: a.ID},
+					Details: map[string]any{"op": "create", "policy_id": a.PolicyID, "subject_type": a.SubjectType, "subject": a.Subject}}, err
+			}); err != nil {
 				return storeError("create assignment", err, "body.subject", "this subject already has a policy")
 			}
 			changed(r)
@@ -160,7 +173,10 @@ func (s *Server) rateLimitRoutes() {
 	s.Handle(Route{Method: "DELETE", Path: base + "/assignments/{id}", Access: admin, OperationID: "deleteRateLimitAssignment", Tags: tags,
 		Summary: "Delete an assignment", Status: http.StatusNoContent,
 		Handler: func(w http.ResponseWriter, r *http.Request) error {
-			if err := st.DeleteRateLimitAssignment(r.Context(), r.PathValue("id")); err != nil {
+			if err := s.audited(r, func(ctx context.Context) (gateway.AuditEvent, error) {
+				return gateway.AuditEvent{Action: gateway.AuditRateLimitAssignment, Target: &gateway.AuditRef{Type: "rate_limit_assignment", ID: r.PathValue("id")},
+					Details: map[string]any{"op": "delete"}}, st.DeleteRateLimitAssignment(ctx, r.PathValue("id"))
+			}); err != nil {
 				return storeError("delete assignment", err, "", "")
 			}
 			changed(r)

@@ -109,6 +109,11 @@ type Options struct {
 	// method, route pattern, status, duration, principal, request id.
 	// /healthz, /readyz and /metrics are logged only when they fail.
 	AccessLog *slog.Logger
+	// Audit records access.denied for every 403 on an admin route (nil:
+	// none); AuditLog serves GET /api/admin/audit and GET /api/audit (nil:
+	// neither is registered).
+	Audit    gateway.Auditor
+	AuditLog AuditLog
 }
 
 // Server is the router with every route registered.
@@ -172,6 +177,7 @@ func New(opt Options) *Server {
 	s.conversationRoutes()
 	s.keyRoutes()
 	s.sessionRoutes()
+	s.auditRoutes()
 	s.mux.Handle("/", s.instrument("unmatched", s.unmatched(s.mux)))
 	s.handler = s.outer(s.mux)
 	return s
@@ -226,6 +232,7 @@ func (s *Server) chain(rt *Route) http.Handler {
 		if rt.NoStore {
 			w.Header().Set("Cache-Control", "no-store")
 		}
+		r = s.requestMeta(r)
 		if !need.Public {
 			p, err := s.authenticate(r)
 			if err == nil && !p.Role.AtLeast(need.MinRole) {
@@ -244,6 +251,7 @@ func (s *Server) chain(rt *Route) http.Handler {
 					s.opt.Sessions.ClearSessionCookies(w)
 				}
 				s.denials.denied(r, rt.Pattern(), p, err)
+				s.auditDenied(r, rt, p, err)
 				WriteError(w, r, s.log, err)
 				return
 			}
@@ -261,6 +269,7 @@ func (s *Server) chain(rt *Route) http.Handler {
 				return
 			}
 			s.denials.denied(r, rt.Pattern(), gateway.PrincipalFrom(r.Context()), err)
+			s.auditDenied(r, rt, gateway.PrincipalFrom(r.Context()), err)
 			WriteError(w, r, s.log, err)
 		}
 	})

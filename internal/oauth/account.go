@@ -78,7 +78,13 @@ func (s *Service) register(ctx context.Context, p *provider, acct account) (gate
 	}
 	u := gateway.User{Email: acct.Email, DisplayName: name, Role: role, Active: true}
 	id := gateway.UserIdentity{Provider: p.Name, Subject: acct.Subject, Email: acct.Email}
-	if err := s.opt.Store.CreateUserWithIdentity(ctx, &u, &id); err != nil {
+	if err := s.auditor().Change(ctx, func(ctx context.Context) ([]gateway.AuditEvent, error) {
+		if err := s.opt.Store.CreateUserWithIdentity(ctx, &u, &id); err != nil {
+			return nil, err
+		}
+		return []gateway.AuditEvent{{Action: gateway.AuditRegister, Actor: &gateway.AuditRef{Type: "user", ID: u.ID},
+			Target: &gateway.AuditRef{Type: "user", ID: u.ID}, Details: map[string]any{"provider": p.Name, "email": u.Email, "role": role.String()}}}, nil
+	}); err != nil {
 		if errors.Is(err, gateway.ErrConflict) {
 			return u, fail(ErrEmailTaken, err)
 		}
@@ -110,7 +116,14 @@ func (s *Service) link(ctx context.Context, p *provider, acct account, userID st
 	if acct.EmailVerified {
 		email = acct.Email
 	}
-	err = s.opt.Store.LinkUserIdentity(ctx, &gateway.UserIdentity{Provider: p.Name, Subject: acct.Subject, UserID: userID, Email: email})
+	err = s.auditor().Change(ctx, func(ctx context.Context) ([]gateway.AuditEvent, error) {
+		err := s.opt.Store.LinkUserIdentity(ctx, &gateway.UserIdentity{Provider: p.Name, Subject: acct.Subject, UserID: userID, Email: email})
+		if err != nil {
+			return nil, err
+		}
+		return []gateway.AuditEvent{{Action: gateway.AuditOAuthLinked, Actor: &gateway.AuditRef{Type: "user", ID: userID},
+			Target: &gateway.AuditRef{Type: "user", ID: userID}, Details: map[string]any{"provider": p.Name, "email": email}}}, nil
+	})
 	if errors.Is(err, gateway.ErrConflict) {
 		return fail(ErrIdentityInUse, err)
 	}
@@ -123,4 +136,11 @@ func (s *Service) link(ctx context.Context, p *provider, acct account, userID st
 func plainEmail(e string) bool {
 	a, err := mail.ParseAddress(e)
 	return err == nil && a.Address == e && a.Name == "" && len(e) <= 254 && strings.Contains(e, "@")
+}
+
+func (s *Service) auditor() gateway.Auditor {
+	if s.opt.Audit == nil {
+		return gateway.NopAuditor{}
+	}
+	return s.opt.Audit
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/tollgate/tollgate/internal/gateway"
 )
 
 // failure is a flow error: Code is what the login page gets
@@ -162,7 +164,13 @@ func (s *Service) Callback(w http.ResponseWriter, r *http.Request) error {
 		return s.fail(w, r, p.Name, ferr)
 	}
 	rec := &writeTracker{ResponseWriter: w}
-	if err := s.opt.SignIn.StartSession(r.Context(), rec, r, u); err != nil {
+	if err := s.auditor().Change(r.Context(), func(ctx context.Context) ([]gateway.AuditEvent, error) {
+		if err := s.opt.SignIn.StartSession(ctx, rec, r, u); err != nil {
+			return nil, err
+		}
+		return []gateway.AuditEvent{{Action: gateway.AuditOAuthLogin, Actor: &gateway.AuditRef{Type: "user", ID: u.ID},
+			Target: &gateway.AuditRef{Type: "user", ID: u.ID}, Details: map[string]any{"provider": p.Name}}}, nil
+	}); err != nil {
 		if !rec.wrote {
 			return s.fail(w, r, p.Name, fail(ErrServerError, err))
 		}

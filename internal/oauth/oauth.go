@@ -126,6 +126,8 @@ type Options struct {
 	HTTPClient *http.Client
 	Log        *slog.Logger
 	Now        func() time.Time
+	// Audit records OAuth sign-ins and links (nil: nothing is recorded).
+	Audit gateway.Auditor
 }
 
 // Service runs the OAuth flows.

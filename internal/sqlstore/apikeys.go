@@ -84,7 +84,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, k *gateway.APIKey) error {
 		return fmt.Errorf("create api key: role %v is not a role", k.Role)
 	}
 	t := now()
-	_, err = s.db.ExecContext(ctx, s.q(`INSERT INTO api_keys (id, name, prefix, owner_id, role, end_user_mode, key_hash, created_at, updated_at, expires_at, allowed_models, max_parallel)
+	_, err = s.conn(ctx).ExecContext(ctx, s.q(`INSERT INTO api_keys (id, name, prefix, owner_id, role, end_user_mode, key_hash, created_at, updated_at, expires_at, allowed_models, max_parallel)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		id.String(), k.Name, k.Prefix, k.OwnerID, k.Role.String(), k.EndUserMode, hashText(k.Hash), t, t, utcPtr(k.ExpiresAt),
 		encodeModels(k.AllowedModels), k.MaxParallel)
@@ -101,7 +101,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, k *gateway.APIKey) error {
 
 // APIKey returns the key id, or gateway.ErrNotFound.
 func (s *Store) APIKey(ctx context.Context, id string) (gateway.APIKey, error) {
-	k, err := scanAPIKey(s.db.QueryRowContext(ctx, s.q(`SELECT `+apiKeyColumns+` FROM api_keys WHERE id = ?`), id))
+	k, err := scanAPIKey(s.conn(ctx).QueryRowContext(ctx, s.q(`SELECT `+apiKeyColumns+` FROM api_keys WHERE id = ?`), id))
 	return k, s.mapErr("get api key", err)
 }
 
@@ -109,12 +109,12 @@ func (s *Store) APIKey(ctx context.Context, id string) (gateway.APIKey, error) {
 // h, or gateway.ErrNotFound.
 func (s *Store) APIKeyByHash(ctx context.Context, h [32]byte) (gateway.APIKey, error) {
 	ht := hashText(h)
-	k, err := scanAPIKey(s.db.QueryRowContext(ctx, s.q(`SELECT `+apiKeyColumns+` FROM api_keys WHERE key_hash = ? OR prev_hash = ?`), ht, ht))
+	k, err := scanAPIKey(s.conn(ctx).QueryRowContext(ctx, s.q(`SELECT `+apiKeyColumns+` FROM api_keys WHERE key_hash = ? OR prev_hash = ?`), ht, ht))
 	return k, s.mapErr("get api key by hash", err)
 }
 
 func (s *Store) queryAPIKeys(ctx context.Context, op, query string, args ...any) ([]gateway.APIKey, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
+	rows, err := s.conn(ctx).QueryContext(ctx, s.q(query), args...)
 	if err != nil {
 		return nil, s.mapErr(op, err)
 	}
@@ -176,7 +176,7 @@ func (s *Store) ListAPIKeys(ctx context.Context, ownerID, cursor string, limit i
 // no such key.
 func (s *Store) RevokeAPIKey(ctx context.Context, id, ownerID string, at time.Time) (gateway.APIKey, error) {
 	f, fa := keyOwnerFilter(ownerID)
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?), updated_at = ?
+	res, err := s.conn(ctx).ExecContext(ctx, s.q(`UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?), updated_at = ?
 		WHERE id = ?`+f), append([]any{at.UTC().Truncate(time.Microsecond), now(), id}, fa...)...)
 	if err != nil {
 		return gateway.APIKey{}, s.mapErr("revoke api key", err)
@@ -201,7 +201,7 @@ func (s *Store) RotateAPIKey(ctx context.Context, id, ownerID string, hash [32]b
 		WHERE id = ? AND revoked_at IS NULL` + f
 		args = append([]any{graceUntil.UTC().Truncate(time.Microsecond)}, args...)
 	}
-	res, err := s.db.ExecContext(ctx, s.q(q), args...)
+	res, err := s.conn(ctx).ExecContext(ctx, s.q(q), args...)
 	if err != nil {
 		return gateway.APIKey{}, s.mapErr("rotate api key", err)
 	}
@@ -227,7 +227,7 @@ func (s *Store) UpdateAPIKey(ctx context.Context, id, ownerID string, p gateway.
 		set, args = append(set, "max_parallel = ?"), append(args, *p.MaxParallel)
 	}
 	f, fa := keyOwnerFilter(ownerID)
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE api_keys SET `+strings.Join(set, ", ")+`
+	res, err := s.conn(ctx).ExecContext(ctx, s.q(`UPDATE api_keys SET `+strings.Join(set, ", ")+`
 		WHERE id = ? AND revoked_at IS NULL`+f), append(append(args, id), fa...)...)
 	if err != nil {
 		return gateway.APIKey{}, s.mapErr("update api key", err)
@@ -325,6 +325,6 @@ func (s *Store) AnyAPIKeys(ctx context.Context) (bool, error) {
 // CountAPIKeys returns the number of keys, revoked ones included.
 func (s *Store) CountAPIKeys(ctx context.Context) (int, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM api_keys`).Scan(&n)
+	err := s.conn(ctx).QueryRowContext(ctx, `SELECT COUNT(*) FROM api_keys`).Scan(&n)
 	return n, s.mapErr("count api keys", err)
 }

@@ -56,7 +56,7 @@ func nullMicros(p *gateway.Micros) any {
 // gateway.ErrConflict when the subject already has a budget of the period.
 func (s *Store) CreateBudget(ctx context.Context, b *gateway.Budget) error {
 	t, id := now(), uuid.NewString()
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO budgets (`+budgetColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+	_, err := s.conn(ctx).ExecContext(ctx, s.q(`INSERT INTO budgets (`+budgetColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		id, string(b.SubjectType), b.Subject, string(b.Period), nullInt(b.MaxTokens), nullMicros(b.MaxCost), b.AlertPercent, t, t)
 	if err != nil {
 		return s.mapErr("create budget", err)
@@ -67,13 +67,13 @@ func (s *Store) CreateBudget(ctx context.Context, b *gateway.Budget) error {
 
 // Budget returns the budget id, or gateway.ErrNotFound.
 func (s *Store) Budget(ctx context.Context, id string) (gateway.Budget, error) {
-	b, err := scanBudget(s.db.QueryRowContext(ctx, s.q(`SELECT `+budgetColumns+` FROM budgets WHERE id = ?`), id))
+	b, err := scanBudget(s.conn(ctx).QueryRowContext(ctx, s.q(`SELECT `+budgetColumns+` FROM budgets WHERE id = ?`), id))
 	return b, s.mapErr("get budget", err)
 }
 
 // ListBudgets returns every budget in creation order.
 func (s *Store) ListBudgets(ctx context.Context) ([]gateway.Budget, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+budgetColumns+` FROM budgets ORDER BY created_at, id`)
+	rows, err := s.conn(ctx).QueryContext(ctx, `SELECT `+budgetColumns+` FROM budgets ORDER BY created_at, id`)
 	if err != nil {
 		return nil, s.mapErr("list budgets", err)
 	}
@@ -92,7 +92,7 @@ func (s *Store) ListBudgets(ctx context.Context) ([]gateway.Budget, error) {
 // UpdateBudget replaces the fields of budget b.ID and sets b.UpdatedAt
 // and b.CreatedAt; gateway.ErrNotFound, gateway.ErrConflict.
 func (s *Store) UpdateBudget(ctx context.Context, b *gateway.Budget) error {
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE budgets SET subject_type = ?, subject = ?, period = ?, max_tokens = ?, max_cost = ?, alert_percent = ?, updated_at = ? WHERE id = ?`),
+	res, err := s.conn(ctx).ExecContext(ctx, s.q(`UPDATE budgets SET subject_type = ?, subject = ?, period = ?, max_tokens = ?, max_cost = ?, alert_percent = ?, updated_at = ? WHERE id = ?`),
 		string(b.SubjectType), b.Subject, string(b.Period), nullInt(b.MaxTokens), nullMicros(b.MaxCost), b.AlertPercent, now(), b.ID)
 	if err != nil {
 		return s.mapErr("update budget", err)
@@ -328,7 +328,7 @@ func (s *Store) counter(ctx context.Context, q interface {
 
 // BudgetCounter returns a budget's period (zero when unused).
 func (s *Store) BudgetCounter(ctx context.Context, budgetID string, periodStart time.Time) (gateway.BudgetCounter, error) {
-	bc, err := s.counter(ctx, s.db, budgetID, periodStart)
+	bc, err := s.counter(ctx, s.conn(ctx), budgetID, periodStart)
 	return bc, s.mapErr("budget counter", err)
 }
 

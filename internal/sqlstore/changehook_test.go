@@ -2,6 +2,7 @@ package sqlstore_test
 
 import (
 	"context"
+	"errors"
 	"crypto/sha256"
 	"slices"
 	"sync"
@@ -88,6 +89,29 @@ func TestChangeHook(t *testing.T) {
 				t.Fatal("second delete succeeded")
 			}
 			want("failed policy delete")
+
+			// Inside a transaction (a change and its audit record) the
+			// hook hears the change only after the commit, and never
+			// after a rollback: no instance drops a cache entry for a
+			// change that is not (yet) visible.
+			errRollback := errors.New("rollback")
+			err = st.InTx(ctx, func(ctx context.Context) error {
+				_, err := st.UpdateUser(ctx, u.ID, gateway.UserPatch{Role: &viewer})
+				must(t, err)
+				want("inside a transaction before commit")
+				return errRollback
+			})
+			if !errors.Is(err, errRollback) {
+				t.Fatalf("InTx = %v, want the rollback error", err)
+			}
+			want("rolled back transaction")
+			must(t, st.InTx(ctx, func(ctx context.Context) error {
+				_, err := st.UpdateUser(ctx, u.ID, gateway.UserPatch{Role: &viewer})
+				must(t, err)
+				want("inside a transaction before commit")
+				return nil
+			}))
+			want("committed transaction", user)
 		})
 	}
 }

@@ -104,7 +104,7 @@ func (s *Store) CreateConversation(ctx context.Context, o gateway.Owner, c gatew
 	t := now()
 	c.ID, c.UserID, c.EndUserID, c.Role = newID("conv_"), o.UserID, o.EndUserID, gateway.RoleOwner
 	c.CreatedAt, c.UpdatedAt, c.LastActivityAt = t, t, t
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO conversations
+	_, err := s.conn(ctx).ExecContext(ctx, s.q(`INSERT INTO conversations
 		(id, user_id, end_user_id, title, model, system_prompt, created_at, updated_at, last_activity_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		c.ID, c.UserID, c.EndUserID, c.Title, c.Model, c.SystemPrompt, t, t, t)
@@ -116,7 +116,7 @@ func (s *Store) GetConversation(ctx context.Context, o gateway.Owner, id string)
 	if err := checkOwner(o, false, id); err != nil {
 		return gateway.Conversation{}, fmt.Errorf("get conversation: %w", err)
 	}
-	return s.getConversation(ctx, s.db, o, id)
+	return s.getConversation(ctx, s.conn(ctx), o, id)
 }
 
 type queryer interface {
@@ -155,7 +155,7 @@ func (s *Store) ListConversations(ctx context.Context, o gateway.Owner, after *g
 		args = append(args, t, t, after.ID)
 	}
 	query += ` ORDER BY c.last_activity_at DESC, c.id DESC LIMIT ?`
-	rows, err := s.db.QueryContext(ctx, s.q(query), append(args, limit)...)
+	rows, err := s.conn(ctx).QueryContext(ctx, s.q(query), append(args, limit)...)
 	if err != nil {
 		return nil, s.mapErr("list conversations", err)
 	}
@@ -190,7 +190,7 @@ func (s *Store) UpdateConversation(ctx context.Context, o gateway.Owner, id stri
 	}
 	f, oargs := ownerFilter("", o)
 	args = append(append(args, id), oargs...)
-	row := s.db.QueryRowContext(ctx, s.q(`UPDATE conversations SET `+strings.Join(set, ", ")+
+	row := s.conn(ctx).QueryRowContext(ctx, s.q(`UPDATE conversations SET `+strings.Join(set, ", ")+
 		` WHERE id = ? AND `+f+` RETURNING `+conversationReturning), args...)
 	c, err := scanConversation(row)
 	return c, s.mapErr("update conversation", err)
@@ -203,7 +203,7 @@ func (s *Store) DeleteConversation(ctx context.Context, o gateway.Owner, id stri
 	}
 	f, args := ownerFilter("", o)
 	var got string
-	err := s.db.QueryRowContext(ctx, s.q(`DELETE FROM conversations WHERE id = ? AND `+f+` RETURNING id`),
+	err := s.conn(ctx).QueryRowContext(ctx, s.q(`DELETE FROM conversations WHERE id = ? AND `+f+` RETURNING id`),
 		append([]any{id}, args...)...).Scan(&got)
 	return s.mapErr("delete conversation", err)
 }
@@ -213,10 +213,10 @@ func (s *Store) ListMessages(ctx context.Context, o gateway.Owner, conversationI
 	if err := checkOwner(o, false, conversationID); err != nil {
 		return nil, fmt.Errorf("list messages: %w", err)
 	}
-	if _, err := s.getConversation(ctx, s.db, o, conversationID); err != nil {
+	if _, err := s.getConversation(ctx, s.conn(ctx), o, conversationID); err != nil {
 		return nil, err
 	}
-	return s.listMessages(ctx, s.db, o, conversationID)
+	return s.listMessages(ctx, s.conn(ctx), o, conversationID)
 }
 
 func (s *Store) listMessages(ctx context.Context, q queryer, o gateway.Owner, conversationID string) ([]gateway.Message, error) {
@@ -317,7 +317,7 @@ func (s *Store) FinishMessage(ctx context.Context, o gateway.Owner, id string, r
 		return gateway.Message{}, fmt.Errorf("finish message: %w", err)
 	}
 	f, args := messageAccess("messages", o, false, false)
-	row := s.db.QueryRowContext(ctx, s.q(`UPDATE messages SET content = ?, status = ?, prompt_tokens = ?, completion_tokens = ?
+	row := s.conn(ctx).QueryRowContext(ctx, s.q(`UPDATE messages SET content = ?, status = ?, prompt_tokens = ?, completion_tokens = ?
 		WHERE id = ? AND status = 'pending' AND `+f+` RETURNING `+messageReturning),
 		append([]any{r.Content, string(r.Status), r.PromptTokens, r.CompletionTokens, id}, args...)...)
 	m, err := scanMessage(row)
@@ -330,7 +330,7 @@ func (s *Store) EditMessage(ctx context.Context, o gateway.Owner, id, content st
 		return gateway.Message{}, fmt.Errorf("edit message: %w", err)
 	}
 	f, args := messageAccess("messages", o, true, true)
-	row := s.db.QueryRowContext(ctx, s.q(`UPDATE messages SET content = ?, edited_at = ?
+	row := s.conn(ctx).QueryRowContext(ctx, s.q(`UPDATE messages SET content = ?, edited_at = ?
 		WHERE id = ? AND deleted_at IS NULL AND `+f+` RETURNING `+messageReturning),
 		append([]any{content, now(), id}, args...)...)
 	m, err := scanMessage(row)
@@ -343,7 +343,7 @@ func (s *Store) DeleteMessage(ctx context.Context, o gateway.Owner, id string) (
 		return gateway.Message{}, fmt.Errorf("delete message: %w", err)
 	}
 	f, args := messageAccess("messages", o, true, true)
-	row := s.db.QueryRowContext(ctx, s.q(`UPDATE messages SET deleted_at = COALESCE(deleted_at, ?)
+	row := s.conn(ctx).QueryRowContext(ctx, s.q(`UPDATE messages SET deleted_at = COALESCE(deleted_at, ?)
 		WHERE id = ? AND `+f+` RETURNING `+messageReturning), append([]any{now(), id}, args...)...)
 	m, err := scanMessage(row)
 	return m, s.mapErr("delete message", err)
@@ -355,7 +355,7 @@ func (s *Store) RestoreMessage(ctx context.Context, o gateway.Owner, id string) 
 		return gateway.Message{}, fmt.Errorf("restore message: %w", err)
 	}
 	f, args := messageAccess("messages", o, true, true)
-	row := s.db.QueryRowContext(ctx, s.q(`UPDATE messages SET deleted_at = NULL
+	row := s.conn(ctx).QueryRowContext(ctx, s.q(`UPDATE messages SET deleted_at = NULL
 		WHERE id = ? AND `+f+` RETURNING `+messageReturning), append([]any{id}, args...)...)
 	m, err := scanMessage(row)
 	return m, s.mapErr("restore message", err)
@@ -380,7 +380,7 @@ func (s *Store) SearchMessages(ctx context.Context, o gateway.Owner, query strin
 	}
 	f, args := messageAccess("m", o, false, false)
 	args = append(append([]any{s.d.matchArg(terms)}, args...), limit)
-	rows, err := s.db.QueryContext(ctx, s.q(s.d.search(f)), args...)
+	rows, err := s.conn(ctx).QueryContext(ctx, s.q(s.d.search(f)), args...)
 	if err != nil {
 		return nil, s.mapErr("search messages", err)
 	}
@@ -399,7 +399,7 @@ func (s *Store) SearchMessages(ctx context.Context, o gateway.Owner, query strin
 // SweepPendingMessages marks messages pending since before `before` as
 // incomplete.
 func (s *Store) SweepPendingMessages(ctx context.Context, before time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE messages SET status = 'incomplete' WHERE status = 'pending' AND created_at < ?`),
+	res, err := s.conn(ctx).ExecContext(ctx, s.q(`UPDATE messages SET status = 'incomplete' WHERE status = 'pending' AND created_at < ?`),
 		before.UTC())
 	if err != nil {
 		return 0, s.mapErr("sweep pending messages", err)

@@ -46,7 +46,7 @@ func (s *Store) AppendEvent(ctx context.Context, conversationID, typ string, dat
 
 // EventsAfter returns up to limit events with after < seq <= upTo.
 func (s *Store) EventsAfter(ctx context.Context, conversationID string, after, upTo int64, limit int) ([]gateway.ConversationEvent, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT seq, type, data, created_at FROM conversation_events
+	rows, err := s.conn(ctx).QueryContext(ctx, s.q(`SELECT seq, type, data, created_at FROM conversation_events
 		WHERE conversation_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?`), conversationID, after, upTo, limit)
 	if err != nil {
 		return nil, s.mapErr("events after", err)
@@ -68,7 +68,7 @@ func (s *Store) EventsAfter(ctx context.Context, conversationID string, after, u
 func (s *Store) EventBounds(ctx context.Context, conversationID string) (gateway.EventBounds, error) {
 	var b gateway.EventBounds
 	var first sql.NullInt64
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT c.last_event_seq,
+	err := s.conn(ctx).QueryRowContext(ctx, s.q(`SELECT c.last_event_seq,
 		(SELECT MIN(e.seq) FROM conversation_events e WHERE e.conversation_id = c.id)
 		FROM conversations c WHERE c.id = ?`), conversationID).Scan(&b.Last, &first)
 	if err == sql.ErrNoRows {
@@ -80,7 +80,7 @@ func (s *Store) EventBounds(ctx context.Context, conversationID string) (gateway
 
 // PruneEvents deletes the events created before the given time.
 func (s *Store) PruneEvents(ctx context.Context, before time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM conversation_events WHERE created_at < ?`), before.UTC())
+	res, err := s.conn(ctx).ExecContext(ctx, s.q(`DELETE FROM conversation_events WHERE created_at < ?`), before.UTC())
 	if err != nil {
 		return 0, s.mapErr("prune events", err)
 	}
@@ -95,6 +95,6 @@ func (s *Store) Notify(ctx context.Context, channel, payload string) error {
 	if s.d.name != "postgres" {
 		return fmt.Errorf("notify: not supported on %s", s.d.name)
 	}
-	_, err := s.db.ExecContext(ctx, `SELECT pg_notify($1, $2)`, channel, payload)
+	_, err := s.conn(ctx).ExecContext(ctx, `SELECT pg_notify($1, $2)`, channel, payload)
 	return s.mapErr("notify", err)
 }

@@ -32,7 +32,7 @@ func scanIdentity(sc scanner) (gateway.UserIdentity, error) {
 // UserIdentity returns the identity (provider, subject), or
 // gateway.ErrNotFound.
 func (s *Store) UserIdentity(ctx context.Context, provider, subject string) (gateway.UserIdentity, error) {
-	id, err := scanIdentity(s.db.QueryRowContext(ctx, s.q(`SELECT `+identityColumns+` FROM user_identities
+	id, err := scanIdentity(s.conn(ctx).QueryRowContext(ctx, s.q(`SELECT `+identityColumns+` FROM user_identities
 		WHERE provider = ? AND subject = ?`), provider, subject))
 	return id, s.mapErr("get user identity", err)
 }
@@ -88,7 +88,7 @@ func (s *Store) CreateUserWithIdentity(ctx context.Context, u *gateway.User, id 
 
 // UserIdentities lists the user's identities, oldest first.
 func (s *Store) UserIdentities(ctx context.Context, userID string) ([]gateway.UserIdentity, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+identityColumns+` FROM user_identities
+	rows, err := s.conn(ctx).QueryContext(ctx, s.q(`SELECT `+identityColumns+` FROM user_identities
 		WHERE user_id = ? ORDER BY created_at, provider, subject`), userID)
 	if err != nil {
 		return nil, s.mapErr("list user identities", err)

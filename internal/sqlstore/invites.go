@@ -41,7 +41,7 @@ func (s *Store) CreateInvite(ctx context.Context, o gateway.Owner, inv gateway.I
 	}
 	inv.ID, inv.CreatedAt, inv.ExpiresAt = newID("inv_"), now(), inv.ExpiresAt.UTC()
 	f, args := ownedUserConversation("?", o)
-	res, err := s.db.ExecContext(ctx, s.q(`INSERT INTO conversation_invites (id, conversation_id, token_hash, role, expires_at, max_uses, created_at)
+	res, err := s.conn(ctx).ExecContext(ctx, s.q(`INSERT INTO conversation_invites (id, conversation_id, token_hash, role, expires_at, max_uses, created_at)
 		SELECT ?, ?, ?, ?, ?, ?, ? WHERE `+f),
 		append([]any{inv.ID, inv.ConversationID, inv.TokenHash, string(inv.Role), inv.ExpiresAt, inv.MaxUses, inv.CreatedAt, inv.ConversationID}, args...)...)
 	if err != nil {
@@ -58,14 +58,14 @@ func (s *Store) ListInvites(ctx context.Context, o gateway.Owner, conversationID
 	if err := checkOwner(o, false, conversationID); err != nil {
 		return nil, fmt.Errorf("list invites: %w", err)
 	}
-	c, err := s.getConversation(ctx, s.db, o, conversationID)
+	c, err := s.getConversation(ctx, s.conn(ctx), o, conversationID)
 	if err != nil {
 		return nil, err
 	}
 	if c.Role != gateway.RoleOwner || c.EndUserID != "" {
 		return nil, fmt.Errorf("list invites: %w", gateway.ErrNotFound)
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+inviteColumns+` FROM conversation_invites
+	rows, err := s.conn(ctx).QueryContext(ctx, s.q(`SELECT `+inviteColumns+` FROM conversation_invites
 		WHERE conversation_id = ? ORDER BY created_at DESC, id DESC`), c.ID)
 	if err != nil {
 		return nil, s.mapErr("list invites", err)
@@ -88,7 +88,7 @@ func (s *Store) RevokeInvite(ctx context.Context, o gateway.Owner, id string) (g
 		return gateway.Invite{}, fmt.Errorf("revoke invite: %w", err)
 	}
 	f, args := ownedUserConversation("conversation_invites.conversation_id", o)
-	row := s.db.QueryRowContext(ctx, s.q(`UPDATE conversation_invites SET revoked_at = COALESCE(revoked_at, ?)
+	row := s.conn(ctx).QueryRowContext(ctx, s.q(`UPDATE conversation_invites SET revoked_at = COALESCE(revoked_at, ?)
 		WHERE id = ? AND `+f+` RETURNING `+inviteColumns), append([]any{now(), id}, args...)...)
 	inv, err := scanInvite(row)
 	return inv, s.mapErr("revoke invite", err)

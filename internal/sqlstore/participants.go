@@ -69,7 +69,7 @@ func (s *Store) AddParticipant(ctx context.Context, o gateway.Owner, conversatio
 		return gateway.Participant{}, fmt.Errorf("add participant: invalid role %q", role)
 	}
 	f, args := ownerFilter("c", o)
-	row := s.db.QueryRowContext(ctx, s.q(`INSERT INTO conversation_participants (conversation_id, user_id, role, created_at)
+	row := s.conn(ctx).QueryRowContext(ctx, s.q(`INSERT INTO conversation_participants (conversation_id, user_id, role, created_at)
 		SELECT c.id, ?, ?, ? FROM conversations c WHERE c.id = ? AND c.end_user_id = '' AND `+f+`
 		ON CONFLICT (conversation_id, user_id) DO UPDATE SET role = excluded.role
 		RETURNING conversation_id, user_id, role, created_at`),
@@ -84,14 +84,14 @@ func (s *Store) ListParticipants(ctx context.Context, o gateway.Owner, conversat
 	if err := checkOwner(o, false, conversationID); err != nil {
 		return nil, fmt.Errorf("list participants: %w", err)
 	}
-	c, err := s.getConversation(ctx, s.db, o, conversationID)
+	c, err := s.getConversation(ctx, s.conn(ctx), o, conversationID)
 	if err != nil {
 		return nil, err
 	}
 	if c.EndUserID != "" {
 		return nil, fmt.Errorf("list participants: %w", gateway.ErrNotFound)
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT conversation_id, user_id, role, created_at FROM conversation_participants
+	rows, err := s.conn(ctx).QueryContext(ctx, s.q(`SELECT conversation_id, user_id, role, created_at FROM conversation_participants
 		WHERE conversation_id = ? ORDER BY created_at, user_id`), c.ID)
 	if err != nil {
 		return nil, s.mapErr("list participants", err)
@@ -116,7 +116,7 @@ func (s *Store) RemoveParticipant(ctx context.Context, o gateway.Owner, conversa
 	}
 	f, args := ownerFilter("c", o)
 	var got string
-	err := s.db.QueryRowContext(ctx, s.q(`DELETE FROM conversation_participants WHERE conversation_id = ? AND user_id = ?
+	err := s.conn(ctx).QueryRowContext(ctx, s.q(`DELETE FROM conversation_participants WHERE conversation_id = ? AND user_id = ?
 		AND (user_id = ? OR EXISTS (SELECT 1 FROM conversations c WHERE c.id = conversation_participants.conversation_id AND c.end_user_id = '' AND `+f+`))
 		RETURNING user_id`), append([]any{conversationID, userID, participantID(o)}, args...)...).Scan(&got)
 	if err == sql.ErrNoRows {
@@ -128,7 +128,7 @@ func (s *Store) RemoveParticipant(ctx context.Context, o gateway.Owner, conversa
 // SharedConversationIDs returns the user-owned conversations with
 // participants that userID owns or participates in.
 func (s *Store) SharedConversationIDs(ctx context.Context, userID string) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT DISTINCT p.conversation_id FROM conversation_participants p
+	rows, err := s.conn(ctx).QueryContext(ctx, s.q(`SELECT DISTINCT p.conversation_id FROM conversation_participants p
 		JOIN conversations c ON c.id = p.conversation_id
 		WHERE c.end_user_id = '' AND (c.user_id = ? OR p.user_id = ?) ORDER BY p.conversation_id`), userID, userID)
 	if err != nil {

@@ -27,7 +27,7 @@ func (s *Store) CreateRateLimitPolicy(ctx context.Context, p *gateway.RateLimitP
 	defer s.changedOnSuccess(ctx, &err, gateway.ChangePolicy, "")
 	t := now()
 	id := uuid.NewString()
-	_, err = s.db.ExecContext(ctx, s.q(`INSERT INTO rate_limit_policies (`+policyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+	_, err = s.conn(ctx).ExecContext(ctx, s.q(`INSERT INTO rate_limit_policies (`+policyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`),
 		id, p.Name, p.RequestsPerMinute, p.Burst, p.TokensPerMinute, t, t)
 	if err != nil {
 		return s.mapErr("create rate limit policy", err)
@@ -38,7 +38,7 @@ func (s *Store) CreateRateLimitPolicy(ctx context.Context, p *gateway.RateLimitP
 
 // RateLimitPolicy returns the policy with id, or gateway.ErrNotFound.
 func (s *Store) RateLimitPolicy(ctx context.Context, id string) (gateway.RateLimitPolicy, error) {
-	p, err := scanPolicy(s.db.QueryRowContext(ctx, s.q(`SELECT `+policyColumns+` FROM rate_limit_policies WHERE id = ?`), id))
+	p, err := scanPolicy(s.conn(ctx).QueryRowContext(ctx, s.q(`SELECT `+policyColumns+` FROM rate_limit_policies WHERE id = ?`), id))
 	return p, s.mapErr("get rate limit policy", err)
 }
 
@@ -48,7 +48,7 @@ func (s *Store) RateLimitPolicy(ctx context.Context, id string) (gateway.RateLim
 func (s *Store) UpdateRateLimitPolicy(ctx context.Context, p *gateway.RateLimitPolicy) (err error) {
 	defer s.changedOnSuccess(ctx, &err, gateway.ChangePolicy, "")
 	t := now()
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE rate_limit_policies SET name = ?, requests_per_minute = ?, burst = ?, tokens_per_minute = ?, updated_at = ? WHERE id = ?`),
+	res, err := s.conn(ctx).ExecContext(ctx, s.q(`UPDATE rate_limit_policies SET name = ?, requests_per_minute = ?, burst = ?, tokens_per_minute = ?, updated_at = ? WHERE id = ?`),
 		p.Name, p.RequestsPerMinute, p.Burst, p.TokensPerMinute, t, p.ID)
 	if err != nil {
 		return s.mapErr("update rate limit policy", err)
@@ -83,7 +83,7 @@ func (s *Store) DeleteRateLimitPolicy(ctx context.Context, id string) (err error
 
 // ListRateLimitPolicies returns every policy ordered by name.
 func (s *Store) ListRateLimitPolicies(ctx context.Context) ([]gateway.RateLimitPolicy, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+policyColumns+` FROM rate_limit_policies ORDER BY name`)
+	rows, err := s.conn(ctx).QueryContext(ctx, `SELECT `+policyColumns+` FROM rate_limit_policies ORDER BY name`)
 	if err != nil {
 		return nil, s.mapErr("list rate limit policies", err)
 	}
@@ -127,7 +127,7 @@ func (s *Store) CreateRateLimitAssignment(ctx context.Context, a *gateway.RateLi
 // gateway.ErrNotFound.
 func (s *Store) DeleteRateLimitAssignment(ctx context.Context, id string) (err error) {
 	defer s.changedOnSuccess(ctx, &err, gateway.ChangePolicy, "")
-	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM rate_limit_assignments WHERE id = ?`), id)
+	res, err := s.conn(ctx).ExecContext(ctx, s.q(`DELETE FROM rate_limit_assignments WHERE id = ?`), id)
 	if err != nil {
 		return s.mapErr("delete rate limit assignment", err)
 	}
@@ -137,7 +137,7 @@ func (s *Store) DeleteRateLimitAssignment(ctx context.Context, id string) (err e
 // ListRateLimitAssignments returns every assignment ordered by subject type,
 // then subject.
 func (s *Store) ListRateLimitAssignments(ctx context.Context) ([]gateway.RateLimitAssignment, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, policy_id, subject_type, subject, created_at FROM rate_limit_assignments ORDER BY subject_type, subject`)
+	rows, err := s.conn(ctx).QueryContext(ctx, `SELECT id, policy_id, subject_type, subject, created_at FROM rate_limit_assignments ORDER BY subject_type, subject`)
 	if err != nil {
 		return nil, s.mapErr("list rate limit assignments", err)
 	}

@@ -86,7 +86,7 @@ func (s *Store) CreateSession(ctx context.Context, sess *gateway.Session, max in
 // SessionByHash returns the session whose secret hashes to h, or
 // gateway.ErrNotFound.
 func (s *Store) SessionByHash(ctx context.Context, h [32]byte) (gateway.Session, error) {
-	sess, err := scanSession(s.db.QueryRowContext(ctx, s.q(`SELECT `+sessionColumns+` FROM sessions WHERE token_hash = ?`), hashText(h)))
+	sess, err := scanSession(s.conn(ctx).QueryRowContext(ctx, s.q(`SELECT `+sessionColumns+` FROM sessions WHERE token_hash = ?`), hashText(h)))
 	return sess, s.mapErr("get session", err)
 }
 
@@ -100,14 +100,14 @@ func (s *Store) RotateSession(ctx context.Context, id string, old, token, csrf [
 // TouchSession moves the last use and idle deadline of session id (never
 // backwards); gateway.ErrNotFound when the session is gone.
 func (s *Store) TouchSession(ctx context.Context, id string, lastSeen, idleUntil time.Time) error {
-	_, err := s.db.ExecContext(ctx, s.q(`UPDATE sessions SET last_seen_at = ?, idle_expires_at = ? WHERE id = ? AND last_seen_at < ?`),
+	_, err := s.conn(ctx).ExecContext(ctx, s.q(`UPDATE sessions SET last_seen_at = ?, idle_expires_at = ? WHERE id = ? AND last_seen_at < ?`),
 		utc(lastSeen), utc(idleUntil), id, utc(lastSeen))
 	return s.mapErr("touch session", err)
 }
 
 // ListSessions returns the user's sessions, newest first.
 func (s *Store) ListSessions(ctx context.Context, userID string) ([]gateway.Session, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+sessionColumns+` FROM sessions WHERE user_id = ? ORDER BY created_at DESC, id DESC`), userID)
+	rows, err := s.conn(ctx).QueryContext(ctx, s.q(`SELECT `+sessionColumns+` FROM sessions WHERE user_id = ? ORDER BY created_at DESC, id DESC`), userID)
 	if err != nil {
 		return nil, s.mapErr("list sessions", err)
 	}
@@ -134,7 +134,7 @@ func (s *Store) DeleteSession(ctx context.Context, id, userID string) error {
 
 // DeleteUserSessions ends every session of userID but exceptID.
 func (s *Store) DeleteUserSessions(ctx context.Context, userID, exceptID string) (int, error) {
-	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM sessions WHERE user_id = ? AND id <> ?`), userID, exceptID)
+	res, err := s.conn(ctx).ExecContext(ctx, s.q(`DELETE FROM sessions WHERE user_id = ? AND id <> ?`), userID, exceptID)
 	if err != nil {
 		return 0, s.mapErr("delete user sessions", err)
 	}
@@ -146,7 +146,7 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID, exceptID string)
 // absolute end at now, of every user.
 func (s *Store) DeleteEndedSessions(ctx context.Context, now time.Time) (int, error) {
 	at := utc(now)
-	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM sessions WHERE expires_at <= ? OR idle_expires_at <= ?`), at, at)
+	res, err := s.conn(ctx).ExecContext(ctx, s.q(`DELETE FROM sessions WHERE expires_at <= ? OR idle_expires_at <= ?`), at, at)
 	if err != nil {
 		return 0, s.mapErr("delete ended sessions", err)
 	}
@@ -157,7 +157,7 @@ func (s *Store) DeleteEndedSessions(ctx context.Context, now time.Time) (int, er
 // execOne runs a statement that must change exactly one row:
 // gateway.ErrNotFound when it changed none.
 func (s *Store) execOne(ctx context.Context, op, query string, args ...any) error {
-	res, err := s.db.ExecContext(ctx, s.q(query), args...)
+	res, err := s.conn(ctx).ExecContext(ctx, s.q(query), args...)
 	if err != nil {
 		return s.mapErr(op, err)
 	}

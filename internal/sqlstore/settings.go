@@ -8,7 +8,7 @@ import (
 // Setting returns the value stored under key, or gateway.ErrNotFound.
 func (s *Store) Setting(ctx context.Context, key string) (string, error) {
 	var v string
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT value FROM settings WHERE key = ?`), key).Scan(&v)
+	err := s.conn(ctx).QueryRowContext(ctx, s.q(`SELECT value FROM settings WHERE key = ?`), key).Scan(&v)
 	return v, s.mapErr("get setting", err)
 }
 
@@ -16,7 +16,7 @@ func (s *Store) Setting(ctx context.Context, key string) (string, error) {
 // returns the value that is stored afterwards: so of several instances that
 // race to create the same setting, all end up with the first one's value.
 func (s *Store) SetSettingIfAbsent(ctx context.Context, key, value string) (string, error) {
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO settings (key, value, created_at) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING`), key, value, now())
+	_, err := s.conn(ctx).ExecContext(ctx, s.q(`INSERT INTO settings (key, value, created_at) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING`), key, value, now())
 	if err != nil {
 		return "", fmt.Errorf("set setting: %w", err)
 	}

@@ -13,7 +13,7 @@ func (s *Store) SetShare(ctx context.Context, o gateway.Owner, conversationID, t
 		return fmt.Errorf("set share: %w", err)
 	}
 	f, args := ownedUserConversation("?", o)
-	res, err := s.db.ExecContext(ctx, s.q(`INSERT INTO conversation_shares (conversation_id, token_hash, created_at)
+	res, err := s.conn(ctx).ExecContext(ctx, s.q(`INSERT INTO conversation_shares (conversation_id, token_hash, created_at)
 		SELECT ?, ?, ? WHERE `+f+`
 		ON CONFLICT (conversation_id) DO UPDATE SET token_hash = excluded.token_hash, created_at = excluded.created_at`),
 		append([]any{conversationID, tokenHash, now(), conversationID}, args...)...)
@@ -32,7 +32,7 @@ func (s *Store) DeleteShare(ctx context.Context, o gateway.Owner, conversationID
 		return fmt.Errorf("delete share: %w", err)
 	}
 	f, args := ownedUserConversation("conversation_shares.conversation_id", o)
-	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM conversation_shares WHERE conversation_id = ? AND `+f),
+	res, err := s.conn(ctx).ExecContext(ctx, s.q(`DELETE FROM conversation_shares WHERE conversation_id = ? AND `+f),
 		append([]any{conversationID}, args...)...)
 	if err != nil {
 		return s.mapErr("delete share", err)
@@ -46,12 +46,12 @@ func (s *Store) DeleteShare(ctx context.Context, o gateway.Owner, conversationID
 // SharedConversation reads the conversation of a share token and its
 // messages.
 func (s *Store) SharedConversation(ctx context.Context, tokenHash string) (gateway.Conversation, []gateway.Message, error) {
-	row := s.db.QueryRowContext(ctx, s.q(`SELECT `+conversationColumns+`, 'owner', 0 FROM conversation_shares sh
+	row := s.conn(ctx).QueryRowContext(ctx, s.q(`SELECT `+conversationColumns+`, 'owner', 0 FROM conversation_shares sh
 		JOIN conversations c ON c.id = sh.conversation_id WHERE sh.token_hash = ?`), tokenHash)
 	c, err := scanConversation(row)
 	if err != nil {
 		return c, nil, s.mapErr("shared conversation", err)
 	}
-	msgs, err := s.listMessages(ctx, s.db, gateway.Owner{UserID: c.UserID}, c.ID)
+	msgs, err := s.listMessages(ctx, s.conn(ctx), gateway.Owner{UserID: c.UserID}, c.ID)
 	return c, msgs, err
 }

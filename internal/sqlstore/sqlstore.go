@@ -52,9 +52,18 @@ func (s *Store) SetChangeHook(h ChangeHook) {
 
 // changed tells the hook of a committed change.
 func (s *Store) changed(ctx context.Context, kind gateway.ChangeKind, id string) {
-	if h := s.hook.Load(); h != nil {
-		(*h)(ctx, gateway.Change{Kind: kind, ID: id})
+	h := s.hook.Load()
+	if h == nil {
+		return
 	}
+	c := gateway.Change{Kind: kind, ID: id}
+	// Inside InTx the change is not visible to other instances before the
+	// commit: announce it then (and not at all on a rollback).
+	if st, ok := ctx.Value(txKey{}).(*txState); ok && st.store == s {
+		st.afterCommit = append(st.afterCommit, func() { (*h)(context.WithoutCancel(ctx), c) })
+		return
+	}
+	(*h)(ctx, c)
 }
 
 // changedOnSuccess is changed for a method returning *err, deferred.
@@ -183,7 +192,7 @@ func (s *Store) Backup(ctx context.Context, file string) error {
 	if s.d.name != "sqlite" {
 		return errors.New("backup works on SQLite only; back up PostgreSQL with pg_dump")
 	}
-	if _, err := s.db.ExecContext(withoutDeadline(ctx), "VACUUM INTO ?", file); err != nil {
+	if _, err := s.conn(ctx).ExecContext(withoutDeadline(ctx), "VACUUM INTO ?", file); err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
 	return nil
@@ -228,8 +237,75 @@ func (s *Store) mapErr(op string, err error) error {
 // now is the store's clock: UTC, truncated to what both engines keep.
 func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 
-// inTx runs fn in a transaction, committing if it returns nil.
+// conn is the connection a query of ctx runs on: the transaction InTx
+// opened on this store when ctx is inside one, else the pool.
+func (s *Store) conn(ctx context.Context) querier {
+	if tx := s.txFrom(ctx); tx != nil {
+		return tx
+	}
+	return s.db
+}
+
+// querier is what *sql.DB and *sql.Tx have in common.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// txKey carries the transaction InTx opened. The value is private to this
+// package: it says which store's transaction a context belongs to, so a
+// second store (another database) never runs a query on it.
+type txKey struct{}
+
+type txState struct {
+	store *Store
+	tx    *sql.Tx
+	// afterCommit runs once the transaction committed (change
+	// announcements).
+	afterCommit []func()
+}
+
+func (s *Store) txFrom(ctx context.Context) *sql.Tx {
+	if st, ok := ctx.Value(txKey{}).(*txState); ok && st.store == s {
+		return st.tx
+	}
+	return nil
+}
+
+// InTx runs fn in one transaction: every store method called with the
+// context fn receives runs in that transaction (the store's own
+// multi-statement methods join it), and it commits when fn returns nil,
+// else rolls back. A nested InTx joins the outer transaction. fn must not
+// use the context after it returns, nor from other goroutines.
+func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	if s.txFrom(ctx) != nil {
+		return fn(ctx)
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	st := &txState{store: s, tx: tx}
+	if err := fn(context.WithValue(ctx, txKey{}, st)); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	for _, f := range st.afterCommit {
+		f()
+	}
+	return nil
+}
+
+// inTx runs fn in a transaction, committing if it returns nil; inside
+// InTx it joins that transaction.
 func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	if tx := s.txFrom(ctx); tx != nil {
+		return fn(tx)
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err

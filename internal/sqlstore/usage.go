@@ -169,7 +169,7 @@ func (s *Store) usageSummaryPart(ctx context.Context, q gateway.UsageQuery, roll
 	query := `SELECT ` + group + ` AS grp, ` + name + `, ` + requests + `, COALESCE(SUM(u.prompt_tokens), 0), COALESCE(SUM(u.completion_tokens), 0), COALESCE(SUM(u.cost), 0), ` +
 		count(gateway.UsageOK) + `, ` + count(gateway.UsageError) + `, ` + count(gateway.UsageIncomplete) + `, ` + count(gateway.UsageCanceled) + `
 		FROM ` + table + ` u` + join + ` WHERE ` + strings.Join(where, " AND ") + ` GROUP BY grp`
-	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
+	rows, err := s.conn(ctx).QueryContext(ctx, s.q(query), args...)
 	if err != nil {
 		return err
 	}

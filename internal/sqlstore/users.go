@@ -85,7 +85,7 @@ func (s *Store) insertUser(ctx context.Context, ex interface {
 // CreateUser stores u, filling ID, CreatedAt and UpdatedAt;
 // gateway.ErrConflict if the email is taken.
 func (s *Store) CreateUser(ctx context.Context, u *gateway.User) error {
-	return s.mapErr("create user", s.insertUser(ctx, s.db, u))
+	return s.mapErr("create user", s.insertUser(ctx, s.conn(ctx), u))
 }
 
 // CreateFirstUser stores u only while the users table is empty, else
@@ -109,14 +109,14 @@ func (s *Store) CreateFirstUser(ctx context.Context, u *gateway.User) error {
 
 // User returns the user with id, or gateway.ErrNotFound.
 func (s *Store) User(ctx context.Context, id string) (gateway.User, error) {
-	u, err := scanUser(s.db.QueryRowContext(ctx, s.q(`SELECT `+userColumns+` FROM users WHERE id = ?`), id))
+	u, err := scanUser(s.conn(ctx).QueryRowContext(ctx, s.q(`SELECT `+userColumns+` FROM users WHERE id = ?`), id))
 	return u, s.mapErr("get user", err)
 }
 
 // UserByEmail returns the user with the email (case-insensitively), or
 // gateway.ErrNotFound.
 func (s *Store) UserByEmail(ctx context.Context, email string) (gateway.User, error) {
-	u, err := scanUser(s.db.QueryRowContext(ctx, s.q(`SELECT `+userColumns+` FROM users WHERE email_key = ?`), emailKey(email)))
+	u, err := scanUser(s.conn(ctx).QueryRowContext(ctx, s.q(`SELECT `+userColumns+` FROM users WHERE email_key = ?`), emailKey(email)))
 	return u, s.mapErr("get user by email", err)
 }
 
@@ -126,7 +126,7 @@ func (s *Store) ListUsers(ctx context.Context, cursor string, limit int) ([]gate
 	if limit <= 0 {
 		limit = 50
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+userColumns+` FROM users WHERE id > ? ORDER BY id LIMIT ?`), cursor, limit+1)
+	rows, err := s.conn(ctx).QueryContext(ctx, s.q(`SELECT `+userColumns+` FROM users WHERE id > ? ORDER BY id LIMIT ?`), cursor, limit+1)
 	if err != nil {
 		return nil, "", s.mapErr("list users", err)
 	}
@@ -153,7 +153,7 @@ func (s *Store) ListUsers(ctx context.Context, cursor string, limit int) ([]gate
 // CountUsers returns the number of users.
 func (s *Store) CountUsers(ctx context.Context) (int, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM users`).Scan(&n)
+	err := s.conn(ctx).QueryRowContext(ctx, `SELECT COUNT(*) FROM users`).Scan(&n)
 	return n, s.mapErr("count users", err)
 }
 
@@ -229,7 +229,7 @@ func (s *Store) UpdateUser(ctx context.Context, id string, p gateway.UserPatch) 
 }
 
 func (s *Store) updateOne(ctx context.Context, op, set string, args ...any) error {
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE users SET `+set+`, updated_at = ? WHERE id = ?`), args...)
+	res, err := s.conn(ctx).ExecContext(ctx, s.q(`UPDATE users SET `+set+`, updated_at = ? WHERE id = ?`), args...)
 	if err != nil {
 		return s.mapErr(op, err)
 	}
@@ -252,7 +252,7 @@ func (s *Store) SetPasswordHash(ctx context.Context, id, hash string) error {
 // RecordLogin sets the user's last_login_at. It does not count as a change
 // for cache synchronisation (updated_at is left alone).
 func (s *Store) RecordLogin(ctx context.Context, id string, at time.Time) error {
-	_, err := s.db.ExecContext(ctx, s.q(`UPDATE users SET last_login_at = ? WHERE id = ?`), at.UTC().Truncate(time.Microsecond), id)
+	_, err := s.conn(ctx).ExecContext(ctx, s.q(`UPDATE users SET last_login_at = ? WHERE id = ?`), at.UTC().Truncate(time.Microsecond), id)
 	return s.mapErr("record login", err)
 }
 
@@ -264,7 +264,7 @@ func (s *Store) RevokeTokens(ctx context.Context, id string, validAfter time.Tim
 
 // UsersChangedSince returns the users whose updated_at is at or after t.
 func (s *Store) UsersChangedSince(ctx context.Context, t time.Time) ([]gateway.User, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+userColumns+` FROM users WHERE updated_at >= ? ORDER BY updated_at`), t.UTC())
+	rows, err := s.conn(ctx).QueryContext(ctx, s.q(`SELECT `+userColumns+` FROM users WHERE updated_at >= ? ORDER BY updated_at`), t.UTC())
 	if err != nil {
 		return nil, s.mapErr("users changed since", err)
 	}

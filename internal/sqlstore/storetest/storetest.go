@@ -34,6 +34,7 @@ type Stores interface {
 	gateway.UserIdentityStore
 	gateway.EventStore
 	gateway.BudgetStore
+	gateway.AuditStore
 	SettingStore
 }
 
@@ -76,4 +77,5 @@ var suites = []suite{
 	{"Events", testEvents},
 	{"ModelAccess", testModelAccess},
 	{"Budgets", testBudgets},
+	{"Audit", testAudit},
 }
