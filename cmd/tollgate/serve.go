@@ -30,6 +30,7 @@ import (
 	"github.com/tollgate/tollgate/internal/ratelimit"
 	tgredis "github.com/tollgate/tollgate/internal/redis"
 	"github.com/tollgate/tollgate/internal/sqlstore"
+	"github.com/tollgate/tollgate/internal/webui"
 )
 
 func newServeCmd(e env, gf *globalFlags) *cobra.Command {
@@ -358,6 +359,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 		},
 		Conversations: a.conversations,
 		Events:        a.hub,
+		WebUI:         webui.New(),
 	})
 	go func() {
 		defer close(a.stopped)
