@@ -178,6 +178,7 @@ func (u *ui) open(path string) { u.t.Helper(); u.run(chromedp.Navigate(u.base + 
 // waitJS waits until the expression is truthy.
 func (u *ui) waitJS(expr string) {
 	u.t.Helper()
+	expr = `(() => { try { return !!(` + expr + `) } catch { return false } })()`
 	value(u, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(20*time.Second)))
 }
 
@@ -193,7 +194,10 @@ func (u *ui) text(sel string) string {
 	return value(u, chromedp.TextContent(chromedp.CSS(sel)))
 }
 
-func (u *ui) path() string { u.t.Helper(); return evalJS[string](u, `location.pathname + location.search`) }
+func (u *ui) path() string {
+	u.t.Helper()
+	return evalJS[string](u, `location.pathname + location.search`)
+}
 
 func (u *ui) click(sel string) {
 	u.t.Helper()
@@ -309,3 +313,5 @@ func (e *uiEnv) user(admin *client.Client, email, role string) httpapi.UserRespo
 }
 
 func jsString(s string) string { return fmt.Sprintf("%q", s) }
+
+func chromedpReload() chromedp.Action[chromedp.Void] { return chromedp.Reload() }

@@ -1,6 +1,6 @@
 // chat.js: the chat page. Sidebar (new chat, search, conversations),
 // a conversation with its branches, the composer, the live event stream.
-import {h, clear, icon, relTime, errorBox, field, dialog, copyButton} from "./dom.js";
+import {h, append, clear, icon, relTime, errorBox, field, dialog, copyButton} from "./dom.js";
 import {api, get, request, sse, qs} from "./api.js";
 import {markdown} from "./md.js";
 
@@ -223,8 +223,8 @@ async function conversationView(app, main, id, models, loadList, firstMessage) {
         onclick: () => { selected.set(m.parent_id || "", kids[idx + 1].id); render(); }}, ">")) : null;
     const art = h("article", {class: ["msg", m.role], "data-id": m.id, "data-status": m.status});
     if (m.deleted_at) {
-      art.append(h("p", {class: "muted"}, "Message deleted — ",
-        h("button", {type: "button", class: "linkish undo", onclick: () => act("POST", "/api/messages/" + m.id + "/restore")}, "Undo")), nav);
+      append(art, [h("p", {class: "muted"}, "Message deleted — ",
+        h("button", {type: "button", class: "linkish undo", onclick: () => act("POST", "/api/messages/" + m.id + "/restore")}, "Undo")), nav]);
       return art;
     }
     const tools = h("div", {class: "msg-tools"},
@@ -232,35 +232,40 @@ async function conversationView(app, main, id, models, loadList, firstMessage) {
       m.role === "user" && canPost ? h("button", {type: "button", class: "btn small edit", onclick: () => edit(m, art)}, "Edit") : null,
       m.role === "assistant" && canPost ? h("button", {type: "button", class: "btn small regen", onclick: () => regenerate(m)}, "Regenerate") : null,
       canPost ? h("button", {type: "button", class: "btn small del", onclick: () => act("DELETE", "/api/messages/" + m.id)}, "Delete") : null);
-    art.append(h("div", {class: "who-line"}, m.role === "user" ? "You" : (m.model || "assistant"), " · ", relTime(m.created_at)),
-      content(m));
+    append(art, [h("div", {class: "who-line"}, m.role === "user" ? "You" : (m.model || "assistant"), " · ", relTime(m.created_at)),
+      content(m)]);
     if (m.status === "incomplete" || m.status === "error") {
-      art.append(h("p", {class: "msg-notice"}, m.status === "incomplete" ? "Incomplete: the reply was stopped." : "The reply failed.",
-        canPost ? h("button", {type: "button", class: "btn small retry", onclick: () => regenerate(m)}, "Retry") : null));
+      append(art, [h("p", {class: "msg-notice"}, m.status === "incomplete" ? "Incomplete: the reply was stopped." : "The reply failed.",
+        canPost ? h("button", {type: "button", class: "btn small retry", onclick: () => regenerate(m)}, "Retry") : null)]);
     }
-    art.append(tools, nav);
+    append(art, [tools, nav]);
     return art;
   }
 
-  async function act(method, url) {
+  async function act(method, url, body) {
     try {
-      const m = await api(method, url);
+      const m = await api(method, url, body);
       if (m && m.id) msgs.set(m.id, m); else await reload();
       render();
     } catch (e) { notice(e); }
   }
 
+  // edit posts the new text as a sibling of m (a new branch). The API
+  // continues after the newest message when a post names no parent, so
+  // the first message of a conversation is edited in place instead.
   function edit(m, art) {
     const ta = h("textarea", {class: "edit-box", rows: 3, "aria-label": "Edit message"});
     ta.value = m.content;
+    const save = m.parent_id ? () => post(ta.value, m.parent_id) : () => act("PATCH", "/api/messages/" + m.id, {content: ta.value});
     clear(art).append(ta, h("div", {class: "row"},
-      h("button", {type: "button", class: "btn primary small save", onclick: () => post(ta.value, m.parent_id)}, "Save & submit"),
+      h("button", {type: "button", class: "btn primary small save", onclick: save}, m.parent_id ? "Save & submit" : "Save"),
       h("button", {type: "button", class: "btn small", onclick: render}, "Cancel")));
     ta.focus();
   }
   function regenerate(m) {
     const u = msgs.get(m.parent_id);
-    if (u) post(u.content, u.parent_id);
+    if (u && u.parent_id) post(u.content, u.parent_id);
+    else if (u) notice({message: "The first exchange of a conversation cannot be branched; edit the message or ask again below."});
   }
 
   // apply handles one event of the post's stream or the live stream.
