@@ -255,7 +255,8 @@ func (u *ui) nodeCount(sel string) int {
 // provider) and "slow" (a fake upstream that sends a word every gap).
 type uiEnv struct {
 	*authEnv
-	up *llmtest.Server
+	up         *llmtest.Server
+	adminToken string // set by admin
 }
 
 func newUIEnv(t *testing.T, environ ...string) *uiEnv {
@@ -299,6 +300,7 @@ func (e *uiEnv) admin() *client.Client {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	e.adminToken = lr.AccessToken
 	return anon.WithToken(lr.AccessToken)
 }
 

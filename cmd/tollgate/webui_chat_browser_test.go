@@ -118,7 +118,7 @@ func TestWebUIChatEditBranches(t *testing.T) {
 		t.Fatalf("echo reply = %q", got)
 	}
 	last := `[...document.querySelectorAll("#messages .msg.user")].pop()`
-	u.run(chromedp.Click(chromedp.JSPath(last+`.querySelector(".edit")`)))
+	u.run(chromedp.Click(chromedp.JSPath(last + `.querySelector(".edit")`)))
 	u.fill("#messages .edit-box", "second version")
 	u.click("#messages .save")
 	pos := last + `.querySelector(".branch-pos")`
