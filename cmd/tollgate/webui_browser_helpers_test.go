@@ -226,7 +226,8 @@ func (u *ui) signIn(email, password string) {
 func (u *ui) send(text string) {
 	u.t.Helper()
 	u.run(chromedp.WaitVisible(chromedp.CSS("#composer")), chromedp.WaitEnabled(chromedp.CSS("#composer")))
-	u.fill("#composer", text)
+	// The value is set whole (typed, a newline would be Enter: send).
+	evalJS[bool](u, `(() => { const c = document.querySelector("#composer"); c.value = `+jsString(text)+`; c.dispatchEvent(new Event("input")); return true })()`)
 	u.run(chromedp.SendKeys(chromedp.CSS("#composer"), "\r"))
 }
 
@@ -252,7 +253,8 @@ func (u *ui) nodeCount(sel string) int {
 }
 
 // uiEnv is a server for browser tests: models "echo" (the built-in echo
-// provider) and "slow" (a fake upstream that sends a word every gap).
+// provider), "slow" (a fake upstream that sends a word every gap) and
+// "markdown" (a fake upstream that answers with Markdown).
 type uiEnv struct {
 	*authEnv
 	up         *llmtest.Server
@@ -266,6 +268,8 @@ func newUIEnv(t *testing.T, environ ...string) *uiEnv {
 		words[i+1] = " " + words[i+1]
 	}
 	up := llmtest.NewT(t, llmtest.Reply{Words: words, Gap: 40 * time.Millisecond})
+	md := llmtest.NewT(t, llmtest.Reply{Words: []string{"Here is **Go**:\n\n", "```go\n", "fmt.Println(\"hello\")\n", "```\n\n",
+		"- a `list` item\n", "- *another* [link](https://example.com)\n"}})
 	toml := `
 [[providers]]
 name = "echo"
@@ -276,9 +280,18 @@ name = "up"
 type = "openai"
 base_url = "` + up.URL + `"
 
+[[providers]]
+name = "mdup"
+type = "openai"
+base_url = "` + md.URL + `"
+
 [[models]]
 name = "echo"
 provider = "echo"
+
+[[models]]
+name = "markdown"
+provider = "mdup"
 
 [[models]]
 name = "slow"

@@ -172,7 +172,7 @@ async function usageTab(app, body) {
   body.append(h("h2", {}, "Limits"), lim, h("h2", {}, "Usage"));
   try {
     const l = await get("/api/limits");
-    if (l.rate_limit) lim.append(h("p", {}, "Rate limit: ", h("strong", {}, l.rate_limit.policy), ` (${l.rate_limit.remaining} of ${l.rate_limit.limit} left, full in ${l.rate_limit.reset} s)`));
+    if (l.rate_limit) lim.append(h("p", {}, "Rate limit: ", h("strong", {}, policyWords(l.rate_limit.policy)), ` (${l.rate_limit.remaining} of ${l.rate_limit.limit} left now, full again in ${l.rate_limit.reset} s)`));
     for (const b of l.budgets || []) {
       const total = b.max_tokens ?? 0;
       lim.append(gauge(`${b.subject_type} budget per ${b.period}: ${fmt(b.spent.tokens)} of ${b.max_tokens ?? "∞"} tokens`, b.spent.tokens, b.reserved.tokens, total || 1),
@@ -183,4 +183,12 @@ async function usageTab(app, body) {
     lim.append(h("p", {}, "Models: ", am.length ? am.join(", ") : "all"));
   } catch (e) { lim.append(errorBox(e)); }
   await usageView(body, "/api/usage", ["day", "model"]);
+}
+
+// policyWords turns a RateLimit-Policy value ("default";q=100;w=10) into
+// words: "default: 100 requests per 10 s".
+export function policyWords(p) {
+  const name = (p.match(/^"([^"]*)"/) || [])[1] || "policy";
+  const q = (p.match(/;q=(\d+)/) || [])[1], w = (p.match(/;w=(\d+)/) || [])[1];
+  return q && w ? `${name}: ${q} requests per ${w} s` : p;
 }

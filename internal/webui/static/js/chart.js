@@ -5,9 +5,9 @@ import {h, s} from "./dom.js";
 // barChart draws rows [{label, parts: {series: value}}] as stacked bars.
 export function barChart(title, rows, unit = "") {
   const series = [...new Set(rows.flatMap(r => Object.keys(r.parts)))];
-  const W = 640, H = 200, pad = 28, bottom = 22;
+  const W = 360, H = 170, pad = 28, bottom = 20;
   const max = Math.max(1, ...rows.map(r => Object.values(r.parts).reduce((a, b) => a + b, 0)));
-  const bw = rows.length ? Math.max(2, (W - pad) / rows.length - 4) : 0;
+  const bw = rows.length ? Math.min(40, Math.max(2, (W - pad) / rows.length - 4)) : 0;
   const g = s("svg", {viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img", "aria-label": title});
   g.append(s("line", {x1: pad, y1: H - bottom, x2: W, y2: H - bottom, class: "axis"}));
   g.append(s("text", {x: 0, y: 12, class: "tick"}, fmt(max)));
@@ -24,7 +24,7 @@ export function barChart(title, rows, unit = "") {
         s("title", {}, `${r.label} · ${name}: ${fmt(v)}${unit}`)));
     });
     if (rows.length <= 16 || i % Math.ceil(rows.length / 8) === 0) {
-      g.append(s("text", {x: x + bw / 2, y: H - 6, class: "tick mid"}, r.label.length > 10 ? r.label.slice(5) : r.label));
+      g.append(s("text", {x: x + bw / 2, y: H - 6, class: "tick mid"}, r.label.length > 12 ? r.label.slice(0, 11) + "…" : r.label));
     }
   });
   const legend = h("ul", {class: "legend"}, series.map((n, si) => h("li", {}, h("span", {class: "sw s" + (si % 6)}), n)));
