@@ -1,9 +1,12 @@
 package main
 
 import (
+	"net/http"
 	"testing"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/tollgate/tollgate/internal/webui"
 )
 
 // TestWebUIEveryPage visits every page as an admin, at desktop width and
@@ -91,4 +94,25 @@ func TestWebUIShareLink(t *testing.T) {
 	if got := anon.text(".share .msg.user .plain"); got != "shared words" {
 		t.Fatalf("shared page shows %q", got)
 	}
+}
+
+// TestWebUIServedByApp: the real app serves the UI's shell at / and at a
+// client-side route with the CSP of SPEC 11, and its assets, while /api
+// and /v1 keep their JSON 404s (no browser needed).
+func TestWebUIServedByApp(t *testing.T) {
+	t.Parallel()
+	e := newAuthEnv(t, "TOLLGATE_AUTH_MODE=required")
+	for _, path := range []string{"/", "/c/conv_x", "/assets/js/app.js"} {
+		resp, err := http.Get(e.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Security-Policy") != webui.CSP ||
+			resp.Header.Get("Referrer-Policy") != "same-origin" || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Fatalf("GET %s = %d, headers %v", path, resp.StatusCode, resp.Header)
+		}
+	}
+	wantError(t, e.do("GET", "/api/nope", "", nil), 404, "not_found", "")
+	wantError(t, e.do("GET", "/v1/nope", "", nil), 404, "not_found", "")
 }
