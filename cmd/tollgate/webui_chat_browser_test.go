@@ -182,3 +182,40 @@ func TestWebUIXSSShownAsText(t *testing.T) {
 		t.Fatalf("%d dialogs opened", n)
 	}
 }
+
+// TestWebUISecondTabSeesReplyStream: a second tab on the same
+// conversation sees the reply stream in through the live event stream
+// (partial texts before the end), then the stored reply.
+func TestWebUISecondTabSeesReplyStream(t *testing.T) {
+	t.Parallel()
+	e := newUIEnv(t, "TOLLGATE_AUTH_MODE=required")
+	a := signedInUI(t, e, "contributor")
+	a.startChat("echo", "hello")
+	a.lastReply("complete")
+	conv := a.path()
+
+	b := newUI(t, e.url)
+	b.open(conv)
+	b.signIn("contributor@example.com", adminPassword)
+	b.waitJS(`document.querySelectorAll("#messages .msg.assistant").length === 1`)
+	evalJS[bool](b, `(() => {
+		window.__seen = new Set();
+		new MutationObserver(() => {
+			const m = [...document.querySelectorAll("#messages .msg.assistant")].pop();
+			if (m) window.__seen.add(m.querySelector(".content").textContent);
+		}).observe(document.querySelector("#messages"), {subtree: true, childList: true, characterData: true});
+		return true })()`)
+	evalJS[bool](a, `(() => { const s = document.querySelector("#model"); s.value = "slow"; s.dispatchEvent(new Event("change")); return true })()`)
+	a.send("count again")
+	want := "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen"
+	b.waitJS(`(() => { const m = [...document.querySelectorAll("#messages .msg.assistant")].pop(); return m.dataset.status === "complete" && m.querySelector(".content").textContent === ` + jsString(want) + ` })()`)
+	var partial int
+	for _, s := range evalJS[[]string](b, `[...window.__seen]`) {
+		if s != "" && s != want && strings.HasPrefix(want, s) {
+			partial++
+		}
+	}
+	if partial < 3 {
+		t.Fatalf("the second tab showed %d partial texts, want the reply streaming in", partial)
+	}
+}
