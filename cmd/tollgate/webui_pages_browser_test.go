@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/tollgate/tollgate/internal/webui"
@@ -74,6 +75,18 @@ func TestWebUIEveryPage(t *testing.T) {
 	u.click("#drawer-toggle")
 	u.waitJS(`document.body.classList.contains("drawer-open")`)
 	u.screenshot("chat-drawer-360", 360, 740)
+
+	// The dark theme (prefers-color-scheme) renders the same pages.
+	if _, err := chromedp.Call(u.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+		Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}}); err != nil {
+		t.Fatal(err)
+	}
+	u.open(chat)
+	u.waitJS(`!!document.querySelector("#messages .code")`)
+	if bg := evalJS[string](u, `getComputedStyle(document.body).backgroundColor`); bg != "rgb(21, 24, 28)" {
+		t.Fatalf("dark theme body background = %q", bg)
+	}
+	u.screenshot("chat-dark", 1024, 640)
 }
 
 // TestWebUIShareLink: the owner creates a share link in the dialog; the
