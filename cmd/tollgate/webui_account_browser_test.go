@@ -56,6 +56,20 @@ func TestWebUIAPIKey(t *testing.T) {
 	if strings.Contains(stored, secret[3:]) {
 		t.Fatal("the key's secret is stored in the browser")
 	}
+	// Rotate without grace: the new secret is shown once and works, the
+	// old one stops at once.
+	u.click("#keys .rotate")
+	u.fill(".dialog input[type=number]", "0")
+	u.click(".dialog button[type=submit]")
+	u.waitJS(`!!document.querySelector("#new-key-secret") && document.querySelector("#new-key-secret").value !== ` + jsString(secret))
+	rotated := evalJS[string](u, `document.querySelector("#new-key-secret").value`)
+	if st := completion(t, e.url, rotated); st != http.StatusOK {
+		t.Fatalf("completion with the rotated key = %d", st)
+	}
+	if st := completion(t, e.url, secret); st != http.StatusUnauthorized {
+		t.Fatalf("completion with the old secret after rotation = %d, want 401", st)
+	}
+	secret = rotated
 	u.click("#keys .revoke")
 	u.waitJS(`!!document.querySelector("#keys .badge.bad")`)
 	if st := completion(t, e.url, secret); st != http.StatusUnauthorized {
@@ -161,5 +175,33 @@ func TestWebUICSRFFromAnotherOrigin(t *testing.T) {
 	convs := e.do("GET", "/api/conversations", e.adminToken, nil)
 	if data := convs.body["data"].([]any); len(data) != 0 {
 		t.Fatalf("the forged post created %d conversations", len(data))
+	}
+}
+
+// TestWebUIRegister: with registration on, the sign-in page links to
+// Register; a new account is signed in with the default role.
+func TestWebUIRegister(t *testing.T) {
+	t.Parallel()
+	e := newUIEnv(t, "TOLLGATE_AUTH_MODE=required", "TOLLGATE_AUTH_REGISTRATION_ENABLED=true")
+	e.admin()
+	u := newUI(t, e.url)
+	u.open("/")
+	u.waitJS(`location.pathname === "/login"`)
+	u.click(`a[href="/register"]`)
+	u.waitJS(`location.pathname === "/register" && !!document.querySelector("input[name=display_name]")`)
+	u.fill("input[name=email]", "dora@example.com")
+	u.fill("input[name=display_name]", "Dora")
+	u.fill("input[name=password]", "short")
+	u.click("form button[type=submit]")
+	want := e.do("POST", "/api/auth/register", "", map[string]string{"email": "x@example.com", "password": "short"})
+	u.waitJS(`!!document.querySelector(".form-msg .error")`)
+	if got, msg := u.text(".form-msg .error"), want.body["error"].(map[string]any)["message"]; got != msg {
+		t.Fatalf("weak password message = %q, want %q", got, msg)
+	}
+	u.fill("input[name=password]", adminPassword)
+	u.click("form button[type=submit]")
+	u.waitJS(`!!document.querySelector("#composer")`)
+	if got := u.text(".badge.role"); got != "contributor" {
+		t.Fatalf("registered role = %q", got)
 	}
 }

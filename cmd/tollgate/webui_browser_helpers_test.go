@@ -253,7 +253,8 @@ func (u *ui) nodeCount(sel string) int {
 }
 
 // uiEnv is a server for browser tests: models "echo" (the built-in echo
-// provider), "slow" (a fake upstream that sends a word every gap) and
+// provider), "slow" (a fake upstream that sends a word every gap),
+// "hang" (three words, then nothing until the client leaves) and
 // "markdown" (a fake upstream that answers with Markdown).
 type uiEnv struct {
 	*authEnv
@@ -268,6 +269,7 @@ func newUIEnv(t *testing.T, environ ...string) *uiEnv {
 		words[i+1] = " " + words[i+1]
 	}
 	up := llmtest.NewT(t, llmtest.Reply{Words: words, Gap: 40 * time.Millisecond})
+	hang := llmtest.NewT(t, llmtest.Reply{Words: words, HangAfter: 4})
 	md := llmtest.NewT(t, llmtest.Reply{Words: []string{"Here is **Go**:\n\n", "```go\n", "fmt.Println(\"hello\")\n", "```\n\n",
 		"- a `list` item\n", "- *another* [link](https://example.com)\n"}})
 	toml := `
@@ -285,9 +287,18 @@ name = "mdup"
 type = "openai"
 base_url = "` + md.URL + `"
 
+[[providers]]
+name = "hangup"
+type = "openai"
+base_url = "` + hang.URL + `"
+
 [[models]]
 name = "echo"
 provider = "echo"
+
+[[models]]
+name = "hang"
+provider = "hangup"
 
 [[models]]
 name = "markdown"
