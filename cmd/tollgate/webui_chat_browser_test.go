@@ -80,7 +80,6 @@ func TestWebUIChatStreams(t *testing.T) {
 	if partial < 4 {
 		t.Fatalf("the reply showed %d partial texts while streaming (%q), want several", partial, seen)
 	}
-	u.screenshot("chat", 1024, 640)
 	u.screenshot("chat-360", 360, 740)
 }
 
