@@ -421,7 +421,7 @@ func TestClientErrors(t *testing.T) {
 	if !errors.As(err, &ge) || ge.Kind != gateway.KindRateLimited || ge.Code != "rate_limit_exceeded" || ge.Status != 429 || ge.RetryAfter < 1 {
 		t.Fatalf("second login = %+v", err)
 	}
-	_, err = client.New(e.url + "/nope").Me(ctx) // the router's own 404 envelope
+	_, err = client.New(e.url + "/api/nope").Me(ctx) // the router's own 404 envelope
 	wantAPIError(t, err, gateway.Error{Kind: gateway.KindNotFound, Code: "not_found", Status: 404})
 
 	plain := newPlainServer(t, http.StatusBadGateway, "text/plain", "bad gateway\n")

@@ -213,7 +213,7 @@ func TestSecurityHeadersOnEveryAnswer(t *testing.T) {
 		{"GET", "/metrics", "", nil, 200, false},
 		{"GET", "/openapi.json", "", nil, 200, false},
 		{"GET", "/healthz", "", nil, 200, false},
-		{"GET", "/nowhere", "", nil, 404, false},
+		{"GET", "/api/nowhere", "", nil, 404, false},
 		{"GET", "/api/setup", "", nil, 200, true},
 		{"GET", "/api/auth/status", "", nil, 200, true},
 		{"GET", "/api/auth/me", tok, nil, 200, true},

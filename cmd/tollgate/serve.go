@@ -32,6 +32,7 @@ import (
 	"github.com/tollgate/tollgate/internal/ratelimit"
 	tgredis "github.com/tollgate/tollgate/internal/redis"
 	"github.com/tollgate/tollgate/internal/sqlstore"
+	"github.com/tollgate/tollgate/internal/webui"
 )
 
 func newServeCmd(e env, gf *globalFlags) *cobra.Command {
@@ -375,6 +376,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 		Events:        a.hub,
 		Audit:         a.audit,
 		AuditLog:      st,
+		WebUI:         webui.New(),
 	})
 	// Credential and policy changes reach every instance at commit.
 	feed, rc, err := changeFeed(cfg, st, a.redis, log)

@@ -105,6 +105,10 @@ type Options struct {
 	DenialLogPerSecond int
 	// Now is the clock of the denial log's rate limit (default time.Now).
 	Now func() time.Time
+	// WebUI, when set, answers the GET and HEAD requests that no route
+	// matches outside /api, /v1 and the operational paths (the browser UI
+	// and its client-side routes, SPEC 11); nil: those are 404 as well.
+	WebUI http.Handler
 	// AccessLog, when set, gets one record per request (log.access):
 	// method, route pattern, status, duration, principal, request id.
 	// /healthz, /readyz and /metrics are logged only when they fail.
@@ -292,6 +296,10 @@ func (s *Server) unmatched(mux *http.ServeMux) http.HandlerFunc {
 }
 
 func (s *Server) answerUnmatched(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) {
+	if s.opt.WebUI != nil && mux == s.mux && isUIPath(r) {
+		s.opt.WebUI.ServeHTTP(w, r)
+		return
+	}
 	var allow []string
 	for _, m := range probeMethods {
 		if m == r.Method {
@@ -310,4 +318,24 @@ func (s *Server) answerUnmatched(mux *http.ServeMux, w http.ResponseWriter, r *h
 		return
 	}
 	WriteError(w, r, s.log, gateway.NotFound("not_found", "no route for "+r.Method+" "+r.URL.Path))
+}
+
+// isUIPath reports whether an unmatched request belongs to the web UI: a
+// GET or HEAD outside the API (/api, /v1) and the operational paths, which
+// keep their JSON 404 and 405 answers.
+func isUIPath(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	p := r.URL.Path
+	for _, api := range []string{"/api", "/v1"} {
+		if p == api || strings.HasPrefix(p, api+"/") {
+			return false
+		}
+	}
+	switch p {
+	case "/healthz", "/readyz", "/metrics", "/openapi.json":
+		return false
+	}
+	return true
 }
