@@ -28,6 +28,9 @@ import (
 //go:embed migrations
 var migrations embed.FS
 
+// sqliteBusyTimeout is how long a SQLite writer waits for the lock.
+const sqliteBusyTimeout = 10 * time.Second
+
 // Store is the database-backed implementation of the gateway stores.
 type Store struct {
 	db   *sql.DB
@@ -107,10 +110,16 @@ func Open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
 			return nil, fmt.Errorf("open database: create data dir: %w", err)
 		}
 		q, _ := url.ParseQuery(query)
-		for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "foreign_keys(1)", "synchronous(NORMAL)"} {
+		for _, p := range []string{fmt.Sprintf("busy_timeout(%d)", sqliteBusyTimeout.Milliseconds()), "journal_mode(WAL)", "foreign_keys(1)", "synchronous(NORMAL)"} {
 			q.Add("_pragma", p)
 		}
 		q.Set("_txlock", "immediate")
+		// A writer waits for SQLite's lock up to busy_timeout, on top of
+		// the query timeout: under a burst of writes one instance's queue
+		// for the lock is load, not an outage.
+		if timeout > 0 {
+			timeout += sqliteBusyTimeout
+		}
 		q.Set("_time_format", "sqlite")
 		d = sqliteDialect
 		db, err = openDB("sqlite", "file:"+path+"?"+q.Encode(), timeout, d.down)
