@@ -1,7 +1,7 @@
 // Package conversation is the conversation service: it owns what happens
 // to stored conversations and messages (create, edit, delete, post a
-// message and get the model's reply, streamed or whole, finished with one
-// retry so no reply stays pending) and emits a domain event for every
+// message and get the model's reply, streamed or whole, checkpointed while
+// it streams and finished with bounded retries) and emits a domain event for every
 // change. The HTTP layer only decodes requests and renders results and
 // events; the live-event hub (SPEC 7.1) plugs in as the Publisher.
 package conversation
@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/proxy"
@@ -36,7 +38,19 @@ type Options struct {
 	// Now is the clock of invites, share links, presence and typing
 	// (nil: time.Now).
 	Now func() time.Time
-	Log *slog.Logger
+	// Instance is this instance's id: pending replies are stored as its
+	// own, for the lease sweep ("": none).
+	Instance string
+	// CheckpointInterval is how often the text of a streaming reply is
+	// written to its pending message (0: never).
+	CheckpointInterval time.Duration
+	// FinishRetry bounds how long the final write of a reply is retried
+	// while the request waits (0: one attempt); after it the result is
+	// kept in memory and written by RunDeferredFinishes.
+	FinishRetry time.Duration
+	// Registerer receives the reply durability metrics (nil: none).
+	Registerer prometheus.Registerer
+	Log        *slog.Logger
 }
 
 // Service is the conversation service. It is safe for concurrent use.
@@ -48,6 +62,12 @@ type Service struct {
 	now       func() time.Time
 	eph       *ephemeral
 	log       *slog.Logger
+
+	instance        string
+	checkpointEvery time.Duration
+	finishRetry     time.Duration
+	deferred        *deferredFinishes
+	metrics         replyMetrics
 }
 
 // New returns the service.
@@ -58,7 +78,9 @@ func New(opt Options) *Service {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	return &Service{store: opt.Store, completer: opt.Completer, publisher: opt.Publisher, users: opt.Users, now: opt.Now, eph: newEphemeral(), log: opt.Log}
+	return &Service{store: opt.Store, completer: opt.Completer, publisher: opt.Publisher, users: opt.Users, now: opt.Now, eph: newEphemeral(), log: opt.Log,
+		instance: opt.Instance, checkpointEvery: opt.CheckpointInterval, finishRetry: opt.FinishRetry,
+		deferred: &deferredFinishes{byID: map[string]deferredFinish{}}, metrics: newReplyMetrics(opt.Registerer)}
 }
 
 // storeError maps a store error: ErrNotFound to 404 with the code

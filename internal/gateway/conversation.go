@@ -86,6 +86,10 @@ type NewExchange struct {
 	ParentID string
 	Content  string
 	Model    string
+	// Instance is the id of the instance generating the reply: the
+	// pending assistant message is its until finished, and is swept to
+	// incomplete when that instance's lease expires.
+	Instance string
 }
 
 // Exchange is what StartExchange stored: the conversation, the user
@@ -148,6 +152,9 @@ type ConversationStore interface {
 	// message in one update; ErrNotFound if it is not pending (so a
 	// message is finished once).
 	FinishMessage(ctx context.Context, o Owner, id string, r MessageResult) (Message, error)
+	// CheckpointMessage stores the text generated so far of a pending
+	// assistant message; ErrNotFound when it is no longer pending.
+	CheckpointMessage(ctx context.Context, o Owner, id, content string) error
 	// EditMessage replaces the content of a message that is not deleted
 	// and sets EditedAt; ErrNotFound otherwise.
 	EditMessage(ctx context.Context, o Owner, id, content string) (Message, error)
@@ -180,7 +187,19 @@ type ConversationStore interface {
 	// SharedConversationIDs returns the conversations with participants
 	// that userID owns or participates in (where its presence is shown).
 	SharedConversationIDs(ctx context.Context, userID string) ([]string, error)
-	// SweepPendingMessages marks assistant messages still pending that
-	// were created before `before` as incomplete and returns how many.
-	SweepPendingMessages(ctx context.Context, before time.Time) (int64, error)
+}
+
+// LeaseStore keeps the instance leases: a heartbeat row per running
+// instance, and the sweep of pending assistant messages whose instance is
+// gone.
+type LeaseStore interface {
+	// Heartbeat writes instance id's heartbeat time (creating its row).
+	Heartbeat(ctx context.Context, id string, at time.Time) error
+	// RemoveInstance deletes instance id's row.
+	RemoveInstance(ctx context.Context, id string) error
+	// SweepOrphanedMessages marks as incomplete (keeping their text) the
+	// pending messages of instances other than self whose heartbeat is
+	// older than leaseExpiredBefore, and those without an instance created
+	// before legacyBefore; it returns how many.
+	SweepOrphanedMessages(ctx context.Context, self string, leaseExpiredBefore, legacyBefore time.Time) (int64, error)
 }

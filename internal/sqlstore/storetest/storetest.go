@@ -33,6 +33,7 @@ type Stores interface {
 	gateway.UserIdentityStore
 	gateway.EventStore
 	gateway.BudgetStore
+	gateway.LeaseStore
 	SettingStore
 }
 
@@ -73,4 +74,5 @@ var suites = []suite{
 	{"Events", testEvents},
 	{"ModelAccess", testModelAccess},
 	{"Budgets", testBudgets},
+	{"Leases", testLeases},
 }
