@@ -185,6 +185,21 @@ func (s *Service) Messages(ctx context.Context, o gateway.Owner, conversationID 
 	return msgs, nil
 }
 
+// MessagesPage returns up to limit of a conversation's messages in order,
+// after message afterID ("": from the first). Errors: 404
+// conversation_not_found; 400 invalid_field (param query.cursor) when
+// afterID is not a message of the conversation.
+func (s *Service) MessagesPage(ctx context.Context, o gateway.Owner, conversationID, afterID string, limit int) ([]gateway.Message, error) {
+	msgs, err := s.store.ListMessagesPage(ctx, o, conversationID, afterID, limit)
+	if errors.Is(err, gateway.ErrBadCursor) {
+		return nil, gateway.Invalid("invalid_field", "query.cursor", "cursor is not a next_cursor of this list")
+	}
+	if err != nil {
+		return nil, storeError("list messages", err, "conversation_not_found")
+	}
+	return msgs, nil
+}
+
 // EditMessage replaces a message's content and emits message.updated.
 // Errors: 404 message_not_found.
 func (s *Service) EditMessage(ctx context.Context, o gateway.Owner, id, content string) (gateway.Message, error) {

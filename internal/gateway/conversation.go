@@ -123,6 +123,10 @@ type SearchHit struct {
 // a message of the conversation visible to the owner.
 var ErrBadParent = errors.New("parent is not a message of this conversation")
 
+// ErrBadCursor is returned by ListMessagesPage when the message to continue
+// after is not a message of the conversation.
+var ErrBadCursor = errors.New("cursor is not a message of this conversation")
+
 // ConversationStore keeps conversations and messages. Every method is
 // scoped by the owner in SQL: another owner's id is ErrNotFound exactly as
 // an id that does not exist. A tenant-wide owner (AllEndUsers) reads every
@@ -143,6 +147,11 @@ type ConversationStore interface {
 	// ListMessages returns the conversation's messages in creation order;
 	// ErrNotFound for a conversation o cannot see.
 	ListMessages(ctx context.Context, o Owner, conversationID string) ([]Message, error)
+	// ListMessagesPage returns up to limit messages in creation order,
+	// after message afterID ("": from the first). ErrNotFound for a
+	// conversation o cannot see, ErrBadCursor when afterID is not a
+	// message of it.
+	ListMessagesPage(ctx context.Context, o Owner, conversationID, afterID string, limit int) ([]Message, error)
 	// StartExchange stores, in one transaction, the user message and a
 	// pending assistant message replying to it, and bumps the
 	// conversation's activity. ErrNotFound for an unseen conversation,

@@ -218,10 +218,47 @@ func (s *Store) ListMessages(ctx context.Context, o gateway.Owner, conversationI
 	return s.listMessages(ctx, s.db, o, conversationID)
 }
 
+// ListMessagesPage returns up to limit messages of o's conversation in
+// order, after message afterID ("": from the first); ErrBadCursor when
+// afterID is not a message of the conversation.
+func (s *Store) ListMessagesPage(ctx context.Context, o gateway.Owner, conversationID, afterID string, limit int) ([]gateway.Message, error) {
+	if err := checkOwner(o, false, conversationID); err != nil {
+		return nil, fmt.Errorf("list messages: %w", err)
+	}
+	if _, err := s.getConversation(ctx, s.db, o, conversationID); err != nil {
+		return nil, err
+	}
+	var after int64
+	if afterID != "" {
+		if checkOwner(o, false, afterID) != nil {
+			return nil, fmt.Errorf("list messages: %w", gateway.ErrBadCursor)
+		}
+		err := s.db.QueryRowContext(ctx, s.q(`SELECT seq FROM messages WHERE id = ? AND conversation_id = ?`), afterID, conversationID).Scan(&after)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("list messages: %w", gateway.ErrBadCursor)
+		}
+		if err != nil {
+			return nil, s.mapErr("list messages", err)
+		}
+	}
+	return s.queryMessages(ctx, s.db, o, conversationID, after, limit)
+}
+
 func (s *Store) listMessages(ctx context.Context, q queryer, o gateway.Owner, conversationID string) ([]gateway.Message, error) {
+	return s.queryMessages(ctx, q, o, conversationID, 0, 0)
+}
+
+// queryMessages reads the messages of a conversation with seq > after,
+// in order, at most limit (0: all).
+func (s *Store) queryMessages(ctx context.Context, q queryer, o gateway.Owner, conversationID string, after int64, limit int) ([]gateway.Message, error) {
 	f, args := messageAccess("m", o, false, false)
-	rows, err := q.QueryContext(ctx, s.q(`SELECT `+messageColumns+` FROM messages m
-		WHERE m.conversation_id = ? AND `+f+` ORDER BY m.seq`), append([]any{conversationID}, args...)...)
+	query := `SELECT ` + messageColumns + ` FROM messages m WHERE m.conversation_id = ? AND m.seq > ? AND ` + f + ` ORDER BY m.seq`
+	args = append([]any{conversationID, after}, args...)
+	if limit > 0 {
+		query += ` LIMIT ?`
+		args = append(args, limit)
+	}
+	rows, err := q.QueryContext(ctx, s.q(query), args...)
 	if err != nil {
 		return nil, s.mapErr("list messages", err)
 	}
