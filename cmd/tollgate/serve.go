@@ -27,6 +27,7 @@ import (
 	"github.com/tollgate/tollgate/internal/events"
 	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/httpapi"
+	"github.com/tollgate/tollgate/internal/lease"
 	"github.com/tollgate/tollgate/internal/oauth"
 	"github.com/tollgate/tollgate/internal/proxy"
 	"github.com/tollgate/tollgate/internal/ratelimit"
@@ -195,6 +196,9 @@ type app struct {
 	hub         *events.Broker
 	audit       *audit.Service
 	auditDone   chan struct{} // closed when the audit service's Run has flushed
+	// lease is this instance\'s heartbeat row and sweep of replies left
+	// pending by instances that are gone.
+	lease *lease.Lease
 	// conversations is the conversation service (tests sweep its presence
 	// and typing state after moving deps.now).
 	conversations *conversation.Service
@@ -245,9 +249,12 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 			a.close(ctx)
 		}
 	}()
-	if err := sweepPendingMessages(ctx, st, log); err != nil {
-		return a, err
-	}
+	// The lease: a heartbeat row (readiness's write check) and the sweep
+	// of replies left pending by instances that are gone. A database that
+	// refuses writes does not stop start-up: the instance serves reads,
+	// answers /readyz 503 and retries every heartbeat.
+	a.lease = newLease(cfg, st, log)
+	_ = a.lease.Beat(ctx)
 
 	a.hashes = newHashLimiter(cfg)
 	// The audit log (SPEC 8.1): every change below records through it.
@@ -324,7 +331,10 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 	}
 	go a.hub.Run(bg)
 	a.conversations = conversation.New(conversation.Options{Store: st, Completer: a.proxy, Log: log, Users: st, Now: deps.now, Audit: a.audit,
-		Publisher: httpapi.EventPublisher{Hub: a.hub, Log: log}})
+		Publisher: httpapi.EventPublisher{Hub: a.hub, Log: log}, Instance: a.lease.ID(), Registerer: reg,
+		CheckpointInterval: cfg.Stream.CheckpointInterval, FinishRetry: cfg.Stream.FinishRetry})
+	go a.lease.Run(bg)
+	go a.conversations.RunDeferredFinishes(bg, cfg.Database.HeartbeatInterval)
 	if deps.now == nil {
 		go a.conversations.RunEphemeral(bg)
 	}
@@ -406,8 +416,10 @@ func accessLog(cfg *config.Config, log *slog.Logger) *slog.Logger {
 	return log.With("log", "access")
 }
 
-// readyChecks are /readyz's checks: the database (reachable, migrated)
-// and Redis when configured. Their states never carry a URL or secret.
+// readyChecks are /readyz's checks: the database (reachable, migrated),
+// database_write (the last heartbeat write succeeded: the cached result,
+// not a write per probe) and Redis when configured. Their states never
+// carry a URL or secret.
 func (a *app) readyChecks() []httpapi.ReadyCheck {
 	checks := []httpapi.ReadyCheck{{Name: "database", Check: func(ctx context.Context) error {
 		if err := a.store.Ping(ctx); err != nil {
@@ -415,6 +427,11 @@ func (a *app) readyChecks() []httpapi.ReadyCheck {
 		}
 		if err := a.store.Ready(ctx); err != nil {
 			return &httpapi.CheckError{State: "not_migrated", Err: err}
+		}
+		return nil
+	}}, {Name: "database_write", Check: func(context.Context) error {
+		if err := a.lease.WriteError(); err != nil {
+			return &httpapi.CheckError{State: "failing", Err: err}
 		}
 		return nil
 	}}}
@@ -560,6 +577,18 @@ func (a *app) close(ctx context.Context) {
 			a.log.ErrorContext(ctx, "drain usage writer: the rest stays in the spool", "err", err)
 		}
 		cancel()
+	}
+	if a.conversations != nil {
+		if n := a.conversations.FinishDeferred(context.WithoutCancel(ctx)); n > 0 {
+			a.log.ErrorContext(ctx, "replies whose final write failed are left with their checkpointed text", "count", n)
+		}
+	}
+	if a.lease != nil && a.api != nil {
+		// Every reply of this instance is finished: no sweep needs to
+		// wait for the lease to expire.
+		if err := a.lease.Release(context.WithoutCancel(ctx)); err != nil {
+			a.log.WarnContext(ctx, "remove instance lease", "err", err)
+		}
 	}
 	if a.auditDone != nil {
 		<-a.auditDone
@@ -754,4 +783,13 @@ func pruneUsage(ctx context.Context, st *sqlstore.Store, retention time.Duration
 		case <-t.C:
 		}
 	}
+}
+
+// newLease builds this instance's lease on st. SQLite is owned by one
+// process, so every other instance's replies are left over; PostgreSQL
+// instances wait for a lease to expire, and replies written before leases
+// existed for an hour.
+func newLease(cfg *config.Config, st *sqlstore.Store, log *slog.Logger) *lease.Lease {
+	return lease.New(lease.Options{Store: st, Interval: cfg.Database.HeartbeatInterval, Timeout: cfg.Database.LeaseTimeout,
+		SingleProcess: st.Engine() == "sqlite", LegacyAge: time.Hour, Log: log})
 }

@@ -234,7 +234,7 @@ func TestReadinessDrainsBeforeTheListenerCloses(t *testing.T) {
 	if typ, code, _ := errCode(r); r.status != 503 || typ != "unavailable_error" || code != "not_ready" {
 		t.Fatalf("readyz during the shutdown delay = %d %s/%s, want 503 unavailable_error/not_ready", r.status, typ, code)
 	}
-	if got, want := fmt.Sprintf("%v %v", r.body["server"], r.body["checks"]), "shutting_down map[database:ok]"; got != want {
+	if got, want := fmt.Sprintf("%v %v", r.body["server"], r.body["checks"]), "shutting_down map[database:ok database_write:ok]"; got != want {
 		t.Fatalf("readyz during the shutdown delay: server, checks = %s, want %s", got, want)
 	}
 	if got := get(t, base+"/healthz"); got != 200 {

@@ -64,6 +64,13 @@ type Database struct {
 	// QueryTimeout bounds every statement and transaction; a database
 	// that does not answer within it is a 503 not_ready.
 	QueryTimeout time.Duration `koanf:"query_timeout" toml:"query_timeout"`
+	// HeartbeatInterval is how often an instance writes its lease row
+	// (also /readyz's write check) and sweeps the replies of instances
+	// that are gone.
+	HeartbeatInterval time.Duration `koanf:"heartbeat_interval" toml:"heartbeat_interval"`
+	// LeaseTimeout is how long after its last heartbeat an instance counts
+	// as gone (its pending replies become incomplete).
+	LeaseTimeout time.Duration `koanf:"lease_timeout" toml:"lease_timeout"`
 }
 
 // Log configures structured logging.
@@ -184,6 +191,12 @@ type Stream struct {
 	Retention                time.Duration `koanf:"retention" toml:"retention"`
 	MaxEventsPerConversation int           `koanf:"max_events_per_conversation" toml:"max_events_per_conversation"`
 	SubscriberBuffer         int           `koanf:"subscriber_buffer" toml:"subscriber_buffer"`
+	// CheckpointInterval is how often the text of a streaming reply is
+	// written to its pending message.
+	CheckpointInterval time.Duration `koanf:"checkpoint_interval" toml:"checkpoint_interval"`
+	// FinishRetry bounds the retries of a reply's final write while the
+	// poster waits.
+	FinishRetry time.Duration `koanf:"finish_retry" toml:"finish_retry"`
 }
 
 // Audit configures the audit log (SPEC 8.1).
@@ -248,7 +261,7 @@ func Defaults() Config {
 			ShutdownTimeout:   30 * time.Second,
 			TrustedProxies:    []string{},
 		},
-		Database: Database{URL: "", MaxOpenConns: 20, QueryTimeout: 5 * time.Second},
+		Database: Database{URL: "", MaxOpenConns: 20, QueryTimeout: 5 * time.Second, HeartbeatInterval: 5 * time.Second, LeaseTimeout: 30 * time.Second},
 		Log:      Log{Level: "info", Format: "text", Access: true},
 		Auth: Auth{
 			Mode:                  "auto",
@@ -274,7 +287,8 @@ func Defaults() Config {
 		Redis:     Redis{KeyPrefix: "tollgate:"},
 		RateLimit: RateLimit{Backend: "memory", Default: Policy{RequestsPerMinute: 600, Burst: 100}},
 		Usage:     Usage{FlushInterval: time.Second, BatchSize: 500, QueueSize: 65536, RawRetention: 90 * 24 * time.Hour},
-		Stream:    Stream{Backend: "auto", Retention: 48 * time.Hour, MaxEventsPerConversation: 10000, SubscriberBuffer: 256},
+		Stream: Stream{Backend: "auto", Retention: 48 * time.Hour, MaxEventsPerConversation: 10000, SubscriberBuffer: 256,
+			CheckpointInterval: time.Second, FinishRetry: 30 * time.Second},
 		Audit:     Audit{Retention: 365 * 24 * time.Hour, MaxFailedLoginRecordsPerMinute: 600},
 		Providers: []Provider{},
 		Models:    []Model{},

@@ -91,6 +91,12 @@ func (c *Config) Validate() error {
 	if c.Database.MaxOpenConns <= 0 {
 		return bad("database.max_open_conns", "must be positive")
 	}
+	if c.Database.HeartbeatInterval < 100*time.Millisecond {
+		return bad("database.heartbeat_interval", "must be at least 100ms")
+	}
+	if c.Database.LeaseTimeout < 2*c.Database.HeartbeatInterval {
+		return bad("database.lease_timeout", "must be at least twice database.heartbeat_interval (%s)", c.Database.HeartbeatInterval)
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -132,6 +138,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Stream.SubscriberBuffer <= 0 {
 		return bad("stream.subscriber_buffer", "must be positive")
+	}
+	if c.Stream.CheckpointInterval < 100*time.Millisecond {
+		return bad("stream.checkpoint_interval", "must be at least 100ms")
+	}
+	if c.Stream.FinishRetry < 0 || c.Stream.FinishRetry > 10*time.Minute {
+		return bad("stream.finish_retry", "must be between 0 and 10m")
 	}
 	switch c.Stream.Backend {
 	case "auto", "memory":

@@ -33,9 +33,12 @@ type Posted struct {
 	User, Assistant gateway.Message
 }
 
-// Post stores the user message and a pending assistant message in one
-// transaction, asks the model with the conversation path (system prompt,
-// then ancestors), and finishes the assistant message with one update.
+// Post stores the user message and a pending assistant message (owned by
+// this instance) in one transaction, asks the model with the conversation
+// path (system prompt, then ancestors), checkpoints the reply's text at
+// most every CheckpointInterval while it streams (off the stream's path),
+// and finishes the assistant message with one update, retried for up to
+// FinishRetry.
 //
 // Events go to the Publisher and to obs (nil: none), in order:
 // message.created (user), message.created (assistant), message.delta per
@@ -51,8 +54,10 @@ type Posted struct {
 // message_not_found (param body.parent_id). After that, Post returns the
 // completion's error when no answer began (the assistant message is then
 // stored with status error, or incomplete when ctx ended), or a 500 when
-// the finished message could not be stored (it is then marked error by a
-// second write, so it never stays pending); Posted holds what was stored.
+// the finished message could not be stored within FinishRetry (its
+// checkpoint stands, and the outcome is written later by
+// RunDeferredFinishes or, if this instance dies, the lease sweep marks it
+// incomplete); Posted holds what was stored.
 func (s *Service) Post(ctx context.Context, p *gateway.Principal, in PostInput, obs Observer) (Posted, error) {
 	o := p.Owner()
 	conv, err := s.store.GetConversation(ctx, o, in.ConversationID)
@@ -82,7 +87,8 @@ func (s *Service) Post(ctx context.Context, p *gateway.Principal, in PostInput, 
 	if !p.ModelAllowed(model) {
 		return Posted{}, gateway.ModelNotAllowed(model)
 	}
-	x, err := s.store.StartExchange(ctx, o, gateway.NewExchange{ConversationID: conv.ID, ParentID: in.ParentID, Content: in.Content, Model: model})
+	x, err := s.store.StartExchange(ctx, o, gateway.NewExchange{ConversationID: conv.ID, ParentID: in.ParentID, Content: in.Content, Model: model,
+		Instance: s.instance})
 	switch {
 	case errors.Is(err, gateway.ErrBadParent):
 		return Posted{}, &gateway.Error{Kind: gateway.KindNotFound, Code: "message_not_found", Param: "body.parent_id",
@@ -95,12 +101,16 @@ func (s *Service) Post(ctx context.Context, p *gateway.Principal, in PostInput, 
 	s.emit(ctx, obs, Event{Type: MessageCreated, ConversationID: conv.ID, Message: &out.Assistant})
 
 	req := proxy.CompleteRequest{Principal: p, Model: model, Messages: modelMessages(x), RequestID: in.RequestID, Route: in.Route}
-	if obs != nil || s.publisher != nil {
-		req.OnDelta = func(d string) {
+	cp := s.startCheckpoints(ctx, o, x.Assistant.ID)
+	emitDeltas := obs != nil || s.publisher != nil
+	req.OnDelta = func(d string) {
+		cp.add(d)
+		if emitDeltas {
 			s.emit(ctx, obs, Event{Type: MessageDelta, ConversationID: conv.ID, MessageID: x.Assistant.ID, Delta: d})
 		}
 	}
 	res, cerr := s.completer.Complete(ctx, req)
+	cp.end()
 	// A poster that left hears nothing more; one cut by the server's
 	// shutdown hears why (server_shutting_down), then message.done.
 	if ctx.Err() == nil || gateway.ShuttingDown(ctx) {
@@ -148,34 +158,4 @@ func modelMessages(x gateway.Exchange) []llm.Message {
 		add(m.Role, m.Content)
 	}
 	return out
-}
-
-// finishReply stores the outcome of the completion on the pending
-// assistant message with one update, detached from the request's
-// cancellation (a poster that left still gets its partial text stored).
-// If that write fails, it retries once marking the message as error (with
-// the same text), so the message never stays pending; it then returns a
-// 500.
-func (s *Service) finishReply(ctx context.Context, o gateway.Owner, id string, res proxy.Result, cerr error) (gateway.Message, error) {
-	r := gateway.MessageResult{Content: res.Content, Status: gateway.MessageComplete,
-		PromptTokens: res.Usage.PromptTokens, CompletionTokens: res.Usage.CompletionTokens}
-	switch {
-	case cerr != nil && ctx.Err() != nil:
-		r.Status = gateway.MessageIncomplete
-	case cerr != nil:
-		r.Status = gateway.MessageError
-	case res.Status != gateway.UsageOK:
-		r.Status = gateway.MessageIncomplete
-	}
-	dctx := context.WithoutCancel(ctx)
-	m, err := s.store.FinishMessage(dctx, o, id, r)
-	if err == nil {
-		return m, nil
-	}
-	s.log.ErrorContext(ctx, "store assistant message", "message_id", id, "status", string(r.Status), "err", err)
-	r.Status = gateway.MessageError
-	if _, err2 := s.store.FinishMessage(dctx, o, id, r); err2 != nil {
-		s.log.ErrorContext(ctx, "mark assistant message as error", "message_id", id, "err", err2)
-	}
-	return gateway.Message{}, gateway.Internal("finish message", err)
 }

@@ -1,7 +1,7 @@
 // Package conversation is the conversation service: it owns what happens
 // to stored conversations and messages (create, edit, delete, post a
-// message and get the model's reply, streamed or whole, finished with one
-// retry so no reply stays pending) and emits a domain event for every
+// message and get the model's reply, streamed or whole, checkpointed while
+// it streams and finished with bounded retries) and emits a domain event for every
 // change. The HTTP layer only decodes requests and renders results and
 // events; the live-event hub (SPEC 7.1) plugs in as the Publisher.
 package conversation
@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/proxy"
@@ -36,7 +38,19 @@ type Options struct {
 	// Now is the clock of invites, share links, presence and typing
 	// (nil: time.Now).
 	Now func() time.Time
-	Log *slog.Logger
+	// Instance is this instance's id: pending replies are stored as its
+	// own, for the lease sweep ("": none).
+	Instance string
+	// CheckpointInterval is how often the text of a streaming reply is
+	// written to its pending message (0: never).
+	CheckpointInterval time.Duration
+	// FinishRetry bounds how long the final write of a reply is retried
+	// while the request waits (0: one attempt); after it the result is
+	// kept in memory and written by RunDeferredFinishes.
+	FinishRetry time.Duration
+	// Registerer receives the reply durability metrics (nil: none).
+	Registerer prometheus.Registerer
+	Log        *slog.Logger
 	// Audit records sharing, participants and invites (nil: nothing is
 	// recorded).
 	Audit gateway.Auditor
@@ -52,6 +66,12 @@ type Service struct {
 	eph       *ephemeral
 	log       *slog.Logger
 	audit     gateway.Auditor
+
+	instance        string
+	checkpointEvery time.Duration
+	finishRetry     time.Duration
+	deferred        *deferredFinishes
+	metrics         replyMetrics
 }
 
 // New returns the service.
@@ -66,7 +86,8 @@ func New(opt Options) *Service {
 		opt.Audit = gateway.NopAuditor{}
 	}
 	return &Service{store: opt.Store, completer: opt.Completer, publisher: opt.Publisher, users: opt.Users, now: opt.Now, eph: newEphemeral(), log: opt.Log,
-		audit: opt.Audit}
+		instance: opt.Instance, checkpointEvery: opt.CheckpointInterval, finishRetry: opt.FinishRetry,
+		deferred: &deferredFinishes{byID: map[string]deferredFinish{}}, metrics: newReplyMetrics(opt.Registerer), audit: opt.Audit}
 }
 
 // storeError maps a store error: ErrNotFound to 404 with the code
@@ -165,6 +186,21 @@ func (s *Service) Delete(ctx context.Context, o gateway.Owner, id string) error 
 // conversation_not_found.
 func (s *Service) Messages(ctx context.Context, o gateway.Owner, conversationID string) ([]gateway.Message, error) {
 	msgs, err := s.store.ListMessages(ctx, o, conversationID)
+	if err != nil {
+		return nil, storeError("list messages", err, "conversation_not_found")
+	}
+	return msgs, nil
+}
+
+// MessagesPage returns up to limit of a conversation's messages in order,
+// after message afterID ("": from the first). Errors: 404
+// conversation_not_found; 400 invalid_field (param query.cursor) when
+// afterID is not a message of the conversation.
+func (s *Service) MessagesPage(ctx context.Context, o gateway.Owner, conversationID, afterID string, limit int) ([]gateway.Message, error) {
+	msgs, err := s.store.ListMessagesPage(ctx, o, conversationID, afterID, limit)
+	if errors.Is(err, gateway.ErrBadCursor) {
+		return nil, gateway.Invalid("invalid_field", "query.cursor", "cursor is not a next_cursor of this list")
+	}
 	if err != nil {
 		return nil, storeError("list messages", err, "conversation_not_found")
 	}

@@ -86,6 +86,10 @@ type NewExchange struct {
 	ParentID string
 	Content  string
 	Model    string
+	// Instance is the id of the instance generating the reply: the
+	// pending assistant message is its until finished, and is swept to
+	// incomplete when that instance's lease expires.
+	Instance string
 }
 
 // Exchange is what StartExchange stored: the conversation, the user
@@ -119,6 +123,10 @@ type SearchHit struct {
 // a message of the conversation visible to the owner.
 var ErrBadParent = errors.New("parent is not a message of this conversation")
 
+// ErrBadCursor is returned by ListMessagesPage when the message to continue
+// after is not a message of the conversation.
+var ErrBadCursor = errors.New("cursor is not a message of this conversation")
+
 // ConversationStore keeps conversations and messages. Every method is
 // scoped by the owner in SQL: another owner's id is ErrNotFound exactly as
 // an id that does not exist. A tenant-wide owner (AllEndUsers) reads every
@@ -139,6 +147,11 @@ type ConversationStore interface {
 	// ListMessages returns the conversation's messages in creation order;
 	// ErrNotFound for a conversation o cannot see.
 	ListMessages(ctx context.Context, o Owner, conversationID string) ([]Message, error)
+	// ListMessagesPage returns up to limit messages in creation order,
+	// after message afterID ("": from the first). ErrNotFound for a
+	// conversation o cannot see, ErrBadCursor when afterID is not a
+	// message of it.
+	ListMessagesPage(ctx context.Context, o Owner, conversationID, afterID string, limit int) ([]Message, error)
 	// StartExchange stores, in one transaction, the user message and a
 	// pending assistant message replying to it, and bumps the
 	// conversation's activity. ErrNotFound for an unseen conversation,
@@ -148,6 +161,9 @@ type ConversationStore interface {
 	// message in one update; ErrNotFound if it is not pending (so a
 	// message is finished once).
 	FinishMessage(ctx context.Context, o Owner, id string, r MessageResult) (Message, error)
+	// CheckpointMessage stores the text generated so far of a pending
+	// assistant message; ErrNotFound when it is no longer pending.
+	CheckpointMessage(ctx context.Context, o Owner, id, content string) error
 	// EditMessage replaces the content of a message that is not deleted
 	// and sets EditedAt; ErrNotFound otherwise.
 	EditMessage(ctx context.Context, o Owner, id, content string) (Message, error)
@@ -180,7 +196,19 @@ type ConversationStore interface {
 	// SharedConversationIDs returns the conversations with participants
 	// that userID owns or participates in (where its presence is shown).
 	SharedConversationIDs(ctx context.Context, userID string) ([]string, error)
-	// SweepPendingMessages marks assistant messages still pending that
-	// were created before `before` as incomplete and returns how many.
-	SweepPendingMessages(ctx context.Context, before time.Time) (int64, error)
+}
+
+// LeaseStore keeps the instance leases: a heartbeat row per running
+// instance, and the sweep of pending assistant messages whose instance is
+// gone.
+type LeaseStore interface {
+	// Heartbeat writes instance id's heartbeat time (creating its row).
+	Heartbeat(ctx context.Context, id string, at time.Time) error
+	// RemoveInstance deletes instance id's row.
+	RemoveInstance(ctx context.Context, id string) error
+	// SweepOrphanedMessages marks as incomplete (keeping their text) the
+	// pending messages of instances other than self whose heartbeat is
+	// older than leaseExpiredBefore, and those without an instance created
+	// before legacyBefore; it returns how many.
+	SweepOrphanedMessages(ctx context.Context, self string, leaseExpiredBefore, legacyBefore time.Time) (int64, error)
 }

@@ -77,6 +77,7 @@ type convEnv struct {
 	srv   *httptest.Server
 	store gateway.ConversationStore
 	up    *llmtest.Server // nil with the echo provider
+	svc   *conversation.Service
 }
 
 type envOpt struct {
@@ -86,6 +87,8 @@ type envOpt struct {
 	now     func() time.Time // the service's clock (nil: time.Now)
 	log     io.Writer        // server and access log (nil: discarded)
 	users   conversation.Users
+	// finishRetry is the service's FinishRetry (0: one attempt).
+	finishRetry time.Duration
 }
 
 func newConvEnv(t *testing.T, o envOpt) *convEnv {
@@ -117,8 +120,8 @@ func newConvEnv(t *testing.T, o envOpt) *convEnv {
 		log = slog.New(slog.NewTextHandler(o.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		access = log
 	}
-	s := httpapi.New(httpapi.Options{Auth: testAuth{}, Conversations: conversation.New(conversation.Options{Store: st, Completer: px, Now: o.now, Log: log, Users: o.users}),
-		Log: log, AccessLog: access})
+	env.svc = conversation.New(conversation.Options{Store: st, Completer: px, Now: o.now, Log: log, Users: o.users, FinishRetry: o.finishRetry})
+	s := httpapi.New(httpapi.Options{Auth: testAuth{}, Conversations: env.svc, Log: log, AccessLog: access})
 	env.srv = httptest.NewServer(s.Handler())
 	t.Cleanup(env.srv.Close)
 	return env

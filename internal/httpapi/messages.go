@@ -1,13 +1,16 @@
 package httpapi
 
 import (
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/tollgate/tollgate/internal/conversation"
 	"github.com/tollgate/tollgate/internal/gateway"
+	"github.com/tollgate/tollgate/internal/jsonscan"
 	"github.com/tollgate/tollgate/internal/llm"
 )
 
@@ -37,6 +40,9 @@ type MessageUsage struct {
 // MessageList is the body of GET /api/conversations/{id}/messages.
 type MessageList struct {
 	Data []MessageObject `json:"data"`
+	// NextCursor continues the list (the cursor query parameter); null on
+	// the last page.
+	NextCursor *string `json:"next_cursor"`
 }
 
 // PostMessageRequest is the body of POST /api/conversations/{id}/messages.
@@ -119,14 +125,31 @@ func (s *Server) messageRoutes() {
 	s.Handle(Route{Method: "GET", Path: "/api/conversations/{id}/messages", Access: viewer, UserScoped: true,
 		OperationID: "listMessages", Summary: "Messages of a conversation in order; parent_id forms branches", Tags: tags,
 		Response: MessageList{},
+		Params: []Param{{Name: "limit", In: "query", Description: fmt.Sprintf("1-%d, default %d", maxMessagePage, maxMessagePage)},
+			{Name: "cursor", In: "query", Description: "next_cursor of the previous page"}},
 		Handler: func(w http.ResponseWriter, r *http.Request) error {
-			msgs, err := svc.Messages(r.Context(), owner(r), r.PathValue("id"))
+			limit, err := queryLimit(r, maxMessagePage, maxMessagePage)
 			if err != nil {
 				return err
 			}
-			out := MessageList{Data: make([]MessageObject, len(msgs))}
-			for i, m := range msgs {
-				out.Data[i] = messageObject(m)
+			var after string
+			if v := r.URL.Query().Get("cursor"); v != "" {
+				if after, err = decodeMessageCursor(v); err != nil {
+					return err
+				}
+			}
+			msgs, err := svc.MessagesPage(r.Context(), owner(r), r.PathValue("id"), after, limit+1)
+			if err != nil {
+				return err
+			}
+			out := MessageList{Data: make([]MessageObject, 0, min(len(msgs), limit))}
+			if len(msgs) > limit {
+				msgs = msgs[:limit]
+				next := encodeMessageCursor(msgs[limit-1].ID)
+				out.NextCursor = &next
+			}
+			for _, m := range msgs {
+				out.Data = append(out.Data, messageObject(m))
 			}
 			return WriteJSON(w, http.StatusOK, out)
 		}})
@@ -259,4 +282,35 @@ func (es *eventStream) send(ev conversation.Event) {
 	if _, err := es.w.Write(es.buf); err == nil {
 		_ = es.rc.Flush()
 	}
+}
+
+// maxMessagePage is the default and largest page of a conversation's
+// messages: clients that do not paginate get up to this many at once.
+const maxMessagePage = 1000
+
+// messageCursor is the decoded form of a message list's next_cursor:
+// base64url (no padding) of this JSON.
+type messageCursor struct {
+	After string `json:"after"` // the id of the last message of the page
+}
+
+func encodeMessageCursor(id string) string {
+	b, _ := json.Marshal(messageCursor{After: id})
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// decodeMessageCursor returns the message id a cursor continues after, or
+// 400 invalid_field (param query.cursor). Whether the message belongs to
+// the conversation is the store's check.
+func decodeMessageCursor(s string) (string, error) {
+	bad := gateway.Invalid("invalid_field", "query.cursor", "cursor is not a next_cursor of this list")
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return "", bad
+	}
+	var c messageCursor
+	if jsonscan.Check(b, jsonscan.Options{MaxDepth: 1, UniqueKeys: true}) != nil || json.Unmarshal(b, &c) != nil || c.After == "" {
+		return "", bad
+	}
+	return c.After, nil
 }

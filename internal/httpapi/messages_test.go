@@ -220,10 +220,47 @@ func TestStreamClientDisconnect(t *testing.T) {
 	}
 }
 
+// TestFinalWriteFails: a final write that fails is retried with backoff
+// while the poster waits (FinishRetry): a database back within the bound
+// stores the whole reply as complete and the post succeeds. Past the
+// bound the post answers 500 internal_error, the message stays pending
+// (with its checkpoint), and the outcome, kept in memory, is written in
+// full by FinishDeferred once the database is back.
 func TestFinalWriteFails(t *testing.T) {
 	t.Parallel()
 	for _, stream := range []bool{false, true} {
-		t.Run(map[bool]string{false: "Whole", true: "Stream"}[stream], func(t *testing.T) {
+		name := map[bool]string{false: "Whole", true: "Stream"}[stream]
+		t.Run(name+"/RetriedUntilBack", func(t *testing.T) {
+			t.Parallel()
+			var faults *finishFaults
+			e := newConvEnv(t, envOpt{replies: []llmtest.Reply{{Words: []string{"Hello", " world"}}}, finishRetry: time.Minute,
+				store: func(s gateway.ConversationStore) gateway.ConversationStore {
+					faults = &finishFaults{ConversationStore: s}
+					return faults
+				}})
+			c := e.createConv(t, alice, `{"model":"fast"}`)
+			faults.n.Store(3)
+			if stream {
+				evs := e.stream(t, alice, c.ID, `{"content":"hi","stream":true}`)
+				if diff := cmp.Diff([]string{"message.created", "message.created", "message.delta", "message.delta", "message.done"}, types(evs)); diff != "" {
+					t.Fatalf("events (-want +got):\n%s", diff)
+				}
+			} else {
+				resp, b := e.call(t, alice, "POST", "/api/conversations/"+c.ID+"/messages", `{"content":"hi"}`)
+				if resp.StatusCode != http.StatusCreated {
+					t.Fatalf("status = %d, want 201: %s", resp.StatusCode, b)
+				}
+			}
+			if n := faults.n.Load(); n != -1 {
+				t.Fatalf("FinishMessage calls left = %d, want -1 (3 failures, then the write)", n)
+			}
+			got := e.messages(t, alice, c.ID)
+			if len(got) != 2 || got[0].Content != "hi" || got[1].Status != "complete" || got[1].Content != "Hello world" {
+				t.Fatalf("stored = %+v", got)
+			}
+		})
+		t.Run(name+"/GivesUpThenDeferred", func(t *testing.T) {
+			t.Parallel()
 			var faults *finishFaults
 			e := newConvEnv(t, envOpt{replies: []llmtest.Reply{{Words: []string{"Hello", " world"}}},
 				store: func(s gateway.ConversationStore) gateway.ConversationStore {
@@ -231,7 +268,7 @@ func TestFinalWriteFails(t *testing.T) {
 					return faults
 				}})
 			c := e.createConv(t, alice, `{"model":"fast"}`)
-			faults.n.Store(1)
+			faults.n.Store(2)
 			if stream {
 				evs := e.stream(t, alice, c.ID, `{"content":"hi","stream":true}`)
 				if diff := cmp.Diff([]string{"message.created", "message.created", "message.delta", "message.delta", "error"}, types(evs)); diff != "" {
@@ -245,37 +282,24 @@ func TestFinalWriteFails(t *testing.T) {
 				resp, b := e.call(t, alice, "POST", "/api/conversations/"+c.ID+"/messages", `{"content":"hi"}`)
 				wantError(t, resp, b, 500, "server_error", "internal_error", nil)
 			}
-			// One user message, one assistant message marked error with
-			// its text: nothing lost, nothing duplicated.
 			got := e.messages(t, alice, c.ID)
-			if len(got) != 2 || got[0].Content != "hi" || got[1].Status != "error" || got[1].Content != "Hello world" {
+			if len(got) != 2 || got[1].Status != "pending" {
 				t.Fatalf("stored = %+v", got)
+			}
+			// The database still fails: the reply waits in memory.
+			if left := e.svc.FinishDeferred(context.Background()); left != 1 {
+				t.Fatalf("FinishDeferred left %d, want 1", left)
+			}
+			// Back: the whole reply is stored, once.
+			if left := e.svc.FinishDeferred(context.Background()); left != 0 {
+				t.Fatalf("FinishDeferred left %d, want 0", left)
+			}
+			got = e.messages(t, alice, c.ID)
+			if len(got) != 2 || got[1].Status != "complete" || got[1].Content != "Hello world" {
+				t.Fatalf("stored after FinishDeferred = %+v", got)
 			}
 		})
 	}
-	t.Run("MarkFailsToo", func(t *testing.T) {
-		var faults *finishFaults
-		e := newConvEnv(t, envOpt{replies: []llmtest.Reply{{}},
-			store: func(s gateway.ConversationStore) gateway.ConversationStore {
-				faults = &finishFaults{ConversationStore: s}
-				return faults
-			}})
-		c := e.createConv(t, alice, `{"model":"fast"}`)
-		faults.n.Store(2)
-		resp, b := e.call(t, alice, "POST", "/api/conversations/"+c.ID+"/messages", `{"content":"hi"}`)
-		wantError(t, resp, b, 500, "server_error", "internal_error", nil)
-		got := e.messages(t, alice, c.ID)
-		if len(got) != 2 || got[1].Status != "pending" {
-			t.Fatalf("stored = %+v", got)
-		}
-		// The start-up sweep marks what a crash (or a dead database) left.
-		if n, err := e.store.SweepPendingMessages(context.Background(), time.Now().Add(time.Minute)); err != nil || n != 1 {
-			t.Fatalf("sweep = %d, %v", n, err)
-		}
-		if got := e.messages(t, alice, c.ID); got[1].Status != "incomplete" {
-			t.Fatalf("after sweep = %+v", got[1])
-		}
-	})
 }
 
 func TestSearchHostileInput(t *testing.T) {

@@ -139,7 +139,7 @@ func (s *Server) opsRoutes() {
 	})
 	s.Handle(Route{
 		Method: "GET", Path: "/readyz", Access: Public, OperationID: "readyz", Tags: []string{"operations"},
-		Summary: "Readiness: the database is reachable and migrated (and Redis, if configured); " +
+		Summary: "Readiness: the database is reachable and migrated, the last heartbeat write succeeded (and Redis, if configured); " +
 			"503 not_ready (the envelope plus the checks) when one fails or shutdown has begun",
 		Response: ReadyResponse{},
 		Handler:  s.readyz,

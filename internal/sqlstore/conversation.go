@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -219,10 +218,47 @@ func (s *Store) ListMessages(ctx context.Context, o gateway.Owner, conversationI
 	return s.listMessages(ctx, s.conn(ctx), o, conversationID)
 }
 
+// ListMessagesPage returns up to limit messages of o's conversation in
+// order, after message afterID ("": from the first); ErrBadCursor when
+// afterID is not a message of the conversation.
+func (s *Store) ListMessagesPage(ctx context.Context, o gateway.Owner, conversationID, afterID string, limit int) ([]gateway.Message, error) {
+	if err := checkOwner(o, false, conversationID); err != nil {
+		return nil, fmt.Errorf("list messages: %w", err)
+	}
+	if _, err := s.getConversation(ctx, s.db, o, conversationID); err != nil {
+		return nil, err
+	}
+	var after int64
+	if afterID != "" {
+		if checkOwner(o, false, afterID) != nil {
+			return nil, fmt.Errorf("list messages: %w", gateway.ErrBadCursor)
+		}
+		err := s.db.QueryRowContext(ctx, s.q(`SELECT seq FROM messages WHERE id = ? AND conversation_id = ?`), afterID, conversationID).Scan(&after)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("list messages: %w", gateway.ErrBadCursor)
+		}
+		if err != nil {
+			return nil, s.mapErr("list messages", err)
+		}
+	}
+	return s.queryMessages(ctx, s.db, o, conversationID, after, limit)
+}
+
 func (s *Store) listMessages(ctx context.Context, q queryer, o gateway.Owner, conversationID string) ([]gateway.Message, error) {
+	return s.queryMessages(ctx, q, o, conversationID, 0, 0)
+}
+
+// queryMessages reads the messages of a conversation with seq > after,
+// in order, at most limit (0: all).
+func (s *Store) queryMessages(ctx context.Context, q queryer, o gateway.Owner, conversationID string, after int64, limit int) ([]gateway.Message, error) {
 	f, args := messageAccess("m", o, false, false)
-	rows, err := q.QueryContext(ctx, s.q(`SELECT `+messageColumns+` FROM messages m
-		WHERE m.conversation_id = ? AND `+f+` ORDER BY m.seq`), append([]any{conversationID}, args...)...)
+	query := `SELECT ` + messageColumns + ` FROM messages m WHERE m.conversation_id = ? AND m.seq > ? AND ` + f + ` ORDER BY m.seq`
+	args = append([]any{conversationID, after}, args...)
+	if limit > 0 {
+		query += ` LIMIT ?`
+		args = append(args, limit)
+	}
+	rows, err := q.QueryContext(ctx, s.q(query), args...)
 	if err != nil {
 		return nil, s.mapErr("list messages", err)
 	}
@@ -253,36 +289,27 @@ func (s *Store) StartExchange(ctx context.Context, o gateway.Owner, in gateway.N
 		if c.Role == gateway.ParticipantReader {
 			return gateway.ErrNotFound // readers do not post (the service answers 403 first)
 		}
-		msgs, err := s.listMessages(ctx, tx, o, c.ID)
-		if err != nil {
-			return err
-		}
-		byID := make(map[string]int, len(msgs))
-		for i, m := range msgs {
-			byID[m.ID] = i
-		}
 		parent := in.ParentID
-		if parent == "" && len(msgs) > 0 {
-			parent = msgs[len(msgs)-1].ID
+		if parent == "" {
+			err := tx.QueryRowContext(ctx, s.q(`SELECT id FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT 1`), c.ID).Scan(&parent)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
 		}
 		var path []gateway.Message
 		if parent != "" {
-			i, ok := byID[parent]
-			if !ok {
+			ancestors, err := s.ancestors(ctx, tx, o, c.ID, parent)
+			if err != nil {
+				return err
+			}
+			if len(ancestors) == 0 {
 				return gateway.ErrBadParent
 			}
-			for steps := 0; steps <= len(msgs); steps++ {
-				m := msgs[i]
+			for _, m := range ancestors {
 				if m.DeletedAt == nil && m.Status != gateway.MessagePending && m.Status != gateway.MessageError && m.Content != "" {
 					path = append(path, m)
 				}
-				if i, ok = byID[m.ParentID]; !ok {
-					break
-				}
 			}
-		}
-		for l, r := 0, len(path)-1; l < r; l, r = l+1, r-1 {
-			path[l], path[r] = path[r], path[l]
 		}
 		t := now()
 		user := gateway.Message{ID: newID("msg_"), ConversationID: c.ID, ParentID: parent, Role: "user",
@@ -290,10 +317,14 @@ func (s *Store) StartExchange(ctx context.Context, o gateway.Owner, in gateway.N
 		asst := gateway.Message{ID: newID("msg_"), ConversationID: c.ID, ParentID: user.ID, Role: "assistant",
 			Model: in.Model, Status: gateway.MessagePending, CreatedAt: t}
 		for _, m := range []gateway.Message{user, asst} {
+			instance := ""
+			if m.Status == gateway.MessagePending {
+				instance = in.Instance
+			}
 			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO messages
-				(id, conversation_id, user_id, end_user_id, parent_id, role, content, model, status, author_id, created_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-				m.ID, m.ConversationID, c.UserID, c.EndUserID, m.ParentID, m.Role, m.Content, m.Model, string(m.Status), m.AuthorID, t); err != nil {
+				(id, conversation_id, user_id, end_user_id, parent_id, role, content, model, status, author_id, created_at, instance_id)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+				m.ID, m.ConversationID, c.UserID, c.EndUserID, m.ParentID, m.Role, m.Content, m.Model, string(m.Status), m.AuthorID, t, instance); err != nil {
 				return err
 			}
 		}
@@ -309,6 +340,37 @@ func (s *Store) StartExchange(ctx context.Context, o gateway.Owner, in gateway.N
 		return x, fmt.Errorf("start exchange: %w", err)
 	}
 	return x, s.mapErr("start exchange", err)
+}
+
+// maxPathDepth bounds the ancestor walk (a path is never longer than
+// the conversation; this only guards the recursion).
+const maxPathDepth = 1 << 20
+
+// ancestors returns message id of conversation conversationID and its
+// ancestors, oldest first, with one recursive query (only the path is
+// read, not the conversation); none when id is not a message of it.
+func (s *Store) ancestors(ctx context.Context, q queryer, o gateway.Owner, conversationID, id string) ([]gateway.Message, error) {
+	f, args := messageAccess("m", o, false, false)
+	rows, err := q.QueryContext(ctx, s.q(`WITH RECURSIVE path (id, parent_id, depth) AS (
+			SELECT id, parent_id, 0 FROM messages WHERE id = ? AND conversation_id = ?
+			UNION ALL
+			SELECT p.id, p.parent_id, path.depth + 1 FROM messages p JOIN path ON p.id = path.parent_id
+			WHERE p.conversation_id = ? AND path.depth < ?)
+		SELECT `+messageColumns+` FROM path JOIN messages m ON m.id = path.id WHERE `+f+` ORDER BY path.depth DESC`),
+		append([]any{id, conversationID, conversationID, maxPathDepth}, args...)...)
+	if err != nil {
+		return nil, s.mapErr("load message path", err)
+	}
+	defer rows.Close()
+	var out []gateway.Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, s.mapErr("load message path", err)
+		}
+		out = append(out, m)
+	}
+	return out, s.mapErr("load message path", rows.Err())
 }
 
 // FinishMessage completes a pending assistant message in one UPDATE.
@@ -394,15 +456,4 @@ func (s *Store) SearchMessages(ctx context.Context, o gateway.Owner, query strin
 		out = append(out, h)
 	}
 	return out, s.mapErr("search messages", rows.Err())
-}
-
-// SweepPendingMessages marks messages pending since before `before` as
-// incomplete.
-func (s *Store) SweepPendingMessages(ctx context.Context, before time.Time) (int64, error) {
-	res, err := s.conn(ctx).ExecContext(ctx, s.q(`UPDATE messages SET status = 'incomplete' WHERE status = 'pending' AND created_at < ?`),
-		before.UTC())
-	if err != nil {
-		return 0, s.mapErr("sweep pending messages", err)
-	}
-	return res.RowsAffected()
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -268,19 +267,6 @@ func testConversations(t *testing.T, open Opener) {
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Fatalf("list order (-want +got):\n%s", diff)
-		}
-
-		// Sweep marks the pending ones incomplete, once.
-		n, err := st.SweepPendingMessages(ctx, time.Now().Add(time.Minute))
-		if err != nil || n != 2 {
-			t.Fatalf("sweep = %d, %v; want 2", n, err)
-		}
-		if n, err := st.SweepPendingMessages(ctx, time.Now().Add(time.Minute)); err != nil || n != 0 {
-			t.Fatalf("second sweep = %d, %v; want 0", n, err)
-		}
-		msgs, _ = st.ListMessages(ctx, app1, c.ID)
-		if msgs[3].Status != gateway.MessageIncomplete || msgs[5].Status != gateway.MessageIncomplete {
-			t.Fatalf("after sweep: %+v", msgs)
 		}
 	})
 

@@ -35,6 +35,7 @@ type Stores interface {
 	gateway.EventStore
 	gateway.BudgetStore
 	gateway.AuditStore
+	gateway.LeaseStore
 	SettingStore
 }
 
@@ -78,4 +79,5 @@ var suites = []suite{
 	{"ModelAccess", testModelAccess},
 	{"Budgets", testBudgets},
 	{"Audit", testAudit},
+	{"Leases", testLeases},
 }
