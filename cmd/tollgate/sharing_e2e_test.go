@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
 	"strings"
@@ -41,9 +42,23 @@ func TestLiveEventsParticipantRemoved(t *testing.T) {
 			rd := e.b.client(rdTok)
 			never := func(client.StreamEvent) bool { return false }
 			s := collect(t.Context(), rd, conv.ID, "", never)
-			waitSubscribed(t, e.b, conv.ID, 1)
+			removed := func(ev client.StreamEvent) bool { return ev.Type == "participant.removed" }
+			so := collect(t.Context(), e.b.client(own.Token()), conv.ID, "", removed)
+			waitSubscribed(t, e.b, conv.ID, 2)
 			if r := e.a.do("DELETE", path+"/"+rdID, own.Token(), nil); r.status != 204 {
 				t.Fatalf("remove: %d %v", r.status, r.body)
+			}
+			// The owner's stream sees the removal with the role it ended.
+			res := <-so
+			if res.err != nil || len(res.events) != 1 {
+				t.Fatalf("owner's stream: %v %+v", res.err, res.events)
+			}
+			var rm map[string]any
+			if err := json.Unmarshal(res.events[0].Data, &rm); err != nil {
+				t.Fatal(err)
+			}
+			if rm["conversation_id"] != conv.ID || rm["user_id"] != rdID || rm["role"] != "reader" || rm["created_at"] == nil || len(rm) != 4 {
+				t.Fatalf("participant.removed = %s, want the reader's row", res.events[0].Data)
 			}
 			select {
 			case res := <-s:

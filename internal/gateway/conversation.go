@@ -169,7 +169,7 @@ type ConversationStore interface {
 	ListParticipants(ctx context.Context, o Owner, conversationID string) ([]Participant, error)
 	// RemoveParticipant removes userID from the conversation when o owns
 	// it or o is that participant; ErrNotFound otherwise.
-	RemoveParticipant(ctx context.Context, o Owner, conversationID, userID string) error
+	RemoveParticipant(ctx context.Context, o Owner, conversationID, userID string) (Participant, error)
 	InviteStore
 	ShareStore
 	// MarkRead moves o's read marker of a conversation it can read forward

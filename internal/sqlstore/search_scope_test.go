@@ -92,7 +92,7 @@ func testSearchIndexIsScoped(t *testing.T, st *sqlstore.Store) {
 	}
 	check("after edit, old word", alice, "zebra", aMsg)
 	check("after edit, new word", alice, "okapi", cMsg)
-	if err := st.RemoveParticipant(ctx, carol, cConv, "alice"); err != nil {
+	if _, err := st.RemoveParticipant(ctx, carol, cConv, "alice"); err != nil {
 		t.Fatal(err)
 	}
 	check("removed participant", alice, "okapi")
