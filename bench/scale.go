@@ -117,6 +117,7 @@ func runScale(ctx context.Context, o scaleOptions, log, out io.Writer) ([]scaleR
 			var rs []scaleRow
 			rs, err = d.time(ctx, eng, n, o.reps)
 			rows = append(rows, rs...)
+			writeScaleTable(log, rs) // as it goes: a 10^6 run takes long
 		}
 		cleanup()
 		if err != nil {
