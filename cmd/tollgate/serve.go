@@ -308,7 +308,8 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 	}
 	go a.hub.Run(bg)
 	a.conversations = conversation.New(conversation.Options{Store: st, Completer: a.proxy, Log: log, Users: st, Now: deps.now,
-		Publisher: httpapi.EventPublisher{Hub: a.hub, Log: log}})
+		Publisher: httpapi.EventPublisher{Hub: a.hub, Log: log}, Signals: a.hub})
+	go a.conversations.RunSignals(bg)
 	if deps.now == nil {
 		go a.conversations.RunEphemeral(bg)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/internal/client"
+	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/httpapi"
 )
 
@@ -215,12 +216,14 @@ func TestTypingAndPresenceExpire(t *testing.T) {
 				if r := a.do("POST", "/api/conversations/"+conv+"/typing", wr, map[string]bool{"typing": on}); r.status != 204 {
 					t.Fatalf("typing: %d %v", r.status, r.body)
 				}
+				waitTyping(t, b, conv, wrID, deps.now(), on)
 			}
 			beat := func() {
 				t.Helper()
 				if r := a.do("POST", "/api/presence/heartbeat", wr, nil); r.status != 204 {
 					t.Fatalf("heartbeat: %d %v", r.status, r.body)
 				}
+				waitBeat(t, b, wrID, deps.now())
 			}
 			sweep := func() { a.app.conversations.Sweep(t.Context()); b.app.conversations.Sweep(t.Context()) }
 
@@ -257,6 +260,132 @@ func TestTypingAndPresenceExpire(t *testing.T) {
 			}
 			if strings.Join(got, "\n") != strings.Join(want, "\n") {
 				t.Fatalf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+		})
+	}
+}
+
+// waitBeat waits until e's view of presence has the user's heartbeat at
+// at (signals cross instances asynchronously).
+func waitBeat(t *testing.T, e *authEnv, userID string, at time.Time) {
+	t.Helper()
+	waitView(t, func() bool {
+		got, ok := e.app.conversations.LastHeartbeat(userID)
+		return ok && got.Equal(at)
+	})
+}
+
+// waitTyping waits until e's view has the user typing (or not) since at.
+func waitTyping(t *testing.T, e *authEnv, conv, userID string, at time.Time, on bool) {
+	t.Helper()
+	waitView(t, func() bool {
+		got, typing := e.app.conversations.TypingSince(conv, gateway.Owner{UserID: userID})
+		return typing == on && (!on || got.Equal(at))
+	})
+}
+
+func waitView(t *testing.T, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatal("the other instance did not get the signal within 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestPresenceAcrossInstances: heartbeats and typing calls land on
+// alternating instances and every instance's subscribers see one
+// consistent story: online once, never away while another instance got a
+// beat, typing ended by an instance that did not take the call (the one
+// that did stops sweeping, as if it died), then away 60 s after the
+// latest beat, wherever it landed.
+func TestPresenceAcrossInstances(t *testing.T) {
+	t.Parallel()
+	for _, be := range liveBackends {
+		if !be.shared {
+			continue
+		}
+		t.Run(be.name, func(t *testing.T) {
+			t.Parallel()
+			var mu sync.Mutex
+			clock := time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)
+			deps := testDeps(nil)
+			deps.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+			advance := func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
+			a := newAuthEnvDeps(t, deps, be.environ(t)...)
+			tok := a.setup()
+			b := a.second()
+			a.createUser(tok, "own4@example.com", adminPassword, "contributor")
+			wrID := a.createUser(tok, "wr4@example.com", adminPassword, "contributor")
+			rdID := a.createUser(tok, "rd4@example.com", adminPassword, "contributor")
+			own, wr, rd := a.login("own4@example.com", adminPassword), a.login("wr4@example.com", adminPassword), a.login("rd4@example.com", adminPassword)
+			conv := a.do("POST", "/api/conversations", own, `{}`).body["id"].(string)
+			for _, p := range [][2]string{{wrID, "writer"}, {rdID, "reader"}} {
+				if r := a.do("POST", "/api/conversations/"+conv+"/participants", own, `{"user_id":"`+p[0]+`","role":"`+p[1]+`"}`); r.status != 201 {
+					t.Fatalf("add: %d %v", r.status, r.body)
+				}
+			}
+			away := func(ev client.StreamEvent) bool {
+				return ev.Type == "presence.update" && strings.Contains(string(ev.Data), `"away"`)
+			}
+			onA := collect(t.Context(), a.client(own), conv, "", away)
+			onB := collect(t.Context(), b.client(rd), conv, "", away)
+			waitSubscribed(t, a, conv, 1)
+			waitSubscribed(t, b, conv, 1)
+			beat := func(at *authEnv) {
+				t.Helper()
+				if r := at.do("POST", "/api/presence/heartbeat", wr, nil); r.status != 204 {
+					t.Fatalf("heartbeat: %d %v", r.status, r.body)
+				}
+				waitBeat(t, a, wrID, deps.now())
+				waitBeat(t, b, wrID, deps.now())
+			}
+			sweep := func(envs ...*authEnv) {
+				for _, e := range envs {
+					e.app.conversations.Sweep(t.Context())
+				}
+			}
+
+			beat(a)
+			advance(40 * time.Second)
+			beat(b)
+			advance(30 * time.Second)
+			sweep(a, b) // 70 s after the beat on a, 30 s after the one on b: online
+			if r := a.do("POST", "/api/conversations/"+conv+"/typing", wr, `{"typing":true}`); r.status != 204 {
+				t.Fatalf("typing: %d %v", r.status, r.body)
+			}
+			waitTyping(t, b, conv, wrID, deps.now(), true)
+			advance(6 * time.Second)
+			sweep(b) // a took the call and does not sweep: b ends the typing
+			if _, typing := b.app.conversations.TypingSince(conv, gateway.Owner{UserID: wrID}); typing {
+				t.Fatal("b still has the writer typing after 6 s")
+			}
+			advance(24 * time.Second)
+			sweep(a, b) // 60 s after the latest beat (on b): away everywhere
+
+			want := []string{
+				`presence.update {"user_id":"` + wrID + `","status":"online"}`,
+				`typing.update {"user_id":"` + wrID + `","typing":true}`,
+				`typing.update {"user_id":"` + wrID + `","typing":false}`,
+				`presence.update {"user_id":"` + wrID + `","status":"away"}`,
+			}
+			for name, s := range map[string]<-chan streamResult{"a": onA, "b": onB} {
+				res := <-s
+				if res.err != nil {
+					t.Fatal(res.err)
+				}
+				var got []string
+				for _, ev := range res.events {
+					got = append(got, ev.Type+" "+string(ev.Data))
+					if ev.ID != "" {
+						t.Errorf("%s: %s has id %q; presence and typing are not persisted", name, ev.Type, ev.ID)
+					}
+				}
+				if strings.Join(got, "\n") != strings.Join(want, "\n") {
+					t.Errorf("events on %s:\n%s\nwant:\n%s", name, strings.Join(got, "\n"), strings.Join(want, "\n"))
+				}
 			}
 		})
 	}

@@ -33,6 +33,9 @@ type Options struct {
 	// Users resolves the users a conversation is shared with (nil: user
 	// ids are taken as given and emails are not found).
 	Users Users
+	// Signals carries presence and typing between instances (nil: one
+	// instance); RunSignals reads it.
+	Signals Signaller
 	// Now is the clock of invites, share links, presence and typing
 	// (nil: time.Now).
 	Now func() time.Time
@@ -44,6 +47,7 @@ type Service struct {
 	store     gateway.ConversationStore
 	completer Completer
 	publisher Publisher
+	signals   Signaller
 	users     Users
 	now       func() time.Time
 	eph       *ephemeral
@@ -58,7 +62,7 @@ func New(opt Options) *Service {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	return &Service{store: opt.Store, completer: opt.Completer, publisher: opt.Publisher, users: opt.Users, now: opt.Now, eph: newEphemeral(), log: opt.Log}
+	return &Service{store: opt.Store, completer: opt.Completer, publisher: opt.Publisher, signals: opt.Signals, users: opt.Users, now: opt.Now, eph: newEphemeral(), log: opt.Log}
 }
 
 // storeError maps a store error: ErrNotFound to 404 with the code
