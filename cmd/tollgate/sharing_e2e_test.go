@@ -92,7 +92,7 @@ func TestUnreadAcrossInstances(t *testing.T) {
 		t.Run(be.name, func(t *testing.T) {
 			t.Parallel()
 			e := newLiveEnv(t, be)
-			e.a.createUser(e.tok, "own2@example.com", adminPassword, "contributor")
+			ownID := e.a.createUser(e.tok, "own2@example.com", adminPassword, "contributor")
 			wrID := e.a.createUser(e.tok, "wr@example.com", adminPassword, "contributor")
 			own := e.a.client(e.a.login("own2@example.com", adminPassword))
 			wr := e.a.client(e.a.login("wr@example.com", adminPassword))
@@ -162,6 +162,45 @@ func TestUnreadAcrossInstances(t *testing.T) {
 			for _, ev := range res.events {
 				if ev.Type == "unread.update" {
 					t.Fatalf("replay showed the writer the owner's unread.update")
+				}
+			}
+
+			// When the writer posts, the owner's stream counts up: the
+			// message, then the finished reply; the writer hears nothing
+			// about its own post.
+			ownUnread := func(ev client.StreamEvent) bool {
+				return ev.Type == "unread.update" && strings.Contains(string(ev.Data), `"unread_count":2`)
+			}
+			mine = collect(t.Context(), e.b.client(own.Token()), conv.ID, "", ownUnread)
+			theirs = collect(t.Context(), e.b.client(wr.Token()), conv.ID, "", isType("conversation.updated"))
+			waitSubscribed(t, e.b, conv.ID, 2)
+			if r := e.a.do("POST", "/api/conversations/"+conv.ID+"/messages", wr.Token(), `{"content":"again"}`); r.status != 201 {
+				t.Fatalf("post: %d %v", r.status, r.body)
+			}
+			if r := e.a.do("PATCH", "/api/conversations/"+conv.ID, own.Token(), `{"title":"again"}`); r.status != 200 {
+				t.Fatalf("rename: %d %v", r.status, r.body)
+			}
+			res = <-mine
+			if res.err != nil {
+				t.Fatal(res.err)
+			}
+			var counts []string
+			for _, ev := range res.events {
+				if ev.Type == "unread.update" {
+					counts = append(counts, string(ev.Data))
+				}
+			}
+			want := []string{
+				`{"conversation_id":"` + conv.ID + `","user_id":"` + ownID + `","end_user_id":null,"last_read_message_id":"` + reply + `","unread_count":1}`,
+				`{"conversation_id":"` + conv.ID + `","user_id":"` + ownID + `","end_user_id":null,"last_read_message_id":"` + reply + `","unread_count":2}`,
+			}
+			if strings.Join(counts, "\n") != strings.Join(want, "\n") {
+				t.Fatalf("owner's unread.update after the writer's post:\n%s\nwant:\n%s", strings.Join(counts, "\n"), strings.Join(want, "\n"))
+			}
+			res = <-theirs
+			for _, ev := range res.events {
+				if ev.Type == "unread.update" {
+					t.Fatalf("the writer got an unread.update for its own post: %s", ev.Data)
 				}
 			}
 		})

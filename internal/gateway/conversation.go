@@ -177,6 +177,11 @@ type ConversationStore interface {
 	// sees it. ErrNotFound for a conversation o cannot read; ErrBadParent
 	// for a message outside it.
 	MarkRead(ctx context.Context, o Owner, conversationID, messageID string) (Conversation, error)
+	// UnreadBy returns, for every reader of the conversation (its owner
+	// and participants) whose unread count the message adds to (someone
+	// else's, not deleted or pending, after the reader's marker), the
+	// reader's marker and count now. Nothing for an unknown message.
+	UnreadBy(ctx context.Context, conversationID, messageID string) ([]ReaderUnread, error)
 	// SharedConversationIDs returns the conversations with participants
 	// that userID owns or participates in (where its presence is shown).
 	SharedConversationIDs(ctx context.Context, userID string) ([]string, error)
