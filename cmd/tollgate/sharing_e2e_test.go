@@ -429,3 +429,76 @@ func TestPresenceAcrossInstances(t *testing.T) {
 		})
 	}
 }
+
+// TestMessageAuthors: in a shared conversation every user message names
+// its author (user id and display name) — in the post's answer, the
+// message list, an edit and the live events — and assistant messages
+// name none.
+func TestMessageAuthors(t *testing.T) {
+	t.Parallel()
+	e := newLiveEnv(t, liveBackends[0])
+	admin := e.a.client(e.tok)
+	mk := func(email, name string) string {
+		u, err := admin.CreateUser(t.Context(), httpapi.CreateUserRequest{Email: email, Password: gateway.Secret(adminPassword), Role: "contributor", DisplayName: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u.ID
+	}
+	ownID, wrID := mk("olga@example.com", "Olga O."), mk("wes@example.com", "Wes W.")
+	own, wr := e.a.login("olga@example.com", adminPassword), e.a.login("wes@example.com", adminPassword)
+	conv := e.a.do("POST", "/api/conversations", own, `{}`).body["id"].(string)
+	if r := e.a.do("POST", "/api/conversations/"+conv+"/participants", own, `{"user_id":"`+wrID+`","role":"writer"}`); r.status != 201 {
+		t.Fatalf("add: %d %v", r.status, r.body)
+	}
+	created := func(ev client.StreamEvent) bool { return ev.Type == "message.updated" }
+	s := collect(t.Context(), e.a.client(own), conv, "", created)
+	waitSubscribed(t, e.a, conv, 1)
+	author := func(m any) string {
+		a := m.(map[string]any)["author"]
+		if a == nil {
+			return "null"
+		}
+		b, _ := json.Marshal(a)
+		return string(b)
+	}
+	wes := `{"display_name":"Wes W.","user_id":"` + wrID + `"}`
+	olga := `{"display_name":"Olga O.","user_id":"` + ownID + `"}`
+	r := e.a.do("POST", "/api/conversations/"+conv+"/messages", wr, `{"content":"from wes"}`)
+	if r.status != 201 || author(r.body["user_message"]) != wes || author(r.body["assistant_message"]) != "null" {
+		t.Fatalf("writer's post: %d %v", r.status, r.body)
+	}
+	wesMsg := r.body["user_message"].(map[string]any)["id"].(string)
+	if r := e.a.do("POST", "/api/conversations/"+conv+"/messages", own, `{"content":"from olga"}`); r.status != 201 || author(r.body["user_message"]) != olga {
+		t.Fatalf("owner's post: %d %v", r.status, r.body)
+	}
+	list := e.a.do("GET", "/api/conversations/"+conv+"/messages", own, nil)
+	var got []string
+	for _, m := range list.body["data"].([]any) {
+		got = append(got, author(m))
+	}
+	if want := []string{wes, "null", olga, "null"}; strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("listed authors = %v, want %v", got, want)
+	}
+	if r := e.a.do("PATCH", "/api/messages/"+wesMsg, wr, `{"content":"edited"}`); r.status != 200 || author(r.body) != wes {
+		t.Fatalf("edit: %d %v", r.status, r.body)
+	}
+	res := <-s
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	var live []string
+	for _, ev := range res.events {
+		if ev.Type == "message.created" || ev.Type == "message.updated" {
+			var m map[string]any
+			if err := json.Unmarshal(ev.Data, &m); err != nil {
+				t.Fatal(err)
+			}
+			live = append(live, ev.Type+" "+author(m))
+		}
+	}
+	want := []string{"message.created " + wes, "message.created null", "message.created " + olga, "message.created null", "message.updated " + wes}
+	if strings.Join(live, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("live authors:\n%s\nwant:\n%s", strings.Join(live, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -57,7 +57,10 @@ type Message struct {
 	CompletionTokens int64
 	// AuthorID is the user who posted a user message ("" for assistant
 	// messages).
-	AuthorID  string
+	AuthorID string
+	// AuthorName is the author's display name, filled by the conversation
+	// service for the API (stores leave it empty).
+	AuthorName string
 	CreatedAt time.Time
 	EditedAt  *time.Time
 	DeletedAt *time.Time
