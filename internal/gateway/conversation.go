@@ -61,9 +61,9 @@ type Message struct {
 	// AuthorName is the author's display name, filled by the conversation
 	// service for the API (stores leave it empty).
 	AuthorName string
-	CreatedAt time.Time
-	EditedAt  *time.Time
-	DeletedAt *time.Time
+	CreatedAt  time.Time
+	EditedAt   *time.Time
+	DeletedAt  *time.Time
 }
 
 // ConversationPatch changes the non-nil fields of a conversation.
