@@ -85,12 +85,20 @@ var postgresDialect = dialect{
 	// and ANDs its words; a is the OR of the caller's access lexemes
 	// (hex, a letter and a space: safe inside quotes). access_tsv's GIN
 	// index intersects both; ts_rank still ranks on tsv, the words alone.
+	// The index condition sits alone in a subquery behind OFFSET 0 (a
+	// planner fence): otherwise a generic plan, which cannot estimate
+	// it, ANDs it with a bitmap of the owner filter's btree scans —
+	// including every row with end_user_id = '' — and pays for the whole
+	// table.
 	search: func(owner string) string {
 		return `SELECT m.conversation_id, m.id,
-				ts_headline('simple', m.content, q, 'StartSel="**", StopSel="**", MaxWords=20, MinWords=5'), m.created_at
-			FROM messages m, plainto_tsquery('simple', ?) q, CAST(? AS tsquery) a
-			WHERE m.access_tsv @@ (q && a) AND m.deleted_at IS NULL AND ` + owner + `
-			ORDER BY ts_rank(m.tsv, q) DESC, m.seq DESC LIMIT ?`
+				ts_headline('simple', m.content, m.q, 'StartSel="**", StopSel="**", MaxWords=20, MinWords=5'), m.created_at
+			FROM (SELECT mm.conversation_id, mm.id, mm.content, mm.created_at, mm.seq, mm.tsv, mm.deleted_at,
+					mm.user_id, mm.end_user_id, q
+				FROM messages mm, plainto_tsquery('simple', ?) q, CAST(? AS tsquery) a
+				WHERE mm.access_tsv @@ (q && a) OFFSET 0) m
+			WHERE m.deleted_at IS NULL AND ` + owner + `
+			ORDER BY ts_rank(m.tsv, m.q) DESC, m.seq DESC LIMIT ?`
 	},
 	searchArgs: func(terms, access []string) []any {
 		q := make([]string, len(access))
