@@ -36,7 +36,9 @@ type scaleOptions struct {
 	pgURL   string // "" skips PostgreSQL
 	engines string // comma-separated: sqlite,postgres
 	reps    int
-	max     int // largest size (0: no cap)
+	max     int   // largest size (0: no cap)
+	sizes   []int // the sizes, overriding small and huge (tests)
+	users   int   // background users (0: 1000)
 	keep    bool
 }
 
@@ -55,8 +57,9 @@ type scaleRow struct {
 type scaleData struct {
 	st       *sqlstore.Store
 	writers  int // parallel loaders: 8 on PostgreSQL, 1 on SQLite (one writer)
+	nUsers   int
 	rng      *rand.Rand
-	users    []string // 1000 background users
+	users    []string // background users (scaleUsers by default)
 	small    string   // the small user: 10 keys, 100 messages, few usage rows
 	heavy    string   // half of all usage rows
 	smallCID string   // one of the small user's conversations
@@ -87,6 +90,9 @@ func runScale(ctx context.Context, o scaleOptions, log, out io.Writer) ([]scaleR
 	if o.huge {
 		sizes = append(sizes, 10_000_000)
 	}
+	if o.sizes != nil {
+		sizes = o.sizes
+	}
 	for o.max > 0 && len(sizes) > 1 && sizes[len(sizes)-1] > o.max {
 		sizes = sizes[:len(sizes)-1]
 	}
@@ -100,7 +106,10 @@ func runScale(ctx context.Context, o scaleOptions, log, out io.Writer) ([]scaleR
 			fmt.Fprintf(log, "scale: %s skipped (no URL)\n", eng)
 			continue
 		}
-		d := &scaleData{st: st, writers: 1, rng: rand.New(rand.NewPCG(1, 2))}
+		d := &scaleData{st: st, writers: 1, rng: rand.New(rand.NewPCG(1, 2)), nUsers: o.users}
+		if d.nUsers <= 0 {
+			d.nUsers = scaleUsers
+		}
 		if eng == "postgres" {
 			d.writers = 8
 		}
@@ -198,7 +207,7 @@ func (d *scaleData) seed(ctx context.Context) error {
 	if d.heavy, err = mk("heavy"); err != nil {
 		return err
 	}
-	for i := range scaleUsers {
+	for i := range d.nUsers {
 		id, err := mk(fmt.Sprintf("user%d", i))
 		if err != nil {
 			return err
