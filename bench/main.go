@@ -6,6 +6,7 @@
 //
 //	go run ./bench            # full run, a few minutes
 //	go run ./bench -short     # under a minute
+//	go run ./bench -scale     # data volume (scale.go), about an hour
 //
 // See docs/benchmarks.md.
 package main
@@ -65,7 +66,24 @@ func main() {
 	fs.BoolVar(&o.goBench, "go-bench", true, "also run the proxy's go test -bench for allocation growth")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory with the servers' logs")
 	fs.StringVar(&o.renderMD, "render-md", "", "print the JSON result at this path as Markdown and exit (no benchmark)")
+	var so scaleOptions
+	var scale bool
+	fs.BoolVar(&scale, "scale", false, "data-volume benchmark (bench/scale.go) instead of the proxy plan")
+	fs.BoolVar(&so.small, "scale-small", false, "data-volume benchmark at 10^3 and 10^4 only")
+	fs.BoolVar(&so.huge, "scale-huge", false, "data-volume benchmark: usage rows up to 10^7")
+	fs.StringVar(&so.pgURL, "scale-postgres", os.Getenv("TOLLGATE_TEST_POSTGRES_URL"), "PostgreSQL for the data-volume benchmark (a schema is created and dropped); env TOLLGATE_TEST_POSTGRES_URL")
+	fs.StringVar(&so.engines, "scale-engines", "sqlite,postgres", "engines of the data-volume benchmark")
+	fs.IntVar(&so.max, "scale-max", 0, "data-volume benchmark: largest size (e.g. 100000)")
+	fs.IntVar(&so.reps, "scale-reps", 50, "timed repetitions of each call per size")
 	_ = fs.Parse(os.Args[1:])
+	if scale || so.small {
+		so.keep = o.keep
+		if _, err := runScale(context.Background(), so, os.Stderr, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if o.renderMD != "" {
 		res, err := readResult(o.renderMD)
 		if err != nil {

@@ -229,7 +229,8 @@ func TestClientAgainstServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantUser := httpapi.MessageObject{ID: post.UserMessage.ID, ConversationID: conv.ID, Role: "user", Content: "one two three", Status: "complete"}
+	wantUser := httpapi.MessageObject{ID: post.UserMessage.ID, ConversationID: conv.ID, Role: "user", Content: "one two three", Status: "complete",
+		Author: &httpapi.MessageAuthor{UserID: con.ID, DisplayName: "Connie"}}
 	if diff := cmp.Diff(wantUser, post.UserMessage, ignoreTimes); diff != "" {
 		t.Fatalf("user message (-want +got):\n%s", diff)
 	}

@@ -24,6 +24,18 @@ func TestAppCredentialConversationIsolation(t *testing.T) {
 	post := e.do("POST", "/api/conversations/"+convID+"/messages", appKey, map[string]any{"content": "secret plans here"}, as("alice")...)
 	wantStatus(t, post, http.StatusCreated)
 	msgID := post.body["user_message"].(map[string]any)["id"].(string)
+	// An end user's message names no author: the stored one is the key's
+	// owner, not the end user.
+	if a, ok := post.body["user_message"].(map[string]any)["author"]; !ok || a != nil {
+		t.Fatalf("end user's message author = %v (present %v), want null", a, ok)
+	}
+	msgs := e.do("GET", "/api/conversations/"+convID+"/messages", appKey, nil, as("alice")...)
+	wantStatus(t, msgs, 200)
+	for _, m := range msgs.body["data"].([]any) {
+		if a := m.(map[string]any)["author"]; a != nil {
+			t.Fatalf("end user's listed message author = %v, want null", a)
+		}
+	}
 
 	unknownConv := e.do("GET", "/api/conversations/conv_doesnotexist", appKey, nil, as("bob")...)
 	wantError(t, unknownConv, 404, "conversation_not_found", "")

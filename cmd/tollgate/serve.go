@@ -331,10 +331,11 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 	}
 	go a.hub.Run(bg)
 	a.conversations = conversation.New(conversation.Options{Store: st, Completer: a.proxy, Log: log, Users: st, Now: deps.now, Audit: a.audit,
-		Publisher: httpapi.EventPublisher{Hub: a.hub, Log: log}, Instance: a.lease.ID(), Registerer: reg,
+		Publisher: httpapi.EventPublisher{Hub: a.hub, Log: log}, Signals: a.hub, Instance: a.lease.ID(), Registerer: reg,
 		CheckpointInterval: cfg.Stream.CheckpointInterval, FinishRetry: cfg.Stream.FinishRetry})
 	go a.lease.Run(bg)
 	go a.conversations.RunDeferredFinishes(bg, cfg.Database.HeartbeatInterval)
+	go a.conversations.RunSignals(bg)
 	if deps.now == nil {
 		go a.conversations.RunEphemeral(bg)
 	}

@@ -77,4 +77,24 @@ func (s *Service) emit(ctx context.Context, obs Observer, ev Event) {
 	if obs != nil {
 		obs(ev)
 	}
+	if s.publisher != nil && (ev.Type == MessageCreated || ev.Type == MessageDone) && ev.Message != nil &&
+		ev.Message.Status != gateway.MessagePending {
+		s.emitUnread(context.WithoutCancel(ctx), ev.ConversationID, ev.Message.ID)
+	}
+}
+
+// emitUnread sends unread.update to every reader a new message adds to
+// (not its author; live streams show each reader its own only). A pending
+// reply adds to nobody until it is done.
+func (s *Service) emitUnread(ctx context.Context, conversationID, messageID string) {
+	readers, err := s.store.UnreadBy(ctx, conversationID, messageID)
+	if err != nil {
+		s.log.WarnContext(ctx, "unread counts after a post", "conversation_id", conversationID, "err", err)
+		return
+	}
+	for _, r := range readers {
+		u := Unread{ConversationID: conversationID, UserID: r.UserID, EndUserID: r.EndUserID,
+			LastReadMessageID: r.LastReadMessageID, UnreadCount: r.UnreadCount}
+		s.emit(ctx, nil, Event{Type: UnreadUpdate, ConversationID: conversationID, Unread: &u})
+	}
 }

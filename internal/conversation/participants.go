@@ -95,7 +95,8 @@ func (s *Service) Participants(ctx context.Context, o gateway.Owner, conversatio
 }
 
 // RemoveParticipant ends a participant's access (the owner removes anyone,
-// a participant itself), emits participant.removed and has the live
+// a participant itself), emits participant.removed (with the role it
+// had) and has the live
 // streams of the conversation re-check their access, so the removed
 // user's stream ends at once. Errors: 404 conversation_not_found (a
 // conversation o cannot read), 404 not_found (no such participant, or one
@@ -104,16 +105,17 @@ func (s *Service) RemoveParticipant(ctx context.Context, o gateway.Owner, conver
 	if _, err := s.store.GetConversation(ctx, o, conversationID); err != nil {
 		return storeError("remove participant", err, "conversation_not_found")
 	}
+	var p gateway.Participant
 	if err := s.audited(ctx, func(ctx context.Context) (gateway.AuditEvent, error) {
-		return convEvent(gateway.AuditParticipantRemoved, conversationID, map[string]any{"user_id": userID}),
-			s.store.RemoveParticipant(ctx, o, conversationID, userID)
+		var err error
+		p, err = s.store.RemoveParticipant(ctx, o, conversationID, userID)
+		return convEvent(gateway.AuditParticipantRemoved, conversationID, map[string]any{"user_id": userID}), err
 	}); err != nil {
 		if errors.Is(err, gateway.ErrNotFound) {
 			return gateway.NotFound("not_found", "Participant not found.")
 		}
 		return gateway.Internal("remove participant", err)
 	}
-	p := gateway.Participant{ConversationID: conversationID, UserID: userID}
 	s.emit(ctx, nil, Event{Type: ParticipantRemoved, ConversationID: conversationID, Participant: &p})
 	return nil
 }

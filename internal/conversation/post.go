@@ -97,6 +97,7 @@ func (s *Service) Post(ctx context.Context, p *gateway.Principal, in PostInput, 
 		return Posted{}, storeError("post message", err, "conversation_not_found")
 	}
 	out := Posted{User: x.User, Assistant: x.Assistant}
+	s.authored(ctx, o, &out.User)
 	s.emit(ctx, obs, Event{Type: MessageCreated, ConversationID: conv.ID, Message: &out.User})
 	s.emit(ctx, obs, Event{Type: MessageCreated, ConversationID: conv.ID, Message: &out.Assistant})
 

@@ -35,6 +35,9 @@ type Options struct {
 	// Users resolves the users a conversation is shared with (nil: user
 	// ids are taken as given and emails are not found).
 	Users Users
+	// Signals carries presence and typing between instances (nil: one
+	// instance); RunSignals reads it.
+	Signals Signaller
 	// Now is the clock of invites, share links, presence and typing
 	// (nil: time.Now).
 	Now func() time.Time
@@ -61,6 +64,7 @@ type Service struct {
 	store     gateway.ConversationStore
 	completer Completer
 	publisher Publisher
+	signals   Signaller
 	users     Users
 	now       func() time.Time
 	eph       *ephemeral
@@ -85,7 +89,7 @@ func New(opt Options) *Service {
 	if opt.Audit == nil {
 		opt.Audit = gateway.NopAuditor{}
 	}
-	return &Service{store: opt.Store, completer: opt.Completer, publisher: opt.Publisher, users: opt.Users, now: opt.Now, eph: newEphemeral(), log: opt.Log,
+	return &Service{store: opt.Store, completer: opt.Completer, publisher: opt.Publisher, signals: opt.Signals, users: opt.Users, now: opt.Now, eph: newEphemeral(), log: opt.Log,
 		instance: opt.Instance, checkpointEvery: opt.CheckpointInterval, finishRetry: opt.FinishRetry,
 		deferred: &deferredFinishes{byID: map[string]deferredFinish{}}, metrics: newReplyMetrics(opt.Registerer), audit: opt.Audit}
 }
@@ -189,6 +193,11 @@ func (s *Service) Messages(ctx context.Context, o gateway.Owner, conversationID 
 	if err != nil {
 		return nil, storeError("list messages", err, "conversation_not_found")
 	}
+	ptrs := make([]*gateway.Message, len(msgs))
+	for i := range msgs {
+		ptrs[i] = &msgs[i]
+	}
+	s.authored(ctx, o, ptrs...)
 	return msgs, nil
 }
 
@@ -214,6 +223,7 @@ func (s *Service) EditMessage(ctx context.Context, o gateway.Owner, id, content 
 	if err != nil {
 		return m, storeError("edit message", err, "message_not_found")
 	}
+	s.authored(ctx, o, &m)
 	s.emit(ctx, nil, Event{Type: MessageUpdated, ConversationID: m.ConversationID, Message: &m})
 	return m, nil
 }
@@ -225,6 +235,7 @@ func (s *Service) DeleteMessage(ctx context.Context, o gateway.Owner, id string)
 	if err != nil {
 		return storeError("delete message", err, "message_not_found")
 	}
+	s.authored(ctx, o, &m)
 	s.emit(ctx, nil, Event{Type: MessageDeleted, ConversationID: m.ConversationID, Message: &m})
 	return nil
 }
@@ -236,6 +247,7 @@ func (s *Service) RestoreMessage(ctx context.Context, o gateway.Owner, id string
 	if err != nil {
 		return m, storeError("restore message", err, "message_not_found")
 	}
+	s.authored(ctx, o, &m)
 	s.emit(ctx, nil, Event{Type: MessageRestored, ConversationID: m.ConversationID, Message: &m})
 	return m, nil
 }
@@ -247,4 +259,29 @@ func (s *Service) Search(ctx context.Context, o gateway.Owner, q string, limit i
 		return nil, gateway.Internal("search messages", err)
 	}
 	return hits, nil
+}
+
+// authored names the authors of user messages as o may see them: in a
+// user's conversation (shared or not) the posting user's id and display
+// name; in an app credential's end-user conversation nobody (the stored
+// author is the credential's owner, not the end user).
+func (s *Service) authored(ctx context.Context, o gateway.Owner, msgs ...*gateway.Message) {
+	names := map[string]string{}
+	for _, m := range msgs {
+		if m.AuthorID == "" {
+			continue
+		}
+		if o.EndUserID != "" || o.AllEndUsers {
+			m.AuthorID = ""
+			continue
+		}
+		name, ok := names[m.AuthorID]
+		if !ok && s.users != nil {
+			if u, err := s.users.User(ctx, m.AuthorID); err == nil {
+				name = u.DisplayName
+			}
+			names[m.AuthorID] = name
+		}
+		m.AuthorName = name
+	}
 }

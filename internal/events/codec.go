@@ -11,12 +11,14 @@ type wireMessage struct {
 	T string          `json:"t,omitempty"`
 	D json.RawMessage `json:"d,omitempty"`
 	A bool            `json:"a,omitempty"`
+	G json.RawMessage `json:"g,omitempty"` // a signal
+	O string          `json:"o,omitempty"` // the signal's origin
 }
 
 // encode returns m's payload, leaving the data out beyond limit bytes
 // (0: no limit).
 func encode(m Message, limit int) []byte {
-	w := wireMessage{C: m.ConversationID, A: m.Access}
+	w := wireMessage{C: m.ConversationID, A: m.Access, G: m.Signal, O: m.Origin}
 	if ev := m.Event; ev != nil {
 		w.S, w.T, w.D = ev.Seq, ev.Type, ev.Data
 	}
@@ -31,10 +33,10 @@ func encode(m Message, limit int) []byte {
 // decode reads a payload; ok is false for one that is not Tollgate's.
 func decode(b []byte) (Message, bool) {
 	var w wireMessage
-	if err := json.Unmarshal(b, &w); err != nil || w.C == "" {
+	if err := json.Unmarshal(b, &w); err != nil || (w.C == "" && w.G == nil) {
 		return Message{}, false
 	}
-	m := Message{ConversationID: w.C, Access: w.A}
+	m := Message{ConversationID: w.C, Access: w.A, Signal: []byte(w.G), Origin: w.O}
 	if w.S > 0 {
 		m.Event = &Event{ConversationID: w.C, Seq: w.S, Type: w.T}
 		if w.D != nil {

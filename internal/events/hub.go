@@ -9,6 +9,7 @@ package events
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"log/slog"
 	"strconv"
@@ -59,16 +60,34 @@ type Hub interface {
 	// instance to check their access again (conversation deleted,
 	// participant removed).
 	AccessChanged(ctx context.Context, conversationID string)
+	// PublishLocal delivers an event to this instance's subscribers of
+	// the conversation only, without persisting it or giving it a seq
+	// (presence and typing: every instance derives them from its own
+	// view, see Signal).
+	PublishLocal(conversationID, typ string, data []byte)
+	// Signal hands an opaque ephemeral message to every other instance
+	// (nothing without a transport); they read it from Signals. Signals
+	// are not stored: one lost with a connection is lost.
+	Signal(ctx context.Context, data []byte)
+	// Signals delivers the signals of other instances.
+	Signals() <-chan []byte
 }
 
 // Message is what a Transport carries between instances: an event (Data
 // nil when it was too large to carry: receivers read it from the store),
-// or, with Access set, an access change of a conversation.
+// with Access set, an access change of a conversation, or with Signal
+// set, an ephemeral signal (no conversation) from the instance Origin.
 type Message struct {
 	ConversationID string
 	Event          *Event
 	Access         bool
+	Signal         []byte
+	Origin         string
 }
+
+// signalBuffer is how many signals from other instances wait for the
+// reader of Signals before new ones are dropped.
+const signalBuffer = 1024
 
 // Transport carries messages between the instances sharing a database.
 type Transport interface {
@@ -112,6 +131,11 @@ type Broker struct {
 	// receives (at once without a transport).
 	listening     chan struct{}
 	listeningOnce sync.Once
+
+	// id tells this instance's own signals apart when a transport echoes
+	// them back; signals queues the others'.
+	id      string
+	signals chan []byte
 }
 
 var _ Hub = (*Broker)(nil)
@@ -137,7 +161,8 @@ func New(opt Options) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Broker{opt: opt, log: opt.Log, metrics: m, convs: map[string]*convState{}, listening: make(chan struct{})}
+	b := &Broker{opt: opt, log: opt.Log, metrics: m, convs: map[string]*convState{}, listening: make(chan struct{}),
+		id: rand.Text(), signals: make(chan []byte, signalBuffer)}
 	if opt.Transport == nil {
 		close(b.listening)
 	}
@@ -225,10 +250,48 @@ func (b *Broker) AccessChanged(ctx context.Context, conversationID string) {
 	}
 }
 
+// PublishLocal implements Hub.
+func (b *Broker) PublishLocal(conversationID, typ string, data []byte) {
+	b.mu.RLock()
+	st := b.convs[conversationID]
+	b.mu.RUnlock()
+	if st == nil {
+		return
+	}
+	ev := &Event{ConversationID: conversationID, Type: typ, Data: data}
+	st.mu.Lock()
+	for s := range st.subs {
+		s.push(ev)
+	}
+	b.metrics.fanned.Add(float64(len(st.subs)))
+	st.mu.Unlock()
+}
+
+// Signal implements Hub.
+func (b *Broker) Signal(ctx context.Context, data []byte) {
+	if t := b.opt.Transport; t != nil {
+		if err := t.Send(context.WithoutCancel(ctx), Message{Signal: data, Origin: b.id}); err != nil {
+			b.log.WarnContext(ctx, "send signal to other instances", "err", err)
+		}
+	}
+}
+
+// Signals implements Hub.
+func (b *Broker) Signals() <-chan []byte { return b.signals }
+
 // receive handles a message from another instance.
 func (b *Broker) receive(m Message) {
 	ctx := context.Background()
 	switch {
+	case m.Signal != nil:
+		if m.Origin == b.id {
+			return // our own, echoed by the transport
+		}
+		select {
+		case b.signals <- m.Signal:
+		default:
+			b.metrics.dropped.WithLabelValues("signal").Inc()
+		}
 	case m.Access:
 		b.recheck(m.ConversationID)
 	case m.Event != nil && m.Event.Data != nil:

@@ -23,7 +23,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		fanned: prometheus.NewCounter(prometheus.CounterOpts{Name: "tollgate_stream_events_delivered_total",
 			Help: "Live events queued to subscribers on this instance."}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tollgate_stream_drops_total",
-			Help: "Slow subscribers: message.delta events dropped (reason delta) and subscribers disconnected (reason disconnect)."}, []string{"reason"}),
+			Help: "Slow subscribers: message.delta events dropped (reason delta) and subscribers disconnected (reason disconnect); signals from other instances dropped while the reader lagged (reason signal)."}, []string{"reason"}),
 		replays: prometheus.NewCounter(prometheus.CounterOpts{Name: "tollgate_stream_replays_total",
 			Help: "Subscriptions that resumed with a Last-Event-ID and replayed retained events."}),
 		replayed: prometheus.NewCounter(prometheus.CounterOpts{Name: "tollgate_stream_replayed_events_total",

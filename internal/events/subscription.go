@@ -115,7 +115,7 @@ func (s *Subscription) Next(ctx context.Context, idle time.Duration) (Event, err
 			if len(s.queue) == 0 {
 				s.queue = nil // let an idle subscriber hold no array
 			}
-			skip := ev.Seq <= s.skipUpTo
+			skip := ev.Seq > 0 && ev.Seq <= s.skipUpTo // seq 0: unpersisted, never replayed
 			s.mu.Unlock()
 			if skip {
 				continue

@@ -57,10 +57,13 @@ type Message struct {
 	CompletionTokens int64
 	// AuthorID is the user who posted a user message ("" for assistant
 	// messages).
-	AuthorID  string
-	CreatedAt time.Time
-	EditedAt  *time.Time
-	DeletedAt *time.Time
+	AuthorID string
+	// AuthorName is the author's display name, filled by the conversation
+	// service for the API (stores leave it empty).
+	AuthorName string
+	CreatedAt  time.Time
+	EditedAt   *time.Time
+	DeletedAt  *time.Time
 }
 
 // ConversationPatch changes the non-nil fields of a conversation.
@@ -185,7 +188,7 @@ type ConversationStore interface {
 	ListParticipants(ctx context.Context, o Owner, conversationID string) ([]Participant, error)
 	// RemoveParticipant removes userID from the conversation when o owns
 	// it or o is that participant; ErrNotFound otherwise.
-	RemoveParticipant(ctx context.Context, o Owner, conversationID, userID string) error
+	RemoveParticipant(ctx context.Context, o Owner, conversationID, userID string) (Participant, error)
 	InviteStore
 	ShareStore
 	// MarkRead moves o's read marker of a conversation it can read forward
@@ -193,6 +196,11 @@ type ConversationStore interface {
 	// sees it. ErrNotFound for a conversation o cannot read; ErrBadParent
 	// for a message outside it.
 	MarkRead(ctx context.Context, o Owner, conversationID, messageID string) (Conversation, error)
+	// UnreadBy returns, for every reader of the conversation (its owner
+	// and participants) whose unread count the message adds to (someone
+	// else's, not deleted or pending, after the reader's marker), the
+	// reader's marker and count now. Nothing for an unknown message.
+	UnreadBy(ctx context.Context, conversationID, messageID string) ([]ReaderUnread, error)
 	// SharedConversationIDs returns the conversations with participants
 	// that userID owns or participates in (where its presence is shown).
 	SharedConversationIDs(ctx context.Context, userID string) ([]string, error)

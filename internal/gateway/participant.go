@@ -29,6 +29,14 @@ type Participant struct {
 	CreatedAt      time.Time
 }
 
+// ReaderUnread is one reader's read marker (the message id, "" before
+// the first read) and unread count in a conversation.
+type ReaderUnread struct {
+	UserID, EndUserID string
+	LastReadMessageID string
+	UnreadCount       int64
+}
+
 // ParticipantOf reports whether o is a plain user, the only kind of owner
 // that can participate in another user's conversation (end users of app
 // credentials and tenant-wide views cannot).

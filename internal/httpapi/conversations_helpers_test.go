@@ -200,7 +200,7 @@ type msgJSON struct {
 
 var (
 	convKeys = []string{"created_at", "end_user_id", "id", "last_activity_at", "model", "role", "system_prompt", "title", "unread_count", "updated_at"}
-	msgKeys  = []string{"content", "conversation_id", "created_at", "deleted_at", "edited_at", "id", "model", "parent_id", "role", "status", "usage"}
+	msgKeys  = []string{"author", "content", "conversation_id", "created_at", "deleted_at", "edited_at", "id", "model", "parent_id", "role", "status", "usage"}
 )
 
 // wantKeys checks that raw is a JSON object with exactly keys.

@@ -25,9 +25,19 @@ type MessageObject struct {
 	Model          *string       `json:"model"`
 	Status         string        `json:"status" enum:"complete,incomplete,error,pending"`
 	Usage          *MessageUsage `json:"usage"`
-	CreatedAt      time.Time     `json:"created_at"`
-	EditedAt       *time.Time    `json:"edited_at"`
-	DeletedAt      *time.Time    `json:"deleted_at"`
+	// Author is who posted a user message in a user's conversation
+	// (shared or not); null for assistant messages and in end users'
+	// conversations.
+	Author    *MessageAuthor `json:"author"`
+	CreatedAt time.Time      `json:"created_at"`
+	EditedAt  *time.Time     `json:"edited_at"`
+	DeletedAt *time.Time     `json:"deleted_at"`
+}
+
+// MessageAuthor names the user who posted a message.
+type MessageAuthor struct {
+	UserID      string `json:"user_id"`
+	DisplayName string `json:"display_name"`
 }
 
 // MessageUsage is the token count of an assistant message.
@@ -108,6 +118,9 @@ func messageObject(m gateway.Message) MessageObject {
 	if m.ParentID != "" {
 		p := m.ParentID
 		o.ParentID = &p
+	}
+	if m.AuthorID != "" {
+		o.Author = &MessageAuthor{UserID: m.AuthorID, DisplayName: m.AuthorName}
 	}
 	if m.Role == "assistant" {
 		model := m.Model

@@ -55,6 +55,14 @@ func (p EventPublisher) Publish(ctx context.Context, ev conversation.Event) int6
 	return seq
 }
 
+// PublishLocal implements conversation.LocalPublisher: presence and
+// typing go to this instance's subscribers only, without a seq.
+func (p EventPublisher) PublishLocal(ctx context.Context, ev conversation.Event) {
+	if data, ok := eventData(ev); ok {
+		p.Hub.PublishLocal(ev.ConversationID, string(ev.Type), data)
+	}
+}
+
 // eventData is the JSON of a conversation event as subscribers get it.
 func eventData(ev conversation.Event) ([]byte, bool) {
 	var v any

@@ -2,8 +2,8 @@ package sqlstore_test
 
 import (
 	"context"
-	"errors"
 	"crypto/sha256"
+	"errors"
 	"slices"
 	"sync"
 	"testing"

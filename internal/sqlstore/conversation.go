@@ -440,8 +440,12 @@ func (s *Store) SearchMessages(ctx context.Context, o gateway.Owner, query strin
 	if len(terms) == 0 {
 		return out, nil
 	}
+	access, err := s.accessTokens(ctx, o)
+	if err != nil {
+		return nil, err
+	}
 	f, args := messageAccess("m", o, false, false)
-	args = append(append([]any{s.d.matchArg(terms)}, args...), limit)
+	args = append(append(s.d.searchArgs(terms, access), args...), limit)
 	rows, err := s.conn(ctx).QueryContext(ctx, s.q(s.d.search(f)), args...)
 	if err != nil {
 		return nil, s.mapErr("search messages", err)
@@ -454,6 +458,33 @@ func (s *Store) SearchMessages(ctx context.Context, o gateway.Owner, query strin
 		}
 		h.CreatedAt = h.CreatedAt.UTC()
 		out = append(out, h)
+	}
+	return out, s.mapErr("search messages", rows.Err())
+}
+
+// accessTokens returns the index tokens of everything o may search: its
+// own messages (or, tenant-wide, its end users'), and for a plain user the
+// conversations it participates in. The SQL access filter still decides;
+// the tokens let the index skip everybody else's messages.
+func (s *Store) accessTokens(ctx context.Context, o gateway.Owner) ([]string, error) {
+	if o.AllEndUsers {
+		return []string{s.d.tenantToken(o.UserID)}, nil
+	}
+	out := []string{s.d.ownerToken(o.UserID, o.EndUserID)}
+	if !gateway.ParticipantOf(o) {
+		return out, nil
+	}
+	rows, err := s.conn(ctx).QueryContext(ctx, s.q(`SELECT conversation_id FROM conversation_participants WHERE user_id = ?`), o.UserID)
+	if err != nil {
+		return nil, s.mapErr("search messages", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, s.mapErr("search messages", err)
+		}
+		out = append(out, s.d.conversationToken(id))
 	}
 	return out, s.mapErr("search messages", rows.Err())
 }

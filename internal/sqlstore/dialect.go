@@ -1,7 +1,9 @@
 package sqlstore
 
 import (
+	"crypto/md5"
 	"database/sql/driver"
+	"encoding/hex"
 	"errors"
 	"io"
 	"net"
@@ -23,10 +25,17 @@ type dialect struct {
 	// down reports errors meaning the database is unreachable or cannot
 	// take work now (deadline.go wraps them in gateway.ErrUnavailable).
 	down func(error) bool
-	// search is the full-text query over messages m: its first argument
-	// is matchArg(terms), then the owner filter's, then the limit.
-	search   func(ownerFilter string) string
-	matchArg func(terms []string) string
+	// search is the full-text query over messages m: its first arguments
+	// are searchArgs(terms, access), then the owner filter's, then the
+	// limit. access are the caller's access tokens (accessTokens), which
+	// the index intersects with the words (migration 00018).
+	search     func(ownerFilter string) string
+	searchArgs func(terms, access []string) []any
+	// ownerToken, tenantToken and conversationToken name the access
+	// tokens the index holds for each message.
+	ownerToken        func(userID, endUserID string) string
+	tenantToken       func(userID string) string
+	conversationToken func(id string) string
 }
 
 var sqliteDialect = dialect{
@@ -53,20 +62,35 @@ var sqliteDialect = dialect{
 		return false
 	},
 	// FTS5: each term is a quoted string (so AND, OR, NOT, NEAR, *, ^ and
-	// column filters are text), the terms ANDed by juxtaposition.
+	// column filters are text), the terms ANDed by juxtaposition, in the
+	// content column; the access column holds the tokens. bm25 weighs the
+	// access column 0, so it scores the words alone.
 	search: func(owner string) string {
 		return `SELECT m.conversation_id, m.id, snippet(messages_fts, 0, '**', '**', '…', 16), m.created_at
 			FROM messages_fts JOIN messages m ON m.seq = messages_fts.rowid
 			WHERE messages_fts MATCH ? AND m.deleted_at IS NULL AND ` + owner + `
-			ORDER BY bm25(messages_fts), m.seq DESC LIMIT ?`
+			ORDER BY bm25(messages_fts, 1.0, 0.0), m.seq DESC LIMIT ?`
 	},
-	matchArg: func(terms []string) string {
-		q := make([]string, len(terms))
-		for i, t := range terms {
-			q[i] = `"` + strings.ReplaceAll(t, `"`, `""`) + `"`
-		}
-		return strings.Join(q, " ")
+	searchArgs: func(terms, access []string) []any {
+		return []any{`{access}: (` + strings.Join(quoteFTS(access), " OR ") + `) AND {content}: (` +
+			strings.Join(quoteFTS(terms), " ") + `)`}
 	},
+	// The migration's hex() writes upper case; unicode61 folds case.
+	ownerToken: func(userID, endUserID string) string {
+		return "o" + hex.EncodeToString([]byte(userID)) + "x" + hex.EncodeToString([]byte(endUserID))
+	},
+	tenantToken:       func(userID string) string { return "t" + hex.EncodeToString([]byte(userID)) },
+	conversationToken: func(id string) string { return "c" + hex.EncodeToString([]byte(id)) },
+}
+
+// quoteFTS quotes each string as an FTS5 string, where every character is
+// text.
+func quoteFTS(ss []string) []string {
+	q := make([]string, len(ss))
+	for i, t := range ss {
+		q[i] = `"` + strings.ReplaceAll(t, `"`, `""`) + `"`
+	}
+	return q
 }
 
 var postgresDialect = dialect{
@@ -78,15 +102,43 @@ var postgresDialect = dialect{
 	},
 	down: postgresDown,
 	// tsvector: plainto_tsquery reads its argument as text (no operators)
-	// and ANDs its words.
+	// and ANDs its words; a is the OR of the caller's access lexemes
+	// (hex, a letter and a space: safe inside quotes). access_tsv's GIN
+	// index intersects both; ts_rank still ranks on tsv, the words alone.
+	// The index condition sits alone in a subquery behind OFFSET 0 (a
+	// planner fence): otherwise a generic plan, which cannot estimate
+	// it, ANDs it with a bitmap of the owner filter's btree scans —
+	// including every row with end_user_id = '' — and pays for the whole
+	// table.
 	search: func(owner string) string {
 		return `SELECT m.conversation_id, m.id,
-				ts_headline('simple', m.content, q, 'StartSel="**", StopSel="**", MaxWords=20, MinWords=5'), m.created_at
-			FROM messages m, plainto_tsquery('simple', ?) q
-			WHERE m.tsv @@ q AND m.deleted_at IS NULL AND ` + owner + `
-			ORDER BY ts_rank(m.tsv, q) DESC, m.seq DESC LIMIT ?`
+				ts_headline('simple', m.content, m.q, 'StartSel="**", StopSel="**", MaxWords=20, MinWords=5'), m.created_at
+			FROM (SELECT mm.conversation_id, mm.id, mm.content, mm.created_at, mm.seq, mm.tsv, mm.deleted_at,
+					mm.user_id, mm.end_user_id, q
+				FROM messages mm, plainto_tsquery('simple', ?) q, CAST(? AS tsquery) a
+				WHERE mm.access_tsv @@ (q && a) OFFSET 0) m
+			WHERE m.deleted_at IS NULL AND ` + owner + `
+			ORDER BY ts_rank(m.tsv, m.q) DESC, m.seq DESC LIMIT ?`
 	},
-	matchArg: func(terms []string) string { return strings.Join(terms, " ") },
+	searchArgs: func(terms, access []string) []any {
+		q := make([]string, len(access))
+		for i, t := range access {
+			q[i] = "'" + t + "'"
+		}
+		return []any{strings.Join(terms, " "), strings.Join(q, " | ")}
+	},
+	ownerToken: func(userID, endUserID string) string {
+		return "o " + md5Hex(userID+"\x01"+endUserID)
+	},
+	tenantToken:       func(userID string) string { return "t " + md5Hex(userID) },
+	conversationToken: func(id string) string { return "c " + md5Hex(id) },
+}
+
+// md5Hex is PostgreSQL's md5(): the lower-case hex MD5 of s. It names
+// index lexemes, nothing secret.
+func md5Hex(s string) string {
+	h := md5.Sum([]byte(s))
+	return hex.EncodeToString(h[:])
 }
 
 // dollarPlaceholders rewrites ? to $1, $2, ... outside string literals.

@@ -109,20 +109,19 @@ func (s *Store) ListParticipants(ctx context.Context, o gateway.Owner, conversat
 }
 
 // RemoveParticipant deletes the participant row when o owns the
-// conversation or is the participant.
-func (s *Store) RemoveParticipant(ctx context.Context, o gateway.Owner, conversationID, userID string) error {
+// conversation or is the participant, and returns the removed row.
+func (s *Store) RemoveParticipant(ctx context.Context, o gateway.Owner, conversationID, userID string) (gateway.Participant, error) {
 	if err := checkOwner(o, true, conversationID, userID); err != nil {
-		return fmt.Errorf("remove participant: %w", err)
+		return gateway.Participant{}, fmt.Errorf("remove participant: %w", err)
 	}
 	f, args := ownerFilter("c", o)
-	var got string
-	err := s.conn(ctx).QueryRowContext(ctx, s.q(`DELETE FROM conversation_participants WHERE conversation_id = ? AND user_id = ?
+	p, err := scanParticipant(s.conn(ctx).QueryRowContext(ctx, s.q(`DELETE FROM conversation_participants WHERE conversation_id = ? AND user_id = ?
 		AND (user_id = ? OR EXISTS (SELECT 1 FROM conversations c WHERE c.id = conversation_participants.conversation_id AND c.end_user_id = '' AND `+f+`))
-		RETURNING user_id`), append([]any{conversationID, userID, participantID(o)}, args...)...).Scan(&got)
+		RETURNING conversation_id, user_id, role, created_at`), append([]any{conversationID, userID, participantID(o)}, args...)...))
 	if err == sql.ErrNoRows {
-		return fmt.Errorf("remove participant: %w", gateway.ErrNotFound)
+		return gateway.Participant{}, fmt.Errorf("remove participant: %w", gateway.ErrNotFound)
 	}
-	return s.mapErr("remove participant", err)
+	return p, s.mapErr("remove participant", err)
 }
 
 // SharedConversationIDs returns the user-owned conversations with

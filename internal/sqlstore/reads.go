@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/tollgate/tollgate/internal/gateway"
 )
@@ -19,6 +21,46 @@ func unreadColumn(o gateway.Owner) (string, []any) {
 		AND um.author_id <> ?
 		AND NOT (um.role = 'assistant' AND EXISTS (SELECT 1 FROM messages pm WHERE pm.id = um.parent_id AND pm.author_id = ?)))`,
 		[]any{o.UserID, o.EndUserID, o.UserID, o.UserID}
+}
+
+// UnreadBy implements gateway.ConversationStore: one statement over the
+// conversation's readers, counted like unreadColumn.
+func (s *Store) UnreadBy(ctx context.Context, conversationID, messageID string) ([]gateway.ReaderUnread, error) {
+	for _, id := range []string{conversationID, messageID} {
+		if !utf8.ValidString(id) || strings.IndexByte(id, 0) >= 0 {
+			return nil, nil // no row has it
+		}
+	}
+	rows, err := s.db.QueryContext(ctx, s.q(`WITH readers AS (
+			SELECT c.user_id, c.end_user_id FROM conversations c WHERE c.id = ?
+			UNION SELECT p.user_id, '' FROM conversation_participants p WHERE p.conversation_id = ?),
+		marked AS (
+			SELECT r.user_id, r.end_user_id, COALESCE(cr.last_read_seq, 0) AS last_seq
+			FROM readers r LEFT JOIN conversation_reads cr
+				ON cr.conversation_id = ? AND cr.user_id = r.user_id AND cr.end_user_id = r.end_user_id)
+		SELECT k.user_id, k.end_user_id, COALESCE((SELECT lm.id FROM messages lm WHERE lm.seq = k.last_seq), ''),
+			(SELECT COUNT(*) FROM messages um WHERE um.conversation_id = m.conversation_id AND um.deleted_at IS NULL
+				AND um.status <> 'pending' AND um.seq > k.last_seq AND um.author_id <> k.user_id
+				AND NOT (um.role = 'assistant' AND EXISTS (SELECT 1 FROM messages pm WHERE pm.id = um.parent_id AND pm.author_id = k.user_id)))
+		FROM marked k, messages m
+		WHERE m.id = ? AND m.conversation_id = ? AND m.deleted_at IS NULL AND m.status <> 'pending'
+			AND m.seq > k.last_seq AND m.author_id <> k.user_id
+			AND NOT (m.role = 'assistant' AND EXISTS (SELECT 1 FROM messages pm WHERE pm.id = m.parent_id AND pm.author_id = k.user_id))
+		ORDER BY k.user_id, k.end_user_id`),
+		conversationID, conversationID, conversationID, messageID, conversationID)
+	if err != nil {
+		return nil, s.mapErr("unread by", err)
+	}
+	defer rows.Close()
+	var out []gateway.ReaderUnread
+	for rows.Next() {
+		var u gateway.ReaderUnread
+		if err := rows.Scan(&u.UserID, &u.EndUserID, &u.LastReadMessageID, &u.UnreadCount); err != nil {
+			return nil, s.mapErr("unread by", err)
+		}
+		out = append(out, u)
+	}
+	return out, s.mapErr("unread by", rows.Err())
 }
 
 // MarkRead moves o's read marker forward to messageID.

@@ -130,15 +130,24 @@ func testParticipants(t *testing.T, open Opener) {
 		notFound(t, "writer deletes", st.DeleteConversation(ctx, writer, c.ID))
 
 		// Removal: a participant removes itself, only the owner others.
-		notFound(t, "writer removes reader", st.RemoveParticipant(ctx, writer, c.ID, "rita"))
-		notFound(t, "stranger removes itself", st.RemoveParticipant(ctx, stranger, c.ID, "sam"))
-		if err := st.RemoveParticipant(ctx, reader, c.ID, "rita"); err != nil {
-			t.Fatal(err)
+		notFound(t, "writer removes reader", errOnly(st.RemoveParticipant(ctx, writer, c.ID, "rita")))
+		notFound(t, "stranger removes itself", errOnly(st.RemoveParticipant(ctx, stranger, c.ID, "sam")))
+		// The removed row comes back, role included (participant.removed
+		// carries it).
+		for _, rm := range []struct {
+			by   gateway.Owner
+			user string
+			role gateway.ParticipantRole
+		}{{reader, "rita", gateway.ParticipantReader}, {alice, "wendy", gateway.ParticipantWriter}} {
+			p, err := st.RemoveParticipant(ctx, rm.by, c.ID, rm.user)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.ConversationID != c.ID || p.UserID != rm.user || p.Role != rm.role || p.CreatedAt.IsZero() {
+				t.Fatalf("removed %s = %+v, want role %s", rm.user, p, rm.role)
+			}
 		}
-		if err := st.RemoveParticipant(ctx, alice, c.ID, "wendy"); err != nil {
-			t.Fatal(err)
-		}
-		notFound(t, "remove twice", st.RemoveParticipant(ctx, alice, c.ID, "wendy"))
+		notFound(t, "remove twice", errOnly(st.RemoveParticipant(ctx, alice, c.ID, "wendy")))
 		for _, o := range []gateway.Owner{writer, reader} {
 			notFound(t, o.UserID+" get after removal", errOnly(st.GetConversation(ctx, o, c.ID)))
 			notFound(t, o.UserID+" messages after removal", errOnly(st.ListMessages(ctx, o, c.ID)))

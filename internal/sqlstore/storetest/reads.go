@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/tollgate/tollgate/internal/gateway"
 )
 
@@ -12,6 +14,7 @@ func testReadMarkers(t *testing.T, open Opener) {
 	ctx := context.Background()
 	alice := gateway.Owner{UserID: "alice"}
 	wendy := gateway.Owner{UserID: "wendy"}
+	rita := gateway.Owner{UserID: "rita"}
 	t.Run("UnreadCounts", func(t *testing.T) {
 		t.Parallel()
 		st := open(t)
@@ -72,6 +75,71 @@ func testReadMarkers(t *testing.T, open Opener) {
 		}
 		if _, err := st.MarkRead(ctx, gateway.Owner{UserID: "sam"}, c.ID, a1.User.ID); !errors.Is(err, gateway.ErrNotFound) {
 			t.Fatalf("stranger: %v, want ErrNotFound", err)
+		}
+	})
+
+	// UnreadBy names the readers a message adds to, with their counts:
+	// never its author (nor, for a reply, the author of what it answers),
+	// never for a pending or deleted message, never a stranger.
+	t.Run("UnreadBy", func(t *testing.T) {
+		t.Parallel()
+		st := open(t)
+		c, err := st.CreateConversation(ctx, alice, gateway.Conversation{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range []string{"wendy", "rita"} {
+			if _, err := st.AddParticipant(ctx, alice, c.ID, u, gateway.ParticipantWriter); err != nil {
+				t.Fatal(err)
+			}
+		}
+		other, err := st.CreateConversation(ctx, gateway.Owner{UserID: "sam"}, gateway.Conversation{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		by := func(conv, msg string) []gateway.ReaderUnread {
+			t.Helper()
+			got, err := st.UnreadBy(ctx, conv, msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
+		x, err := st.StartExchange(ctx, wendy, gateway.NewExchange{ConversationID: c.ID, Content: "hi"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []gateway.ReaderUnread{{UserID: "alice", UnreadCount: 1}, {UserID: "rita", UnreadCount: 1}}
+		if diff := cmp.Diff(want, by(c.ID, x.User.ID)); diff != "" {
+			t.Fatalf("after wendy's message (-want +got):\n%s", diff)
+		}
+		if got := by(c.ID, x.Assistant.ID); len(got) != 0 {
+			t.Fatalf("pending reply: %+v, want nobody", got)
+		}
+		if _, err := st.FinishMessage(ctx, wendy, x.Assistant.ID, gateway.MessageResult{Content: "re", Status: gateway.MessageComplete}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.MarkRead(ctx, rita, c.ID, x.User.ID); err != nil {
+			t.Fatal(err)
+		}
+		want = []gateway.ReaderUnread{{UserID: "alice", UnreadCount: 2}, {UserID: "rita", LastReadMessageID: x.User.ID, UnreadCount: 1}}
+		if diff := cmp.Diff(want, by(c.ID, x.Assistant.ID)); diff != "" {
+			t.Fatalf("after the reply (-want +got):\n%s", diff)
+		}
+		if got := by(other.ID, x.User.ID); len(got) != 0 {
+			t.Fatalf("message of another conversation: %+v", got)
+		}
+		if got := by(c.ID, "msg_unknown"); len(got) != 0 {
+			t.Fatalf("unknown message: %+v", got)
+		}
+		if got := by(c.ID, "bad\x00id"); len(got) != 0 {
+			t.Fatalf("NUL id: %+v", got)
+		}
+		if _, err := st.DeleteMessage(ctx, wendy, x.User.ID); err != nil {
+			t.Fatal(err)
+		}
+		if got := by(c.ID, x.User.ID); len(got) != 0 {
+			t.Fatalf("deleted message: %+v", got)
 		}
 	})
 }
