@@ -154,6 +154,7 @@ func writeConfig(t *testing.T, dir, toml string) string {
 // after a SIGTERM every request answered 200 has exactly one usage record
 // and none has two.
 func TestUsageSurvivesPostgresOutage(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("10 s outage")
 	}
@@ -196,6 +197,7 @@ func TestUsageSurvivesPostgresOutage(t *testing.T) {
 // unwritable disk) under steady load, then writable again: every request
 // answered 200 has exactly one usage record.
 func TestUsageSurvivesReadOnlySQLite(t *testing.T) {
+	t.Parallel()
 	up := llmtest.NewT(t)
 	dir := t.TempDir()
 	cfg := writeConfig(t, dir, upstreamConfig(t, up.URL))
@@ -249,6 +251,7 @@ func readOnly(t *testing.T, path string, on bool) {
 // that is filled under steady load, then freed: every request answered
 // 200 has exactly one usage record.
 func TestUsageSurvivesFullDisk(t *testing.T) {
+	t.Parallel()
 	mnt := t.TempDir()
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", mnt).CombinedOutput(); err != nil {
 		t.Skipf("mount tmpfs: %v %s (needs root)", err, out)
@@ -301,6 +304,7 @@ func TestUsageSurvivesFullDisk(t *testing.T) {
 // is SIGKILLed. After a restart on the same data dir all 25 are stored,
 // none twice (the spool segment also held the 20 already written).
 func TestUsageSurvivesSIGKILL(t *testing.T) {
+	t.Parallel()
 	up := llmtest.NewT(t)
 	dir := t.TempDir()
 	cfg := writeConfig(t, dir, upstreamConfig(t, up.URL))
