@@ -47,7 +47,8 @@ type Service struct {
 	records *prometheus.CounterVec
 	dropped prometheus.Counter
 
-	failed chan *gateway.AuditRecord
+	failed  chan *gateway.AuditRecord
+	flushMu sync.Mutex
 
 	mu          sync.Mutex
 	minute      time.Time // the minute the counters below belong to
@@ -241,6 +242,10 @@ func (s *Service) write(ctx context.Context, recs []*gateway.AuditRecord) {
 // Flush writes every queued failed login and the dropped summary of a
 // minute that has ended (Run calls it; tests call it directly).
 func (s *Service) Flush(ctx context.Context) {
+	// One flush at a time: a Flush returns only once every record queued
+	// before it is written, also when Run's flush took them.
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
 	var batch []*gateway.AuditRecord
 	for {
 		select {
