@@ -244,14 +244,14 @@ func (s *Server) chain(rt *Route) http.Handler {
 					s.opt.Sessions.ClearSessionCookies(w)
 				}
 				s.denials.denied(r, rt.Pattern(), p, err)
-				WriteError(w, r, s.log, err)
+				writeStyledError(w, r, s.log, rt.Errors, err)
 				return
 			}
 			if rec, ok := w.(*recorder); ok {
 				rec.principal = p
 			}
 			r = r.WithContext(gateway.WithPrincipal(r.Context(), p))
-			if s.opt.Limiter != nil && !s.limit(w, r) {
+			if s.opt.Limiter != nil && !s.limit(w, r, rt.Errors) {
 				return
 			}
 		}
@@ -261,7 +261,7 @@ func (s *Server) chain(rt *Route) http.Handler {
 				return
 			}
 			s.denials.denied(r, rt.Pattern(), gateway.PrincipalFrom(r.Context()), err)
-			WriteError(w, r, s.log, err)
+			writeStyledError(w, r, s.log, rt.Errors, err)
 		}
 	})
 }

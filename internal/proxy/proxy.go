@@ -96,6 +96,8 @@ type Proxy struct {
 	log     *slog.Logger
 	now     func() time.Time
 	closers []func()
+	// responses remembers who created each Responses API id (responses.go).
+	responses *responseIDs
 }
 
 // target is a configured model with its provider.
@@ -121,6 +123,7 @@ func New(opt Options) (*Proxy, error) {
 	if p.now == nil {
 		p.now = time.Now
 	}
+	p.responses = &responseIDs{now: p.now}
 	m := newMetrics(opt.Registerer)
 	closed := map[llm.Provider]bool{}
 	for i, mc := range opt.Models {
