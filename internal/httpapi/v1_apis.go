@@ -122,13 +122,13 @@ func (s *Server) apiRoutes(px ChatProxy) {
 	s.Handle(Route{
 		Method: "GET", Path: "/v1/responses/{id}", Access: Requires(gateway.RoleViewer), UserScoped: true,
 		OperationID: "getResponse", Tags: []string{"openai"}, Params: idParam,
-		Summary: "A stored response the caller created, from the provider that answered it (another caller's id: 404)",
+		Summary:  "A stored response the caller created, from the provider that answered it (another caller's id: 404)",
 		Response: ResponseObject{}, Handler: stored(http.MethodGet),
 	})
 	s.Handle(Route{
 		Method: "DELETE", Path: "/v1/responses/{id}", Access: contributor, UserScoped: true,
 		OperationID: "deleteResponse", Tags: []string{"openai"}, Params: idParam,
-		Summary: "Delete a stored response the caller created, at the provider that answered it (another caller's id: 404)",
+		Summary:  "Delete a stored response the caller created, at the provider that answered it (another caller's id: 404)",
 		Response: OpenAIObject{}, Handler: stored(http.MethodDelete),
 	})
 	s.Handle(Route{
