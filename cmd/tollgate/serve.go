@@ -285,7 +285,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 	// The proxy and its usage accounting.
 	a.usage = proxy.NewUsageWriter(proxy.UsageWriterOptions{Store: st, Log: log, Registerer: reg,
 		FlushInterval: cfg.Usage.FlushInterval, BatchSize: cfg.Usage.BatchSize, QueueSize: cfg.Usage.QueueSize})
-	models, err := proxyModels(cfg, os.Getenv, log)
+	models, err := proxyModels(cfg, deps.getenv, log)
 	if err != nil {
 		return a, err
 	}

@@ -35,21 +35,30 @@ type AnthropicErrorDetail struct {
 	Message string `json:"message"`
 }
 
+// anthropicTypes are Anthropic's error types by status; other 4xx are
+// invalid_request_error, other 5xx api_error.
+var anthropicTypes = map[int]string{
+	http.StatusBadRequest:            "invalid_request_error",
+	http.StatusUnauthorized:          "authentication_error",
+	http.StatusForbidden:             "permission_error",
+	http.StatusNotFound:              "not_found_error",
+	http.StatusRequestEntityTooLarge: "request_too_large",
+	http.StatusTooManyRequests:       "rate_limit_error",
+}
+
 // anthropicError renders err in Anthropic's shape: Anthropic's error type
-// for the status (upstream and server failures are api_error, 503
+// for the status (an upstream's own 4xx included; 5xx are api_error, 503
 // overloaded is overloaded_error), and "<code>: <message>" (plus the
 // param) as the message.
 func anthropicError(wire gateway.Wire) AnthropicError {
 	d := wire.Body.Error
-	typ := d.Type
+	typ, ok := anthropicTypes[wire.Status]
 	switch {
-	case wire.Status == http.StatusRequestEntityTooLarge:
-		typ = "request_too_large"
 	case d.Code == "overloaded":
 		typ = "overloaded_error"
-	case wire.Status >= 500 || typ == "upstream_error":
+	case !ok && wire.Status >= 500:
 		typ = "api_error"
-	case typ == "conflict_error":
+	case !ok:
 		typ = "invalid_request_error"
 	}
 	msg := d.Code + ": " + d.Message

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -57,7 +58,10 @@ type Reply struct {
 
 // Received is one request as the fake upstream saw it.
 type Received struct {
-	Header http.Header
+	// Method and Path of the request (Path under the server, e.g.
+	// /v1/responses/resp_fake_1).
+	Method, Path string
+	Header       http.Header
 	Body   []byte
 	// Sent is the data of every event sent (streams) or the body (other
 	// answers), in order.
@@ -78,6 +82,7 @@ type Server struct {
 	mu      sync.Mutex
 	replies []Reply
 	n       int
+	stored  map[string]string // Responses API objects by id
 }
 
 // New starts a fake upstream answering with replies in order; the last
@@ -145,20 +150,27 @@ func (s *Server) next() Reply {
 	return s.replies[min(s.n-1, len(s.replies)-1)]
 }
 
-// ServeHTTP answers POST /v1/chat/completions per the script.
+// ServeHTTP answers POST /v1/chat/completions, /v1/responses (OpenAI's
+// Responses API; GET and DELETE /v1/responses/{id} answer the responses it
+// made) and /v1/messages (Anthropic's Messages API) per the script.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost || r.URL.Path != "/v1/chat/completions" {
+	route := r.URL.Path
+	switch {
+	case r.Method == http.MethodPost && (route == "/v1/chat/completions" || route == "/v1/responses" || route == "/v1/messages"):
+	case (r.Method == http.MethodGet || r.Method == http.MethodDelete) && strings.HasPrefix(route, "/v1/responses/"):
+		route = "/v1/responses/{id}"
+	default:
 		http.Error(w, `{"error":{"message":"not found"}}`, http.StatusNotFound)
 		return
 	}
-	rec := &Received{Header: r.Header.Clone()}
+	rec := &Received{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone()}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		return
 	}
 	rec.Body = body
 	reply := s.next()
-	a := &answerer{s: s, w: w, r: r, reply: reply, rec: rec}
+	a := &answerer{s: s, w: w, r: r, reply: reply, rec: rec, route: route}
 	defer func() {
 		select {
 		case s.finished <- rec:
