@@ -62,7 +62,7 @@ type Received struct {
 	// /v1/responses/resp_fake_1).
 	Method, Path string
 	Header       http.Header
-	Body   []byte
+	Body         []byte
 	// Sent is the data of every event sent (streams) or the body (other
 	// answers), in order.
 	Sent []string
