@@ -49,6 +49,12 @@ func (x *exchange) relayDialectStream(t *target, resp *llm.Response, attemptStar
 			break
 		}
 	}
+	if !sawEnd && x.haveUsage && x.usage.CompletionTokens < x.contentChunks {
+		// Cut after a partial usage report (Anthropic's message_start):
+		// at least one token per content event received.
+		x.usage.CompletionTokens = x.contentChunks
+		x.usage.TotalTokens = x.usage.PromptTokens + x.usage.CompletionTokens
+	}
 	if !x.committed {
 		if readErr != nil {
 			return transportError(readErr), true
