@@ -69,14 +69,14 @@ func TestDialectStreams(t *testing.T) {
 	}
 	for _, rt := range routes {
 		for _, tc := range []struct {
-			name          string
-			reply         llmtest.Reply
-			status        gateway.UsageStatus
-			errCode       string
-			prompt        int64
-			compl         [2]int64 // completion tokens recorded on Responses, Messages
-			lastType      string   // the last frame's event name
-			lastData      string // the last frame's data ("": not checked)
+			name     string
+			reply    llmtest.Reply
+			status   gateway.UsageStatus
+			errCode  string
+			prompt   int64
+			compl    [2]int64 // completion tokens recorded on Responses, Messages
+			lastType string   // the last frame's event name
+			lastData string   // the last frame's data ("": not checked)
 		}{
 			{"Complete", llmtest.Reply{Words: []string{"a", "b", "c"}, PromptTokens: 7}, gateway.UsageOK, "", 7, [2]int64{3, 3}, "", ""},
 			{"Cut", llmtest.Reply{Words: []string{"a", "b", "c"}, PromptTokens: 7, CutAfter: 2}, gateway.UsageIncomplete, "upstream_error", 0, [2]int64{0, 1}, "error", rt.cutFrame},
