@@ -1,6 +1,8 @@
-// Package llmtest is a scriptable fake OpenAI-compatible upstream on
-// httptest, for the proxy's tests and the benchmark harness. Each request
-// to POST /v1/chat/completions is answered by the next scripted Reply: a
+// Package llmtest is a scriptable fake upstream on httptest (OpenAI's chat
+// completions and Responses API, Anthropic's Messages API), for the
+// proxy's tests and the benchmark harness. Each request to POST
+// /v1/chat/completions, /v1/responses or /v1/messages is answered in that
+// API's shapes by the next scripted Reply: a
 // fixed completion, a stream (optionally paced by a gap or stepped by the
 // test), an HTTP error, a stream that errors, is cut or hangs after N events,
 // or one with very long SSE lines. Every request is recorded with its
