@@ -451,6 +451,27 @@ func TestMessagesAPIWithAnthropicSDK(t *testing.T) {
 		}
 		e.anth.Next(t)
 	})
+	t.Run("OpenAPIListsTheRoutes", func(t *testing.T) {
+		r := e.do("GET", "/openapi.json", "", nil)
+		paths, _ := r.body["paths"].(map[string]any)
+		ref := func(path, method, status string) string {
+			op, _ := paths[path].(map[string]any)[method].(map[string]any)
+			resp, _ := op["responses"].(map[string]any)[status].(map[string]any)
+			schema, _ := resp["content"].(map[string]any)["application/json"].(map[string]any)["schema"].(map[string]any)
+			s, _ := schema["$ref"].(string)
+			return s
+		}
+		for _, tc := range []struct{ path, method, status, want string }{
+			{"/v1/responses", "post", "429", "#/components/schemas/ErrorBody"},
+			{"/v1/responses/{id}", "get", "404", "#/components/schemas/ErrorBody"},
+			{"/v1/responses/{id}", "delete", "404", "#/components/schemas/ErrorBody"},
+			{"/v1/messages", "post", "429", "#/components/schemas/AnthropicError"},
+		} {
+			if got := ref(tc.path, tc.method, tc.status); got != tc.want {
+				t.Errorf("%s %s %s error schema = %q, want %q", tc.method, tc.path, tc.status, got, tc.want)
+			}
+		}
+	})
 	t.Run("ModelNotAllowed", func(t *testing.T) {
 		r := e.do("POST", "/api/keys", e.alice, map[string]any{"name": "only-m", "allowed_models": []string{"m"}})
 		wantStatus(t, r, 201)
