@@ -42,7 +42,7 @@ func routeOf(endpoint string) string { return "/v1/" + endpoint }
 // serves returns nil when t's provider serves endpoint, else 400
 // invalid_field (body.model) naming the routes the model has.
 func (t *target) serves(endpoint string) error {
-	eps := llm.Endpoints(t.provider)
+	eps := t.endpoints
 	if slices.Contains(eps, endpoint) {
 		return nil
 	}

@@ -106,6 +106,7 @@ type target struct {
 	upstreamModel string
 	quotedModel   string // upstreamModel as a JSON string
 	provider      llm.Provider
+	endpoints     []string // what provider serves (llm.Endpoints)
 	price         gateway.Price
 	maxOutput     int64
 	fallbacks     []*target
@@ -143,7 +144,7 @@ func New(opt Options) (*Proxy, error) {
 		prov := mc.Provider.Name()
 		p.targets[mc.Name] = &target{
 			name: mc.Name, upstreamModel: up, quotedModel: string(q), provider: mc.Provider,
-			price: mc.Price, maxOutput: mc.MaxOutputTokens,
+			endpoints: llm.Endpoints(mc.Provider), price: mc.Price, maxOutput: mc.MaxOutputTokens,
 			metrics: m.forTarget(mc.Name, prov),
 		}
 		if p.targets[mc.Name].maxOutput <= 0 {
