@@ -115,6 +115,10 @@ func TestBadValuesNameTheKey(t *testing.T) {
 		{"NegativeOutputPrice", "[[providers]]\nname = \"e\"\ntype = \"echo\"\n[[models]]\nname = \"m\"\nprovider = \"e\"\noutput_price = -0.5\n", nil, "models[0].output_price"},
 		{"NegativeMaxOutput", "[[providers]]\nname = \"e\"\ntype = \"echo\"\n[[models]]\nname = \"m\"\nprovider = \"e\"\nmax_output_tokens = -1\n", nil, "models[0].max_output_tokens"},
 		{"EmptyCurrency", "[pricing]\ncurrency = \"\"\n", nil, "pricing.currency"},
+		{"AnthropicWithoutBaseURL", "[[providers]]\nname = \"a\"\ntype = \"anthropic\"\n", nil, "providers[0].base_url"},
+		{"BadAnthropicVersion", "[[providers]]\nname = \"a\"\ntype = \"anthropic\"\nbase_url = \"https://api.anthropic.com/v1\"\nanthropic_version = \"latest\"\n", nil, "providers[0].anthropic_version"},
+		{"AnthropicVersionOnOpenAI", "[[providers]]\nname = \"o\"\ntype = \"openai\"\nbase_url = \"http://127.0.0.1:1/v1\"\nanthropic_version = \"2023-06-01\"\n", nil, "providers[0].anthropic_version"},
+		{"UnknownProviderType", "[[providers]]\nname = \"x\"\ntype = \"bedrock\"\n", nil, "providers[0].type"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
