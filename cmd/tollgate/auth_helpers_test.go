@@ -91,11 +91,21 @@ type reply struct {
 }
 
 // errCode returns error.code, error.type and error.param ("" for null).
+// Anthropic's shape (/v1/messages) gives its type, and the code and
+// param from its message ("code: text (param)").
 func (r reply) err() (code, typ, param string) {
 	e, _ := r.body["error"].(map[string]any)
 	code, _ = e["code"].(string)
 	typ, _ = e["type"].(string)
 	param, _ = e["param"].(string)
+	if r.body["type"] == "error" {
+		msg, _ := e["message"].(string)
+		var rest string
+		code, rest, _ = strings.Cut(msg, ": ")
+		if i := strings.LastIndex(rest, " ("); i >= 0 && strings.HasSuffix(rest, ")") {
+			param = rest[i+2 : len(rest)-1]
+		}
+	}
 	return
 }
 

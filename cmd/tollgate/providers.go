@@ -7,6 +7,7 @@ import (
 	"github.com/tollgate/tollgate/internal/config"
 	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/llm"
+	"github.com/tollgate/tollgate/internal/llm/anthropic"
 	"github.com/tollgate/tollgate/internal/llm/echo"
 	"github.com/tollgate/tollgate/internal/llm/openai"
 	"github.com/tollgate/tollgate/internal/proxy"
@@ -14,7 +15,7 @@ import (
 
 // proxyModels builds the providers of cfg.Providers and the proxy's routing
 // table of cfg.Models, in config order. With no provider configured, the
-// built-in echo provider serves model "echo". An openai provider's key is
+// built-in echo provider serves model "echo". An openai or anthropic provider's key is
 // read from the environment variable api_key_env names (getenv); an empty
 // one is logged and no Authorization is sent. Errors name the config key
 // (config.Validate catches them first); fallbacks are checked by
@@ -28,13 +29,18 @@ func proxyModels(cfg *config.Config, getenv func(string) string, log *slog.Logge
 	byName := map[string]llm.Provider{}
 	for i, pc := range provs {
 		switch pc.Type {
-		case "openai":
+		case "openai", "anthropic":
 			var key gateway.Secret
 			if pc.APIKeyEnv != "" {
 				key = gateway.Secret(getenv(pc.APIKeyEnv))
 				if key == "" {
-					log.Warn("provider api_key_env is empty; sending no Authorization", "provider", pc.Name, "env", pc.APIKeyEnv)
+					log.Warn("provider api_key_env is empty; sending no upstream key", "provider", pc.Name, "env", pc.APIKeyEnv)
 				}
+			}
+			if pc.Type == "anthropic" {
+				byName[pc.Name] = anthropic.New(anthropic.Options{Name: pc.Name, BaseURL: pc.BaseURL, APIKey: key,
+					Version: pc.AnthropicVersion, Timeout: pc.Timeout})
+				break
 			}
 			byName[pc.Name] = openai.New(openai.Options{Name: pc.Name, BaseURL: pc.BaseURL, APIKey: key, Timeout: pc.Timeout})
 		case "echo":

@@ -57,7 +57,7 @@ func TestProxyModels(t *testing.T) {
 			cfg  config.Config
 			want string
 		}{
-			{"UnknownType", config.Config{Providers: []config.Provider{{Name: "x", Type: "anthropic"}}}, `providers[0].type: unknown type "anthropic"`},
+			{"UnknownType", config.Config{Providers: []config.Provider{{Name: "x", Type: "bedrock"}}}, `providers[0].type: unknown type "bedrock"`},
 			{"UnknownProvider", config.Config{Providers: []config.Provider{{Name: "e", Type: "echo"}},
 				Models: []config.Model{{Name: "ok", Provider: "e"}, {Name: "m", Provider: "nope"}}}, `models[1].provider: unknown provider "nope"`},
 		} {

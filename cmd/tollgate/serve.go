@@ -307,7 +307,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 	a.usage = proxy.NewUsageWriter(proxy.UsageWriterOptions{Store: st, Log: log, Registerer: reg,
 		SpoolDir:      filepath.Join(cfg.Server.DataDir, "spool"),
 		FlushInterval: cfg.Usage.FlushInterval, BatchSize: cfg.Usage.BatchSize, QueueSize: cfg.Usage.QueueSize})
-	models, err := proxyModels(cfg, os.Getenv, log)
+	models, err := proxyModels(cfg, deps.getenv, log)
 	if err != nil {
 		return a, err
 	}

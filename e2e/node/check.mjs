@@ -1,9 +1,12 @@
-// Runs npm's official openai client against a live Tollgate server.
+// Runs npm's official openai client, and the Vercel AI SDK's default
+// OpenAI provider (Responses API), against a live Tollgate server.
 // TOLLGATE_URL: the open (or authenticated) server; TOLLGATE_API_KEY: the
 // credential for it (any string in open mode); TOLLGATE_REQUIRED_URL: a
 // server in auth.mode = required, for the 401 check.
 import assert from "node:assert/strict";
 import OpenAI from "openai";
+import { generateText, streamText } from "ai";
+import { createOpenAI } from "@ai-sdk/openai";
 
 const base = process.env.TOLLGATE_URL;
 const apiKey = process.env.TOLLGATE_API_KEY || "unused-in-open-mode";
@@ -68,6 +71,34 @@ await check("unknown model is a 404 APIError with our code", async () => {
       return true;
     },
   );
+});
+
+// The Vercel AI SDK's default OpenAI model (openai('echo')) calls the
+// Responses API, POST /v1/responses.
+const ai = createOpenAI({ baseURL: `${base}/v1`, apiKey });
+
+await check("ai SDK default openai('echo') model: generateText over /v1/responses", async () => {
+  const { text, usage, finishReason } = await generateText({ model: ai("echo"), prompt: "hello from the ai sdk", maxRetries: 0 });
+  assert.equal(text, "hello from the ai sdk");
+  assert.equal(finishReason, "stop");
+  assert.equal(usage.outputTokens, 5);
+  assert.equal(usage.inputTokens, 5);
+});
+
+await check("ai SDK default openai('echo') model: streamText over /v1/responses", async () => {
+  const result = streamText({ model: ai("echo"), prompt: "one two three four", maxRetries: 0 });
+  let text = "";
+  for await (const delta of result.textStream) text += delta;
+  assert.equal(text, "one two three four");
+  assert.equal((await result.usage).outputTokens, 4);
+});
+
+await check("ai SDK: an unknown model is the gateway's 404", async () => {
+  await assert.rejects(generateText({ model: ai("no-such-model"), prompt: "x", maxRetries: 0 }), (err) => {
+    assert.equal(err.statusCode, 404);
+    assert.match(err.responseBody, /"code":"model_not_found"/);
+    return true;
+  });
 });
 
 if (process.env.TOLLGATE_REQUIRED_URL) {

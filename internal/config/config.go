@@ -225,6 +225,9 @@ type Provider struct {
 	BaseURL   string        `koanf:"base_url" toml:"base_url"`
 	APIKeyEnv string        `koanf:"api_key_env" toml:"api_key_env"`
 	Timeout   time.Duration `koanf:"timeout" toml:"timeout"`
+	// AnthropicVersion is the anthropic-version header of an anthropic
+	// provider ("" means 2023-06-01).
+	AnthropicVersion string `koanf:"anthropic_version" toml:"anthropic_version"`
 }
 
 // Model maps a client-facing model name to a provider's model.

@@ -127,6 +127,10 @@ func TestBadValuesNameTheKey(t *testing.T) {
 		{"AuditRetentionZero", "", []string{"TOLLGATE_AUDIT_RETENTION=0s"}, "audit.retention"},
 		{"AuditFailedLoginsZero", "[audit]\nmax_failed_login_records_per_minute = 0\n", nil, "audit.max_failed_login_records_per_minute"},
 		{"AuditFailedLoginsNotInt", "", []string{"TOLLGATE_AUDIT_MAX_FAILED_LOGIN_RECORDS_PER_MINUTE=many"}, "audit.max_failed_login_records_per_minute"},
+		{"AnthropicWithoutBaseURL", "[[providers]]\nname = \"a\"\ntype = \"anthropic\"\n", nil, "providers[0].base_url"},
+		{"BadAnthropicVersion", "[[providers]]\nname = \"a\"\ntype = \"anthropic\"\nbase_url = \"https://api.anthropic.com/v1\"\nanthropic_version = \"latest\"\n", nil, "providers[0].anthropic_version"},
+		{"AnthropicVersionOnOpenAI", "[[providers]]\nname = \"o\"\ntype = \"openai\"\nbase_url = \"http://127.0.0.1:1/v1\"\nanthropic_version = \"2023-06-01\"\n", nil, "providers[0].anthropic_version"},
+		{"UnknownProviderType", "[[providers]]\nname = \"x\"\ntype = \"bedrock\"\n", nil, "providers[0].type"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

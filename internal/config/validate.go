@@ -5,11 +5,15 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
 	"github.com/tollgate/tollgate/internal/gateway"
 )
+
+// anthropicVersion is the form of an anthropic-version header value.
+var anthropicVersion = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
 
 // FieldError is a validation error about one key.
 type FieldError struct {
@@ -327,14 +331,17 @@ func (c *Config) validateModels() error {
 		}
 		providers[p.Name] = true
 		switch p.Type {
-		case "openai":
+		case "openai", "anthropic":
 			u, err := url.Parse(p.BaseURL)
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 				return bad(key+".base_url", "must be an http(s) URL, got %q", p.BaseURL)
 			}
 		case "echo":
 		default:
-			return bad(key+".type", "must be openai or echo, got %q", p.Type)
+			return bad(key+".type", "must be openai, anthropic or echo, got %q", p.Type)
+		}
+		if p.AnthropicVersion != "" && (p.Type != "anthropic" || !anthropicVersion.MatchString(p.AnthropicVersion)) {
+			return bad(key+".anthropic_version", "must be a date like 2023-06-01, on an anthropic provider only; got %q", p.AnthropicVersion)
 		}
 		if p.Timeout < 0 {
 			return bad(key+".timeout", "must not be negative")

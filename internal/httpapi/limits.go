@@ -18,13 +18,13 @@ type RequestLimiter interface {
 // response, and answers 429 on refusal, returning false. (Token budgets
 // are charged after a completion by the proxy's TokenCharger, from the
 // principal and the route.)
-func (s *Server) limit(w http.ResponseWriter, r *http.Request) bool {
+func (s *Server) limit(w http.ResponseWriter, r *http.Request, style ErrorStyle) bool {
 	d, err := s.opt.Limiter.CheckHTTP(r)
 	if d != nil {
 		ratelimit.SetHeaders(w.Header(), d)
 	}
 	if err != nil {
-		WriteError(w, r, s.log, err)
+		writeStyledError(w, r, s.log, style, err)
 		return false
 	}
 	return true

@@ -54,6 +54,7 @@ func (s *Server) buildOpenAPI() *huma.OpenAPI {
 		},
 	}
 	errSchema := reg.Schema(reflect.TypeOf(ErrorBody{}), true, "Error")
+	anthropicErrSchema := reg.Schema(reflect.TypeOf(AnthropicError{}), true, "AnthropicError")
 	for _, rt := range s.routes {
 		op := &huma.Operation{
 			Method:      rt.Method,
@@ -97,12 +98,16 @@ func (s *Server) buildOpenAPI() *huma.OpenAPI {
 			ok.Content = map[string]*huma.MediaType{rt.ContentType: {}}
 		}
 		op.Responses[strconv.Itoa(rt.Status)] = ok
+		routeErr := errSchema
+		if rt.Errors == ErrorsAnthropic {
+			routeErr = anthropicErrSchema
+		}
 		for status, desc := range errorStatuses {
 			if rt.Access.Public && (status == 401 || status == 403) {
 				continue
 			}
 			op.Responses[strconv.Itoa(status)] = &huma.Response{Description: desc,
-				Content: map[string]*huma.MediaType{"application/json": {Schema: errSchema}}}
+				Content: map[string]*huma.MediaType{"application/json": {Schema: routeErr}}}
 		}
 		doc.AddOperation(op)
 	}

@@ -69,7 +69,10 @@ type Route struct {
 	// token) or a credential decision: every answer, success or error,
 	// gets Cache-Control: no-store. Handle sets it on every /api/auth/*
 	// and /api/setup route.
-	NoStore     bool
+	NoStore bool
+	// Errors is the shape of the route's error bodies (default the SPEC
+	// envelope; /v1/messages answers in Anthropic's).
+	Errors      ErrorStyle
 	OperationID string
 	Summary     string
 	Tags        []string

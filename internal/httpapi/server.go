@@ -256,14 +256,14 @@ func (s *Server) chain(rt *Route) http.Handler {
 				}
 				s.denials.denied(r, rt.Pattern(), p, err)
 				s.auditDenied(r, rt, p, err)
-				WriteError(w, r, s.log, err)
+				writeStyledError(w, r, s.log, rt.Errors, err)
 				return
 			}
 			if rec, ok := w.(*recorder); ok {
 				rec.principal = p
 			}
 			r = r.WithContext(gateway.WithPrincipal(r.Context(), p))
-			if s.opt.Limiter != nil && !s.limit(w, r) {
+			if s.opt.Limiter != nil && !s.limit(w, r, rt.Errors) {
 				return
 			}
 		}
@@ -274,7 +274,7 @@ func (s *Server) chain(rt *Route) http.Handler {
 			}
 			s.denials.denied(r, rt.Pattern(), gateway.PrincipalFrom(r.Context()), err)
 			s.auditDenied(r, rt, gateway.PrincipalFrom(r.Context()), err)
-			WriteError(w, r, s.log, err)
+			writeStyledError(w, r, s.log, rt.Errors, err)
 		}
 	})
 }

@@ -17,6 +17,8 @@ type ChatProxy interface {
 	// *gateway.Error only when the sink got nothing yet.
 	Forward(ctx context.Context, endpoint string, sink proxy.Sink, body []byte, meta proxy.Meta) error
 	Models() []proxy.ModelInfo
+	// StoredResponse serves GET and DELETE /v1/responses/{id}.
+	ResponseStore
 }
 
 // responseSink writes a proxied answer through to the client: the
@@ -187,6 +189,7 @@ func (s *Server) v1Routes() {
 		Request: EmbeddingRequest{}, Response: OpenAIObject{},
 		Handler: forward(llm.EndpointEmbeddings),
 	})
+	s.apiRoutes(px)
 	byID := make(map[string]ModelObject, len(list.Data))
 	for _, m := range list.Data {
 		byID[m.ID] = m

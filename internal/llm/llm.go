@@ -36,17 +36,44 @@ type Provider interface {
 	Send(ctx context.Context, req *Request) (*Response, error)
 }
 
-// The OpenAI endpoints a provider serves, relative to its base URL.
+// The endpoints a provider serves, relative to its base URL: OpenAI's
+// chat completions, completions, embeddings and Responses API, and
+// Anthropic's Messages API.
 const (
 	EndpointChat        = "chat/completions"
 	EndpointCompletions = "completions"
 	EndpointEmbeddings  = "embeddings"
+	EndpointResponses   = "responses"
+	EndpointMessages    = "messages"
 )
+
+// ChatEndpoints are the endpoints of a provider that does not say which it
+// serves (it implements no EndpointServer).
+var ChatEndpoints = []string{EndpointChat, EndpointCompletions, EndpointEmbeddings}
+
+// EndpointServer is implemented by providers that serve other endpoints
+// than ChatEndpoints (or fewer).
+type EndpointServer interface {
+	// Endpoints lists the endpoints the provider serves.
+	Endpoints() []string
+}
+
+// Endpoints lists the endpoints p serves.
+func Endpoints(p Provider) []string {
+	if es, ok := p.(EndpointServer); ok {
+		return es.Endpoints()
+	}
+	return ChatEndpoints
+}
 
 // Request is what the proxy hands a provider.
 type Request struct {
 	// Endpoint is one of the Endpoint constants ("" is EndpointChat).
 	Endpoint string
+	// Method is "" (POST) or GET or DELETE of a stored Responses API
+	// object; ID is then that object's id and Body is empty.
+	Method string
+	ID     string
 	// Body is the JSON request body, sent unchanged.
 	Body []byte
 	// Stream tells the provider to expect an SSE answer.

@@ -127,8 +127,24 @@ func UsageOf(body []byte) (u Usage, ok bool) {
 	if !r.IsObject() {
 		return Usage{}, false
 	}
-	u.PromptTokens = r.Get("prompt_tokens").Int()
-	u.CompletionTokens = r.Get("completion_tokens").Int()
-	u.TotalTokens = r.Get("total_tokens").Int()
-	return u, true
+	return UsageFrom(r), true
+}
+
+// UsageFrom reads a usage object in any of the shapes upstreams send:
+// OpenAI chat's prompt_tokens/completion_tokens (total as sent), the
+// Responses API's and Anthropic's input_tokens/output_tokens (Anthropic's
+// cache_creation and cache_read input tokens count as prompt tokens; the
+// total is the sum).
+func UsageFrom(r gjson.Result) Usage {
+	var u Usage
+	if p := r.Get("prompt_tokens"); p.Exists() {
+		u.PromptTokens = p.Int()
+		u.CompletionTokens = r.Get("completion_tokens").Int()
+		u.TotalTokens = r.Get("total_tokens").Int()
+		return u
+	}
+	u.PromptTokens = r.Get("input_tokens").Int() + r.Get("cache_creation_input_tokens").Int() + r.Get("cache_read_input_tokens").Int()
+	u.CompletionTokens = r.Get("output_tokens").Int()
+	u.TotalTokens = u.PromptTokens + u.CompletionTokens
+	return u
 }

@@ -59,6 +59,9 @@ func (p *Proxy) ChatCompletions(ctx context.Context, sink Sink, body []byte, met
 // the same parsing, routing, fallbacks, streaming, usage and errors. An
 // embeddings request cannot stream (400 invalid_field, body.stream).
 func (p *Proxy) Forward(ctx context.Context, endpoint string, sink Sink, body []byte, meta Meta) error {
+	if d := dialects[endpoint]; d != nil {
+		return p.forwardDialect(ctx, d, sink, body, meta)
+	}
 	start := p.now()
 	cr, err := parseChatRequest(body, meta.Principal)
 	if err != nil {
@@ -74,6 +77,9 @@ func (p *Proxy) Forward(ctx context.Context, endpoint string, sink Sink, body []
 	if !ok {
 		return &gateway.Error{Kind: gateway.KindNotFound, Code: "model_not_found", Param: "body.model",
 			Message: fmt.Sprintf("The model %q does not exist.", cr.model)}
+	}
+	if err := t.serves(endpoint); err != nil {
+		return err
 	}
 	settle, err := p.admission(ctx, meta.Principal, t, cr.maxTokens, cr.choices, len(body))
 	if err != nil {
@@ -98,6 +104,8 @@ type exchange struct {
 	encode func(t *target) []byte
 	// deltas asks for Sink.Delta calls (the conversation path).
 	deltas bool
+	// dialect is set on the Responses and Messages routes (dialect.go).
+	dialect *dialect
 
 	committed bool // the sink began an answer: no fallback, no error return
 	gone      bool // the sink's receiver left
@@ -160,7 +168,17 @@ func (x *exchange) candidates(first *target) []*target {
 	if len(first.fallbacks) == 0 {
 		return []*target{first}
 	}
-	return append([]*target{first}, first.fallbacks...)
+	ep := x.endpoint
+	if ep == "" {
+		ep = llm.EndpointChat
+	}
+	out := []*target{first}
+	for _, f := range first.fallbacks {
+		if f.serves(ep) == nil {
+			out = append(out, f) // a fallback that cannot serve the route is skipped
+		}
+	}
+	return out
 }
 
 // attempt sends the request to t. It returns (nil, false) when a response
@@ -188,6 +206,9 @@ func (x *exchange) attempt(t *target, attemptStart time.Time) (*gateway.Error, b
 		return &gateway.Error{Kind: gateway.KindUpstream, Code: "upstream_error",
 			Message: fmt.Sprintf("The upstream answered with status %d instead of a result.", resp.StatusCode),
 			Err:     fmt.Errorf("upstream status %d (Location %q)", resp.StatusCode, resp.Header.Get("Location"))}, true
+	}
+	if x.cr.stream && x.dialect != nil {
+		return x.relayDialectStream(t, resp, attemptStart)
 	}
 	if x.cr.stream {
 		return x.relayStream(t, resp, attemptStart)

@@ -61,6 +61,9 @@ func (p *Proxy) Complete(ctx context.Context, req CompleteRequest) (Result, erro
 		return Result{}, &gateway.Error{Kind: gateway.KindNotFound, Code: "model_not_found", Param: "body.model",
 			Message: fmt.Sprintf("The model %q does not exist.", req.Model)}
 	}
+	if err := t.serves(llm.EndpointChat); err != nil {
+		return Result{}, err
+	}
 	msgs := req.Messages
 	if msgs == nil {
 		msgs = []llm.Message{}

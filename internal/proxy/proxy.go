@@ -96,6 +96,8 @@ type Proxy struct {
 	log     *slog.Logger
 	now     func() time.Time
 	closers []func()
+	// responses remembers who created each Responses API id (responses.go).
+	responses *responseIDs
 }
 
 // target is a configured model with its provider.
@@ -104,6 +106,7 @@ type target struct {
 	upstreamModel string
 	quotedModel   string // upstreamModel as a JSON string
 	provider      llm.Provider
+	endpoints     []string // what provider serves (llm.Endpoints)
 	price         gateway.Price
 	maxOutput     int64
 	fallbacks     []*target
@@ -121,6 +124,7 @@ func New(opt Options) (*Proxy, error) {
 	if p.now == nil {
 		p.now = time.Now
 	}
+	p.responses = &responseIDs{now: p.now}
 	m := newMetrics(opt.Registerer)
 	closed := map[llm.Provider]bool{}
 	for i, mc := range opt.Models {
@@ -140,7 +144,7 @@ func New(opt Options) (*Proxy, error) {
 		prov := mc.Provider.Name()
 		p.targets[mc.Name] = &target{
 			name: mc.Name, upstreamModel: up, quotedModel: string(q), provider: mc.Provider,
-			price: mc.Price, maxOutput: mc.MaxOutputTokens,
+			endpoints: llm.Endpoints(mc.Provider), price: mc.Price, maxOutput: mc.MaxOutputTokens,
 			metrics: m.forTarget(mc.Name, prov),
 		}
 		if p.targets[mc.Name].maxOutput <= 0 {

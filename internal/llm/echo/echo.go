@@ -26,8 +26,9 @@ const Model = "echo"
 
 // Provider is the echo provider. The zero value is not usable; call New.
 type Provider struct {
-	name string
-	now  func() time.Time
+	name   string
+	now    func() time.Time
+	stored *store
 }
 
 var _ llm.Provider = (*Provider)(nil)
@@ -37,14 +38,20 @@ func New(name string, now func() time.Time) *Provider {
 	if now == nil {
 		now = time.Now
 	}
-	return &Provider{name: name, now: now}
+	return &Provider{name: name, now: now, stored: &store{}}
 }
 
 // Name returns the provider's name.
 func (p *Provider) Name() string { return p.name }
 
+// Endpoints lists what the echo provider serves: every endpoint.
+func (p *Provider) Endpoints() []string {
+	return []string{llm.EndpointChat, llm.EndpointCompletions, llm.EndpointEmbeddings, llm.EndpointResponses, llm.EndpointMessages}
+}
+
 // Send answers req like an OpenAI server would, on the chat completions,
-// completions and embeddings endpoints. The echo provider is part of
+// completions, embeddings and Responses endpoints, and like Anthropic on
+// the messages endpoint. The echo provider is part of
 // Tollgate, so a request it cannot serve (no messages, a max_tokens below
 // 1, a body of the wrong shape) is refused with Tollgate's own 400
 // (*gateway.Error: invalid_field or missing_field naming the body field),
@@ -59,6 +66,10 @@ func (p *Provider) Send(ctx context.Context, req *llm.Request) (*llm.Response, e
 		return p.completions(req)
 	case llm.EndpointEmbeddings:
 		return p.embeddings(req)
+	case llm.EndpointResponses:
+		return p.responses(req)
+	case llm.EndpointMessages:
+		return p.messages(req)
 	}
 	var cr llm.ChatRequest
 	if err := json.Unmarshal(req.Body, &cr); err != nil {

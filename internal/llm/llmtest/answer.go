@@ -14,7 +14,8 @@ type answerer struct {
 	r     *http.Request
 	reply Reply
 	rec   *Received
-	sent  int // events sent
+	route string // the served route pattern
+	sent  int    // events sent
 }
 
 func (a *answerer) answer() {
@@ -35,6 +36,10 @@ func (a *answerer) answer() {
 	switch {
 	case rp.Body != "":
 		a.writeWhole(status, rp.Body)
+	case a.route == "/v1/messages":
+		a.messages(status, &req)
+	case a.route == "/v1/responses" || a.route == "/v1/responses/{id}":
+		a.responses(status, &req)
 	case status >= 400:
 		msg := rp.Message
 		if msg == "" {
@@ -113,18 +118,32 @@ func (a *answerer) stream(req *request) {
 		events = append(events, "[DONE]")
 	}
 
+	typed := make([]sseEvent, len(events))
+	for i, e := range events {
+		typed[i] = sseEvent{data: e}
+	}
+	a.play(typed, sseEvent{data: `{"error":{"message":"fake upstream failed mid-stream","type":"server_error","param":null,"code":null}}`})
+}
+
+// sseEvent is one scripted event: an optional event name and its data.
+type sseEvent struct{ typ, data string }
+
+// play sends a stream's events per the script's failures and pacing;
+// errEvent is what ErrorAfter sends.
+func (a *answerer) play(events []sseEvent, errEvent sseEvent) {
+	rp := &a.reply
 	h := a.w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	a.w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(a.w)
 	_ = rc.Flush()
-	for _, data := range events {
+	for _, e := range events {
 		switch {
 		case rp.CutAfter != 0 && a.sent == max(rp.CutAfter, 0):
 			panic(http.ErrAbortHandler) // closes the connection mid-stream
 		case rp.ErrorAfter > 0 && a.sent == rp.ErrorAfter:
-			a.event(rc, `{"error":{"message":"fake upstream failed mid-stream","type":"server_error","param":null,"code":null}}`)
+			a.typedEvent(rc, errEvent.typ, errEvent.data)
 			return
 		case rp.HangAfter > 0 && a.sent == rp.HangAfter:
 			a.waitGone()
@@ -133,7 +152,7 @@ func (a *answerer) stream(req *request) {
 		if a.sent > 0 && !a.pace() {
 			return
 		}
-		if !a.event(rc, data) {
+		if !a.typedEvent(rc, e.typ, e.data) {
 			a.rec.Canceled = true
 			return
 		}
@@ -166,12 +185,16 @@ func (a *answerer) pace() bool {
 	return true
 }
 
-// event writes and flushes one event; false when the write failed.
-func (a *answerer) event(rc *http.ResponseController, data string) bool {
+// typedEvent writes and flushes one event (with an "event:" line when typ
+// is set); false when the write failed.
+func (a *answerer) typedEvent(rc *http.ResponseController, typ, data string) bool {
 	rp := &a.reply
 	var b strings.Builder
 	if rp.Comments {
 		b.WriteString(": keep-alive\n\n")
+	}
+	if typ != "" {
+		b.WriteString("event: " + typ + "\n")
 	}
 	lines := []string{data}
 	if rp.SplitData {

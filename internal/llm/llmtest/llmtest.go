@@ -1,6 +1,8 @@
-// Package llmtest is a scriptable fake OpenAI-compatible upstream on
-// httptest, for the proxy's tests and the benchmark harness. Each request
-// to POST /v1/chat/completions is answered by the next scripted Reply: a
+// Package llmtest is a scriptable fake upstream on httptest (OpenAI's chat
+// completions and Responses API, Anthropic's Messages API), for the
+// proxy's tests and the benchmark harness. Each request to POST
+// /v1/chat/completions, /v1/responses or /v1/messages is answered in that
+// API's shapes by the next scripted Reply: a
 // fixed completion, a stream (optionally paced by a gap or stepped by the
 // test), an HTTP error, a stream that errors, is cut or hangs after N events,
 // or one with very long SSE lines. Every request is recorded with its
@@ -13,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -57,8 +60,11 @@ type Reply struct {
 
 // Received is one request as the fake upstream saw it.
 type Received struct {
-	Header http.Header
-	Body   []byte
+	// Method and Path of the request (Path under the server, e.g.
+	// /v1/responses/resp_fake_1).
+	Method, Path string
+	Header       http.Header
+	Body         []byte
 	// Sent is the data of every event sent (streams) or the body (other
 	// answers), in order.
 	Sent []string
@@ -78,6 +84,7 @@ type Server struct {
 	mu      sync.Mutex
 	replies []Reply
 	n       int
+	stored  map[string]string // Responses API objects by id
 }
 
 // New starts a fake upstream answering with replies in order; the last
@@ -145,20 +152,27 @@ func (s *Server) next() Reply {
 	return s.replies[min(s.n-1, len(s.replies)-1)]
 }
 
-// ServeHTTP answers POST /v1/chat/completions per the script.
+// ServeHTTP answers POST /v1/chat/completions, /v1/responses (OpenAI's
+// Responses API; GET and DELETE /v1/responses/{id} answer the responses it
+// made) and /v1/messages (Anthropic's Messages API) per the script.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost || r.URL.Path != "/v1/chat/completions" {
+	route := r.URL.Path
+	switch {
+	case r.Method == http.MethodPost && (route == "/v1/chat/completions" || route == "/v1/responses" || route == "/v1/messages"):
+	case (r.Method == http.MethodGet || r.Method == http.MethodDelete) && strings.HasPrefix(route, "/v1/responses/"):
+		route = "/v1/responses/{id}"
+	default:
 		http.Error(w, `{"error":{"message":"not found"}}`, http.StatusNotFound)
 		return
 	}
-	rec := &Received{Header: r.Header.Clone()}
+	rec := &Received{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone()}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		return
 	}
 	rec.Body = body
 	reply := s.next()
-	a := &answerer{s: s, w: w, r: r, reply: reply, rec: rec}
+	a := &answerer{s: s, w: w, r: r, reply: reply, rec: rec, route: route}
 	defer func() {
 		select {
 		case s.finished <- rec:

@@ -17,8 +17,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -38,13 +40,27 @@ type Options struct {
 	// Transport overrides the HTTP transport (tests); its timeouts are then
 	// the caller's business.
 	Transport http.RoundTripper
+	// Endpoints the upstream serves; nil means DefaultEndpoints.
+	Endpoints []string
+	// KeyHeader carries APIKey as is instead of "Authorization: Bearer"
+	// (Anthropic's "X-Api-Key").
+	KeyHeader string
+	// Header is sent with every request (Anthropic's "Anthropic-Version").
+	Header http.Header
 }
+
+// DefaultEndpoints are what an OpenAI-compatible server serves: chat
+// completions, completions, embeddings and the Responses API.
+var DefaultEndpoints = []string{llm.EndpointChat, llm.EndpointCompletions, llm.EndpointEmbeddings, llm.EndpointResponses}
 
 // Provider talks to one OpenAI-compatible server.
 type Provider struct {
 	name    string
 	base    string // base URL with a trailing slash; endpoints are appended
-	auth    string // "Bearer ..." or ""
+	authKey string // header name of auth
+	auth    string // "Bearer ..." (or the bare key under KeyHeader) or ""
+	header  http.Header
+	serves  []string
 	timeout time.Duration
 	client  *http.Client
 }
@@ -68,8 +84,15 @@ func New(opt Options) *Provider {
 		// No Client.Timeout: it would cut long streams. See package doc.
 		client: &http.Client{Transport: rt, CheckRedirect: noRedirects},
 	}
+	p.authKey, p.header, p.serves = "Authorization", opt.Header, opt.Endpoints
+	if p.serves == nil {
+		p.serves = DefaultEndpoints
+	}
 	if opt.APIKey != "" {
 		p.auth = "Bearer " + opt.APIKey.Reveal()
+		if opt.KeyHeader != "" {
+			p.authKey, p.auth = opt.KeyHeader, opt.APIKey.Reveal()
+		}
 	}
 	return p
 }
@@ -89,14 +112,23 @@ func newTransport(timeout time.Duration) *http.Transport {
 	}
 }
 
-// endpoint is the request's endpoint path (chat completions by default).
+// endpoint is the request's endpoint path (chat completions by default);
+// a stored response's id is path-escaped.
 func endpoint(req *llm.Request) string {
 	switch req.Endpoint {
-	case llm.EndpointCompletions, llm.EndpointEmbeddings:
+	case llm.EndpointCompletions, llm.EndpointEmbeddings, llm.EndpointMessages:
+		return req.Endpoint
+	case llm.EndpointResponses:
+		if req.ID != "" {
+			return req.Endpoint + "/" + url.PathEscape(req.ID)
+		}
 		return req.Endpoint
 	}
 	return llm.EndpointChat
 }
+
+// Endpoints lists the endpoints the upstream serves.
+func (p *Provider) Endpoints() []string { return p.serves }
 
 // noRedirects keeps a POST (and its Authorization) from being replayed to
 // wherever an upstream redirects.
@@ -108,19 +140,30 @@ func (p *Provider) Name() string { return p.name }
 // CloseIdleConnections releases pooled upstream connections.
 func (p *Provider) CloseIdleConnections() { p.client.CloseIdleConnections() }
 
-// Send posts req.Body to {base_url}/chat/completions. Errors are
+// Send posts req.Body to {base_url}/{endpoint} (or GETs or DELETEs a
+// stored response, {base_url}/responses/{id}). Errors are
 // *llm.TransportError (ErrConnect, ErrTimeout, ErrBroken), or ctx's error
 // when the caller went away.
 func (p *Provider) Send(ctx context.Context, req *llm.Request) (*llm.Response, error) {
 	parent := ctx
 	ctx, cancel := context.WithCancelCause(parent)
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, p.base+endpoint(req), bytes.NewReader(req.Body))
+	method := http.MethodPost
+	if req.Method != "" {
+		method = req.Method
+	}
+	var reqBody io.Reader = http.NoBody
+	if req.Body != nil {
+		reqBody = bytes.NewReader(req.Body)
+	}
+	hr, err := http.NewRequestWithContext(ctx, method, p.base+endpoint(req), reqBody)
 	if err != nil {
 		cancel(nil)
 		return nil, &llm.TransportError{Kind: llm.ErrConnect, Provider: p.name, Err: err}
 	}
 	h := hr.Header
-	h.Set("Content-Type", "application/json")
+	if req.Body != nil {
+		h.Set("Content-Type", "application/json")
+	}
 	if req.Stream {
 		h.Set("Accept", "text/event-stream")
 	} else {
@@ -132,8 +175,11 @@ func (p *Provider) Send(ctx context.Context, req *llm.Request) (*llm.Response, e
 			h[http.CanonicalHeaderKey(name)] = append([]string(nil), vals...)
 		}
 	}
+	for name, vals := range p.header {
+		h[name] = vals
+	}
 	if p.auth != "" {
-		h.Set("Authorization", p.auth)
+		h.Set(p.authKey, p.auth)
 	}
 	resp, err := p.client.Do(hr)
 	if err != nil {
