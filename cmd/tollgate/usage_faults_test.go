@@ -162,10 +162,7 @@ func TestUsageSurvivesPostgresOutage(t *testing.T) {
 	up := llmtest.NewT(t)
 	dir := t.TempDir()
 	cfg := writeConfig(t, dir, upstreamConfig(t, up.URL))
-	// The throwaway cluster runs with synchronous_commit off (fast tests),
-	// which loses commits at an immediate stop; the gateway's sessions turn
-	// it on, as a production server has it.
-	gw := startGateway(t, cfg, dir, "TOLLGATE_DATABASE_URL="+pg.URL()+"&synchronous_commit=on")
+	gw := startGateway(t, cfg, dir, "TOLLGATE_DATABASE_URL="+pg.URL())
 
 	stop := make(chan struct{})
 	var ok []string

@@ -193,11 +193,7 @@ func (s *Service) Messages(ctx context.Context, o gateway.Owner, conversationID 
 	if err != nil {
 		return nil, storeError("list messages", err, "conversation_not_found")
 	}
-	ptrs := make([]*gateway.Message, len(msgs))
-	for i := range msgs {
-		ptrs[i] = &msgs[i]
-	}
-	s.authored(ctx, o, ptrs...)
+	s.authoredAll(ctx, o, msgs)
 	return msgs, nil
 }
 
@@ -213,7 +209,17 @@ func (s *Service) MessagesPage(ctx context.Context, o gateway.Owner, conversatio
 	if err != nil {
 		return nil, storeError("list messages", err, "conversation_not_found")
 	}
+	s.authoredAll(ctx, o, msgs)
 	return msgs, nil
+}
+
+// authoredAll is authored over a list.
+func (s *Service) authoredAll(ctx context.Context, o gateway.Owner, msgs []gateway.Message) {
+	ptrs := make([]*gateway.Message, len(msgs))
+	for i := range msgs {
+		ptrs[i] = &msgs[i]
+	}
+	s.authored(ctx, o, ptrs...)
 }
 
 // EditMessage replaces a message's content and emits message.updated.

@@ -63,7 +63,9 @@ func (s *Store) changed(ctx context.Context, kind gateway.ChangeKind, id string)
 	// Inside InTx the change is not visible to other instances before the
 	// commit: announce it then (and not at all on a rollback).
 	if st, ok := ctx.Value(txKey{}).(*txState); ok && st.store == s {
-		st.afterCommit = append(st.afterCommit, func() { (*h)(context.WithoutCancel(ctx), c) })
+		// The hook runs outside the finished transaction.
+		after := context.WithValue(context.WithoutCancel(ctx), txKey{}, &txState{})
+		st.afterCommit = append(st.afterCommit, func() { (*h)(after, c) })
 		return
 	}
 	(*h)(ctx, c)
