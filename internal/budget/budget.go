@@ -46,8 +46,8 @@ type Service struct {
 	store    gateway.BudgetStore
 	counters Counters
 	ttl      time.Duration
-	log   *slog.Logger
-	now   atomic.Pointer[func() time.Time]
+	log      *slog.Logger
+	now      atomic.Pointer[func() time.Time]
 
 	index atomic.Pointer[index]
 

@@ -61,7 +61,6 @@ func (h *countingHook) ProcessPipelineHook(next goredis.ProcessPipelineHook) gor
 	return next
 }
 
-
 // TestEnforcerOneRoundTrip: a request with a token budget, a route
 // bucket, its own and its key owner's bucket costs one Redis command.
 func TestEnforcerOneRoundTrip(t *testing.T) {
