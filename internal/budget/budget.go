@@ -1,7 +1,8 @@
 // Package budget enforces SPEC 5.1's budgets and max_parallel: admission
 // reserves a request's worst case against every budget that matches its
-// principal (one guarded UPDATE per budget in one database transaction),
-// settlement replaces the reservation with the real use, and reservations
+// principal (one guarded UPDATE per budget in one database transaction,
+// or, with Counters on Redis, one script call for every budget and
+// max_parallel slot together, see shared.go), settlement replaces the reservation with the real use, and reservations
 // that never settle expire. Budgets are matched from an in-memory index
 // reloaded from the store, so a request no budget applies to costs no
 // database round trip.
