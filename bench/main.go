@@ -234,16 +234,23 @@ func run(ctx context.Context, o options, log io.Writer) (*Result, error) {
 		r.logf("  latency rounds")
 		rs := r.latency("latency", v.Name, gw, small, p.Rounds, p.PerRound)
 		r.logf("  throughput")
-		sb, sg := r.throughput(v.Name, gw, small, direct)
+		sb, sg, fb, fg := r.throughput(v.Name, gw, small, direct)
 		direct = nil // the direct figure is shown once
+		switch v.Name {
+		case "gateway":
+			tg.memRL = rs
+		case "redis-rl":
+			tg.redisRL = rs
+		}
 		if v.Name == mainVariant {
-			tg.rounds, tg.satBare, tg.satGW = rs, sb, sg
+			tg.rounds, tg.satBare, tg.satGW, tg.fixedBare, tg.fixedGW = rs, sb, sg, fb, fg
 			r.logf("  streaming")
 			tg.stream = r.streaming(gw)
 			r.logf("  request bodies")
-			r.bodies(gw)
+			tg.body1MiB = r.bodies(gw)
 			r.logf("  idle streams")
 			_, tg.idle = r.idle(gw)
+			tg.goroutinesPerIdle = r.lastGoroutinesPerIdle
 		}
 		gs.stop()
 		if v.Name == mainVariant {
@@ -262,6 +269,11 @@ func run(ctx context.Context, o options, log io.Writer) (*Result, error) {
 	res.Targets = targets(tg)
 	if bt, ok := goBenchTarget(res.GoBench); ok {
 		res.Targets = append(res.Targets, bt)
+	}
+	if o.short {
+		secs := time.Since(start).Seconds()
+		res.Targets = append(res.Targets, Target{Name: "short run time", Ratio: math.Round(secs), Limit: 60, AtMost: true,
+			Note: "seconds for the whole `make bench-short`, build included"}.check())
 	}
 	return res, nil
 }

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -43,8 +44,11 @@ const (
 )
 
 // parseChatRequest validates body as a JSON object and reads the fields the
-// proxy needs. Nesting deeper than 512 levels is refused before anything
-// recursive reads the body. Field names are matched as encoding/json matches
+// proxy needs, in one pass over the body: jsonscan.Check hands each
+// top-level member to the reader as its value ends, and only the values
+// of the fields below are parsed (gjson, on the member's own bytes).
+// Nesting deeper than 512 levels is refused before anything recursive
+// reads the body. Field names are matched as encoding/json matches
 // them (case-insensitively), so an upstream that does the same cannot read
 // another value than the gateway did: a key that folds to model, stream or
 // stream_options is that field, and a second one is a duplicate (400
@@ -52,21 +56,23 @@ const (
 // any case, are rejected (SPEC 2.6). Errors are *gateway.Error of kind
 // Invalid.
 func parseChatRequest(body []byte, principal *gateway.Principal) (*chatRequest, error) {
-	if err := jsonscan.Check(body, jsonscan.Options{MaxDepth: jsonscan.MaxDepthV1}); err != nil {
-		return nil, err
-	}
 	// The body is not modified while the view is in use, and every string
 	// kept past this function is cloned.
-	doc := gjson.Parse(unsafe.String(unsafe.SliceData(body), len(body)))
-	if !doc.IsObject() {
-		return nil, gateway.Invalid("invalid_json", "", "Request body must be a JSON object.")
-	}
-	cr := &chatRequest{objStart: doc.Index}
-	var model, stream, so gjson.Result
+	view := unsafe.String(unsafe.SliceData(body), len(body))
+	cr := &chatRequest{}
+	var model, stream, so gjson.Result // Index is the value's offset in body
 	var err error
 	appCredential := principal != nil && principal.EndUserMode
-	doc.ForEach(func(key, value gjson.Result) bool {
-		name := key.String()
+	member := func(m jsonscan.Member) {
+		if err != nil {
+			return
+		}
+		name := view[m.KeyStart:m.KeyEnd]
+		if m.Escaped {
+			name = gjson.Parse(view[m.KeyStart-1 : m.KeyEnd+1]).String()
+		}
+		value := gjson.Parse(view[m.ValueStart:m.ValueEnd])
+		value.Index = m.ValueStart
 		var slot *gjson.Result
 		switch {
 		case strings.EqualFold(name, "model"):
@@ -79,25 +85,31 @@ func parseChatRequest(body []byte, principal *gateway.Principal) (*chatRequest, 
 			if value.Type == gjson.Number && value.Int() > cr.maxTokens {
 				cr.maxTokens = value.Int()
 			}
-			return true
+			return
 		case name == "n":
 			if value.Type == gjson.Number && value.Int() > 1 {
 				cr.choices = min(value.Int(), 128)
 			}
-			return true
+			return
 		case appCredential && (strings.EqualFold(name, "user") || strings.EqualFold(name, "user_id")):
 			err = gateway.Invalid("invalid_field", "body."+name, "App credentials name the end user in the end-user header, not in \""+name+"\".")
-			return false
+			return
 		default:
-			return true
+			return
 		}
 		if slot.Exists() {
 			err = gateway.Invalid("invalid_json", "body."+name, "Duplicate key \""+name+"\" in request body.")
-			return false
+			return
 		}
 		*slot = value
-		return true
-	})
+	}
+	if err := jsonscan.Check(body, jsonscan.Options{MaxDepth: jsonscan.MaxDepthV1, Members: member}); err != nil {
+		return nil, err
+	}
+	cr.objStart = len(body) - len(bytes.TrimLeft(body, " \t\r\n"))
+	if cr.objStart >= len(body) || body[cr.objStart] != '{' {
+		return nil, gateway.Invalid("invalid_json", "", "Request body must be a JSON object.")
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +141,7 @@ func parseChatRequest(body []byte, principal *gateway.Principal) (*chatRequest, 
 		cr.soStart, cr.soEnd = so.Index, so.Index+len(so.Raw)
 		cr.soEmpty = true
 		cr.iuStart = -1
-		so.ForEach(func(key, value gjson.Result) bool {
+		gjson.Parse(so.Raw).ForEach(func(key, value gjson.Result) bool {
 			cr.soEmpty = false
 			if !strings.EqualFold(key.String(), "include_usage") {
 				return true
@@ -138,7 +150,7 @@ func parseChatRequest(body []byte, principal *gateway.Principal) (*chatRequest, 
 				err = gateway.Invalid("invalid_json", "body.stream_options.include_usage", "Duplicate key \"include_usage\" in stream_options.")
 				return false
 			}
-			cr.iuStart = value.Index // gjson indexes are absolute
+			cr.iuStart = cr.soStart + value.Index // value.Index is relative to so.Raw
 			cr.iuEnd = cr.iuStart + len(value.Raw)
 			cr.iuTrue = value.Type == gjson.True
 			return true
