@@ -120,7 +120,6 @@ func parseChatRequestTwoPass(body []byte, principal *gateway.Principal) (*chatRe
 	return cr, nil
 }
 
-
 // FuzzParseOnePassMatchesTwoPass: the one-pass parser reads exactly what
 // the two-pass one did (every field and offset) and fails with the same
 // error code and param.
