@@ -273,7 +273,7 @@ func run(ctx context.Context, o options, log io.Writer) (*Result, error) {
 	if o.short {
 		secs := time.Since(start).Seconds()
 		res.Targets = append(res.Targets, Target{Name: "short run time", Ratio: math.Round(secs), Limit: 60, AtMost: true,
-			Note: "seconds for the whole `make bench-short`, build included"}.check())
+			Note: "seconds for the harness run of `make bench-short`, its builds of both servers included"}.check())
 	}
 	return res, nil
 }

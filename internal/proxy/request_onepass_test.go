@@ -158,3 +158,22 @@ func FuzzParseOnePassMatchesTwoPass(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkParse1MiB compares the one-pass parser with the previous
+// two-pass one on a 1 MiB body, in the same run.
+func BenchmarkParse1MiB(b *testing.B) {
+	body := []byte(`{"model":"fast","messages":[{"role":"user","content":"` + strings.Repeat("a", 1<<20) + `"}],"temperature":0.2}`)
+	for _, bc := range []struct {
+		name  string
+		parse func([]byte, *gateway.Principal) (*chatRequest, error)
+	}{{"OnePass", parseChatRequest}, {"TwoPass", parseChatRequestTwoPass}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				if _, err := bc.parse(body, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
