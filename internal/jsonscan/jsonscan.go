@@ -49,10 +49,16 @@ type Options struct {
 	// bound). It bounds the duplicate check's memory to MaxDepth × MaxKeys
 	// keys whatever the body holds.
 	MaxKeys int
-	// Members, when set, is called for each member of a top-level object
-	// as its value ends, so a caller reads the fields it needs in the same
-	// pass (a later syntax error still fails Check).
-	Members func(m Member)
+	// Members, when set, gets each member of a top-level object as its
+	// value ends, so a caller reads the fields it needs in the same pass
+	// (a later syntax error still fails Check).
+	Members MemberReader
+}
+
+// MemberReader receives the members of a top-level object (an interface,
+// not a func, so a caller's pointer passes without a closure allocation).
+type MemberReader interface {
+	Member(m Member)
 }
 
 // Member locates one member of the top-level object in the body: its key
@@ -100,7 +106,7 @@ type scanner struct {
 	keys    []keyRef // keys of every open object, innermost last
 	starts  []int    // index into keys where each open object's keys begin
 
-	members func(Member)
+	members MemberReader
 	member  Member // the top-level member being read
 	pending bool   // member's value has not ended yet
 }
@@ -198,7 +204,7 @@ func (s *scanner) run() error {
 		for {
 			if s.pending && s.depth == 1 {
 				s.member.ValueEnd, s.pending = s.pos, false
-				s.members(s.member)
+				s.members.Member(s.member)
 			}
 			s.skipSpace()
 			if s.depth == 0 {

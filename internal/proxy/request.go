@@ -43,6 +43,60 @@ const (
 	soObject
 )
 
+// chatParser reads the fields parseChatRequest needs from the top-level
+// members jsonscan.Check hands it (jsonscan.MemberReader). view is the
+// body as a string: the body is not modified while it is in use, and
+// every string kept past parsing is cloned.
+type chatParser struct {
+	cr                chatRequest
+	view              string
+	app               bool         // an app credential: user and user_id are refused
+	model, stream, so gjson.Result // Index is the value's offset in the body
+	err               error        // the first field error
+}
+
+// Member implements jsonscan.MemberReader.
+func (p *chatParser) Member(m jsonscan.Member) {
+	if p.err != nil {
+		return
+	}
+	name := p.view[m.KeyStart:m.KeyEnd]
+	if m.Escaped {
+		name = gjson.Parse(p.view[m.KeyStart-1 : m.KeyEnd+1]).String()
+	}
+	value := gjson.Parse(p.view[m.ValueStart:m.ValueEnd])
+	value.Index = m.ValueStart
+	var slot *gjson.Result
+	switch {
+	case strings.EqualFold(name, "model"):
+		slot = &p.model
+	case strings.EqualFold(name, "stream"):
+		slot = &p.stream
+	case strings.EqualFold(name, "stream_options"):
+		slot = &p.so
+	case name == "max_tokens" || name == "max_completion_tokens":
+		if value.Type == gjson.Number && value.Int() > p.cr.maxTokens {
+			p.cr.maxTokens = value.Int()
+		}
+		return
+	case name == "n":
+		if value.Type == gjson.Number && value.Int() > 1 {
+			p.cr.choices = min(value.Int(), 128)
+		}
+		return
+	case p.app && (strings.EqualFold(name, "user") || strings.EqualFold(name, "user_id")):
+		p.err = gateway.Invalid("invalid_field", "body."+name, "App credentials name the end user in the end-user header, not in \""+name+"\".")
+		return
+	default:
+		return
+	}
+	if slot.Exists() {
+		p.err = gateway.Invalid("invalid_json", "body."+name, "Duplicate key \""+name+"\" in request body.")
+		return
+	}
+	*slot = value
+}
+
 // parseChatRequest validates body as a JSON object and reads the fields the
 // proxy needs, in one pass over the body: jsonscan.Check hands each
 // top-level member to the reader as its value ends, and only the values
@@ -56,63 +110,22 @@ const (
 // any case, are rejected (SPEC 2.6). Errors are *gateway.Error of kind
 // Invalid.
 func parseChatRequest(body []byte, principal *gateway.Principal) (*chatRequest, error) {
-	// The body is not modified while the view is in use, and every string
-	// kept past this function is cloned.
-	view := unsafe.String(unsafe.SliceData(body), len(body))
-	cr := &chatRequest{}
-	var model, stream, so gjson.Result // Index is the value's offset in body
-	var err error
-	appCredential := principal != nil && principal.EndUserMode
-	member := func(m jsonscan.Member) {
-		if err != nil {
-			return
-		}
-		name := view[m.KeyStart:m.KeyEnd]
-		if m.Escaped {
-			name = gjson.Parse(view[m.KeyStart-1 : m.KeyEnd+1]).String()
-		}
-		value := gjson.Parse(view[m.ValueStart:m.ValueEnd])
-		value.Index = m.ValueStart
-		var slot *gjson.Result
-		switch {
-		case strings.EqualFold(name, "model"):
-			slot = &model
-		case strings.EqualFold(name, "stream"):
-			slot = &stream
-		case strings.EqualFold(name, "stream_options"):
-			slot = &so
-		case name == "max_tokens" || name == "max_completion_tokens":
-			if value.Type == gjson.Number && value.Int() > cr.maxTokens {
-				cr.maxTokens = value.Int()
-			}
-			return
-		case name == "n":
-			if value.Type == gjson.Number && value.Int() > 1 {
-				cr.choices = min(value.Int(), 128)
-			}
-			return
-		case appCredential && (strings.EqualFold(name, "user") || strings.EqualFold(name, "user_id")):
-			err = gateway.Invalid("invalid_field", "body."+name, "App credentials name the end user in the end-user header, not in \""+name+"\".")
-			return
-		default:
-			return
-		}
-		if slot.Exists() {
-			err = gateway.Invalid("invalid_json", "body."+name, "Duplicate key \""+name+"\" in request body.")
-			return
-		}
-		*slot = value
-	}
-	if err := jsonscan.Check(body, jsonscan.Options{MaxDepth: jsonscan.MaxDepthV1, Members: member}); err != nil {
+	// One allocation holds the result and the reading state.
+	p := &chatParser{view: unsafe.String(unsafe.SliceData(body), len(body)), app: principal != nil && principal.EndUserMode}
+	defer func() { p.view = "" }()
+	cr := &p.cr
+	if err := jsonscan.Check(body, jsonscan.Options{MaxDepth: jsonscan.MaxDepthV1, Members: p}); err != nil {
 		return nil, err
 	}
 	cr.objStart = len(body) - len(bytes.TrimLeft(body, " \t\r\n"))
 	if cr.objStart >= len(body) || body[cr.objStart] != '{' {
 		return nil, gateway.Invalid("invalid_json", "", "Request body must be a JSON object.")
 	}
-	if err != nil {
-		return nil, err
+	if p.err != nil {
+		return nil, p.err
 	}
+	model, stream, so := p.model, p.stream, p.so
+	var err error
 
 	switch {
 	case !model.Exists():
