@@ -250,6 +250,17 @@ func testMaxParallelStreams(t *testing.T, two bool, env []string) {
 	if status, _, out := sendReq(t, "PATCH", e.url+"/api/admin/users/"+me.ID, tok, `{"max_parallel":2}`); status != 200 {
 		t.Fatalf("PATCH = %d %s", status, out)
 	}
+	if two {
+		// The other instance would learn the user's new max_parallel only
+		// at its next cache sync; a key created with max_parallel 2 is
+		// read from the database on its first use there.
+		status, _, out := sendReq(t, "POST", e.url+"/api/keys", tok, `{"name":"k","max_parallel":2}`)
+		var key struct{ Key string }
+		if err := json.Unmarshal([]byte(out), &key); status != 201 || err != nil || key.Key == "" {
+			t.Fatalf("create key = %d %s", status, out)
+		}
+		tok = key.Key
+	}
 	body := `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`
 	open := func(base string) *http.Response {
 		req, _ := http.NewRequest("POST", base+"/v1/chat/completions", strings.NewReader(body))
