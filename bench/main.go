@@ -65,6 +65,7 @@ func main() {
 	fs.BoolVar(&o.goBench, "go-bench", true, "also run the proxy's go test -bench for allocation growth")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory with the servers' logs")
 	fs.StringVar(&o.renderMD, "render-md", "", "print the JSON result at this path as Markdown and exit (no benchmark)")
+	runs := fs.Int("runs", 1, "run the benchmark this many times (results -out with -1, -2, ... before .json) and print min/median/max of every target")
 	_ = fs.Parse(os.Args[1:])
 	if o.renderMD != "" {
 		res, err := readResult(o.renderMD)
@@ -74,6 +75,9 @@ func main() {
 		}
 		writeMarkdown(os.Stdout, res)
 		return
+	}
+	if *runs > 1 {
+		os.Exit(runMany(o, *runs))
 	}
 	res, err := run(context.Background(), o, os.Stderr)
 	if res != nil {
@@ -93,6 +97,31 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
+}
+
+// runMany runs the benchmark n times, one after the other, keeps each
+// result, and prints the spread of every target. It returns the exit code.
+func runMany(o options, n int) int {
+	var all []*Result
+	base := strings.TrimSuffix(o.out, ".json")
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(os.Stderr, "run %d of %d\n", i, n)
+		res, err := run(context.Background(), o, os.Stderr)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			return 1
+		}
+		out := fmt.Sprintf("%s-%d.json", base, i)
+		if err := writeJSON(out, res); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			return 1
+		}
+		writeTable(os.Stdout, res)
+		all = append(all, res)
+	}
+	fmt.Fprintln(os.Stdout)
+	writeSpread(os.Stdout, all)
+	return 0
 }
 
 // variants lists the gateway configurations of scenario 3.

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -166,4 +168,41 @@ func idleAt10k(r idleResult) float64 {
 		return math.NaN()
 	}
 	return float64(r.Before) + float64(r.After-r.Before)*10000/float64(r.Open)
+}
+
+// writeSpread prints, as Markdown, the min/median/max of every target's
+// measured value across runs and in how many runs it was met.
+func writeSpread(w io.Writer, runs []*Result) {
+	if len(runs) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "| target | limit | min | median | max | met in |\n|---|--:|--:|--:|--:|--:|\n")
+	for _, t0 := range runs[0].Targets {
+		var vals []float64
+		met := 0
+		for _, r := range runs {
+			for _, t := range r.Targets {
+				if t.Name != t0.Name {
+					continue
+				}
+				if !math.IsNaN(t.Ratio) && t.Ratio >= 0 {
+					vals = append(vals, t.Ratio)
+				}
+				if t.Met {
+					met++
+				}
+			}
+		}
+		op := "≥"
+		if t0.AtMost {
+			op = "≤"
+		}
+		if len(vals) == 0 {
+			fmt.Fprintf(w, "| %s | %s %g | - | - | - | %d/%d |\n", t0.Name, op, t0.Limit, met, len(runs))
+			continue
+		}
+		slices.Sort(vals)
+		fmt.Fprintf(w, "| %s | %s %g | %.2f | %.2f | %.2f | %d/%d |\n", t0.Name, op, t0.Limit,
+			vals[0], vals[len(vals)/2], vals[len(vals)-1], met, len(runs))
+	}
 }
