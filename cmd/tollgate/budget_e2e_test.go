@@ -219,30 +219,9 @@ func TestBudgetCrossedMidStream(t *testing.T) {
 // gets 429 rate_limit_exceeded (Retry-After 1) until one ends.
 func TestMaxParallelStreams(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		name string
-		two  bool
-		env  func(t *testing.T) []string
-	}{
-		{"OneInstance", false, func(*testing.T) []string { return nil }},
-		// With Redis the slots are shared: the third stream is refused by
-		// the other instance too.
-		{"RedisTwoInstances", true, func(t *testing.T) []string {
-			return append(redisEnv(t), "TOLLGATE_DATABASE_URL="+sqltest.PostgresURL(t))
-		}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			testMaxParallelStreams(t, tc.two, tc.env(t))
-		})
-	}
-}
-
-func testMaxParallelStreams(t *testing.T, two bool, env []string) {
 	step := make(chan struct{})
 	up := llmtest.NewT(t, llmtest.Reply{Words: []string{"a", "b"}, Step: step})
-	envs := budgetEnv(t, up.URL, two, env...)
-	e, other := envs[0], envs[len(envs)-1]
+	e := budgetEnv(t, up.URL, false)[0]
 	tok := e.setup()
 	var me struct{ ID string }
 	_, _, out := sendReq(t, "GET", e.url+"/api/auth/me", tok, "")
@@ -250,20 +229,9 @@ func testMaxParallelStreams(t *testing.T, two bool, env []string) {
 	if status, _, out := sendReq(t, "PATCH", e.url+"/api/admin/users/"+me.ID, tok, `{"max_parallel":2}`); status != 200 {
 		t.Fatalf("PATCH = %d %s", status, out)
 	}
-	if two {
-		// The other instance would learn the user's new max_parallel only
-		// at its next cache sync; a key created with max_parallel 2 is
-		// read from the database on its first use there.
-		status, _, out := sendReq(t, "POST", e.url+"/api/keys", tok, `{"name":"k","max_parallel":2}`)
-		var key struct{ Key string }
-		if err := json.Unmarshal([]byte(out), &key); status != 201 || err != nil || key.Key == "" {
-			t.Fatalf("create key = %d %s", status, out)
-		}
-		tok = key.Key
-	}
 	body := `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`
-	open := func(base string) *http.Response {
-		req, _ := http.NewRequest("POST", base+"/v1/chat/completions", strings.NewReader(body))
+	open := func() *http.Response {
+		req, _ := http.NewRequest("POST", e.url+"/v1/chat/completions", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer "+tok)
 		resp, err := http.DefaultClient.Do(req)
@@ -272,11 +240,11 @@ func testMaxParallelStreams(t *testing.T, two bool, env []string) {
 		}
 		return resp
 	}
-	r1, r2 := open(e.url), open(e.url) // both got their first event and wait on step
+	r1, r2 := open(), open() // both got their first event and wait on step
 	if r1.StatusCode != 200 || r2.StatusCode != 200 {
 		t.Fatalf("first two = %d, %d", r1.StatusCode, r2.StatusCode)
 	}
-	status, hdr, out := sendReq(t, "POST", other.url+"/v1/chat/completions", tok, body)
+	status, hdr, out := sendReq(t, "POST", e.url+"/v1/chat/completions", tok, body)
 	if status != 429 || !strings.Contains(out, `"rate_limit_exceeded"`) || hdr.Get("Retry-After") != "1" {
 		t.Fatalf("third = %d Retry-After %q %s", status, hdr.Get("Retry-After"), out)
 	}
@@ -287,7 +255,7 @@ func testMaxParallelStreams(t *testing.T, two bool, env []string) {
 	// until it is (bounded), without a timed assertion.
 	var got int
 	for i := 0; i < 1000 && got != 200; i++ {
-		r3 := open(other.url)
+		r3 := open()
 		got = r3.StatusCode
 		r3.Body.Close()
 		if got != 200 {
