@@ -152,7 +152,7 @@ func TestRedisMaxParallelAcrossInstances(t *testing.T) {
 	var mu sync.Mutex
 	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return at }
 	svcs, _ := budgetServices(t, sqltest.SQLite(t), 2, now)
-	p := &gateway.Principal{KeyID: "k1", KeyMaxParallel: 2, Role: gateway.RoleContributor}
+	p := &gateway.Principal{KeyID: "k1", UserID: "u1", KeyMaxParallel: 2, UserMaxParallel: 3, Role: gateway.RoleContributor}
 	settles, codes := admitParallel(t, svcs, p, 40, 1)
 	if codes["admitted"] != 2 || codes["rate_limit_exceeded"] != 38 {
 		t.Fatalf("outcomes = %v, want 2 admitted, 38 rate_limit_exceeded", codes)
