@@ -56,6 +56,10 @@ type Service struct {
 	inFlight map[string]int // "key:<id>" / "user:<id>" → requests in flight
 
 	alerts prometheus.Counter
+	// fallbacks counts admissions that found the shared counters
+	// unavailable and went to the database path instead.
+	fallbacks     prometheus.Counter
+	fallbackCount atomic.Int64
 	// alerted remembers the (budget, period start) alerts this instance
 	// saw recorded, so a budget past its threshold costs no extra write
 	// per request.
@@ -77,7 +81,9 @@ func subjectKey(t gateway.BudgetSubjectType, subject string) string {
 func New(opt Options) *Service {
 	s := &Service{store: opt.Store, counters: opt.Counters, ttl: opt.ReservationTTL, log: opt.Log, inFlight: map[string]int{},
 		alerts: prometheus.NewCounter(prometheus.CounterOpts{Name: "tollgate_budget_alerts_total",
-			Help: "Budgets whose alert_percent was crossed (once per budget and period)."})}
+			Help: "Budgets whose alert_percent was crossed (once per budget and period)."}),
+		fallbacks: prometheus.NewCounter(prometheus.CounterOpts{Name: "tollgate_budget_shared_fallbacks_total",
+			Help: "Admissions that found the shared (Redis) budget counters unavailable and used the database path (slots per instance)."})}
 	if s.ttl <= 0 {
 		s.ttl = 10 * time.Minute
 	}
@@ -91,7 +97,7 @@ func New(opt Options) *Service {
 	s.now.Store(&now)
 	s.index.Store(&index{bySub: map[string][]gateway.Budget{}})
 	if opt.Registerer != nil {
-		opt.Registerer.MustRegister(s.alerts)
+		opt.Registerer.MustRegister(s.alerts, s.fallbacks)
 	}
 	return s
 }

@@ -58,6 +58,8 @@ func (s *Service) admitShared(ctx context.Context, p *gateway.Principal, tokens 
 	slot, refused, err := s.counters.Reserve(ctx, r)
 	if err != nil {
 		s.log.WarnContext(ctx, "shared budget counters unavailable, admitting on the database", "err", err)
+		s.fallbacks.Inc()
+		s.fallbackCount.Add(1)
 		return s.admitDB(ctx, p, tokens, cost)
 	}
 	switch {
@@ -88,6 +90,11 @@ func (s *Service) admitShared(ctx context.Context, p *gateway.Principal, tokens 
 		}
 	}, nil
 }
+
+// SharedFallbacks is how many admissions since New found the shared
+// counters unavailable and used the database path instead (also counted in
+// tollgate_budget_shared_fallbacks_total).
+func (s *Service) SharedFallbacks() int64 { return s.fallbackCount.Load() }
 
 // wantSlots lists the max_parallel slots p needs.
 func wantSlots(p *gateway.Principal) []Slot {

@@ -103,6 +103,7 @@ func TestRedisBudgetExactUnderConcurrency(t *testing.T) {
 				if codes["admitted"] != 3 {
 					t.Fatalf("after settling: outcomes = %v, want 3 admitted", codes)
 				}
+				noFallbacks(t, svcs)
 			})
 		}
 	}
@@ -140,6 +141,7 @@ func TestRedisBudgetRebuiltAfterFlush(t *testing.T) {
 			if codes["admitted"] != 4 || codes["quota_exceeded"] != 46 {
 				t.Fatalf("after the flush: outcomes = %v, want 4 admitted, 46 quota_exceeded", codes)
 			}
+			noFallbacks(t, svcs)
 		})
 	}
 }
@@ -167,6 +169,7 @@ func TestRedisMaxParallelAcrossInstances(t *testing.T) {
 	if _, codes = admitParallel(t, svcs, p, 10, 1); codes["admitted"] != 2 {
 		t.Fatalf("after the TTL: outcomes = %v, want 2 admitted", codes)
 	}
+	noFallbacks(t, svcs)
 }
 
 // TestRedisBudgetFallsBackToDatabase: with Redis unreachable, admission
@@ -186,6 +189,21 @@ func TestRedisBudgetFallsBackToDatabase(t *testing.T) {
 	p := &gateway.Principal{KeyID: "k1", Role: gateway.RoleContributor}
 	if _, codes := admitParallel(t, []*budget.Service{svc}, p, 10, 10); codes["admitted"] != 2 || codes["quota_exceeded"] != 8 {
 		t.Fatalf("outcomes = %v, want 2 admitted, 8 quota_exceeded", codes)
+	}
+	// Every one of the 10 admissions went to the database, and says so.
+	if n := svc.SharedFallbacks(); n != 10 {
+		t.Fatalf("SharedFallbacks = %d, want 10", n)
+	}
+}
+
+// noFallbacks fails t when any of svcs admitted on the database instead
+// of Redis: the Redis cases must prove the script path ran.
+func noFallbacks(t *testing.T, svcs []*budget.Service) {
+	t.Helper()
+	for i, s := range svcs {
+		if n := s.SharedFallbacks(); n != 0 {
+			t.Fatalf("service %d: %d admissions fell back to the database", i, n)
+		}
 	}
 }
 
