@@ -20,6 +20,8 @@ type target struct {
 	PID  int    // 0 for the in-process mock
 	// Header is sent with every request (credentials).
 	Header http.Header
+	// MetricsURL is the gateway's Prometheus endpoint ("" when none).
+	MetricsURL string
 }
 
 // newClient returns a keep-alive client for up to conns concurrent

@@ -75,6 +75,7 @@ func main() {
 	fs.StringVar(&so.engines, "scale-engines", "sqlite,postgres", "engines of the data-volume benchmark")
 	fs.IntVar(&so.max, "scale-max", 0, "data-volume benchmark: largest size (e.g. 100000)")
 	fs.IntVar(&so.reps, "scale-reps", 50, "timed repetitions of each call per size")
+	runs := fs.Int("runs", 1, "run the benchmark this many times (results -out with -1, -2, ... before .json) and print min/median/max of every target")
 	_ = fs.Parse(os.Args[1:])
 	if scale || so.small {
 		so.keep = o.keep
@@ -92,6 +93,9 @@ func main() {
 		}
 		writeMarkdown(os.Stdout, res)
 		return
+	}
+	if *runs > 1 {
+		os.Exit(runMany(o, *runs))
 	}
 	res, err := run(context.Background(), o, os.Stderr)
 	if res != nil {
@@ -111,6 +115,31 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
+}
+
+// runMany runs the benchmark n times, one after the other, keeps each
+// result, and prints the spread of every target. It returns the exit code.
+func runMany(o options, n int) int {
+	var all []*Result
+	base := strings.TrimSuffix(o.out, ".json")
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(os.Stderr, "run %d of %d\n", i, n)
+		res, err := run(context.Background(), o, os.Stderr)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			return 1
+		}
+		out := fmt.Sprintf("%s-%d.json", base, i)
+		if err := writeJSON(out, res); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			return 1
+		}
+		writeTable(os.Stdout, res)
+		all = append(all, res)
+	}
+	fmt.Fprintln(os.Stdout)
+	writeSpread(os.Stdout, all)
+	return 0
 }
 
 // variants lists the gateway configurations of scenario 3.
@@ -252,16 +281,23 @@ func run(ctx context.Context, o options, log io.Writer) (*Result, error) {
 		r.logf("  latency rounds")
 		rs := r.latency("latency", v.Name, gw, small, p.Rounds, p.PerRound)
 		r.logf("  throughput")
-		sb, sg := r.throughput(v.Name, gw, small, direct)
+		sb, sg, fb, fg := r.throughput(v.Name, gw, small, direct)
 		direct = nil // the direct figure is shown once
+		switch v.Name {
+		case "gateway":
+			tg.memRL = rs
+		case "redis-rl":
+			tg.redisRL = rs
+		}
 		if v.Name == mainVariant {
-			tg.rounds, tg.satBare, tg.satGW = rs, sb, sg
+			tg.rounds, tg.satBare, tg.satGW, tg.fixedBare, tg.fixedGW = rs, sb, sg, fb, fg
 			r.logf("  streaming")
 			tg.stream = r.streaming(gw)
 			r.logf("  request bodies")
-			r.bodies(gw)
+			tg.body1MiB = r.bodies(gw)
 			r.logf("  idle streams")
 			_, tg.idle = r.idle(gw)
+			tg.goroutinesPerIdle = r.lastGoroutinesPerIdle
 		}
 		gs.stop()
 		if v.Name == mainVariant {
@@ -280,6 +316,11 @@ func run(ctx context.Context, o options, log io.Writer) (*Result, error) {
 	res.Targets = targets(tg)
 	if bt, ok := goBenchTarget(res.GoBench); ok {
 		res.Targets = append(res.Targets, bt)
+	}
+	if o.short {
+		secs := time.Since(start).Seconds()
+		res.Targets = append(res.Targets, Target{Name: "short run time", Ratio: math.Round(secs), Limit: 60, AtMost: true,
+			Note: "seconds for the harness run of `make bench-short`, its builds of both servers included"}.check())
 	}
 	return res, nil
 }

@@ -3,8 +3,12 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
+	"math"
+	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -74,4 +78,35 @@ func procRSS(pid int) (int64, error) {
 		return 0, err
 	}
 	return parseStatusRSS(b)
+}
+
+// goroutines reads go_goroutines from a Prometheus endpoint; NaN when url
+// is empty or the value cannot be read.
+func goroutines(url string) float64 {
+	if url == "" {
+		return math.NaN()
+	}
+	resp, err := http.Get(url)
+	if err != nil {
+		return math.NaN()
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return math.NaN()
+	}
+	return metricValue(string(b), "go_goroutines")
+}
+
+// metricValue finds an unlabelled sample "name value" in the Prometheus
+// text format; NaN when absent.
+func metricValue(text, name string) float64 {
+	for _, line := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+				return f
+			}
+		}
+	}
+	return math.NaN()
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"os"
 	"testing"
 	"time"
@@ -54,5 +55,15 @@ func TestProcOfSelf(t *testing.T) {
 	}
 	if rss <= 0 {
 		t.Fatalf("rss = %d, want > 0", rss)
+	}
+}
+
+func TestMetricValue(t *testing.T) {
+	text := "# HELP go_goroutines x\n# TYPE go_goroutines gauge\ngo_goroutines 42\ngo_goroutines_other 7\nx{a=\"b\"} 3\n"
+	if got := metricValue(text, "go_goroutines"); got != 42 {
+		t.Fatalf("go_goroutines = %v, want 42", got)
+	}
+	if got := metricValue(text, "missing"); !math.IsNaN(got) {
+		t.Fatalf("missing = %v, want NaN", got)
 	}
 }

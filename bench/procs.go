@@ -101,10 +101,12 @@ func moduleRoot() (string, error) {
 
 // server is a running child process under test.
 type server struct {
-	cmd    *exec.Cmd
-	URL    string
-	logf   *os.File
-	exited chan struct{}
+	cmd *exec.Cmd
+	URL string
+	// MetricsURL is the gateway's /metrics ("" for the bare proxy).
+	MetricsURL string
+	logf       *os.File
+	exited     chan struct{}
 }
 
 func (s *server) PID() int { return s.cmd.Process.Pid }
@@ -216,8 +218,14 @@ func startGateway(p pinning, bin, dir, upstream string, env []string) (*server, 
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
-	cmd.Env = append(append(cmd.Env, "GOMAXPROCS=1"), env...)
-	s := &server{cmd: cmd, URL: "http://" + addr}
+	// /metrics on a port of its own: the idle-stream scenario reads
+	// go_goroutines there.
+	maddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Env = append(append(cmd.Env, "GOMAXPROCS=1", "TOLLGATE_METRICS_ADDR="+maddr), env...)
+	s := &server{cmd: cmd, URL: "http://" + addr, MetricsURL: "http://" + maddr + "/metrics"}
 	logPath := filepath.Join(dir, "gateway.log")
 	if s.logf, err = os.Create(logPath); err != nil {
 		return nil, err

@@ -130,3 +130,14 @@ func TestMarkdownRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestWriteSpread(t *testing.T) {
+	mk := func(v float64) *Result {
+		return &Result{Targets: []Target{Target{Name: "x", Ratio: v, Limit: 1, AtMost: true}.check()}}
+	}
+	var b strings.Builder
+	writeSpread(&b, []*Result{mk(1.3), mk(0.9), mk(1.1)})
+	if want := "| x | ≤ 1 | 0.90 | 1.10 | 1.30 | 1/3 |\n"; !strings.HasSuffix(b.String(), want) {
+		t.Fatalf("spread =\n%s\nwant it to end with\n%s", b.String(), want)
+	}
+}

@@ -55,6 +55,9 @@ type runner struct {
 	dir    string
 	res    *Result
 	log    io.Writer
+	// lastGoroutinesPerIdle is the gateway's goroutines per idle stream
+	// of the last idle scenario.
+	lastGoroutinesPerIdle float64
 }
 
 func chatBody(model string, stream bool, size int) []byte {
@@ -77,7 +80,7 @@ func (r *runner) startVariant(v variant) (*server, *target, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return s, &target{Name: "gateway", URL: s.URL, PID: s.PID(), Header: v.Header}, nil
+	return s, &target{Name: "gateway", URL: s.URL, PID: s.PID(), Header: v.Header, MetricsURL: s.MetricsURL}, nil
 }
 
 // latency is scenario 1 (and 3): alternating sequential rounds.
@@ -114,7 +117,7 @@ func (r *runner) noteErrors(what string, errs []uint64, first string) {
 
 // throughput is scenario 2 (and 3): saturation, then a fixed rate of half
 // the bare proxy's saturation throughput.
-func (r *runner) throughput(variant string, gw *target, body []byte, direct *loadResult) (bare, gateway *loadResult) {
+func (r *runner) throughput(variant string, gw *target, body []byte, direct *loadResult) (bare, gateway, fixedBare, fixedGW *loadResult) {
 	p := r.plan
 	bare = closedLoop(r.bare, body, p.Conns, p.Saturation, p.MaxRequests)
 	gateway = closedLoop(gw, body, p.Conns, p.Saturation, p.MaxRequests)
@@ -131,6 +134,7 @@ func (r *runner) throughput(variant string, gw *target, body []byte, direct *loa
 	if rate >= 10 {
 		fb := fixedRate(r.bare, body, rate, 4*p.Conns, p.Fixed)
 		fg := fixedRate(gw, body, rate, 4*p.Conns, p.Fixed)
+		fixedBare, fixedGW = fb, fg
 		m := fmt.Sprintf("fixed %.0f req/s", rate)
 		r.add(
 			newRow(sc, variant, m+": p50", "us", math.NaN(), micros(fb.Lat.Quantile(0.5)), micros(fg.Lat.Quantile(0.5))),
@@ -140,7 +144,7 @@ func (r *runner) throughput(variant string, gw *target, body []byte, direct *loa
 		r.noteErrors("fixed rate/"+variant, []uint64{fb.Errors, fg.Errors}, fb.FirstErr+fg.FirstErr)
 	}
 	r.noteErrors("saturation/"+variant, []uint64{bare.Errors, gateway.Errors}, bare.FirstErr+gateway.FirstErr)
-	return bare, gateway
+	return bare, gateway, fixedBare, fixedGW
 }
 
 // streaming is scenario 4a: time to first byte and total time of a paced
@@ -167,7 +171,19 @@ func (r *runner) streaming(gw *target) *rounds {
 type idleResult struct {
 	Open          int
 	Before, After int64 // RSS bytes
-	Err           string
+	// GoroutinesBefore and GoroutinesAfter are the server's goroutines
+	// (go_goroutines; NaN when it has no metrics endpoint).
+	GoroutinesBefore, GoroutinesAfter float64
+	Err                               string
+}
+
+// goroutinesPerStream is the growth of the goroutine count per open
+// stream (NaN when unknown).
+func (x idleResult) goroutinesPerStream() float64 {
+	if x.Open == 0 {
+		return math.NaN()
+	}
+	return (x.GoroutinesAfter - x.GoroutinesBefore) / float64(x.Open)
 }
 
 // idleStreams is scenario 4b: open n streams that receive their first
@@ -201,6 +217,7 @@ func idleStreams(t *target, n int, limit time.Duration) idleResult {
 func holdOpen(t *target, n int, limit time.Duration, open func(context.Context, *http.Client) (io.ReadCloser, error)) idleResult {
 	var res idleResult
 	res.Before, _ = procRSS(t.PID)
+	res.GoroutinesBefore = goroutines(t.MetricsURL)
 	c := &http.Client{Transport: &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
 		MaxIdleConnsPerHost: 1, DisableCompression: true,
@@ -236,6 +253,7 @@ func holdOpen(t *target, n int, limit time.Duration, open func(context.Context, 
 	ready.Wait()
 	time.Sleep(500 * time.Millisecond)
 	res.After, _ = procRSS(t.PID)
+	res.GoroutinesAfter = goroutines(t.MetricsURL)
 	res.Open = int(held.Load())
 	if e, ok := firstErr.Load().(string); ok {
 		res.Err = e
@@ -262,7 +280,9 @@ func (r *runner) idle(gw *target) (idleResult, idleResult) {
 		newRow(sc, "gateway", "streams held open", "count", math.NaN(), float64(b.Open), float64(g.Open)),
 		newRow(sc, "gateway", "RSS while held", "MiB", math.NaN(), mib(b.After), mib(g.After)),
 		newRow(sc, "gateway", "RSS growth per stream", "KiB", math.NaN(), per(b), per(g)),
+		newRow(sc, "gateway", "goroutines per stream", "count", math.NaN(), math.NaN(), g.goroutinesPerStream()),
 	)
+	r.lastGoroutinesPerIdle = g.goroutinesPerStream()
 	for name, x := range map[string]idleResult{"bare": b, "gateway": g} {
 		if x.Err != "" || x.Open < n {
 			r.res.Notes = append(r.res.Notes, fmt.Sprintf("%s %s: %d of %d streams opened (first error: %s)", sc, name, x.Open, n, x.Err))
@@ -271,12 +291,15 @@ func (r *runner) idle(gw *target) (idleResult, idleResult) {
 	return b, g
 }
 
-// bodies is scenario 5: added latency by request body size.
-func (r *runner) bodies(gw *target) {
+// bodies is scenario 5: added latency by request body size. It returns
+// the 1 MiB rounds.
+func (r *runner) bodies(gw *target) *rounds {
+	var big *rounds
 	for _, size := range []struct {
 		name string
 		n    int
 	}{{"100B", 100}, {"16KiB", 16 << 10}, {"1MiB", 1 << 20}} {
-		r.latency("body "+size.name, "gateway", gw, chatBody(modelSmall, false, size.n), r.plan.BodyRounds, r.plan.BodyPerRound)
+		big = r.latency("body "+size.name, "gateway", gw, chatBody(modelSmall, false, size.n), r.plan.BodyRounds, r.plan.BodyPerRound)
 	}
+	return big
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tollgate/tollgate/internal/llm/llmtest"
 	"github.com/tollgate/tollgate/internal/sqlstore/sqltest"
+	"github.com/tollgate/tollgate/internal/testsvc"
 )
 
 // budgetEnv is one instance (or two on one database) in open mode,
@@ -80,6 +81,12 @@ func TestBudgetParallelExactlyTen(t *testing.T) {
 	}{
 		{"SQLiteOneInstance", false, func(*testing.T) []string { return nil }},
 		{"PostgresTwoInstances", true, func(t *testing.T) []string { return []string{"TOLLGATE_DATABASE_URL=" + sqltest.PostgresURL(t)} }},
+		// With redis.url the counters and slots live in Redis (one script
+		// per admission); the database keeps the settled totals.
+		{"RedisOneInstance", false, redisEnv},
+		{"RedisTwoInstances", true, func(t *testing.T) []string {
+			return append(redisEnv(t), "TOLLGATE_DATABASE_URL="+sqltest.PostgresURL(t))
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -116,8 +123,28 @@ func TestBudgetParallelExactlyTen(t *testing.T) {
 			if got := up.Count(); got != 10 {
 				t.Fatalf("upstream requests = %d, want 10", got)
 			}
+			if strings.HasPrefix(tc.name, "Redis") {
+				noBudgetFallbacks(t, envs...)
+			}
 		})
 	}
+}
+
+// noBudgetFallbacks fails t when an instance admitted on the database
+// because its Redis script call failed: the Redis cases must prove that
+// the script path decided, not the per-instance fallback.
+func noBudgetFallbacks(t *testing.T, envs ...*authEnv) {
+	t.Helper()
+	for i, e := range envs {
+		if e.app.budgets.SharedFallbacks() != 0 {
+			t.Fatalf("instance %d: %d admissions fell back to the database", i, e.app.budgets.SharedFallbacks())
+		}
+	}
+}
+
+// redisEnv points an instance at the test Redis under a prefix of its own.
+func redisEnv(t *testing.T) []string {
+	return []string{"TOLLGATE_REDIS_URL=" + testsvc.RedisURL(t), "TOLLGATE_REDIS_KEY_PREFIX=" + testsvc.UniqueName("tgb") + ":"}
 }
 
 // TestBudgetCrossedMidStream: an upstream that ignores max_tokens streams
@@ -207,9 +234,30 @@ func TestBudgetCrossedMidStream(t *testing.T) {
 // gets 429 rate_limit_exceeded (Retry-After 1) until one ends.
 func TestMaxParallelStreams(t *testing.T) {
 	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		two  bool
+		env  func(t *testing.T) []string
+	}{
+		{"OneInstance", false, func(*testing.T) []string { return nil }},
+		// With Redis the slots are shared: the third stream is refused by
+		// the other instance too.
+		{"RedisTwoInstances", true, func(t *testing.T) []string {
+			return append(redisEnv(t), "TOLLGATE_DATABASE_URL="+sqltest.PostgresURL(t))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			testMaxParallelStreams(t, tc.two, tc.env(t))
+		})
+	}
+}
+
+func testMaxParallelStreams(t *testing.T, two bool, env []string) {
 	step := make(chan struct{})
 	up := llmtest.NewT(t, llmtest.Reply{Words: []string{"a", "b"}, Step: step})
-	e := budgetEnv(t, up.URL, false)[0]
+	e := budgetEnv(t, up.URL, false, env...)[0]
+	other := e
 	tok := e.setup()
 	var me struct{ ID string }
 	_, _, out := sendReq(t, "GET", e.url+"/api/auth/me", tok, "")
@@ -217,9 +265,25 @@ func TestMaxParallelStreams(t *testing.T) {
 	if status, _, out := sendReq(t, "PATCH", e.url+"/api/admin/users/"+me.ID, tok, `{"max_parallel":2}`); status != 200 {
 		t.Fatalf("PATCH = %d %s", status, out)
 	}
+	if two {
+		// The second instance starts after setup: one started before it
+		// stays in auto mode's open state (it does not re-count users per
+		// request) and answers every request as the local principal,
+		// which has no max_parallel — that, not Redis, is why the third
+		// stream used to be admitted there.
+		other = e.second()
+		// A key with max_parallel 2 of its own: both the key's and the
+		// user's slot are shared through Redis.
+		status, _, out := sendReq(t, "POST", e.url+"/api/keys", tok, `{"name":"k","max_parallel":2}`)
+		var key struct{ Key string }
+		if err := json.Unmarshal([]byte(out), &key); status != 201 || err != nil || key.Key == "" {
+			t.Fatalf("create key = %d %s", status, out)
+		}
+		tok = key.Key
+	}
 	body := `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`
-	open := func() *http.Response {
-		req, _ := http.NewRequest("POST", e.url+"/v1/chat/completions", strings.NewReader(body))
+	open := func(base string) *http.Response {
+		req, _ := http.NewRequest("POST", base+"/v1/chat/completions", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer "+tok)
 		resp, err := http.DefaultClient.Do(req)
@@ -228,13 +292,16 @@ func TestMaxParallelStreams(t *testing.T) {
 		}
 		return resp
 	}
-	r1, r2 := open(), open() // both got their first event and wait on step
+	r1, r2 := open(e.url), open(e.url) // both got their first event and wait on step
 	if r1.StatusCode != 200 || r2.StatusCode != 200 {
 		t.Fatalf("first two = %d, %d", r1.StatusCode, r2.StatusCode)
 	}
-	status, hdr, out := sendReq(t, "POST", e.url+"/v1/chat/completions", tok, body)
+	status, hdr, out := sendReq(t, "POST", other.url+"/v1/chat/completions", tok, body)
 	if status != 429 || !strings.Contains(out, `"rate_limit_exceeded"`) || hdr.Get("Retry-After") != "1" {
 		t.Fatalf("third = %d Retry-After %q %s", status, hdr.Get("Retry-After"), out)
+	}
+	if two {
+		noBudgetFallbacks(t, e, other)
 	}
 	// End r1: its client leaves, which ends the stream (and the upstream
 	// request).
@@ -243,7 +310,7 @@ func TestMaxParallelStreams(t *testing.T) {
 	// until it is (bounded), without a timed assertion.
 	var got int
 	for i := 0; i < 1000 && got != 200; i++ {
-		r3 := open()
+		r3 := open(other.url)
 		got = r3.StatusCode
 		r3.Body.Close()
 		if got != 200 {

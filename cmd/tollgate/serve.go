@@ -316,7 +316,19 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 	// Budgets and max_parallel (SPEC 5.1) admit every model call before
 	// its upstream request; reservations of calls that never settle expire
 	// after the longest provider timeout.
-	a.budgets = budget.New(budget.Options{Store: st, ReservationTTL: reservationTTL(cfg), Registerer: reg, Log: log, Audit: a.audit})
+	// With redis.url set, the counters and max_parallel slots live in
+	// Redis (one script call per admission, shared by every instance);
+	// settled totals still go to the database, which rebuilds them.
+	var counters budget.Counters
+	if cfg.Redis.URL != "" {
+		if a.redis == nil {
+			if a.redis, err = tgredis.NewClient(cfg.Redis.URL.Reveal()); err != nil {
+				return a, fmt.Errorf("redis.url: %w", err)
+			}
+		}
+		counters = tgredis.NewBudgetCounters(a.redis, cfg.Redis.KeyPrefix+"budget:", st.BudgetCounter)
+	}
+	a.budgets = budget.New(budget.Options{Store: st, ReservationTTL: reservationTTL(cfg), Registerer: reg, Log: log, Counters: counters, Audit: a.audit})
 	if err := a.budgets.Reload(ctx); err != nil {
 		return a, err
 	}

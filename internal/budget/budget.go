@@ -1,7 +1,8 @@
 // Package budget enforces SPEC 5.1's budgets and max_parallel: admission
 // reserves a request's worst case against every budget that matches its
-// principal (one guarded UPDATE per budget in one database transaction),
-// settlement replaces the reservation with the real use, and reservations
+// principal (one guarded UPDATE per budget in one database transaction,
+// or, with Counters on Redis, one script call for every budget and
+// max_parallel slot together, see shared.go), settlement replaces the reservation with the real use, and reservations
 // that never settle expire. Budgets are matched from an in-memory index
 // reloaded from the store, so a request no budget applies to costs no
 // database round trip.
@@ -36,15 +37,20 @@ type Options struct {
 	Now func() time.Time
 	// Audit records budget changes and alerts (nil: nothing is recorded).
 	Audit gateway.Auditor
+	// Counters, when set (Redis), hold the counters and max_parallel
+	// slots every instance shares; nil keeps them in the database and
+	// slots per instance.
+	Counters Counters
 }
 
 // Service admits and settles requests against budgets. Safe for
 // concurrent use.
 type Service struct {
-	store gateway.BudgetStore
-	ttl   time.Duration
-	log   *slog.Logger
-	now   atomic.Pointer[func() time.Time]
+	store    gateway.BudgetStore
+	counters Counters
+	ttl      time.Duration
+	log      *slog.Logger
+	now      atomic.Pointer[func() time.Time]
 
 	index atomic.Pointer[index]
 
@@ -53,6 +59,10 @@ type Service struct {
 
 	alerts prometheus.Counter
 	audit  gateway.Auditor
+	// fallbacks counts admissions that found the shared counters
+	// unavailable and went to the database path instead.
+	fallbacks     prometheus.Counter
+	fallbackCount atomic.Int64
 	// alerted remembers the (budget, period start) alerts this instance
 	// saw recorded, so a budget past its threshold costs no extra write
 	// per request.
@@ -72,9 +82,11 @@ func subjectKey(t gateway.BudgetSubjectType, subject string) string {
 // New returns a Service with an empty index; call Reload (or Run) to load
 // the budgets.
 func New(opt Options) *Service {
-	s := &Service{store: opt.Store, ttl: opt.ReservationTTL, log: opt.Log, inFlight: map[string]int{}, audit: opt.Audit,
+	s := &Service{store: opt.Store, counters: opt.Counters, ttl: opt.ReservationTTL, log: opt.Log, inFlight: map[string]int{}, audit: opt.Audit,
 		alerts: prometheus.NewCounter(prometheus.CounterOpts{Name: "tollgate_budget_alerts_total",
-			Help: "Budgets whose alert_percent was crossed (once per budget and period)."})}
+			Help: "Budgets whose alert_percent was crossed (once per budget and period)."}),
+		fallbacks: prometheus.NewCounter(prometheus.CounterOpts{Name: "tollgate_budget_shared_fallbacks_total",
+			Help: "Admissions that found the shared (Redis) budget counters unavailable and used the database path (slots per instance)."})}
 	if s.audit == nil {
 		s.audit = gateway.NopAuditor{}
 	}
@@ -91,7 +103,7 @@ func New(opt Options) *Service {
 	s.now.Store(&now)
 	s.index.Store(&index{bySub: map[string][]gateway.Budget{}})
 	if opt.Registerer != nil {
-		opt.Registerer.MustRegister(s.alerts)
+		opt.Registerer.MustRegister(s.alerts, s.fallbacks)
 	}
 	return s
 }
@@ -165,9 +177,18 @@ func (s *Service) Matching(p *gateway.Principal) []gateway.Budget {
 // (Retry-After: seconds to the refusing budget's period end, none for
 // total) when a budget cannot hold the worst case.
 func (s *Service) Admit(ctx context.Context, p *gateway.Principal, tokens int64, cost gateway.Micros) (gateway.Settle, error) {
-	if p == nil {
+	switch {
+	case p == nil:
 		return nil, nil
+	case s.counters != nil:
+		return s.admitShared(ctx, p, tokens, cost)
 	}
+	return s.admitDB(ctx, p, tokens, cost)
+}
+
+// admitDB is Admit on the database: one guarded UPDATE per budget in one
+// transaction, max_parallel slots of this instance.
+func (s *Service) admitDB(ctx context.Context, p *gateway.Principal, tokens int64, cost gateway.Micros) (gateway.Settle, error) {
 	slots, err := s.acquire(p)
 	if err != nil {
 		return nil, err
@@ -277,32 +298,21 @@ func (s *Service) checkAlerts(ctx context.Context, budgets []gateway.Budget, cou
 // acquire takes one in-flight slot of p's key and user when they have a
 // max_parallel; 429 rate_limit_exceeded (Retry-After 1) when one is full.
 func (s *Service) acquire(p *gateway.Principal) ([]string, error) {
-	if p.KeyMaxParallel <= 0 && p.UserMaxParallel <= 0 {
+	want := wantSlots(p)
+	if len(want) == 0 {
 		return nil, nil
-	}
-	type slot struct {
-		k   string
-		max int
-	}
-	var want []slot
-	if p.KeyMaxParallel > 0 && p.KeyID != "" {
-		want = append(want, slot{"key:" + p.KeyID, p.KeyMaxParallel})
-	}
-	if p.UserMaxParallel > 0 && p.UserID != "" {
-		want = append(want, slot{"user:" + p.UserID, p.UserMaxParallel})
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, w := range want {
-		if s.inFlight[w.k] >= w.max {
-			return nil, &gateway.Error{Kind: gateway.KindRateLimited, Code: "rate_limit_exceeded", RetryAfter: 1,
-				Message: fmt.Sprintf("Too many requests in flight: at most %d at once.", w.max)}
+		if s.inFlight[w.Key] >= w.Max {
+			return nil, parallelExceeded(w.Max)
 		}
 	}
 	keys := make([]string, len(want))
 	for i, w := range want {
-		s.inFlight[w.k]++
-		keys[i] = w.k
+		s.inFlight[w.Key]++
+		keys[i] = w.Key
 	}
 	return keys, nil
 }

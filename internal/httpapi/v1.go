@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 
 	"github.com/tollgate/tollgate/internal/gateway"
@@ -43,7 +44,16 @@ func (s *responseSink) Begin(h proxy.Head) error {
 	return nil
 }
 
+// Event writes the upstream's bytes for the event (key order, spacing,
+// id lines and all); an event without them (not from llm.ScanEvents) is
+// framed anew.
 func (s *responseSink) Event(ev llm.Event) error {
+	if ev.Raw != "" {
+		if _, err := io.WriteString(s.w, ev.Raw); err != nil {
+			return err
+		}
+		return s.rc.Flush()
+	}
 	s.buf = llm.AppendEvent(s.buf[:0], ev.Type, ev.Data)
 	return s.write()
 }

@@ -49,6 +49,25 @@ type Options struct {
 	// bound). It bounds the duplicate check's memory to MaxDepth × MaxKeys
 	// keys whatever the body holds.
 	MaxKeys int
+	// Members, when set, gets each member of a top-level object as its
+	// value ends, so a caller reads the fields it needs in the same pass
+	// (a later syntax error still fails Check).
+	Members MemberReader
+}
+
+// MemberReader receives the members of a top-level object (an interface,
+// not a func, so a caller's pointer passes without a closure allocation).
+type MemberReader interface {
+	Member(m Member)
+}
+
+// Member locates one member of the top-level object in the body: its key
+// between the quotes (Escaped when the key holds a backslash escape) and
+// its raw value.
+type Member struct {
+	KeyStart, KeyEnd     int
+	Escaped              bool
+	ValueStart, ValueEnd int
 }
 
 // Check validates body as exactly one JSON value (surrounding white space
@@ -57,7 +76,7 @@ type Options struct {
 // It returns a *gateway.Error of kind Invalid, code invalid_json; a
 // duplicate key's error names it in Param as "body.<key>".
 func Check(body []byte, opt Options) error {
-	s := scanner{buf: body, maxDepth: opt.MaxDepth, unique: opt.UniqueKeys, maxKeys: opt.MaxKeys}
+	s := scanner{buf: body, maxDepth: opt.MaxDepth, unique: opt.UniqueKeys, maxKeys: opt.MaxKeys, members: opt.Members}
 	if s.maxDepth <= 0 || s.maxDepth > maxDepthCap {
 		s.maxDepth = maxDepthCap
 	}
@@ -86,6 +105,10 @@ type scanner struct {
 	seed    maphash.Seed
 	keys    []keyRef // keys of every open object, innermost last
 	starts  []int    // index into keys where each open object's keys begin
+
+	members MemberReader
+	member  Member // the top-level member being read
+	pending bool   // member's value has not ended yet
 }
 
 // keyRef is one object key: its folded hash and where its raw text is.
@@ -179,6 +202,10 @@ func (s *scanner) run() error {
 		}
 		// A value ended: continue or close containers.
 		for {
+			if s.pending && s.depth == 1 {
+				s.member.ValueEnd, s.pending = s.pos, false
+				s.members.Member(s.member)
+			}
 			s.skipSpace()
 			if s.depth == 0 {
 				if s.pos != len(s.buf) {
@@ -231,17 +258,23 @@ func (s *scanner) key() error {
 	if err != nil {
 		return err
 	}
+	end := s.pos - 1
 	if s.unique {
 		if s.maxKeys > 0 && len(s.keys)-s.starts[len(s.starts)-1] >= s.maxKeys {
 			return gateway.Invalid("invalid_json", "", fmt.Sprintf("request body has an object of more than %d keys", s.maxKeys))
 		}
-		s.keys = append(s.keys, keyRef{hash: s.hashKey(start, s.pos-1, escaped), start: start, end: s.pos - 1})
+		s.keys = append(s.keys, keyRef{hash: s.hashKey(start, end, escaped), start: start, end: end})
 	}
 	s.skipSpace()
 	if s.pos >= len(s.buf) || s.buf[s.pos] != ':' {
 		return errSyntax
 	}
 	s.pos++
+	if s.members != nil && s.depth == 1 {
+		s.skipSpace()
+		s.member = Member{KeyStart: start, KeyEnd: end, Escaped: escaped, ValueStart: s.pos}
+		s.pending = true
+	}
 	return nil
 }
 

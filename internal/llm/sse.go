@@ -24,6 +24,10 @@ type Event struct {
 	// ID is the stream's last event id so far (the SSE "id:" field; it
 	// carries over to events without one).
 	ID string
+	// Raw is the event exactly as the upstream sent it (ScanEvents sets
+	// it; ReadEvents leaves it empty). A sink that forwards Raw forwards
+	// the upstream's bytes unchanged.
+	Raw string
 }
 
 // ReadEvents parses an SSE stream with tmaxmax/go-sse and yields its

@@ -16,12 +16,13 @@ import (
 	"github.com/tollgate/tollgate/internal/sqlstore/sqltest"
 )
 
-// discardSink frames every event as /v1's sink does and throws it away.
+// discardSink copies every event's bytes as /v1's sink writes them and
+// throws them away.
 type discardSink struct{ buf []byte }
 
 func (d *discardSink) Begin(proxy.Head) error { return nil }
 func (d *discardSink) Event(ev llm.Event) error {
-	d.buf = llm.AppendEvent(d.buf[:0], ev.Type, ev.Data)
+	d.buf = append(d.buf[:0], ev.Raw...)
 	return nil
 }
 func (d *discardSink) Body([]byte) error   { return nil }

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -42,9 +43,66 @@ const (
 	soObject
 )
 
+// chatParser reads the fields parseChatRequest needs from the top-level
+// members jsonscan.Check hands it (jsonscan.MemberReader). view is the
+// body as a string: the body is not modified while it is in use, and
+// every string kept past parsing is cloned.
+type chatParser struct {
+	cr                chatRequest
+	view              string
+	app               bool         // an app credential: user and user_id are refused
+	model, stream, so gjson.Result // Index is the value's offset in the body
+	err               error        // the first field error
+}
+
+// Member implements jsonscan.MemberReader.
+func (p *chatParser) Member(m jsonscan.Member) {
+	if p.err != nil {
+		return
+	}
+	name := p.view[m.KeyStart:m.KeyEnd]
+	if m.Escaped {
+		name = gjson.Parse(p.view[m.KeyStart-1 : m.KeyEnd+1]).String()
+	}
+	value := gjson.Parse(p.view[m.ValueStart:m.ValueEnd])
+	value.Index = m.ValueStart
+	var slot *gjson.Result
+	switch {
+	case strings.EqualFold(name, "model"):
+		slot = &p.model
+	case strings.EqualFold(name, "stream"):
+		slot = &p.stream
+	case strings.EqualFold(name, "stream_options"):
+		slot = &p.so
+	case name == "max_tokens" || name == "max_completion_tokens":
+		if value.Type == gjson.Number && value.Int() > p.cr.maxTokens {
+			p.cr.maxTokens = value.Int()
+		}
+		return
+	case name == "n":
+		if value.Type == gjson.Number && value.Int() > 1 {
+			p.cr.choices = min(value.Int(), 128)
+		}
+		return
+	case p.app && (strings.EqualFold(name, "user") || strings.EqualFold(name, "user_id")):
+		p.err = gateway.Invalid("invalid_field", "body."+name, "App credentials name the end user in the end-user header, not in \""+name+"\".")
+		return
+	default:
+		return
+	}
+	if slot.Exists() {
+		p.err = gateway.Invalid("invalid_json", "body."+name, "Duplicate key \""+name+"\" in request body.")
+		return
+	}
+	*slot = value
+}
+
 // parseChatRequest validates body as a JSON object and reads the fields the
-// proxy needs. Nesting deeper than 512 levels is refused before anything
-// recursive reads the body. Field names are matched as encoding/json matches
+// proxy needs, in one pass over the body: jsonscan.Check hands each
+// top-level member to the reader as its value ends, and only the values
+// of the fields below are parsed (gjson, on the member's own bytes).
+// Nesting deeper than 512 levels is refused before anything recursive
+// reads the body. Field names are matched as encoding/json matches
 // them (case-insensitively), so an upstream that does the same cannot read
 // another value than the gateway did: a key that folds to model, stream or
 // stream_options is that field, and a second one is a duplicate (400
@@ -52,55 +110,22 @@ const (
 // any case, are rejected (SPEC 2.6). Errors are *gateway.Error of kind
 // Invalid.
 func parseChatRequest(body []byte, principal *gateway.Principal) (*chatRequest, error) {
-	if err := jsonscan.Check(body, jsonscan.Options{MaxDepth: jsonscan.MaxDepthV1}); err != nil {
+	// One allocation holds the result and the reading state.
+	p := &chatParser{view: unsafe.String(unsafe.SliceData(body), len(body)), app: principal != nil && principal.EndUserMode}
+	defer func() { p.view = "" }()
+	cr := &p.cr
+	if err := jsonscan.Check(body, jsonscan.Options{MaxDepth: jsonscan.MaxDepthV1, Members: p}); err != nil {
 		return nil, err
 	}
-	// The body is not modified while the view is in use, and every string
-	// kept past this function is cloned.
-	doc := gjson.Parse(unsafe.String(unsafe.SliceData(body), len(body)))
-	if !doc.IsObject() {
+	cr.objStart = len(body) - len(bytes.TrimLeft(body, " \t\r\n"))
+	if cr.objStart >= len(body) || body[cr.objStart] != '{' {
 		return nil, gateway.Invalid("invalid_json", "", "Request body must be a JSON object.")
 	}
-	cr := &chatRequest{objStart: doc.Index}
-	var model, stream, so gjson.Result
-	var err error
-	appCredential := principal != nil && principal.EndUserMode
-	doc.ForEach(func(key, value gjson.Result) bool {
-		name := key.String()
-		var slot *gjson.Result
-		switch {
-		case strings.EqualFold(name, "model"):
-			slot = &model
-		case strings.EqualFold(name, "stream"):
-			slot = &stream
-		case strings.EqualFold(name, "stream_options"):
-			slot = &so
-		case name == "max_tokens" || name == "max_completion_tokens":
-			if value.Type == gjson.Number && value.Int() > cr.maxTokens {
-				cr.maxTokens = value.Int()
-			}
-			return true
-		case name == "n":
-			if value.Type == gjson.Number && value.Int() > 1 {
-				cr.choices = min(value.Int(), 128)
-			}
-			return true
-		case appCredential && (strings.EqualFold(name, "user") || strings.EqualFold(name, "user_id")):
-			err = gateway.Invalid("invalid_field", "body."+name, "App credentials name the end user in the end-user header, not in \""+name+"\".")
-			return false
-		default:
-			return true
-		}
-		if slot.Exists() {
-			err = gateway.Invalid("invalid_json", "body."+name, "Duplicate key \""+name+"\" in request body.")
-			return false
-		}
-		*slot = value
-		return true
-	})
-	if err != nil {
-		return nil, err
+	if p.err != nil {
+		return nil, p.err
 	}
+	model, stream, so := p.model, p.stream, p.so
+	var err error
 
 	switch {
 	case !model.Exists():
@@ -129,7 +154,7 @@ func parseChatRequest(body []byte, principal *gateway.Principal) (*chatRequest, 
 		cr.soStart, cr.soEnd = so.Index, so.Index+len(so.Raw)
 		cr.soEmpty = true
 		cr.iuStart = -1
-		so.ForEach(func(key, value gjson.Result) bool {
+		gjson.Parse(so.Raw).ForEach(func(key, value gjson.Result) bool {
 			cr.soEmpty = false
 			if !strings.EqualFold(key.String(), "include_usage") {
 				return true
@@ -138,7 +163,7 @@ func parseChatRequest(body []byte, principal *gateway.Principal) (*chatRequest, 
 				err = gateway.Invalid("invalid_json", "body.stream_options.include_usage", "Duplicate key \"include_usage\" in stream_options.")
 				return false
 			}
-			cr.iuStart = value.Index // gjson indexes are absolute
+			cr.iuStart = cr.soStart + value.Index // value.Index is relative to so.Raw
 			cr.iuEnd = cr.iuStart + len(value.Raw)
 			cr.iuTrue = value.Type == gjson.True
 			return true

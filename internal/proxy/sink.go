@@ -27,7 +27,8 @@ type Head struct {
 // client left): the exchange stops and records the request as canceled.
 type Sink interface {
 	Begin(h Head) error
-	// Event is one upstream SSE event, to forward unchanged.
+	// Event is one upstream SSE event, to forward unchanged: ev.Raw holds
+	// the upstream's bytes for it.
 	Event(ev llm.Event) error
 	// Body is the whole non-streamed answer.
 	Body(b []byte) error

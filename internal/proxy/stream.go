@@ -11,13 +11,15 @@ import (
 )
 
 // relayStream forwards an SSE answer event by event to the sink and
-// observes usage on the side. The sink begins with the first event, so a
+// observes usage on the side. Events come from llm.ScanEvents, so each
+// carries the upstream's bytes (Raw) for the sink to write unchanged; the
+// chunk's JSON is only looked at (inspect), never re-encoded. The sink begins with the first event, so a
 // stream that fails before any event can still fall back. After that,
 // failures end the answer through Sink.Fail (no [DONE]).
 func (x *exchange) relayStream(t *target, resp *llm.Response, attemptStart time.Time) (*gateway.Error, bool) {
 	sawDone, upstreamErr := false, false
 	var readErr error
-	for ev, err := range llm.ReadEvents(resp.Body) {
+	for ev, err := range llm.ScanEvents(resp.Body) {
 		if err != nil {
 			readErr = err
 			break

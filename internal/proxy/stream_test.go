@@ -181,3 +181,43 @@ func TestClientDisconnectCancelsUpstream(t *testing.T) {
 		})
 	}
 }
+
+// TestStreamBytesUnchanged sends an upstream stream whose chunks have an
+// unusual key order and spacing, id and event lines, comments inside and
+// between events and CRLF line ends: the client gets exactly those bytes,
+// except the usage-only chunk the gateway asked for on behalf of a client
+// that did not (removed whole) and the keep-alive comment blocks (not
+// events). Usage is still read from the chunk.
+func TestStreamBytesUnchanged(t *testing.T) {
+	role := "id: c1\r\ndata: {\"choices\":[{\"delta\":{\"role\":\"assistant\"},\"index\":0}],  \"model\":\"up\",\"id\":\"x\"}\r\n\r\n"
+	word := "data: {\"model\" : \"up\", \"choices\":[{\"index\":0,\"delta\":{\"content\":\"h\\u00e9\"}}],\"z\":1}\n: note\n\n"
+	split := "event: message\ndata: {\"choices\":[{\"delta\":{\"content\":\" there\"}}],\ndata: \"model\":\"up\"}\n\n"
+	keepAlive := ": keep-alive\n\n"
+	finish := "data:{\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"
+	usage := "data: {\"choices\":[],\"usage\":{\"total_tokens\":12,\"completion_tokens\":2,\"prompt_tokens\":10}}\n\n"
+	done := "data: [DONE]\n\n"
+	upstream := role + word + keepAlive + split + finish + usage + done
+	for _, tc := range []struct {
+		name, body, want string
+	}{
+		{"ClientAskedForUsage", streamUsageBody, role + word + split + finish + usage + done},
+		{"GatewayAskedForUsage", streamBody, role + word + split + finish + done},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, _ := oneUpstream(t, llmtest.Reply{Header: map[string]string{"Content-Type": "text/event-stream"}, Body: upstream})
+			resp := h.post(t, tc.body)
+			got, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != tc.want {
+				t.Fatalf("client bytes\n got %q\nwant %q", got, tc.want)
+			}
+			h.waitDone(t)
+			rec := h.usage.only(t)
+			if rec.PromptTokens != 10 || rec.CompletionTokens != 2 || rec.Status != gateway.UsageOK {
+				t.Fatalf("usage = %+v, want 10/2 ok", rec)
+			}
+		})
+	}
+}

@@ -112,36 +112,26 @@ func (e *Enforcer) Check(ctx context.Context, req Request) (*Decision, error) {
 	specs := bucketsFor(subject, pol, req.Route, ps, req.Principal)
 	d := &Decision{Subject: subject, Policy: pol.Name, Allowed: true, Buckets: make([]Bucket, 0, len(specs))}
 
-	// Token budgets come first in specs (bucketsFor).
-	nt := 0
-	for nt < len(specs) && specs[nt].tokens {
-		nt++
+	// One decision for every bucket (one Redis round trip): token budgets
+	// (first in specs, see bucketsFor) are peeked, request buckets taken,
+	// all or nothing.
+	calls := make([]Call, len(specs))
+	for i, b := range specs {
+		calls[i] = Call{Key: b.key, Limit: b.limit, Peek: b.tokens}
 	}
-	for _, b := range specs[:nt] {
-		res, err := e.lim.Peek(ctx, b.key, b.limit, 1)
-		if err != nil {
-			return nil, gateway.Internal("rate limit", err)
-		}
+	results, err := Decide(ctx, e.lim, calls)
+	if err != nil {
+		return nil, gateway.Internal("rate limit", err)
+	}
+	for i, res := range results {
+		b := specs[i]
 		d.record(b, res)
 		e.metrics.observe(b, res.Allowed)
-		if !res.Allowed {
+		switch {
+		case res.Allowed:
+		case b.tokens:
 			return d, d.refuse("quota_exceeded", "Token budget exceeded")
-		}
-	}
-	for i, b := range specs[nt:] {
-		res, err := e.lim.Allow(ctx, b.key, b.limit, 1)
-		if err != nil {
-			return nil, gateway.Internal("rate limit", err)
-		}
-		d.record(b, res)
-		e.metrics.observe(b, res.Allowed)
-		if !res.Allowed {
-			// Give back what earlier buckets took for this refused request.
-			for _, a := range specs[nt : nt+i] {
-				if _, err := e.lim.Charge(ctx, a.key, a.limit, -1); err != nil {
-					return nil, gateway.Internal("rate limit refund", err)
-				}
-			}
+		default:
 			return d, d.refuse("rate_limit_exceeded", "Rate limit exceeded")
 		}
 	}

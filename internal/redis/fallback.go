@@ -122,23 +122,45 @@ func (f *Fallback) Charge(ctx context.Context, key string, l ratelimit.Limit, co
 type method func(ratelimit.Limiter, context.Context, string, ratelimit.Limit, int) (ratelimit.Result, error)
 
 func (f *Fallback) do(ctx context.Context, call method, key string, l ratelimit.Limit, cost int) (ratelimit.Result, error) {
+	var res ratelimit.Result
+	err := f.either(ctx, func(ctx context.Context, lim ratelimit.Limiter) (err error) {
+		res, err = call(lim, ctx, key, l, cost)
+		return err
+	})
+	return res, err
+}
+
+// Decide implements ratelimit.BatchLimiter: one Primary call (one Redis
+// round trip) for all of a request's buckets, or the local buckets.
+func (f *Fallback) Decide(ctx context.Context, calls []ratelimit.Call) ([]ratelimit.Result, error) {
+	var out []ratelimit.Result
+	err := f.either(ctx, func(ctx context.Context, lim ratelimit.Limiter) (err error) {
+		out, err = ratelimit.Decide(ctx, lim, calls)
+		return err
+	})
+	return out, err
+}
+
+// either runs op on Primary, or on Local while degraded or when Primary
+// fails.
+func (f *Fallback) either(ctx context.Context, op func(context.Context, ratelimit.Limiter) error) error {
 	if f.degraded.Load() && !f.claimProbe() {
 		f.decisions.Inc()
-		return call(f.local, ctx, key, l, cost)
+		return op(ctx, f.local)
 	}
 	pctx, cancel := context.WithTimeout(ctx, f.timeout)
-	res, err := call(f.primary, pctx, key, l, cost)
+	err := op(pctx, f.primary)
 	cancel()
 	if err == nil {
 		if f.degraded.Swap(false) {
 			f.state.Set(0)
 			f.log.InfoContext(ctx, "rate limit: redis recovered, using shared buckets again")
 		}
-		return res, nil
+		return nil
 	}
 	if ctx.Err() != nil {
 		// The caller gave up; that says nothing about Redis.
-		return res, err
+		return err
 	}
 	f.next.Store(f.now().UnixNano() + f.probe)
 	if !f.degraded.Swap(true) {
@@ -147,7 +169,7 @@ func (f *Fallback) do(ctx context.Context, call method, key string, l ratelimit.
 		f.log.WarnContext(ctx, "rate limit: redis failed, falling back to local buckets", "err", err)
 	}
 	f.decisions.Inc()
-	return call(f.local, ctx, key, l, cost)
+	return op(ctx, f.local)
 }
 
 // claimProbe reports whether this caller is the one to try Redis now.
