@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/internal/gateway"
+	"github.com/tollgate/tollgate/internal/sqlstore"
 	"github.com/tollgate/tollgate/internal/sqlstore/sqltest"
 )
 
@@ -241,6 +243,54 @@ func TestAutoModeHook(t *testing.T) {
 				if s.Open() {
 					t.Fatal("still open after MarkOtherCredentials")
 				}
+			}
+		})
+	}
+}
+
+// TestAutoModeSeesUsersCreatedElsewhere: an instance started before the
+// first user existed stops acting as the local admin on the next request
+// once another instance (or the CLI) created a user or another credential
+// in the shared database, without waiting for its poll; and a database
+// it cannot ask fails closed.
+func TestAutoModeSeesUsersCreatedElsewhere(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name    string
+		created func(t *testing.T, st *sqlstore.Store, other *bool)
+	}{
+		{"UserCreatedElsewhere", func(t *testing.T, st *sqlstore.Store, _ *bool) {
+			if err := st.CreateUser(ctx, &gateway.User{Email: "first@example.com", Role: gateway.RoleAdmin, Active: true}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"KeyCreatedElsewhere", func(_ *testing.T, _ *sqlstore.Store, other *bool) { *other = true }},
+		{"DatabaseGone", func(_ *testing.T, st *sqlstore.Store, _ *bool) { _ = st.Close() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := sqltest.SQLite(t)
+			other := false
+			s := New(Options{Users: st, Mode: ModeAuto, Loopback: true, Password: cheap,
+				OtherCredentialsExist: func(ctx context.Context) (bool, error) {
+					if _, err := st.AnyUsers(ctx); err != nil {
+						return false, err
+					}
+					return other, nil
+				}})
+			if err := s.Init(ctx); err != nil {
+				t.Fatal(err)
+			}
+			req := httptest.NewRequest(http.MethodGet, "/v1/models", nil)
+			if p, err := s.Authenticate(req); err != nil || p == nil || p.Kind != gateway.PrincipalLocal {
+				t.Fatalf("before: Authenticate = %v, %v; want the local admin", p, err)
+			}
+			tc.created(t, st, &other)
+			p, err := s.Authenticate(req)
+			if p != nil {
+				t.Fatalf("after: authenticated as %+v without a credential", p)
+			}
+			if ge, ok := gateway.AsError(err); !ok || ge.Kind != gateway.KindUnauthenticated || ge.Code != "missing_authorization" {
+				t.Fatalf("after: err = %v, want 401 missing_authorization", err)
 			}
 		})
 	}

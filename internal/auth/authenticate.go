@@ -9,6 +9,26 @@ import (
 	"github.com/tollgate/tollgate/internal/gateway"
 )
 
+// openNow is Open, confirmed against the database in auto mode: another
+// instance (or the CLI) may have created the first user or key since this
+// one last looked, and an instance must not keep acting as the local
+// admin until its next poll. The check (EXISTS queries) runs only while
+// this instance still believes it is open, i.e. before any credential
+// exists. A database error fails closed: the request must then present a
+// credential.
+func (s *Service) openNow(ctx context.Context) bool {
+	if !s.Open() {
+		return false
+	}
+	if s.opt.Mode == ModeAuto {
+		if err := s.refreshCounts(ctx); err != nil {
+			s.opt.Log.WarnContext(ctx, "auto mode: could not confirm that no user exists yet; credentials required", "err", err)
+			return false
+		}
+	}
+	return s.Open()
+}
+
 // Authenticate implements httpapi.Authenticator. It extracts the one
 // credential (ExtractCredential's errors), acts as the local admin while
 // the service is open, asks the Verifiers, then checks a login JWT: 401
@@ -19,7 +39,7 @@ import (
 // database), so demotion and deactivation act on the next request.
 func (s *Service) Authenticate(r *http.Request) (*gateway.Principal, error) {
 	cred, err := ExtractCredentialCookie(r, s.sess.cookie)
-	if s.Open() {
+	if s.openNow(r.Context()) {
 		if ge, ok := gateway.AsError(err); ok && ge.Kind == gateway.KindInvalid {
 			return nil, err
 		}
