@@ -33,6 +33,7 @@ type options struct {
 	redisURL    string
 	gatewayEnv  []string
 	keyEnv      []string // extra environment of the api-key variant (its database)
+	budgetKey   string   // a key with a (never exhausted) token budget, provisioned with apiKey
 	idleStreams int
 	chunks      int
 	gap         time.Duration
@@ -166,9 +167,24 @@ func variants(o options) []variant {
 			Env: append([]string{"TOLLGATE_RATE_LIMIT_BACKEND=redis", "TOLLGATE_REDIS_URL=" + o.redisURL}, o.gatewayEnv...)},
 		{Name: "api-key", Desc: "API key auth (cached) + rate limit in memory + usage accounting", Env: append(append([]string{}, o.keyEnv...), o.gatewayEnv...),
 			Header: bearer(o.apiKey), Skipped: noCred(o.apiKey)},
+		{Name: "api-key+budget", Desc: "API key with a token budget (database admission: guarded UPDATE) + rate limit in memory + usage accounting",
+			Env: append(append([]string{}, o.keyEnv...), o.gatewayEnv...), Header: bearer(o.budgetKey), Skipped: noCred(o.budgetKey)},
+		{Name: "api-key+budget-redis", Desc: "API key with a token budget + rate limit, both in Redis (one script call each) + usage accounting",
+			Env:    append(append([]string{}, o.keyEnv...), append([]string{"TOLLGATE_RATE_LIMIT_BACKEND=redis", "TOLLGATE_REDIS_URL=" + o.redisURL}, o.gatewayEnv...)...),
+			Header: bearer(o.budgetKey), Skipped: firstOf(redisSkip, noCred(o.budgetKey))},
 		{Name: "jwt", Desc: "JWT auth + rate limit in memory + usage accounting", Env: o.gatewayEnv,
 			Header: bearer(o.jwt), Skipped: noCred(o.jwt)},
 	}
+}
+
+// firstOf returns the first non-empty reason.
+func firstOf(reasons ...string) string {
+	for _, r := range reasons {
+		if r != "" {
+			return r
+		}
+	}
+	return ""
 }
 
 // reachable reports whether a redis:// URL's host accepts TCP on 127.0.0.1.
@@ -226,11 +242,11 @@ func run(ctx context.Context, o options, log io.Writer) (*Result, error) {
 	r.gwBin = gwBin
 	if o.apiKey == "" {
 		r.logf("provisioning a user and an API key for the api-key variant")
-		key, env, err := provisionKey(ctx, gwBin, dir+"/keys")
+		key, budgetKey, env, err := provisionKey(ctx, gwBin, dir+"/keys")
 		if err != nil {
 			return nil, fmt.Errorf("provision API key: %w", err)
 		}
-		o.apiKey, o.keyEnv = key, env
+		o.apiKey, o.budgetKey, o.keyEnv = key, budgetKey, env
 	}
 	if o.goBench {
 		r.logf("go test -bench of the proxy handler (allocation growth)")
