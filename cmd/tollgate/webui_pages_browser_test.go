@@ -47,6 +47,8 @@ func TestWebUIEveryPage(t *testing.T) {
 		{"/admin/rate-limits", `.panel table`, ""},
 		{"/admin/budgets", `.panel table`, ""},
 		{"/admin/usage", `.chart-box`, "admin-usage"}, // only the 360 px one is in the docs
+		{"/admin/audit", `#audit tbody tr`, ""},
+		{"/account/activity", `#audit tbody tr`, ""},
 	}
 	for _, width := range []int64{1280, 360} {
 		u.run(chromedp.EmulateViewport(width, 800))

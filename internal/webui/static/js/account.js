@@ -2,6 +2,7 @@
 import {h, clear, field, errorBox, relTime, copyButton, dialog} from "./dom.js";
 import {api, get, qs} from "./api.js";
 import {barChart, gauge, fmt} from "./chart.js";
+import {auditView} from "./audit.js";
 
 export function tabs(base, active, list) {
   return h("nav", {class: "tabs", "aria-label": "Sections"}, list.map(([k, label]) =>
@@ -11,8 +12,8 @@ export function tabs(base, active, list) {
 export async function accountPage(app, frame, tab) {
   const body = h("div", {class: "panel"});
   frame.append(h("main", {class: "wide-page"}, h("h1", {}, "Account"),
-    tabs("/account", tab, [["profile", "Profile"], ["sessions", "Sessions"], ["keys", "API keys"], ["usage", "Usage & limits"]]), body));
-  const pages = {profile, sessions, keys: keysTab, usage: usageTab};
+    tabs("/account", tab, [["profile", "Profile"], ["sessions", "Sessions"], ["keys", "API keys"], ["usage", "Usage & limits"], ["activity", "Activity"]]), body));
+  const pages = {profile, sessions, keys: keysTab, usage: usageTab, activity: (app, b) => auditView(b, "/api/audit")};
   await (pages[tab] || profile)(app, body);
 }
 

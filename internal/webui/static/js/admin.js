@@ -1,15 +1,21 @@
-// admin.js: users, all keys, rate limits, budgets, usage (admins only;
-// the API answers everyone else 403, so this page shows that message).
+// admin.js: users, all keys, rate limits, budgets, usage, audit (admins
+// only; the API answers everyone else 403, so this page shows that
+// message).
 import {h, field, errorBox, relTime} from "./dom.js";
 import {api, get, qs} from "./api.js";
 import {tabs, keyTable, usageView} from "./account.js";
+import {auditView} from "./audit.js";
 
 export async function adminPage(app, frame, tab) {
   const body = h("div", {class: "panel"});
   frame.append(h("main", {class: "wide-page"}, h("h1", {}, "Admin"),
-    tabs("/admin", tab, [["users", "Users"], ["keys", "Keys"], ["rate-limits", "Rate limits"], ["budgets", "Budgets"], ["usage", "Usage"]]), body));
-  if (app.me.role !== "admin") { body.append(errorBox({message: "Requires admin role"})); return; }
-  const pages = {users, keys, "rate-limits": rateLimits, budgets, usage: b => usageView(b, "/api/admin/usage", ["day", "user", "model"])};
+    tabs("/admin", tab, [["users", "Users"], ["keys", "Keys"], ["rate-limits", "Rate limits"], ["budgets", "Budgets"], ["usage", "Usage"], ["audit", "Audit"]]), body));
+  if (app.me.role !== "admin") {
+    // The API decides (and records the denial): its message is shown.
+    try { await get("/api/admin/audit?limit=1"); } catch (e) { body.append(errorBox(e)); return; }
+  }
+  const pages = {users, keys, "rate-limits": rateLimits, budgets, usage: b => usageView(b, "/api/admin/usage", ["day", "user", "model"]),
+    audit: b => auditView(b, "/api/admin/audit", {filters: true})};
   await (pages[tab] || users)(body);
 }
 

@@ -143,6 +143,7 @@ async function conversationView(app, main, id, models, loadList, firstMessage) {
   const seen = new Set();     // seq ids applied (two sources: the post and the live stream)
   const bubbles = new Map();  // message id → content element
   const typing = new Map();   // user id → timer
+  const online = new Set();   // other users online (presence.update)
   let abort = null, stopped = false;
   const isOwner = !conv.role || conv.role === "owner";
   const canPost = app.me.role !== "viewer" && conv.role !== "reader";
@@ -152,7 +153,8 @@ async function conversationView(app, main, id, models, loadList, firstMessage) {
   picker.addEventListener("change", async () => {
     try { conv = await api("PATCH", path, {model: picker.value}); } catch (e) { notice(e); }
   });
-  const head = h("header", {class: "chat-head"}, h("h1", {}, title), field("Model", picker),
+  const here = h("div", {class: "presence", id: "presence", "aria-live": "polite", hidden: true});
+  const head = h("header", {class: "chat-head"}, h("h1", {}, title), here, field("Model", picker),
     h("div", {class: "actions"},
       isOwner ? h("button", {type: "button", class: "btn ghost", id: "share", "aria-label": "Share", title: "Share", onclick: shareDialog}, icon("share")) : null,
       isOwner ? h("button", {type: "button", class: "btn ghost", id: "participants", "aria-label": "Participants", title: "Participants", onclick: peopleDialog}, icon("users")) : null,
@@ -189,7 +191,19 @@ async function conversationView(app, main, id, models, loadList, firstMessage) {
     while (m) { selected.set(m.parent_id || "", m.id); m = msgs.get(m.parent_id); }
   }
 
+  // showPresence lists the other users online, by the name their messages
+  // carry (presence.update names only the user id).
+  function showPresence() {
+    const names = new Map();
+    for (const m of msgs.values()) if (m.author && m.author.display_name) names.set(m.author.user_id, m.author.display_name);
+    const people = [...online].map(id => h("span", {class: "presence-user", "data-user": id, title: "Online"},
+      h("span", {class: "dot", "aria-hidden": "true"}), names.get(id) || "Participant " + id.slice(-4)));
+    here.replaceChildren(...(people.length ? [h("span", {class: "sr-only"}, "Online: "), ...people] : []));
+    here.hidden = !people.length;
+  }
+
   function render() {
+    showPresence();
     const nearBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 80;
     clear(list);
     bubbles.clear();
@@ -227,12 +241,15 @@ async function conversationView(app, main, id, models, loadList, firstMessage) {
         h("button", {type: "button", class: "linkish undo", onclick: () => act("POST", "/api/messages/" + m.id + "/restore")}, "Undo")), nav]);
       return art;
     }
+    // Another participant's message: its author's name, and no Edit (one
+    // edits only one's own messages).
+    const other = m.author && m.author.user_id !== app.me.id;
     const tools = h("div", {class: "msg-tools"},
       copyButton(() => m.content),
-      m.role === "user" && canPost ? h("button", {type: "button", class: "btn small edit", onclick: () => edit(m, art)}, "Edit") : null,
+      m.role === "user" && canPost && !other ? h("button", {type: "button", class: "btn small edit", onclick: () => edit(m, art)}, "Edit") : null,
       m.role === "assistant" && canPost ? h("button", {type: "button", class: "btn small regen", onclick: () => regenerate(m)}, "Regenerate") : null,
       canPost ? h("button", {type: "button", class: "btn small del", onclick: () => act("DELETE", "/api/messages/" + m.id)}, "Delete") : null);
-    append(art, [h("div", {class: "who-line"}, m.role === "user" ? "You" : (m.model || "assistant"), " · ", relTime(m.created_at)),
+    append(art, [h("div", {class: "who-line"}, m.role === "user" ? (other ? m.author.display_name || "Participant" : "You") : (m.model || "assistant"), " · ", relTime(m.created_at)),
       content(m)]);
     if (m.status === "incomplete" || m.status === "error") {
       append(art, [h("p", {class: "msg-notice"}, m.status === "incomplete" ? "Incomplete: the reply was stopped." : "The reply failed.",
@@ -304,6 +321,11 @@ async function conversationView(app, main, id, models, loadList, firstMessage) {
         if (data.typing) typing.set(data.user_id, setTimeout(() => { typing.delete(data.user_id); showTyping(); }, 6000));
         else typing.delete(data.user_id);
         showTyping();
+        break;
+      case "presence.update":
+        if (!data.user_id || data.user_id === app.me.id) return;
+        if (data.status === "online") online.add(data.user_id); else online.delete(data.user_id);
+        showPresence();
         break;
       case "resync":
         reload();
@@ -430,7 +452,7 @@ async function conversationView(app, main, id, models, loadList, firstMessage) {
   // The live stream: a second tab sees replies stream in.
   const es = new EventSource(path.replace("/api/conversations/", "/api/stream/conversations/"));
   for (const t of ["message.created", "message.delta", "message.done", "message.updated", "message.deleted", "message.restored",
-    "conversation.updated", "typing.update", "resync"]) {
+    "conversation.updated", "typing.update", "presence.update", "resync"]) {
     es.addEventListener(t, ev => { try { apply(t, JSON.parse(ev.data), Number(ev.lastEventId) || 0); } catch { /* ignore a bad frame */ } });
   }
   const beat = () => api("POST", "/api/presence/heartbeat").catch(() => {});
