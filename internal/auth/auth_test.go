@@ -13,6 +13,7 @@ import (
 	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/sqlstore"
 	"github.com/tollgate/tollgate/internal/sqlstore/sqltest"
+	"github.com/tollgate/tollgate/internal/testsvc"
 )
 
 // cheap are fast argon2id parameters for unit tests only.
@@ -249,28 +250,30 @@ func TestAutoModeHook(t *testing.T) {
 }
 
 // TestAutoModeSeesUsersCreatedElsewhere: an instance started before the
-// first user existed stops acting as the local admin on the next request
-// once another instance (or the CLI) created a user or another credential
-// in the shared database, without waiting for its poll; and a database
-// it cannot ask fails closed.
+// first user existed stops acting as the local admin within a second once
+// another instance (or the CLI) created a user or another credential in
+// the shared database, without waiting for its poll; a database it cannot
+// ask leaves it open (an outage must not stop an open deployment).
 func TestAutoModeSeesUsersCreatedElsewhere(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
-		name    string
-		created func(t *testing.T, st *sqlstore.Store, other *bool)
+		name     string
+		created  func(t *testing.T, st *sqlstore.Store, other *bool)
+		stayOpen bool
 	}{
 		{"UserCreatedElsewhere", func(t *testing.T, st *sqlstore.Store, _ *bool) {
 			if err := st.CreateUser(ctx, &gateway.User{Email: "first@example.com", Role: gateway.RoleAdmin, Active: true}); err != nil {
 				t.Fatal(err)
 			}
-		}},
-		{"KeyCreatedElsewhere", func(_ *testing.T, _ *sqlstore.Store, other *bool) { *other = true }},
-		{"DatabaseGone", func(_ *testing.T, st *sqlstore.Store, _ *bool) { _ = st.Close() }},
+		}, false},
+		{"KeyCreatedElsewhere", func(_ *testing.T, _ *sqlstore.Store, other *bool) { *other = true }, false},
+		{"DatabaseGone", func(_ *testing.T, st *sqlstore.Store, _ *bool) { _ = st.Close() }, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := sqltest.SQLite(t)
 			other := false
-			s := New(Options{Users: st, Mode: ModeAuto, Loopback: true, Password: cheap,
+			clock := testsvc.NewClock(time.Now())
+			s := New(Options{Users: st, Mode: ModeAuto, Loopback: true, Password: cheap, Now: clock.Now,
 				OtherCredentialsExist: func(ctx context.Context) (bool, error) {
 					if _, err := st.AnyUsers(ctx); err != nil {
 						return false, err
@@ -281,10 +284,19 @@ func TestAutoModeSeesUsersCreatedElsewhere(t *testing.T) {
 				t.Fatal(err)
 			}
 			req := httptest.NewRequest(http.MethodGet, "/v1/models", nil)
-			if p, err := s.Authenticate(req); err != nil || p == nil || p.Kind != gateway.PrincipalLocal {
-				t.Fatalf("before: Authenticate = %v, %v; want the local admin", p, err)
+			local := func(when string) {
+				t.Helper()
+				if p, err := s.Authenticate(req); err != nil || p == nil || p.Kind != gateway.PrincipalLocal {
+					t.Fatalf("%s: Authenticate = %v, %v; want the local admin", when, p, err)
+				}
 			}
+			local("before")
 			tc.created(t, st, &other)
+			clock.Advance(openCheckEvery)
+			if tc.stayOpen {
+				local("after")
+				return
+			}
 			p, err := s.Authenticate(req)
 			if p != nil {
 				t.Fatalf("after: authenticated as %+v without a credential", p)

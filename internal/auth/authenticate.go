@@ -5,25 +5,32 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/tollgate/tollgate/internal/gateway"
 )
+
+// openCheckEvery bounds how often an open instance asks the database
+// whether a user or key appeared meanwhile.
+const openCheckEvery = time.Second
 
 // openNow is Open, confirmed against the database in auto mode: another
 // instance (or the CLI) may have created the first user or key since this
 // one last looked, and an instance must not keep acting as the local
 // admin until its next poll. The check (EXISTS queries) runs only while
 // this instance still believes it is open, i.e. before any credential
-// exists. A database error fails closed: the request must then present a
-// credential.
+// exists, and at most once per openCheckEvery. A database that cannot be
+// asked leaves the belief as it was: nothing can be created in it
+// meanwhile, and open mode keeps serving through an outage.
 func (s *Service) openNow(ctx context.Context) bool {
 	if !s.Open() {
 		return false
 	}
 	if s.opt.Mode == ModeAuto {
-		if err := s.refreshCounts(ctx); err != nil {
-			s.opt.Log.WarnContext(ctx, "auto mode: could not confirm that no user exists yet; credentials required", "err", err)
-			return false
+		now := s.opt.Now().UnixNano()
+		last := s.openChecked.Load()
+		if now-last >= int64(openCheckEvery) && s.openChecked.CompareAndSwap(last, now) {
+			_ = s.refreshCounts(ctx)
 		}
 	}
 	return s.Open()

@@ -131,16 +131,18 @@ type Service struct {
 
 	hasUsers   atomic.Bool // sticky: users are never deleted
 	otherCreds atomic.Bool
-	setupMu    sync.Mutex
-	setupToken gateway.Secret
-	lastSync   time.Time // guarded by syncMu
-	syncMu     sync.Mutex
-	dummyOnce  sync.Once
-	dummyHash  string
-	sess       sessionConfig
-	initErr    error
-	sessNow    atomic.Pointer[func() time.Time] // SetSessionClock
-	audit      gateway.Auditor
+	// openChecked is when openNow last asked the database (unix nanos).
+	openChecked atomic.Int64
+	setupMu     sync.Mutex
+	setupToken  gateway.Secret
+	lastSync    time.Time // guarded by syncMu
+	syncMu      sync.Mutex
+	dummyOnce   sync.Once
+	dummyHash   string
+	sess        sessionConfig
+	initErr     error
+	sessNow     atomic.Pointer[func() time.Time] // SetSessionClock
+	audit       gateway.Auditor
 }
 
 // New returns a Service; call Init before serving.
