@@ -333,10 +333,13 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 		return a, err
 	}
 	go a.budgets.Run(bg, cfg.Auth.CacheSyncInterval)
-	go pruneUsage(bg, st, cfg.Usage.RawRetention, log)
-	if a.proxy, err = proxy.New(proxy.Options{Models: models, Usage: a.usage, Tokens: enforcer, Admitter: a.budgets, Registerer: reg, Log: log}); err != nil {
+	// Responses API ids are scoped to their creator on every instance
+	// (response_ids, written through when an id is first answered).
+	if a.proxy, err = proxy.New(proxy.Options{Models: models, Usage: a.usage, Tokens: enforcer, Admitter: a.budgets, Registerer: reg, Log: log,
+		ResponseIDs: st}); err != nil {
 		return a, err
 	}
+	go pruneUsage(bg, st, a.proxy, cfg.Usage.RawRetention, log)
 
 	if a.hub, err = newHub(cfg, a, reg, log); err != nil {
 		return a, err
@@ -778,8 +781,9 @@ func reservationTTL(cfg *config.Config) time.Duration {
 const hubListenWait = 10 * time.Second
 
 // pruneUsage deletes raw usage records older than retention at start and
-// then hourly until ctx ends (usage.raw_retention; the daily rollups stay).
-func pruneUsage(ctx context.Context, st *sqlstore.Store, retention time.Duration, log *slog.Logger) {
+// then hourly until ctx ends (usage.raw_retention; the daily rollups stay),
+// and the Responses API ids older than the 30 days they are kept.
+func pruneUsage(ctx context.Context, st *sqlstore.Store, px *proxy.Proxy, retention time.Duration, log *slog.Logger) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
@@ -789,6 +793,13 @@ func pruneUsage(ctx context.Context, st *sqlstore.Store, retention time.Duration
 			}
 		} else if n > 0 {
 			log.InfoContext(ctx, "pruned usage records", "records", n, "retention", retention.String())
+		}
+		if n, err := px.PruneResponseIDs(ctx); err != nil {
+			if ctx.Err() == nil {
+				log.WarnContext(ctx, "prune response ids", "err", err)
+			}
+		} else if n > 0 {
+			log.InfoContext(ctx, "pruned response ids", "ids", n)
 		}
 		select {
 		case <-ctx.Done():

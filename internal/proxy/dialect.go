@@ -168,7 +168,11 @@ func (p *Proxy) forwardDialect(ctx context.Context, d *dialect, sink Sink, body 
 		return err
 	}
 	if dr.previousID != "" {
-		if _, ok := p.responses.lookup(dr.previousID, meta.Principal); !ok {
+		_, ok, err := p.responses.lookup(ctx, dr.previousID, meta.Principal)
+		if err != nil {
+			return err
+		}
+		if !ok {
 			return &gateway.Error{Kind: gateway.KindNotFound, Code: "not_found", Param: "body.previous_response_id",
 				Message: fmt.Sprintf("No response with id %q exists.", dr.previousID)}
 		}
@@ -196,7 +200,7 @@ type responsesSink struct {
 
 func (s *responsesSink) Body(b []byte) error {
 	if id := gjson.GetBytes(b, "id"); id.Type == gjson.String {
-		s.x.p.responses.add(id.Str, s.x.meta.Principal, s.x.served)
+		s.x.p.responses.add(s.x.ctx, id.Str, s.x.meta.Principal, s.x.served)
 	}
 	return s.Sink.Body(b)
 }
@@ -213,7 +217,7 @@ func observeResponses(x *exchange, data string) (content, end, upstreamErr bool)
 		content = gjson.Get(data, "delta").Str != ""
 	case "response.created":
 		if id := gjson.Get(data, "response.id"); id.Type == gjson.String {
-			x.p.responses.add(id.Str, x.meta.Principal, x.served)
+			x.p.responses.add(x.ctx, id.Str, x.meta.Principal, x.served)
 		}
 	case "response.completed", "response.incomplete", "response.failed":
 		if u := gjson.Get(data, "response.usage"); u.IsObject() {

@@ -74,7 +74,10 @@ type Options struct {
 	Admitter Admitter
 	// Registerer takes the proxy's metrics; nil leaves them unregistered.
 	Registerer prometheus.Registerer
-	Log        *slog.Logger
+	// ResponseIDs records who created each Responses API id, shared by
+	// every instance; nil keeps them in this instance's memory only.
+	ResponseIDs gateway.ResponseIDStore
+	Log         *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -124,7 +127,7 @@ func New(opt Options) (*Proxy, error) {
 	if p.now == nil {
 		p.now = time.Now
 	}
-	p.responses = &responseIDs{now: p.now}
+	p.responses = &responseIDs{now: p.now, store: opt.ResponseIDs, targets: p.targets, log: p.log}
 	m := newMetrics(opt.Registerer)
 	closed := map[llm.Provider]bool{}
 	for i, mc := range opt.Models {

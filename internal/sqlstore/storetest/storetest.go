@@ -36,6 +36,7 @@ type Stores interface {
 	gateway.BudgetStore
 	gateway.AuditStore
 	gateway.LeaseStore
+	gateway.ResponseIDStore
 	SettingStore
 }
 
@@ -78,6 +79,7 @@ var suites = []suite{
 	{"Events", testEvents},
 	{"ModelAccess", testModelAccess},
 	{"Budgets", testBudgets},
+	{"ResponseIDs", testResponseIDs},
 	{"Audit", testAudit},
 	{"Leases", testLeases},
 }
