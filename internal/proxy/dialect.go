@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"unicode/utf8"
 	"unsafe"
 
 	"github.com/tidwall/gjson"
@@ -115,21 +114,12 @@ func parseDialectRequest(body []byte, principal *gateway.Principal, d *dialect) 
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case !model.Exists():
-		return nil, gateway.Invalid("missing_field", "body.model", "model is required.")
-	case model.Type != gjson.String || model.Str == "" || !utf8.ValidString(model.Str):
-		return nil, gateway.Invalid("invalid_field", "body.model", "model must be a non-empty UTF-8 string.")
+	if err := checkModelAndStream(model, stream); err != nil {
+		return nil, err
 	}
 	dr.model = strings.Clone(model.Str)
 	dr.modelStart, dr.modEnd = model.Index, model.Index+len(model.Raw)
-	switch stream.Type {
-	case gjson.True:
-		dr.stream = true
-	case gjson.False, gjson.Null:
-	default:
-		return nil, gateway.Invalid("invalid_field", "body.stream", "stream must be a boolean.")
-	}
+	dr.stream = stream.Type == gjson.True
 	switch prev.Type {
 	case gjson.Null:
 	case gjson.String:

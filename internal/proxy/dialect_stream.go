@@ -55,35 +55,5 @@ func (x *exchange) relayDialectStream(t *target, resp *llm.Response, attemptStar
 		x.usage.CompletionTokens = x.contentChunks
 		x.usage.TotalTokens = x.usage.PromptTokens + x.usage.CompletionTokens
 	}
-	if !x.committed {
-		if readErr != nil {
-			return transportError(readErr), true
-		}
-		return &gateway.Error{Kind: gateway.KindUpstream, Code: "upstream_error", Message: "The upstream sent an empty stream."}, true
-	}
-	switch {
-	case x.gone:
-		x.status = gateway.UsageCanceled
-	case sawEnd:
-		x.status = gateway.UsageOK
-	case gateway.ShuttingDown(x.ctx):
-		shut := gateway.ShutdownError()
-		x.status, x.errCode, x.cut = gateway.UsageIncomplete, shut.Code, shut
-		x.sink.Fail(shut)
-	case x.ctx.Err() != nil:
-		x.status = gateway.UsageCanceled
-	case upstreamErr && readErr == nil:
-		x.status, x.errCode = gateway.UsageIncomplete, "upstream_error"
-	default:
-		var gerr *gateway.Error
-		if readErr != nil {
-			gerr = transportError(readErr)
-		} else {
-			gerr = &gateway.Error{Kind: gateway.KindUpstream, Code: "upstream_error", Message: "The upstream stream ended before completion."}
-		}
-		x.status, x.errCode, x.cut = gateway.UsageIncomplete, gerr.Code, gerr
-		x.p.log.WarnContext(x.ctx, "upstream stream cut", "model", t.name, "provider", t.provider.Name(), "code", gerr.Code, "err", gerr.Err)
-		x.sink.Fail(gerr)
-	}
-	return nil, false
+	return x.endStream(t, sawEnd, upstreamErr, readErr)
 }

@@ -127,22 +127,12 @@ func parseChatRequest(body []byte, principal *gateway.Principal) (*chatRequest, 
 	model, stream, so := p.model, p.stream, p.so
 	var err error
 
-	switch {
-	case !model.Exists():
-		return nil, gateway.Invalid("missing_field", "body.model", "model is required.")
-	case model.Type != gjson.String || model.Str == "" || !utf8.ValidString(model.Str):
-		return nil, gateway.Invalid("invalid_field", "body.model", "model must be a non-empty UTF-8 string.")
+	if err := checkModelAndStream(model, stream); err != nil {
+		return nil, err
 	}
 	cr.model = strings.Clone(model.Str)
 	cr.modelStart, cr.modEnd = model.Index, model.Index+len(model.Raw)
-
-	switch stream.Type {
-	case gjson.True:
-		cr.stream = true
-	case gjson.False, gjson.Null:
-	default:
-		return nil, gateway.Invalid("invalid_field", "body.stream", "stream must be a boolean.")
-	}
+	cr.stream = stream.Type == gjson.True
 
 	switch {
 	case !so.Exists():
@@ -226,4 +216,21 @@ func (cr *chatRequest) upstreamBody(body []byte, quotedModel string) []byte {
 		pos = e.end
 	}
 	return append(out, body[pos:]...)
+}
+
+// checkModelAndStream validates the two members every proxied request
+// body shares (chat, completions, embeddings, responses, messages): a
+// non-empty UTF-8 string `model` and an optional boolean `stream`.
+func checkModelAndStream(model, stream gjson.Result) error {
+	switch {
+	case !model.Exists():
+		return gateway.Invalid("missing_field", "body.model", "model is required.")
+	case model.Type != gjson.String || model.Str == "" || !utf8.ValidString(model.Str):
+		return gateway.Invalid("invalid_field", "body.model", "model must be a non-empty UTF-8 string.")
+	}
+	switch stream.Type {
+	case gjson.True, gjson.False, gjson.Null:
+		return nil
+	}
+	return gateway.Invalid("invalid_field", "body.stream", "stream must be a boolean.")
 }

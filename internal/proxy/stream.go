@@ -59,6 +59,16 @@ func (x *exchange) relayStream(t *target, resp *llm.Response, attemptStart time.
 		}
 	}
 
+	return x.endStream(t, sawDone, upstreamErr, readErr)
+}
+
+// endStream settles a relayed stream once the upstream stopped sending:
+// an attempt that never committed a byte is retryable (true) with its
+// error; otherwise the usage status follows from how it ended (the end
+// event seen, the client gone, shutdown, the upstream's own error event,
+// or a cut, which the sink reports to the client). Both the chat stream
+// and the dialect streams (/v1/responses, /v1/messages) end here.
+func (x *exchange) endStream(t *target, sawEnd, upstreamErr bool, readErr error) (*gateway.Error, bool) {
 	if !x.committed {
 		if readErr != nil {
 			return transportError(readErr), true
@@ -68,7 +78,7 @@ func (x *exchange) relayStream(t *target, resp *llm.Response, attemptStart time.
 	switch {
 	case x.gone:
 		x.status = gateway.UsageCanceled
-	case sawDone:
+	case sawEnd:
 		x.status = gateway.UsageOK
 	case gateway.ShuttingDown(x.ctx):
 		// The server's shutdown deadline cut the stream: the client gets
