@@ -1,8 +1,6 @@
 package httpapi
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -11,7 +9,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/tollgate/tollgate/internal/gateway"
-	"github.com/tollgate/tollgate/internal/jsonscan"
 )
 
 // ConversationObject is a conversation as the API shows it. Model and
@@ -209,21 +206,13 @@ type cursor struct {
 }
 
 func encodeCursor(c gateway.Conversation) string {
-	b, _ := json.Marshal(cursor{T: c.LastActivityAt.UnixMicro(), ID: c.ID})
-	return base64.RawURLEncoding.EncodeToString(b)
+	return encodeListCursor(cursor{T: c.LastActivityAt.UnixMicro(), ID: c.ID})
 }
 
 func decodeCursor(s string) (*gateway.ConversationCursor, error) {
-	bad := gateway.Invalid("invalid_field", "query.cursor", "cursor is not a next_cursor of this list")
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return nil, bad
-	}
 	var c cursor
-	// The cursor comes from the client: scanned like every body (flat,
-	// no repeated key) before encoding/json reads it.
-	if jsonscan.Check(b, jsonscan.Options{MaxDepth: 1, UniqueKeys: true}) != nil || json.Unmarshal(b, &c) != nil || c.ID == "" || strings.IndexByte(c.ID, 0) >= 0 {
-		return nil, bad
+	if decodeListCursor(s, &c) != nil || c.ID == "" || strings.IndexByte(c.ID, 0) >= 0 {
+		return nil, errBadCursor
 	}
 	return &gateway.ConversationCursor{LastActivityAt: time.UnixMicro(c.T).UTC(), ID: c.ID}, nil
 }

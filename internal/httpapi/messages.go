@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/tollgate/tollgate/internal/conversation"
 	"github.com/tollgate/tollgate/internal/gateway"
-	"github.com/tollgate/tollgate/internal/jsonscan"
 	"github.com/tollgate/tollgate/internal/llm"
 )
 
@@ -308,22 +306,16 @@ type messageCursor struct {
 }
 
 func encodeMessageCursor(id string) string {
-	b, _ := json.Marshal(messageCursor{After: id})
-	return base64.RawURLEncoding.EncodeToString(b)
+	return encodeListCursor(messageCursor{After: id})
 }
 
 // decodeMessageCursor returns the message id a cursor continues after, or
 // 400 invalid_field (param query.cursor). Whether the message belongs to
 // the conversation is the store's check.
 func decodeMessageCursor(s string) (string, error) {
-	bad := gateway.Invalid("invalid_field", "query.cursor", "cursor is not a next_cursor of this list")
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return "", bad
-	}
 	var c messageCursor
-	if jsonscan.Check(b, jsonscan.Options{MaxDepth: 1, UniqueKeys: true}) != nil || json.Unmarshal(b, &c) != nil || c.After == "" {
-		return "", bad
+	if decodeListCursor(s, &c) != nil || c.After == "" {
+		return "", errBadCursor
 	}
 	return c.After, nil
 }

@@ -1,15 +1,12 @@
 package httpapi
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/tollgate/tollgate/internal/gateway"
-	"github.com/tollgate/tollgate/internal/jsonscan"
 )
 
 // UsageResponse is the body of GET /api/usage and /api/admin/usage.
@@ -109,19 +106,13 @@ type usageCursor struct {
 }
 
 func encodeUsageCursor(group string) string {
-	b, _ := json.Marshal(usageCursor{G: &group})
-	return base64.RawURLEncoding.EncodeToString(b)
+	return encodeListCursor(usageCursor{G: &group})
 }
 
 func decodeUsageCursor(s string) (string, error) {
-	bad := gateway.Invalid("invalid_field", "query.cursor", "cursor is not a next_cursor of this list")
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return "", bad
-	}
 	var c usageCursor
-	if jsonscan.Check(b, jsonscan.Options{MaxDepth: 1, UniqueKeys: true}) != nil || json.Unmarshal(b, &c) != nil || c.G == nil {
-		return "", bad
+	if decodeListCursor(s, &c) != nil || c.G == nil {
+		return "", errBadCursor
 	}
 	return *c.G, nil
 }
