@@ -301,18 +301,6 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 	}
 	enforcer := ratelimit.NewEnforcer(ratelimit.EnforcerOptions{Limiter: lim, Policies: resolver, TrustedProxies: trusted, Metrics: rlMetrics})
 
-	// The proxy and its usage accounting.
-	// Usage records are spooled under the data dir (a write-ahead log that
-	// survives outages and crashes; replayed on the next start).
-	a.usage = proxy.NewUsageWriter(proxy.UsageWriterOptions{Store: st, Log: log, Registerer: reg,
-		SpoolDir:      filepath.Join(cfg.Server.DataDir, "spool"),
-		FlushInterval: cfg.Usage.FlushInterval, BatchSize: cfg.Usage.BatchSize, QueueSize: cfg.Usage.QueueSize})
-	models, err := proxyModels(cfg, deps.getenv, log)
-	if err != nil {
-		return a, err
-	}
-	// The enforcer charges each completion's tokens to the token budgets of
-	// the principal and route that asked for it.
 	// Budgets and max_parallel (SPEC 5.1) admit every model call before
 	// its upstream request; reservations of calls that never settle expire
 	// after the longest provider timeout.
@@ -333,8 +321,23 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 		return a, err
 	}
 	go a.budgets.Run(bg, cfg.Auth.CacheSyncInterval)
-	// Responses API ids are scoped to their creator on every instance
-	// (response_ids, written through when an id is first answered).
+	// The proxy and its usage accounting.
+	// Usage records are spooled under the data dir (a write-ahead log that
+	// survives outages and crashes; replayed on the next start).
+	a.usage = proxy.NewUsageWriter(proxy.UsageWriterOptions{Store: st, Log: log, Registerer: reg,
+		// Each batch's transaction settles the budget reservations its
+		// records carry; the budgets finish them after the commit.
+		OnSettled:     a.budgets.Settled,
+		SpoolDir:      filepath.Join(cfg.Server.DataDir, "spool"),
+		FlushInterval: cfg.Usage.FlushInterval, BatchSize: cfg.Usage.BatchSize, QueueSize: cfg.Usage.QueueSize})
+	models, err := proxyModels(cfg, deps.getenv, log)
+	if err != nil {
+		return a, err
+	}
+	// The enforcer charges each completion's tokens to the token budgets of
+	// the principal and route that asked for it. Responses API ids are
+	// scoped to their creator on every instance (response_ids, written
+	// through when an id is first answered).
 	if a.proxy, err = proxy.New(proxy.Options{Models: models, Usage: a.usage, Tokens: enforcer, Admitter: a.budgets, Registerer: reg, Log: log,
 		ResponseIDs: st}); err != nil {
 		return a, err

@@ -44,7 +44,7 @@ func BenchmarkAdmit(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			s(ctx, 50, 5)
+			s.Settle(ctx, 50, 5)
 		}
 	})
 }

@@ -2,10 +2,13 @@
 // reserves a request's worst case against every budget that matches its
 // principal (one guarded UPDATE per budget in one database transaction,
 // or, with Counters on Redis, one script call for every budget and
-// max_parallel slot together, see shared.go), settlement replaces the reservation with the real use, and reservations
-// that never settle expire. Budgets are matched from an in-memory index
-// reloaded from the store, so a request no budget applies to costs no
-// database round trip.
+// max_parallel slot together, see shared.go). Settlement replaces the
+// reservation with the real use off the request path: the request's usage
+// record carries its gateway.BudgetSettlement, the usage writer's
+// transaction applies it (exactly once) and calls Settled after the
+// commit. Reservations that never settle expire. Budgets are matched from
+// an in-memory index reloaded from the store, so a request no budget
+// applies to costs no database round trip.
 package budget
 
 import (
@@ -73,6 +76,7 @@ type Service struct {
 type index struct {
 	all   []gateway.Budget
 	bySub map[string][]gateway.Budget
+	byID  map[string]gateway.Budget
 }
 
 func subjectKey(t gateway.BudgetSubjectType, subject string) string {
@@ -101,7 +105,7 @@ func New(opt Options) *Service {
 		now = time.Now
 	}
 	s.now.Store(&now)
-	s.index.Store(&index{bySub: map[string][]gateway.Budget{}})
+	s.index.Store(&index{bySub: map[string][]gateway.Budget{}, byID: map[string]gateway.Budget{}})
 	if opt.Registerer != nil {
 		opt.Registerer.MustRegister(s.alerts, s.fallbacks)
 	}
@@ -119,8 +123,9 @@ func (s *Service) Reload(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("reload budgets: %w", err)
 	}
-	ix := &index{all: all, bySub: map[string][]gateway.Budget{}}
+	ix := &index{all: all, bySub: map[string][]gateway.Budget{}, byID: make(map[string]gateway.Budget, len(all))}
 	for _, b := range all {
+		ix.byID[b.ID] = b
 		k := subjectKey(b.SubjectType, b.Subject)
 		ix.bySub[k] = append(ix.bySub[k], b)
 	}
@@ -171,12 +176,12 @@ func (s *Service) Matching(p *gateway.Principal) []gateway.Budget {
 }
 
 // Admit checks max_parallel and reserves tokens and cost (the request's
-// worst case) against every budget matching p. It returns the function
-// that settles the request (nil when nothing needs settling), or 429:
+// worst case) against every budget matching p. It returns the request's
+// Admission (nil when nothing needs settling or releasing), or 429:
 // rate_limit_exceeded (Retry-After 1) beyond max_parallel, quota_exceeded
 // (Retry-After: seconds to the refusing budget's period end, none for
 // total) when a budget cannot hold the worst case.
-func (s *Service) Admit(ctx context.Context, p *gateway.Principal, tokens int64, cost gateway.Micros) (gateway.Settle, error) {
+func (s *Service) Admit(ctx context.Context, p *gateway.Principal, tokens int64, cost gateway.Micros) (*gateway.Admission, error) {
 	switch {
 	case p == nil:
 		return nil, nil
@@ -186,28 +191,45 @@ func (s *Service) Admit(ctx context.Context, p *gateway.Principal, tokens int64,
 	return s.admitDB(ctx, p, tokens, cost)
 }
 
+// charges is the worst case of a request against each of budgets' current
+// period.
+func charges(budgets []gateway.Budget, now time.Time, tokens int64, cost gateway.Micros) []gateway.BudgetCharge {
+	out := make([]gateway.BudgetCharge, len(budgets))
+	for i, b := range budgets {
+		start, _ := b.Period.Bounds(now)
+		out[i] = gateway.BudgetCharge{Budget: b, PeriodStart: start, Tokens: tokens, Cost: cost}
+	}
+	return out
+}
+
+// settlement is what a reservation of charges leaves to settle.
+func settlement(id string, shared bool, charges []gateway.BudgetCharge) *gateway.BudgetSettlement {
+	st := &gateway.BudgetSettlement{ReservationID: id, Shared: shared, Reserved: make([]gateway.ReservedCharge, len(charges))}
+	for i, c := range charges {
+		st.Reserved[i] = gateway.ReservedCharge{BudgetID: c.Budget.ID, PeriodStart: c.PeriodStart, Tokens: c.Tokens, Cost: c.Cost}
+	}
+	return st
+}
+
 // admitDB is Admit on the database: one guarded UPDATE per budget in one
 // transaction, max_parallel slots of this instance.
-func (s *Service) admitDB(ctx context.Context, p *gateway.Principal, tokens int64, cost gateway.Micros) (gateway.Settle, error) {
+func (s *Service) admitDB(ctx context.Context, p *gateway.Principal, tokens int64, cost gateway.Micros) (*gateway.Admission, error) {
 	slots, err := s.acquire(p)
 	if err != nil {
 		return nil, err
 	}
+	var adm *gateway.Admission
+	if slots != nil {
+		adm = &gateway.Admission{Release: func(context.Context) { s.release(slots) }}
+	}
 	budgets := s.Matching(p)
 	if len(budgets) == 0 {
-		if slots == nil {
-			return nil, nil
-		}
-		return func(context.Context, int64, gateway.Micros) { s.release(slots) }, nil
+		return adm, nil
 	}
 	now := s.clock()
-	charges := make([]gateway.BudgetCharge, len(budgets))
-	for i, b := range budgets {
-		start, _ := b.Period.Bounds(now)
-		charges[i] = gateway.BudgetCharge{Budget: b, PeriodStart: start, Tokens: tokens, Cost: cost}
-	}
+	ch := charges(budgets, now, tokens, cost)
 	id := rand.Text()
-	refused, err := s.store.ReserveBudgets(ctx, id, charges, now.Add(s.ttl))
+	refused, err := s.store.ReserveBudgets(ctx, id, ch, now.Add(s.ttl))
 	if err != nil {
 		s.release(slots)
 		return nil, gateway.Internal("reserve budgets", err)
@@ -221,18 +243,43 @@ func (s *Service) admitDB(ctx context.Context, p *gateway.Principal, tokens int6
 		}
 		return nil, exceeded(gateway.Budget{ID: refused, Period: gateway.PeriodTotal}, now)
 	}
-	return func(ctx context.Context, tokens int64, cost gateway.Micros) {
-		defer s.release(slots)
-		for i := range charges {
-			charges[i].Tokens, charges[i].Cost = tokens, cost
+	if adm == nil {
+		adm = &gateway.Admission{}
+	}
+	adm.Settlement, adm.SettleNow = settlement(id, false, ch), s.settleNow
+	return adm, nil
+}
+
+// settleNow settles one use in its own transaction (an Admission settled
+// without a usage writer).
+func (s *Service) settleNow(ctx context.Context, use gateway.SettledUse) {
+	uses := []gateway.SettledUse{use}
+	counters, err := s.store.SettleBudgets(ctx, uses)
+	if err != nil {
+		s.log.ErrorContext(ctx, "settle budgets", "err", err)
+	}
+	s.Settled(ctx, gateway.BudgetSettled{Uses: uses, Counters: counters})
+}
+
+// Settled finishes settlements the database has applied (the usage
+// writer calls it after each commit): the shared counters get the real
+// uses in place of their reservations (one round trip for all), and
+// budgets whose alert threshold the counters crossed are alerted.
+func (s *Service) Settled(ctx context.Context, settled gateway.BudgetSettled) {
+	if s.counters != nil {
+		var shared []gateway.SettledUse
+		for _, u := range settled.Uses {
+			if u.Settlement != nil && u.Settlement.Shared {
+				shared = append(shared, u)
+			}
 		}
-		counters, err := s.store.SettleBudgets(ctx, id, charges)
-		if err != nil {
-			s.log.ErrorContext(ctx, "settle budgets", "err", err)
-			return
+		if len(shared) > 0 {
+			if err := s.counters.Settle(ctx, shared); err != nil {
+				s.log.WarnContext(ctx, "settle shared budget counters (their reservations lapse at expiry)", "err", err)
+			}
 		}
-		s.checkAlerts(ctx, budgets, counters)
-	}, nil
+	}
+	s.checkAlerts(ctx, settled.Counters)
 }
 
 // exceeded is the 429 quota_exceeded answer naming budget b.
@@ -250,11 +297,8 @@ func exceeded(b gateway.Budget, now time.Time) *gateway.Error {
 
 // checkAlerts logs and counts each budget whose alert_percent the settled
 // use crossed, once per budget and period (the store's flag decides).
-func (s *Service) checkAlerts(ctx context.Context, budgets []gateway.Budget, counters []gateway.BudgetCounter) {
-	byID := make(map[string]gateway.Budget, len(budgets))
-	for _, b := range budgets {
-		byID[b.ID] = b
-	}
+func (s *Service) checkAlerts(ctx context.Context, counters []gateway.BudgetCounter) {
+	byID := s.index.Load().byID
 	for _, c := range counters {
 		b, ok := byID[c.BudgetID]
 		if !ok || b.AlertPercent <= 0 {

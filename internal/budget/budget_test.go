@@ -63,7 +63,7 @@ func TestPeriodRollover(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			settle(ctx, 90, 0)
+			settle.Settle(ctx, 90, 0)
 			_, err = svc.Admit(ctx, p, 11, 0)
 			ge := wantRefusal(t, err, "quota_exceeded", int(tc.end.Sub(tc.at).Seconds()))
 			if !strings.Contains(ge.Message, b.ID) || !strings.Contains(ge.Message, string(tc.period)) {
@@ -77,7 +77,7 @@ func TestPeriodRollover(t *testing.T) {
 			if err != nil {
 				t.Fatalf("after rollover: %v", err)
 			}
-			settle(ctx, 5, 0)
+			settle.Settle(ctx, 5, 0)
 			if bc, _ := st.BudgetCounter(ctx, b.ID, tc.end); bc.UsedTokens != 5 || bc.ReservedTokens != 0 {
 				t.Fatalf("new period counter = %+v", bc)
 			}
@@ -117,7 +117,7 @@ func TestEndUserBudgets(t *testing.T) {
 	admit := func(id string, tokens int64) error {
 		settle, err := svc.Admit(ctx, eu(id), tokens, 0)
 		if err == nil {
-			settle(ctx, tokens, 0)
+			settle.Settle(ctx, tokens, 0)
 		}
 		return err
 	}
@@ -150,13 +150,13 @@ func TestMaxParallel(t *testing.T) {
 	}
 	_, err := svc.Admit(ctx, p, 1, 0)
 	wantRefusal(t, err, "rate_limit_exceeded", 1)
-	s1(ctx, 1, 0)
+	s1.Settle(ctx, 1, 0)
 	s3, err := svc.Admit(ctx, p, 1, 0)
 	if err != nil {
 		t.Fatalf("after one ended: %v", err)
 	}
-	s2(ctx, 1, 0)
-	s3(ctx, 1, 0)
+	s2.Settle(ctx, 1, 0)
+	s3.Settle(ctx, 1, 0)
 
 	other := &gateway.Principal{Kind: gateway.PrincipalKey, KeyID: "k2", UserID: "u", UserMaxParallel: 1}
 	mine := &gateway.Principal{Kind: gateway.PrincipalUser, UserID: "u", UserMaxParallel: 1}
@@ -166,7 +166,7 @@ func TestMaxParallel(t *testing.T) {
 	}
 	_, err = svc.Admit(ctx, mine, 1, 0)
 	wantRefusal(t, err, "rate_limit_exceeded", 1)
-	so(ctx, 1, 0)
+	so.Settle(ctx, 1, 0)
 	if _, err := svc.Admit(ctx, mine, 1, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +206,7 @@ func TestAlertOncePerPeriod(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s(ctx, 0, c)
+		s.Settle(ctx, 0, c)
 	}
 	spend(790_000)
 	if got := alerts(); got != 0 {
@@ -227,7 +227,7 @@ func TestAlertOncePerPeriod(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s2(ctx, 0, 1)
+	s2.Settle(ctx, 0, 1)
 	mfs, _ := reg2.Gather()
 	var second []float64
 	for _, mf := range mfs {

@@ -12,16 +12,20 @@ import (
 // Counters keep the budget counters and max_parallel slots that every
 // instance shares (internal/redis.BudgetCounters, on Redis). With Counters
 // a Service admits with one Reserve call (one round trip) for all of a
-// request's slots and budgets; the database still gets every settled use,
-// and the counters are rebuilt from it when they are lost.
+// request's slots and budgets; the database still gets every settled use
+// (through the usage writer), the counters get it after the database has
+// it (Settle, one round trip per written batch), and they are rebuilt
+// from the database when they are lost.
 type Counters interface {
 	// Reserve atomically takes every slot and reserves every charge, or
 	// nothing: refused is the index of the full slot (refusedSlot) or of
 	// the budget without room (refusedBudget), -1 when admitted.
 	Reserve(ctx context.Context, r *Reservation) (refusedSlot, refusedBudget int, err error)
-	// Release ends r: its slots are freed, its reservations replaced by
-	// the real use (tokens, cost) on every budget.
-	Release(ctx context.Context, r *Reservation, tokens int64, cost gateway.Micros) error
+	// FreeSlots frees the max_parallel slots reservation id took.
+	FreeSlots(ctx context.Context, id string, slots []Slot) error
+	// Settle replaces each use's reservations by its real use (tokens,
+	// cost) on every budget it reserved, all in one round trip.
+	Settle(ctx context.Context, uses []gateway.SettledUse) error
 }
 
 // Slot is one max_parallel slot: Key "key:<id>" or "user:<id>", at most Max
@@ -43,18 +47,14 @@ type Reservation struct {
 // admitShared is Admit with Counters: one Reserve for every slot and
 // budget. When Counters fail (Redis unreachable) it falls back to the
 // database path (guarded UPDATEs, slots of this instance only) and logs.
-func (s *Service) admitShared(ctx context.Context, p *gateway.Principal, tokens int64, cost gateway.Micros) (gateway.Settle, error) {
+func (s *Service) admitShared(ctx context.Context, p *gateway.Principal, tokens int64, cost gateway.Micros) (*gateway.Admission, error) {
 	slots := wantSlots(p)
 	budgets := s.Matching(p)
 	if len(slots) == 0 && len(budgets) == 0 {
 		return nil, nil
 	}
 	now := s.clock()
-	r := &Reservation{ID: rand.Text(), Slots: slots, Charges: make([]gateway.BudgetCharge, len(budgets)), Now: now, Expires: now.Add(s.ttl)}
-	for i, b := range budgets {
-		start, _ := b.Period.Bounds(now)
-		r.Charges[i] = gateway.BudgetCharge{Budget: b, PeriodStart: start, Tokens: tokens, Cost: cost}
-	}
+	r := &Reservation{ID: rand.Text(), Slots: slots, Charges: charges(budgets, now, tokens, cost), Now: now, Expires: now.Add(s.ttl)}
 	slot, refused, err := s.counters.Reserve(ctx, r)
 	if err != nil {
 		s.log.WarnContext(ctx, "shared budget counters unavailable, admitting on the database", "err", err)
@@ -68,27 +68,18 @@ func (s *Service) admitShared(ctx context.Context, p *gateway.Principal, tokens 
 	case refused >= 0:
 		return nil, exceeded(budgets[refused], now)
 	}
-	return func(ctx context.Context, tokens int64, cost gateway.Micros) {
-		// The database first: a counter rebuilt meanwhile then already
-		// holds this use, and the Release below can only over-count it
-		// (refusing early), never admit beyond a budget.
-		if len(budgets) > 0 {
-			settled := make([]gateway.BudgetCharge, len(r.Charges))
-			for i, c := range r.Charges {
-				c.Tokens, c.Cost = tokens, cost
-				settled[i] = c
-			}
-			counters, err := s.store.SettleBudgets(ctx, r.ID, settled)
-			if err != nil {
-				s.log.ErrorContext(ctx, "settle budgets", "err", err)
-			} else {
-				s.checkAlerts(ctx, budgets, counters)
+	adm := &gateway.Admission{}
+	if len(slots) > 0 {
+		adm.Release = func(ctx context.Context) {
+			if err := s.counters.FreeSlots(ctx, r.ID, slots); err != nil {
+				s.log.WarnContext(ctx, "free shared max_parallel slots (they lapse at expiry)", "err", err)
 			}
 		}
-		if err := s.counters.Release(ctx, r, tokens, cost); err != nil {
-			s.log.WarnContext(ctx, "release shared budget counters (they lapse at expiry)", "err", err)
-		}
-	}, nil
+	}
+	if len(budgets) > 0 {
+		adm.Settlement, adm.SettleNow = settlement(r.ID, true, r.Charges), s.settleNow
+	}
+	return adm, nil
 }
 
 // SharedFallbacks is how many admissions since New found the shared

@@ -125,10 +125,11 @@ type BudgetStore interface {
 	// (expiring at expires). When a budget refuses, nothing is reserved
 	// and refused is that budget's id.
 	ReserveBudgets(ctx context.Context, id string, charges []BudgetCharge, expires time.Time) (refused string, err error)
-	// SettleBudgets ends reservation id: each charge's budget gets its real
-	// use added, and the reservation, if it has not expired yet, is
-	// released. It returns the counters after the update.
-	SettleBudgets(ctx context.Context, id string, charges []BudgetCharge) ([]BudgetCounter, error)
+	// SettleBudgets applies uses in one transaction: each use's
+	// reservation, if it has not expired yet, is released, and every
+	// budget period it reserved gets the real use added. It returns the
+	// counters it touched, after the update, ordered by budget and period.
+	SettleBudgets(ctx context.Context, uses []SettledUse) ([]BudgetCounter, error)
 	// ExpireBudgetReservations releases reservations that expired before
 	// t and returns how many it released.
 	ExpireBudgetReservations(ctx context.Context, t time.Time) (int, error)
@@ -139,6 +140,82 @@ type BudgetStore interface {
 	MarkBudgetAlerted(ctx context.Context, budgetID string, periodStart time.Time) (bool, error)
 }
 
-// Settle ends an admitted request with what it really used (tokens and
-// cost), releasing its reservations and in-flight slots.
-type Settle func(ctx context.Context, tokens int64, cost Micros)
+// ReservedCharge is what one reservation holds on one budget's period.
+type ReservedCharge struct {
+	BudgetID    string
+	PeriodStart time.Time
+	Tokens      int64
+	Cost        Micros
+}
+
+// BudgetSettlement is what an admitted request leaves to settle: its
+// reservation on every matching budget's period. The request's usage
+// record carries it, so the usage writer settles the real use in the
+// transaction that stores the record: off the request path, and exactly
+// once however often the record is replayed. Until then the reservation
+// holds the worst case, so a budget is over-counted, never exceeded.
+type BudgetSettlement struct {
+	ReservationID string
+	// Shared: reserved on the shared counters (Redis), which are
+	// released after the database has the use; otherwise reserved in the
+	// database (budget_reservations).
+	Shared   bool
+	Reserved []ReservedCharge
+}
+
+// SettledUse is a settlement and the real use (tokens and cost) it settles.
+type SettledUse struct {
+	Settlement *BudgetSettlement
+	Tokens     int64
+	Cost       Micros
+}
+
+// BudgetSettled is what one write settled: the uses applied (each once)
+// and the counters they touched after the update.
+type BudgetSettled struct {
+	Uses     []SettledUse
+	Counters []BudgetCounter
+}
+
+// SettlingUsageStore is a UsageStore that settles budgets with the usage.
+type SettlingUsageStore interface {
+	UsageStore
+	// InsertUsageSettling is InsertUsage that, in the same transaction,
+	// settles (as SettleBudgets does) the Settlement of every record it
+	// actually inserts, with the record's tokens and cost; it returns
+	// what it settled.
+	InsertUsageSettling(ctx context.Context, records []UsageRecord) (BudgetSettled, error)
+}
+
+// Admission is an admitted request's hold on its budgets (Settlement,
+// nil when none matched) and max_parallel slots. A nil *Admission holds
+// nothing; its methods do nothing.
+type Admission struct {
+	Settlement *BudgetSettlement
+	// Release frees the request's max_parallel slots (nil: none held).
+	Release func(ctx context.Context)
+	// SettleNow settles Settlement at once, for callers without a usage
+	// writer (nil: nothing to settle).
+	SettleNow func(ctx context.Context, use SettledUse)
+}
+
+// End frees a's max_parallel slots once the request has ended.
+func (a *Admission) End(ctx context.Context) {
+	if a != nil && a.Release != nil {
+		a.Release(ctx)
+		a.Release = nil
+	}
+}
+
+// Settle settles a's reservations with the real use now (not through a
+// usage record) and ends it.
+func (a *Admission) Settle(ctx context.Context, tokens int64, cost Micros) {
+	if a == nil {
+		return
+	}
+	if a.SettleNow != nil && a.Settlement != nil {
+		a.SettleNow(ctx, SettledUse{Settlement: a.Settlement, Tokens: tokens, Cost: cost})
+		a.SettleNow = nil
+	}
+	a.End(ctx)
+}

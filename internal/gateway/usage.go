@@ -52,6 +52,11 @@ type UsageRecord struct {
 	Status     UsageStatus
 	HTTPStatus int    // the status the client received
 	ErrorCode  string // SPEC error code when Status is not ok, else ""
+
+	// Settlement, when set, is the request's budget reservation: the
+	// store settles it with this record's tokens and cost when it inserts
+	// the record (SettlingUsageStore).
+	Settlement *BudgetSettlement
 }
 
 // UsageGroupBy names the column a usage summary is grouped by.

@@ -81,11 +81,11 @@ func (p *Proxy) Forward(ctx context.Context, endpoint string, sink Sink, body []
 	if err := t.serves(endpoint); err != nil {
 		return err
 	}
-	settle, err := p.admission(ctx, meta.Principal, t, cr.maxTokens, cr.choices, len(body))
+	adm, err := p.admission(ctx, meta.Principal, t, cr.maxTokens, cr.choices, len(body))
 	if err != nil {
 		return err
 	}
-	x := &exchange{p: p, sink: sink, ctx: ctx, meta: meta, cr: cr, start: start, endpoint: endpoint, settle: settle,
+	x := &exchange{p: p, sink: sink, ctx: ctx, meta: meta, cr: cr, start: start, endpoint: endpoint, adm: adm,
 		encode: func(t *target) []byte { return cr.upstreamBody(body, t.quotedModel) }}
 	return x.run(t)
 }
@@ -121,9 +121,10 @@ type exchange struct {
 	errCode string
 	served  *target // the target of the last attempt
 
-	// settle, when set, settles the request's budget reservation with
-	// its real use (record calls it once, on every path).
-	settle gateway.Settle
+	// adm is the request's hold on its budgets and max_parallel slots:
+	// record hands its settlement to the usage record and ends it (once,
+	// on every path).
+	adm *gateway.Admission
 }
 
 func (x *exchange) run(first *target) error {
@@ -274,12 +275,13 @@ func (x *exchange) finish(t *target, attemptStart time.Time, httpStatus int) {
 
 func (x *exchange) record(t *target, httpStatus int) {
 	cost := t.price.Cost(x.usage.PromptTokens, x.usage.CompletionTokens)
-	if x.settle != nil {
-		x.settle(context.WithoutCancel(x.ctx), x.usage.PromptTokens+x.usage.CompletionTokens, cost)
-		x.settle = nil
-	}
-	x.p.chargeTokens(context.WithoutCancel(x.ctx), x.meta.Principal, x.meta.Route, x.usage.PromptTokens+x.usage.CompletionTokens)
+	tokens := x.usage.PromptTokens + x.usage.CompletionTokens
+	adm := x.adm
+	x.adm = nil
+	defer adm.End(context.WithoutCancel(x.ctx))
+	x.p.chargeTokens(context.WithoutCancel(x.ctx), x.meta.Principal, x.meta.Route, tokens)
 	if x.p.usage == nil {
+		adm.Settle(context.WithoutCancel(x.ctx), tokens, cost)
 		return
 	}
 	rec := gateway.UsageRecord{
@@ -296,6 +298,9 @@ func (x *exchange) record(t *target, httpStatus int) {
 		Status:           x.status,
 		HTTPStatus:       httpStatus,
 		ErrorCode:        x.errCode,
+	}
+	if adm != nil {
+		rec.Settlement = adm.Settlement
 	}
 	if pr := x.meta.Principal; pr != nil {
 		o := pr.Owner()

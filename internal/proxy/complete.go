@@ -79,12 +79,12 @@ func (p *Proxy) Complete(ctx context.Context, req CompleteRequest) (Result, erro
 	for _, m := range msgs {
 		size += len(m.Content) + 32
 	}
-	settle, err := p.admission(ctx, req.Principal, t, 0, 1, size)
+	adm, err := p.admission(ctx, req.Principal, t, 0, 1, size)
 	if err != nil {
 		return Result{}, err
 	}
 	ts := &textSink{onDelta: req.OnDelta}
-	x := &exchange{p: p, sink: ts, ctx: ctx, settle: settle, meta: Meta{Principal: req.Principal, RequestID: req.RequestID, Route: req.Route},
+	x := &exchange{p: p, sink: ts, ctx: ctx, adm: adm, meta: Meta{Principal: req.Principal, RequestID: req.RequestID, Route: req.Route},
 		cr: &chatRequest{model: req.Model, stream: true}, start: start, encode: encode, deltas: true}
 	if req.RequestID != "" {
 		x.meta.Header = http.Header{"X-Request-Id": {req.RequestID}}

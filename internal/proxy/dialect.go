@@ -167,11 +167,11 @@ func (p *Proxy) forwardDialect(ctx context.Context, d *dialect, sink Sink, body 
 				Message: fmt.Sprintf("No response with id %q exists.", dr.previousID)}
 		}
 	}
-	settle, err := p.admission(ctx, meta.Principal, t, dr.maxTokens, 1, len(body))
+	adm, err := p.admission(ctx, meta.Principal, t, dr.maxTokens, 1, len(body))
 	if err != nil {
 		return err
 	}
-	x := &exchange{p: p, ctx: ctx, meta: meta, cr: &dr.chatRequest, start: start, endpoint: d.endpoint, settle: settle,
+	x := &exchange{p: p, ctx: ctx, meta: meta, cr: &dr.chatRequest, start: start, endpoint: d.endpoint, adm: adm,
 		dialect: d, encode: func(t *target) []byte { return dr.upstreamBody(body, t.quotedModel) }}
 	x.sink = sink
 	if d.endpoint == llm.EndpointResponses {

@@ -54,10 +54,12 @@ type TokenCharger interface {
 
 // Admitter admits a request before any upstream call (budgets and
 // max_parallel, SPEC 5.1); *budget.Service is one. Admit gets the
-// request's worst case (tokens and their cost) and returns the function
-// that settles the real use (nil: nothing to settle) or the refusal.
+// request's worst case (tokens and their cost) and returns the request's
+// hold (nil: nothing to settle or release) or the refusal. The proxy puts
+// the hold's settlement on the request's usage record (the usage writer
+// settles it) and ends the hold when the request ends.
 type Admitter interface {
-	Admit(ctx context.Context, p *gateway.Principal, tokens int64, cost gateway.Micros) (gateway.Settle, error)
+	Admit(ctx context.Context, p *gateway.Principal, tokens int64, cost gateway.Micros) (*gateway.Admission, error)
 }
 
 // Options configure a Proxy.
@@ -187,7 +189,7 @@ func (p *Proxy) chargeTokens(ctx context.Context, pr *gateway.Principal, route s
 // max_tokens, or the model's max_output_tokens, times n choices, plus a
 // prompt estimate of one token per 4 bytes of the upstream body), priced
 // at the dearest of first and its fallbacks.
-func (p *Proxy) admission(ctx context.Context, pr *gateway.Principal, first *target, maxTokens, choices int64, bodyLen int) (gateway.Settle, error) {
+func (p *Proxy) admission(ctx context.Context, pr *gateway.Principal, first *target, maxTokens, choices int64, bodyLen int) (*gateway.Admission, error) {
 	if p.admit == nil {
 		return nil, nil
 	}

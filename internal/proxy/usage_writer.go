@@ -35,7 +35,12 @@ type UsageWriterOptions struct {
 	QueueSize int
 	// SpoolDir is the write-ahead spool (<data_dir>/spool); "" keeps
 	// records in memory only (a crash loses the queue).
-	SpoolDir   string
+	SpoolDir string
+	// OnSettled, when set, gets what each written batch settled (the
+	// budget settlements records carry, applied by a
+	// gateway.SettlingUsageStore in the batch's transaction), after the
+	// commit; *budget.Service.Settled is one.
+	OnSettled  func(ctx context.Context, settled gateway.BudgetSettled)
 	Log        *slog.Logger
 	Registerer prometheus.Registerer // nil: metrics are not registered
 }
@@ -93,10 +98,12 @@ type segment struct {
 // (the spool's disk is full and the database is down), which is logged at
 // error level. Close drains what it can and leaves the rest on disk.
 type UsageWriter struct {
-	store gateway.UsageStore
-	cfg   usageLimits
-	log   *slog.Logger
-	sp    *spool.Spool // nil: memory only
+	store     gateway.UsageStore
+	settling  gateway.SettlingUsageStore // store, when it settles budgets
+	onSettled func(context.Context, gateway.BudgetSettled)
+	cfg       usageLimits
+	log       *slog.Logger
+	sp        *spool.Spool // nil: memory only
 
 	mu       sync.Mutex
 	queue    []queued
@@ -107,6 +114,7 @@ type UsageWriter struct {
 	dropLog  time.Time // last drop logged
 
 	wake   chan struct{} // a full batch is waiting
+	urgent chan struct{} // a budget settlement is waiting: write what is queued now
 	stop   chan struct{}
 	done   chan struct{}
 	ctx    context.Context // cancelled when Close gives up waiting
@@ -143,8 +151,8 @@ func NewUsageWriter(opt UsageWriterOptions) *UsageWriter {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &UsageWriter{
-		store: opt.Store, cfg: cfg, log: log, segs: map[uint64]*segment{},
-		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		store: opt.Store, onSettled: opt.OnSettled, cfg: cfg, log: log, segs: map[uint64]*segment{},
+		wake: make(chan struct{}, 1), urgent: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 		ctx: ctx, cancel: cancel,
 		queuedG:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "tollgate_usage_records_queued", Help: "Usage records waiting to be written (in memory and spool-only)."}),
 		spooled:  prometheus.NewCounter(prometheus.CounterOpts{Name: "tollgate_usage_records_spooled_total", Help: "Usage records kept in the spool only because the queue was full."}),
@@ -153,6 +161,7 @@ func NewUsageWriter(opt UsageWriterOptions) *UsageWriter {
 		failed:   prometheus.NewCounter(prometheus.CounterOpts{Name: "tollgate_usage_write_failures_total", Help: "Failed usage batch writes (each is retried)."}),
 		written:  prometheus.NewCounter(prometheus.CounterOpts{Name: "tollgate_usage_records_written_total", Help: "Usage records written to the database."}),
 	}
+	w.settling, _ = opt.Store.(gateway.SettlingUsageStore)
 	if opt.Registerer != nil {
 		opt.Registerer.MustRegister(w.queuedG, w.spooled, w.replayed, w.dropped, w.failed, w.written)
 	}
@@ -249,11 +258,19 @@ func (w *UsageWriter) Record(rec gateway.UsageRecord) {
 	}
 	w.queue = append(w.queue, queued{rec: rec, seg: seg})
 	w.queuedG.Inc()
-	if len(w.queue) >= w.cfg.BatchSize {
-		select {
-		case w.wake <- struct{}{}:
-		default:
-		}
+	wake := w.wake
+	switch {
+	case rec.Settlement != nil:
+		// A budget reservation holds its worst case until this record is
+		// written: write at once (records that queue up meanwhile join
+		// the next batch).
+		wake = w.urgent
+	case len(w.queue) < w.cfg.BatchSize:
+		return
+	}
+	select {
+	case wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -331,6 +348,7 @@ func (w *UsageWriter) run() {
 		select {
 		case <-w.wake:
 			all = false
+		case <-w.urgent:
 		case <-ticker.C:
 		case <-w.stop:
 			stopping = true
@@ -473,9 +491,14 @@ func (w *UsageWriter) insert(batch []gateway.UsageRecord) bool {
 			return false
 		}
 		ctx, cancel := context.WithTimeout(w.ctx, usageAttemptLimit)
-		err := w.store.InsertUsage(ctx, batch)
+		settled, err := w.write(ctx, batch)
 		cancel()
 		if err == nil {
+			if len(settled.Uses) > 0 && w.onSettled != nil {
+				ctx, cancel := context.WithTimeout(w.ctx, usageAttemptLimit)
+				w.onSettled(ctx, settled)
+				cancel()
+			}
 			if attempt > 1 {
 				w.log.Info("usage batch written after retries", "records", len(batch), "attempts", attempt)
 			}
@@ -491,6 +514,15 @@ func (w *UsageWriter) insert(batch []gateway.UsageRecord) bool {
 		}
 		wait = min(2*wait, usageRetryMax)
 	}
+}
+
+// write inserts batch, settling the budget settlements its records carry
+// when the store can.
+func (w *UsageWriter) write(ctx context.Context, batch []gateway.UsageRecord) (gateway.BudgetSettled, error) {
+	if w.settling != nil {
+		return w.settling.InsertUsageSettling(ctx, batch)
+	}
+	return gateway.BudgetSettled{}, w.store.InsertUsage(ctx, batch)
 }
 
 // waitRetry sleeps d unless Close gives up first.

@@ -89,27 +89,26 @@ end
 return {0}
 `)
 
-// releaseScript ends a reservation: per budget it removes the reservation
-// (releasing its amounts if it had not lapsed) and adds the real use to a
-// counter that still exists (a lost one is rebuilt from the database,
-// which already holds this use); then it frees the slots.
+// settleScript settles one reservation: per budget it removes the
+// reservation (releasing its amounts if it had not lapsed) and adds the
+// real use to a counter that still exists (a lost one is rebuilt from the
+// database, which already holds this use).
 //
-// KEYS as for reserveScript. ARGV: id, #budgets, #slots, tokens and cost
-// used, then per budget the reserved tokens and cost.
-var releaseScript = goredis.NewScript(`
-local id, nb, ns = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+// KEYS: per budget its hash and its set. ARGV: id, #budgets, tokens and
+// cost used, then per budget the reserved tokens and cost.
+var settleScript = goredis.NewScript(`
+local id, nb = ARGV[1], tonumber(ARGV[2])
 for i = 1, nb do
-  local h, z, a = KEYS[2*i-1], KEYS[2*i], 5 + (i-1)*2
+  local h, z, a = KEYS[2*i-1], KEYS[2*i], 4 + (i-1)*2
   if redis.call("EXISTS", h) == 1 then
     if redis.call("ZREM", z, id .. ":" .. ARGV[a+1] .. ":" .. ARGV[a+2]) == 1 then
       redis.call("HINCRBY", h, "rt", 0 - tonumber(ARGV[a+1]))
       redis.call("HINCRBY", h, "rc", 0 - tonumber(ARGV[a+2]))
     end
-    redis.call("HINCRBY", h, "ut", ARGV[4])
-    redis.call("HINCRBY", h, "uc", ARGV[5])
+    redis.call("HINCRBY", h, "ut", ARGV[3])
+    redis.call("HINCRBY", h, "uc", ARGV[4])
   end
 end
-for j = 1, ns do redis.call("ZREM", KEYS[2*nb+j], id) end
 return 0
 `)
 
@@ -123,27 +122,35 @@ type CounterLoader func(ctx context.Context, budgetID string, periodStart time.T
 // missing (a new period, a Redis restart or flush) are rebuilt from the
 // settled totals Load reads, which costs that admission a second call.
 type BudgetCounters struct {
-	rdb    goredis.Scripter
+	rdb    goredis.Cmdable
 	prefix string
 	load   CounterLoader
 }
 
 // NewBudgetCounters returns BudgetCounters whose keys start with prefix
 // (e.g. "tollgate:budget:").
-func NewBudgetCounters(rdb goredis.Scripter, prefix string, load CounterLoader) *BudgetCounters {
+func NewBudgetCounters(rdb goredis.Cmdable, prefix string, load CounterLoader) *BudgetCounters {
 	return &BudgetCounters{rdb: rdb, prefix: prefix, load: load}
 }
 
 var _ budget.Counters = (*BudgetCounters)(nil)
 
+// counterKey is the hash of a budget's period (its reservations' set is
+// counterKey + ":res").
+func (c *BudgetCounters) counterKey(budgetID string, periodStart time.Time) string {
+	return c.prefix + "b:" + budgetID + ":" + strconv.FormatInt(periodStart.Unix(), 10)
+}
+
+func (c *BudgetCounters) slotKey(s budget.Slot) string { return c.prefix + "p:" + s.Key }
+
 func (c *BudgetCounters) keys(r *budget.Reservation) []string {
 	keys := make([]string, 0, 2*len(r.Charges)+len(r.Slots))
 	for _, ch := range r.Charges {
-		h := c.prefix + "b:" + ch.Budget.ID + ":" + strconv.FormatInt(ch.PeriodStart.Unix(), 10)
+		h := c.counterKey(ch.Budget.ID, ch.PeriodStart)
 		keys = append(keys, h, h+":res")
 	}
 	for _, s := range r.Slots {
-		keys = append(keys, c.prefix+"p:"+s.Key)
+		keys = append(keys, c.slotKey(s))
 	}
 	return keys
 }
@@ -203,15 +210,49 @@ func (c *BudgetCounters) Reserve(ctx context.Context, r *budget.Reservation) (in
 	return -1, -1, errors.New("redis budgets: counters keep disappearing")
 }
 
-// Release implements budget.Counters.
-func (c *BudgetCounters) Release(ctx context.Context, r *budget.Reservation, tokens int64, cost gateway.Micros) error {
-	args := make([]any, 0, 5+2*len(r.Charges))
-	args = append(args, r.ID, len(r.Charges), len(r.Slots), tokens, int64(cost))
-	for _, ch := range r.Charges {
-		args = append(args, ch.Tokens, int64(ch.Cost))
+// FreeSlots implements budget.Counters: one ZREM per slot, pipelined.
+func (c *BudgetCounters) FreeSlots(ctx context.Context, id string, slots []budget.Slot) error {
+	_, err := c.rdb.Pipelined(ctx, func(pipe goredis.Pipeliner) error {
+		for _, s := range slots {
+			pipe.ZRem(ctx, c.slotKey(s), id)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("redis budgets free slots: %w", err)
 	}
-	if err := releaseScript.Run(ctx, c.rdb, c.keys(r), args...).Err(); err != nil && !errors.Is(err, goredis.Nil) {
-		return fmt.Errorf("redis budgets release: %w", err)
+	return nil
+}
+
+// Settle implements budget.Counters: one settleScript per use, pipelined
+// (one round trip); the script is loaded first when Redis lost it.
+func (c *BudgetCounters) Settle(ctx context.Context, uses []gateway.SettledUse) error {
+	run := func() error {
+		_, err := c.rdb.Pipelined(ctx, func(pipe goredis.Pipeliner) error {
+			for _, u := range uses {
+				st := u.Settlement
+				keys := make([]string, 0, 2*len(st.Reserved))
+				args := make([]any, 0, 4+2*len(st.Reserved))
+				args = append(args, st.ReservationID, len(st.Reserved), u.Tokens, int64(u.Cost))
+				for _, r := range st.Reserved {
+					h := c.counterKey(r.BudgetID, r.PeriodStart)
+					keys = append(keys, h, h+":res")
+					args = append(args, r.Tokens, int64(r.Cost))
+				}
+				settleScript.EvalSha(ctx, pipe, keys, args...)
+			}
+			return nil
+		})
+		return err
+	}
+	err := run()
+	if err != nil && goredis.HasErrorPrefix(err, "NOSCRIPT") {
+		if err = settleScript.Load(ctx, c.rdb).Err(); err == nil {
+			err = run()
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("redis budgets settle: %w", err)
 	}
 	return nil
 }

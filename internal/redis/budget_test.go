@@ -38,10 +38,10 @@ func i64(v int64) *int64 { return &v }
 
 // admitParallel sends n admissions of tokens each, spread over svcs, and
 // returns the settles of the admitted ones and the refusal codes counted.
-func admitParallel(t *testing.T, svcs []*budget.Service, p *gateway.Principal, n int, tokens int64) ([]gateway.Settle, map[string]int) {
+func admitParallel(t *testing.T, svcs []*budget.Service, p *gateway.Principal, n int, tokens int64) ([]*gateway.Admission, map[string]int) {
 	t.Helper()
 	var mu sync.Mutex
-	var settles []gateway.Settle
+	var settles []*gateway.Admission
 	codes := map[string]int{}
 	var wg sync.WaitGroup
 	for i := range n {
@@ -88,7 +88,7 @@ func TestRedisBudgetExactUnderConcurrency(t *testing.T) {
 					t.Fatalf("outcomes = %v, want 10 admitted, 190 quota_exceeded", codes)
 				}
 				for _, s := range settles {
-					s(context.Background(), 7, 0)
+					s.Settle(context.Background(), 7, 0)
 				}
 				start, _ := gateway.PeriodDay.Bounds(now())
 				c, err := st.BudgetCounter(context.Background(), b.ID, start)
@@ -133,7 +133,7 @@ func TestRedisBudgetRebuiltAfterFlush(t *testing.T) {
 				t.Fatalf("outcomes = %v, want 10 admitted", codes)
 			}
 			for _, s := range settles[:6] {
-				s(context.Background(), 10, 0) // 60 settled; 4 reservations stay open
+				s.Settle(context.Background(), 10, 0) // 60 settled; 4 reservations stay open
 			}
 			flush(t, prefix)
 			// Redis lost the 4 open reservations, not the 60 settled tokens.
@@ -159,7 +159,7 @@ func TestRedisMaxParallelAcrossInstances(t *testing.T) {
 	if codes["admitted"] != 2 || codes["rate_limit_exceeded"] != 38 {
 		t.Fatalf("outcomes = %v, want 2 admitted, 38 rate_limit_exceeded", codes)
 	}
-	settles[0](context.Background(), 1, 0)
+	settles[0].Settle(context.Background(), 1, 0)
 	if _, codes = admitParallel(t, svcs, p, 10, 1); codes["admitted"] != 1 {
 		t.Fatalf("after one release: outcomes = %v, want 1 admitted", codes)
 	}

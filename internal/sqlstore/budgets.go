@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -180,10 +181,25 @@ func sortedCharges(charges []gateway.BudgetCharge) []gateway.BudgetCharge {
 	return out
 }
 
+// ensureCounter creates a budget period's counter row unless it exists or
+// the budget is gone (deleted since a request matched it: its counters
+// went with it, and nothing is charged to it any more).
 func (s *Store) ensureCounter(ctx context.Context, tx *sql.Tx, budgetID string, start time.Time) error {
-	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO budget_counters (budget_id, period_start) VALUES (?, ?) ON CONFLICT (budget_id, period_start) DO NOTHING`),
-		budgetID, start.UTC())
+	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO budget_counters (budget_id, period_start)
+		SELECT ?, ? WHERE EXISTS (SELECT 1 FROM budgets WHERE id = ?)
+		ON CONFLICT (budget_id, period_start) DO NOTHING`),
+		budgetID, start.UTC(), budgetID)
 	return err
+}
+
+// budgetExists reports whether budget id is still stored.
+func budgetExists(ctx context.Context, s *Store, tx *sql.Tx, id string) (bool, error) {
+	var one int
+	err := tx.QueryRowContext(ctx, s.q(`SELECT 1 FROM budgets WHERE id = ?`), id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // errBudgetRefused ends a reservation transaction that a budget refused.
@@ -192,26 +208,30 @@ type errBudgetRefused struct{ id string }
 func (e errBudgetRefused) Error() string { return "budget " + e.id + " refused" }
 
 // ReserveBudgets reserves every charge in one transaction: per budget one
-// guarded UPDATE (used + reserved + charge within each cap).
+// guarded UPDATE (used + reserved + charge within each cap) and the
+// reservation's row. A period's counter row is created only when the
+// UPDATE finds none (the first request of a period).
 func (s *Store) ReserveBudgets(ctx context.Context, id string, charges []gateway.BudgetCharge, expires time.Time) (string, error) {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		for _, c := range sortedCharges(charges) {
-			if err := s.ensureCounter(ctx, tx, c.Budget.ID, c.PeriodStart); err != nil {
-				return err
+			ok, err := s.reserveOne(ctx, tx, c)
+			if err == nil && !ok {
+				// No room, or no counter row yet: create it (a no-op
+				// when it exists) and try once more.
+				if err = s.ensureCounter(ctx, tx, c.Budget.ID, c.PeriodStart); err == nil {
+					ok, err = s.reserveOne(ctx, tx, c)
+				}
 			}
-			res, err := tx.ExecContext(ctx, s.q(`UPDATE budget_counters SET reserved_tokens = reserved_tokens + ?, reserved_cost = reserved_cost + ?
-				WHERE budget_id = ? AND period_start = ?
-				AND (CAST(? AS BIGINT) IS NULL OR used_tokens + reserved_tokens + ? <= ?)
-				AND (CAST(? AS BIGINT) IS NULL OR used_cost + reserved_cost + ? <= ?)`),
-				c.Tokens, int64(c.Cost), c.Budget.ID, c.PeriodStart.UTC(),
-				nullInt(c.Budget.MaxTokens), c.Tokens, nullInt(c.Budget.MaxTokens),
-				nullMicros(c.Budget.MaxCost), int64(c.Cost), nullMicros(c.Budget.MaxCost))
-			if err != nil {
-				return err
+			if err == nil && !ok {
+				var exists bool
+				if exists, err = budgetExists(ctx, s, tx, c.Budget.ID); err == nil && !exists {
+					continue // deleted since the request matched it: no longer applies
+				}
 			}
-			if n, err := res.RowsAffected(); err != nil {
+			switch {
+			case err != nil:
 				return err
-			} else if n == 0 {
+			case !ok:
 				return errBudgetRefused{c.Budget.ID}
 			}
 			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO budget_reservations (id, budget_id, period_start, tokens, cost, expires_at) VALUES (?, ?, ?, ?, ?, ?)`),
@@ -228,42 +248,137 @@ func (s *Store) ReserveBudgets(ctx context.Context, id string, charges []gateway
 	return "", s.mapErr("reserve budgets", err)
 }
 
-// SettleBudgets adds each charge's real use to its budget and releases
-// what reservation id still holds there.
-func (s *Store) SettleBudgets(ctx context.Context, id string, charges []gateway.BudgetCharge) ([]gateway.BudgetCounter, error) {
+// reserveOne is the guarded UPDATE of one charge; false when it changed
+// no row (no room, or no counter row).
+func (s *Store) reserveOne(ctx context.Context, tx *sql.Tx, c gateway.BudgetCharge) (bool, error) {
+	res, err := tx.ExecContext(ctx, s.q(`UPDATE budget_counters SET reserved_tokens = reserved_tokens + ?, reserved_cost = reserved_cost + ?
+		WHERE budget_id = ? AND period_start = ?
+		AND (CAST(? AS BIGINT) IS NULL OR used_tokens + reserved_tokens + ? <= ?)
+		AND (CAST(? AS BIGINT) IS NULL OR used_cost + reserved_cost + ? <= ?)`),
+		c.Tokens, int64(c.Cost), c.Budget.ID, c.PeriodStart.UTC(),
+		nullInt(c.Budget.MaxTokens), c.Tokens, nullInt(c.Budget.MaxTokens),
+		nullMicros(c.Budget.MaxCost), int64(c.Cost), nullMicros(c.Budget.MaxCost))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
+// SettleBudgets applies uses in one transaction (settleTx).
+func (s *Store) SettleBudgets(ctx context.Context, uses []gateway.SettledUse) ([]gateway.BudgetCounter, error) {
 	var out []gateway.BudgetCounter
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		out = out[:0]
-		for _, c := range sortedCharges(charges) {
-			var rt, rc int64
-			err := tx.QueryRowContext(ctx, s.q(`SELECT tokens, cost FROM budget_reservations WHERE id = ? AND budget_id = ?`), id, c.Budget.ID).Scan(&rt, &rc)
-			switch {
-			case errors.Is(err, sql.ErrNoRows):
-				rt, rc = 0, 0 // expired (released already) or never reserved
-			case err != nil:
-				return err
-			default:
-				if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM budget_reservations WHERE id = ? AND budget_id = ?`), id, c.Budget.ID); err != nil {
-					return err
-				}
-			}
-			if err := s.ensureCounter(ctx, tx, c.Budget.ID, c.PeriodStart); err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, s.q(`UPDATE budget_counters SET used_tokens = used_tokens + ?, used_cost = used_cost + ?,
-				reserved_tokens = reserved_tokens - ?, reserved_cost = reserved_cost - ? WHERE budget_id = ? AND period_start = ?`),
-				c.Tokens, int64(c.Cost), rt, rc, c.Budget.ID, c.PeriodStart.UTC()); err != nil {
-				return err
-			}
-			bc, err := s.counter(ctx, tx, c.Budget.ID, c.PeriodStart)
-			if err != nil {
-				return err
-			}
-			out = append(out, bc)
-		}
-		return nil
+		var err error
+		out, err = s.settleTx(ctx, tx, uses)
+		return err
 	})
 	return out, s.mapErr("settle budgets", err)
+}
+
+// periodKey is one budget's period.
+type periodKey struct {
+	budget string
+	start  int64 // Unix seconds
+}
+
+// periodDelta is what a batch of settlements changes on one period.
+type periodDelta struct {
+	start                            time.Time
+	usedT, usedC, releaseT, releaseC int64
+}
+
+// settleTx settles uses in tx: the database reservations of the unshared
+// ones are deleted (what a row still holds is released; an expired one
+// was released already), the real uses are summed per budget period, and
+// each touched counter gets one UPDATE, in budget order (the lock order
+// ReserveBudgets uses too). It returns the touched counters; a budget
+// deleted meanwhile is skipped, so a settlement never fails the usage
+// write it rides with.
+func (s *Store) settleTx(ctx context.Context, tx *sql.Tx, uses []gateway.SettledUse) ([]gateway.BudgetCounter, error) {
+	deltas := map[periodKey]*periodDelta{}
+	delta := func(budget string, start time.Time) *periodDelta {
+		k := periodKey{budget, start.Unix()}
+		d := deltas[k]
+		if d == nil {
+			d = &periodDelta{start: start.UTC()}
+			deltas[k] = d
+		}
+		return d
+	}
+	for _, u := range uses {
+		st := u.Settlement
+		if st == nil {
+			continue
+		}
+		for _, c := range st.Reserved {
+			d := delta(c.BudgetID, c.PeriodStart)
+			d.usedT += u.Tokens
+			d.usedC += int64(u.Cost)
+		}
+		if st.Shared {
+			continue
+		}
+		if err := s.releaseReservation(ctx, tx, st.ReservationID, delta); err != nil {
+			return nil, err
+		}
+	}
+	keys := make([]periodKey, 0, len(deltas))
+	for k := range deltas {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b periodKey) int {
+		if c := strings.Compare(a.budget, b.budget); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.start, b.start)
+	})
+	out := make([]gateway.BudgetCounter, 0, len(keys))
+	for _, k := range keys {
+		d := deltas[k]
+		if err := s.ensureCounter(ctx, tx, k.budget, d.start); err != nil {
+			return nil, err
+		}
+		bc := gateway.BudgetCounter{BudgetID: k.budget, PeriodStart: d.start}
+		var uc, rc int64
+		err := tx.QueryRowContext(ctx, s.q(`UPDATE budget_counters SET used_tokens = used_tokens + ?, used_cost = used_cost + ?,
+			reserved_tokens = reserved_tokens - ?, reserved_cost = reserved_cost - ? WHERE budget_id = ? AND period_start = ?
+			RETURNING used_tokens, used_cost, reserved_tokens, reserved_cost`),
+			d.usedT, d.usedC, d.releaseT, d.releaseC, k.budget, d.start).Scan(&bc.UsedTokens, &uc, &bc.ReservedTokens, &rc)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			continue // the budget was deleted: nothing to charge
+		case err != nil:
+			return nil, err
+		}
+		bc.UsedCost, bc.ReservedCost = gateway.Micros(uc), gateway.Micros(rc)
+		out = append(out, bc)
+	}
+	return out, nil
+}
+
+// releaseReservation deletes reservation id's rows and adds what they held
+// to the release of their periods.
+func (s *Store) releaseReservation(ctx context.Context, tx *sql.Tx, id string, delta func(string, time.Time) *periodDelta) error {
+	rows, err := tx.QueryContext(ctx, s.q(`DELETE FROM budget_reservations WHERE id = ? RETURNING budget_id, period_start, tokens, cost`), id)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			budget   string
+			start    time.Time
+			tok, cst int64
+		)
+		if err := rows.Scan(&budget, &start, &tok, &cst); err != nil {
+			return err
+		}
+		d := delta(budget, start)
+		d.releaseT += tok
+		d.releaseC += cst
+	}
+	return rows.Err()
 }
 
 // ExpireBudgetReservations releases the reservations that expired before t.

@@ -27,12 +27,23 @@ var _ gateway.UsageStore = (*Store)(nil)
 // InsertUsage writes records in one transaction with multi-row INSERTs. A
 // record whose ID is already stored is skipped, so a replayed batch never
 // counts twice; records without an ID are always inserted. The rows
-// actually inserted are added to usage_daily in the same transaction.
+// actually inserted are added to usage_daily, and their budget
+// settlements applied, in the same transaction.
 func (s *Store) InsertUsage(ctx context.Context, records []gateway.UsageRecord) error {
+	_, err := s.InsertUsageSettling(ctx, records)
+	return err
+}
+
+var _ gateway.SettlingUsageStore = (*Store)(nil)
+
+// InsertUsageSettling is InsertUsage returning what it settled.
+func (s *Store) InsertUsageSettling(ctx context.Context, records []gateway.UsageRecord) (gateway.BudgetSettled, error) {
+	var settled gateway.BudgetSettled
 	if len(records) == 0 {
-		return nil
+		return settled, nil
 	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		settled = gateway.BudgetSettled{}
 		inserted := map[string]bool{}
 		for start := 0; start < len(records); start += usageRowsPerStatement {
 			batch := records[start:min(start+usageRowsPerStatement, len(records))]
@@ -53,9 +64,25 @@ func (s *Store) InsertUsage(ctx context.Context, records []gateway.UsageRecord) 
 				return err
 			}
 		}
-		return s.addDaily(ctx, tx, records, inserted)
+		settledIDs := map[string]bool{} // a record ID repeated within records settles once
+		for _, r := range records {
+			if r.Settlement != nil && inserted[r.ID] && (r.ID == "" || !settledIDs[r.ID]) {
+				settledIDs[r.ID] = true
+				settled.Uses = append(settled.Uses, gateway.SettledUse{Settlement: r.Settlement,
+					Tokens: r.PromptTokens + r.CompletionTokens, Cost: r.Cost})
+			}
+		}
+		if err := s.addDaily(ctx, tx, records, inserted); err != nil {
+			return err
+		}
+		if len(settled.Uses) == 0 {
+			return nil
+		}
+		var err error
+		settled.Counters, err = s.settleTx(ctx, tx, settled.Uses)
+		return err
 	})
-	return s.mapErr("insert usage", err)
+	return settled, s.mapErr("insert usage", err)
 }
 
 func usageInsert(batch []gateway.UsageRecord) (string, []any) {

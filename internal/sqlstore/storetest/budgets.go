@@ -94,6 +94,12 @@ func testBudgets(t *testing.T, open Opener) {
 		ch := func(tok int64, c gateway.Micros) []gateway.BudgetCharge {
 			return []gateway.BudgetCharge{{Budget: *a, PeriodStart: day, Tokens: tok, Cost: c}, {Budget: *b, PeriodStart: day, Tokens: tok, Cost: c}}
 		}
+		// use settles reservation id (which reserved on both budgets) with
+		// tokens and cost.
+		use := func(id string, tok int64, c gateway.Micros) []gateway.SettledUse {
+			return []gateway.SettledUse{{Tokens: tok, Cost: c, Settlement: &gateway.BudgetSettlement{ReservationID: id,
+				Reserved: []gateway.ReservedCharge{{BudgetID: a.ID, PeriodStart: day}, {BudgetID: b.ID, PeriodStart: day}}}}}
+		}
 		counter := func(id string) gateway.BudgetCounter {
 			t.Helper()
 			c, err := st.BudgetCounter(ctx, id, day)
@@ -120,7 +126,7 @@ func testBudgets(t *testing.T, open Opener) {
 			t.Fatalf("reserve r4 (exact fit) refused by %q", refused)
 		}
 		// Settling r1 with less than reserved frees the difference.
-		out, err := st.SettleBudgets(ctx, "r1", ch(20, 100))
+		out, err := st.SettleBudgets(ctx, use("r1", 20, 100))
 		if err != nil || len(out) != 2 {
 			t.Fatalf("settle r1 = %+v, %v", out, err)
 		}
@@ -135,7 +141,7 @@ func testBudgets(t *testing.T, open Opener) {
 			t.Fatalf("a after expiry = %+v", c)
 		}
 		// A late settlement of r4 still charges its real use, once.
-		if _, err := st.SettleBudgets(ctx, "r4", ch(7, 3)); err != nil {
+		if _, err := st.SettleBudgets(ctx, use("r4", 7, 3)); err != nil {
 			t.Fatal(err)
 		}
 		if c := counter(a.ID); c.ReservedTokens != 0 || c.UsedTokens != 27 || c.UsedCost != 103 {
@@ -148,6 +154,93 @@ func testBudgets(t *testing.T, open Opener) {
 		next := []gateway.BudgetCharge{{Budget: *a, PeriodStart: day.AddDate(0, 0, 1), Tokens: 100}}
 		if refused, _ := st.ReserveBudgets(ctx, "r5", next, exp); refused != "" {
 			t.Fatalf("next day refused by %q", refused)
+		}
+	})
+	t.Run("SettledWithUsage", func(t *testing.T) {
+		t.Parallel()
+		st := open(t)
+		a := &gateway.Budget{SubjectType: gateway.BudgetKey, Subject: "k", Period: gateway.PeriodDay, MaxTokens: i64(100)}
+		if err := st.CreateBudget(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		reserve := func(id string, tok int64) *gateway.BudgetSettlement {
+			t.Helper()
+			if refused, err := st.ReserveBudgets(ctx, id, []gateway.BudgetCharge{{Budget: *a, PeriodStart: day, Tokens: tok}}, exp); err != nil || refused != "" {
+				t.Fatalf("reserve %s = %q, %v", id, refused, err)
+			}
+			return &gateway.BudgetSettlement{ReservationID: id, Reserved: []gateway.ReservedCharge{{BudgetID: a.ID, PeriodStart: day, Tokens: tok}}}
+		}
+		rec := func(id string, pt, ct int64, st *gateway.BudgetSettlement) gateway.UsageRecord {
+			return gateway.UsageRecord{ID: id, CreatedAt: day.Add(time.Hour), UserID: "u", KeyID: "k", Model: "m",
+				PromptTokens: pt, CompletionTokens: ct, Cost: gateway.Micros(pt), Status: gateway.UsageOK, HTTPStatus: 200, Settlement: st}
+		}
+		want := func(step string, used, reserved int64) {
+			t.Helper()
+			c, err := st.BudgetCounter(ctx, a.ID, day)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.UsedTokens != used || c.ReservedTokens != reserved {
+				t.Fatalf("%s: used %d reserved %d, want %d and %d", step, c.UsedTokens, c.ReservedTokens, used, reserved)
+			}
+		}
+		r1 := rec("u1", 10, 5, reserve("r1", 60))
+		got, err := st.InsertUsageSettling(ctx, []gateway.UsageRecord{r1, rec("u2", 1, 1, nil)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantCounter := gateway.BudgetCounter{BudgetID: a.ID, PeriodStart: day, UsedTokens: 15, UsedCost: 10}
+		if len(got.Uses) != 1 || got.Uses[0].Tokens != 15 || got.Uses[0].Cost != 10 || got.Uses[0].Settlement.ReservationID != "r1" ||
+			len(got.Counters) != 1 || got.Counters[0] != wantCounter {
+			t.Fatalf("settled = %+v, want r1's 15 tokens and counter %+v", got, wantCounter)
+		}
+		want("after the first write", 15, 0)
+		// A replay of the same record (a crash before the spool was
+		// trimmed) inserts nothing and settles nothing.
+		if got, err := st.InsertUsageSettling(ctx, []gateway.UsageRecord{r1}); err != nil || len(got.Uses) != 0 || len(got.Counters) != 0 {
+			t.Fatalf("replay settled %+v, %v; want nothing", got, err)
+		}
+		want("after the replay", 15, 0)
+		// One record twice in a batch settles once; two reservations in a
+		// batch sum into one counter update.
+		r3, r4 := rec("u3", 20, 0, reserve("r3", 30)), rec("u4", 2, 0, reserve("r4", 5))
+		want("with r3 and r4 reserved", 15, 35)
+		if got, err := st.InsertUsageSettling(ctx, []gateway.UsageRecord{r3, r3, r4}); err != nil || len(got.Uses) != 2 ||
+			len(got.Counters) != 1 || got.Counters[0].UsedTokens != 37 {
+			t.Fatalf("batch settled %+v, %v; want r3 and r4 once each, used 37", got, err)
+		}
+		want("after the batch", 37, 0)
+		// A shared (Redis) settlement has no reservation row: only its use
+		// is added.
+		shared := &gateway.BudgetSettlement{ReservationID: "redis-1", Shared: true, Reserved: []gateway.ReservedCharge{{BudgetID: a.ID, PeriodStart: day, Tokens: 50}}}
+		reserve("r5", 10)
+		if _, err := st.InsertUsageSettling(ctx, []gateway.UsageRecord{rec("u5", 3, 0, shared)}); err != nil {
+			t.Fatal(err)
+		}
+		want("after a shared settlement", 40, 10)
+		// A budget deleted after a request matched it neither refuses the
+		// reservation nor fails the usage write that settles it.
+		g := &gateway.Budget{SubjectType: gateway.BudgetUser, Subject: "u", Period: gateway.PeriodDay, MaxTokens: i64(1)}
+		if err := st.CreateBudget(ctx, g); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.DeleteBudget(ctx, g.ID); err != nil {
+			t.Fatal(err)
+		}
+		both := []gateway.BudgetCharge{{Budget: *a, PeriodStart: day, Tokens: 5}, {Budget: *g, PeriodStart: day, Tokens: 5}}
+		if refused, err := st.ReserveBudgets(ctx, "r6", both, exp); err != nil || refused != "" {
+			t.Fatalf("reserve on a deleted budget = %q, %v; want admitted", refused, err)
+		}
+		gone := &gateway.BudgetSettlement{ReservationID: "r6", Reserved: []gateway.ReservedCharge{{BudgetID: a.ID, PeriodStart: day, Tokens: 5}, {BudgetID: g.ID, PeriodStart: day, Tokens: 5}}}
+		got, err = st.InsertUsageSettling(ctx, []gateway.UsageRecord{rec("u6", 1, 0, gone)})
+		if err != nil || len(got.Uses) != 1 || len(got.Counters) != 1 || got.Counters[0].BudgetID != a.ID {
+			t.Fatalf("settling with a deleted budget = %+v, %v; want a's counter only", got, err)
+		}
+		want("after settling beside a deleted budget", 41, 10)
+		// Usage rows and settlement commit together: every record is stored once.
+		sum, err := st.UsageSummary(ctx, gateway.UsageQuery{From: day, To: day.AddDate(0, 0, 1), GroupBy: gateway.UsageByModel})
+		if err != nil || len(sum) != 1 || sum[0].Requests != 6 {
+			t.Fatalf("usage = %+v, %v; want 6 requests", sum, err)
 		}
 	})
 	t.Run("AlertOncePerPeriod", func(t *testing.T) {

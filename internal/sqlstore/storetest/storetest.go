@@ -28,7 +28,7 @@ type Stores interface {
 	gateway.APIKeyStore
 	gateway.ConversationStore
 	gateway.RateLimitStore
-	gateway.UsageStore
+	gateway.SettlingUsageStore
 	gateway.UsagePruner
 	gateway.SessionStore
 	gateway.UserIdentityStore
