@@ -279,7 +279,7 @@ func (s *Service) Settled(ctx context.Context, settled gateway.BudgetSettled) {
 			}
 		}
 	}
-	s.checkAlerts(ctx, settled.Counters)
+	s.checkAlerts(ctx, settled)
 }
 
 // exceeded is the 429 quota_exceeded answer naming budget b.
@@ -296,10 +296,13 @@ func exceeded(b gateway.Budget, now time.Time) *gateway.Error {
 }
 
 // checkAlerts logs and counts each budget whose alert_percent the settled
-// use crossed, once per budget and period (the store's flag decides).
-func (s *Service) checkAlerts(ctx context.Context, counters []gateway.BudgetCounter) {
+// use crossed, once per budget and period (the store's flag decides). The
+// audit record names the request whose use was settled last on that
+// budget (outside a request, e.g. in the usage writer, only its id is
+// known).
+func (s *Service) checkAlerts(ctx context.Context, settled gateway.BudgetSettled) {
 	byID := s.index.Load().byID
-	for _, c := range counters {
+	for _, c := range settled.Counters {
 		b, ok := byID[c.BudgetID]
 		if !ok || b.AlertPercent <= 0 {
 			continue
@@ -314,7 +317,11 @@ func (s *Service) checkAlerts(ctx context.Context, counters []gateway.BudgetCoun
 			continue
 		}
 		var first bool
-		err := s.audit.Change(ctx, func(ctx context.Context) ([]gateway.AuditEvent, error) {
+		actx := ctx
+		if gateway.RequestMetaFrom(ctx) == (gateway.RequestMeta{}) {
+			actx = gateway.WithRequestMeta(ctx, gateway.RequestMeta{RequestID: lastRequest(settled.Uses, b.ID)})
+		}
+		err := s.audit.Change(actx, func(ctx context.Context) ([]gateway.AuditEvent, error) {
 			var err error
 			if first, err = s.store.MarkBudgetAlerted(ctx, b.ID, c.PeriodStart); err != nil || !first {
 				return nil, err
@@ -337,6 +344,21 @@ func (s *Service) checkAlerts(ctx context.Context, counters []gateway.BudgetCoun
 				"period", b.Period, "alert_percent", b.AlertPercent, "used_tokens", c.UsedTokens, "used_cost", c.UsedCost.String())
 		}
 	}
+}
+
+// lastRequest is the request id of the last use in uses that reserved on
+// budget id.
+func lastRequest(uses []gateway.SettledUse, id string) string {
+	for i := len(uses) - 1; i >= 0; i-- {
+		if st := uses[i].Settlement; st != nil {
+			for _, r := range st.Reserved {
+				if r.BudgetID == id {
+					return uses[i].RequestID
+				}
+			}
+		}
+	}
+	return ""
 }
 
 // acquire takes one in-flight slot of p's key and user when they have a

@@ -168,6 +168,9 @@ type SettledUse struct {
 	Settlement *BudgetSettlement
 	Tokens     int64
 	Cost       Micros
+	// RequestID is the request's (its usage record's), for the audit
+	// record of an alert the use triggers.
+	RequestID string
 }
 
 // BudgetSettled is what one write settled: the uses applied (each once)

@@ -69,7 +69,7 @@ func (s *Store) InsertUsageSettling(ctx context.Context, records []gateway.Usage
 			if r.Settlement != nil && inserted[r.ID] && (r.ID == "" || !settledIDs[r.ID]) {
 				settledIDs[r.ID] = true
 				settled.Uses = append(settled.Uses, gateway.SettledUse{Settlement: r.Settlement,
-					Tokens: r.PromptTokens + r.CompletionTokens, Cost: r.Cost})
+					Tokens: r.PromptTokens + r.CompletionTokens, Cost: r.Cost, RequestID: r.RequestID})
 			}
 		}
 		if err := s.addDaily(ctx, tx, records, inserted); err != nil {
