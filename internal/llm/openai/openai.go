@@ -14,7 +14,6 @@
 package openai
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -151,18 +150,23 @@ func (p *Provider) Send(ctx context.Context, req *llm.Request) (*llm.Response, e
 	if req.Method != "" {
 		method = req.Method
 	}
-	var reqBody io.Reader = http.NoBody
-	if req.Body != nil {
-		reqBody = bytes.NewReader(req.Body)
-	}
-	hr, err := http.NewRequestWithContext(ctx, method, p.base+endpoint(req), reqBody)
+	hr, err := http.NewRequestWithContext(ctx, method, p.base+endpoint(req), http.NoBody)
 	if err != nil {
 		cancel(nil)
 		return nil, &llm.TransportError{Kind: llm.ErrConnect, Provider: p.name, Err: err}
 	}
 	h := hr.Header
-	if req.Body != nil {
+	if req.Body.Parts != nil {
 		h.Set("Content-Type", "application/json")
+		if n := req.Body.Len(); n > 0 {
+			// The parts are sent as they are, not copied; the transport
+			// closes each body it opened (Open holds req.Body.Keep until
+			// then), and GetBody lets it resend a request that never
+			// reached a reused connection.
+			hr.ContentLength = int64(n)
+			hr.Body = req.Body.Open()
+			hr.GetBody = func() (io.ReadCloser, error) { return req.Body.Open(), nil }
+		}
 	}
 	if req.Stream {
 		h.Set("Accept", "text/event-stream")
