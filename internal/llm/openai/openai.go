@@ -48,6 +48,13 @@ type Options struct {
 	Header http.Header
 }
 
+// Header values every request shares (the transport only reads them).
+var (
+	jsonType  = []string{"application/json"}
+	sseType   = []string{"text/event-stream"}
+	userAgent = []string{"tollgate"}
+)
+
 // DefaultEndpoints are what an OpenAI-compatible server serves: chat
 // completions, completions, embeddings and the Responses API.
 var DefaultEndpoints = []string{llm.EndpointChat, llm.EndpointCompletions, llm.EndpointEmbeddings, llm.EndpointResponses}
@@ -55,13 +62,17 @@ var DefaultEndpoints = []string{llm.EndpointChat, llm.EndpointCompletions, llm.E
 // Provider talks to one OpenAI-compatible server.
 type Provider struct {
 	name    string
-	base    string // base URL with a trailing slash; endpoints are appended
-	authKey string // header name of auth
-	auth    string // "Bearer ..." (or the bare key under KeyHeader) or ""
+	base    string   // base URL with a trailing slash; endpoints are appended
+	authKey string   // canonical header name of auth
+	auth    []string // "Bearer ..." (or the bare key under KeyHeader); nil: none
 	header  http.Header
 	serves  []string
 	timeout time.Duration
-	client  *http.Client
+	// rt sends each request as it is: no http.Client, whose redirect
+	// handling (a POST and its Authorization replayed to wherever an
+	// upstream points) and per-request header copies the provider does
+	// not want. A redirect reaches the proxy as the answer it is.
+	rt http.RoundTripper
 }
 
 var _ llm.Provider = (*Provider)(nil)
@@ -80,17 +91,17 @@ func New(opt Options) *Provider {
 		name:    opt.Name,
 		base:    strings.TrimSuffix(opt.BaseURL, "/") + "/",
 		timeout: timeout,
-		// No Client.Timeout: it would cut long streams. See package doc.
-		client: &http.Client{Transport: rt, CheckRedirect: noRedirects},
+		// No overall timeout: it would cut long streams. See package doc.
+		rt: rt,
 	}
 	p.authKey, p.header, p.serves = "Authorization", opt.Header, opt.Endpoints
 	if p.serves == nil {
 		p.serves = DefaultEndpoints
 	}
 	if opt.APIKey != "" {
-		p.auth = "Bearer " + opt.APIKey.Reveal()
+		p.auth = []string{"Bearer " + opt.APIKey.Reveal()}
 		if opt.KeyHeader != "" {
-			p.authKey, p.auth = opt.KeyHeader, opt.APIKey.Reveal()
+			p.authKey, p.auth = http.CanonicalHeaderKey(opt.KeyHeader), []string{opt.APIKey.Reveal()}
 		}
 	}
 	return p
@@ -129,15 +140,15 @@ func endpoint(req *llm.Request) string {
 // Endpoints lists the endpoints the upstream serves.
 func (p *Provider) Endpoints() []string { return p.serves }
 
-// noRedirects keeps a POST (and its Authorization) from being replayed to
-// wherever an upstream redirects.
-func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-
 // Name returns the provider's configured name.
 func (p *Provider) Name() string { return p.name }
 
 // CloseIdleConnections releases pooled upstream connections.
-func (p *Provider) CloseIdleConnections() { p.client.CloseIdleConnections() }
+func (p *Provider) CloseIdleConnections() {
+	if c, ok := p.rt.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
 
 // Send posts req.Body to {base_url}/{endpoint} (or GETs or DELETEs a
 // stored response, {base_url}/responses/{id}). Errors are
@@ -157,7 +168,7 @@ func (p *Provider) Send(ctx context.Context, req *llm.Request) (*llm.Response, e
 	}
 	h := hr.Header
 	if req.Body.Parts != nil {
-		h.Set("Content-Type", "application/json")
+		h["Content-Type"] = jsonType
 		if n := req.Body.Len(); n > 0 {
 			// The parts are sent as they are, not copied; the transport
 			// closes each body it opened (Open holds req.Body.Keep until
@@ -169,23 +180,23 @@ func (p *Provider) Send(ctx context.Context, req *llm.Request) (*llm.Response, e
 		}
 	}
 	if req.Stream {
-		h.Set("Accept", "text/event-stream")
+		h["Accept"] = sseType
 	} else {
-		h.Set("Accept", "application/json")
+		h["Accept"] = jsonType
 	}
-	h.Set("User-Agent", "tollgate")
+	h["User-Agent"] = userAgent
 	for name, vals := range req.Header {
 		if llm.AllowedHeader(name) {
-			h[http.CanonicalHeaderKey(name)] = append([]string(nil), vals...)
+			h[http.CanonicalHeaderKey(name)] = vals
 		}
 	}
 	for name, vals := range p.header {
 		h[name] = vals
 	}
-	if p.auth != "" {
-		h.Set(p.authKey, p.auth)
+	if p.auth != nil {
+		h[p.authKey] = p.auth
 	}
-	resp, err := p.client.Do(hr)
+	resp, err := p.rt.RoundTrip(hr)
 	if err != nil {
 		cancel(nil)
 		if parentErr := context.Cause(parent); parentErr != nil {
