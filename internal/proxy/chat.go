@@ -279,11 +279,16 @@ func (x *exchange) finish(t *target, attemptStart time.Time, httpStatus int) {
 
 func (x *exchange) record(t *target, httpStatus int) {
 	cost := t.price.Cost(x.usage.PromptTokens, x.usage.CompletionTokens)
-	if x.settle != nil {
-		x.settle(context.WithoutCancel(x.ctx), x.usage.PromptTokens+x.usage.CompletionTokens, cost)
-		x.settle = nil
+	tokens := x.usage.PromptTokens + x.usage.CompletionTokens
+	if x.settle != nil || (x.p.tokens != nil && tokens > 0) {
+		// Settling and charging outlive a client that left.
+		ctx := context.WithoutCancel(x.ctx)
+		if x.settle != nil {
+			x.settle(ctx, tokens, cost)
+			x.settle = nil
+		}
+		x.p.chargeTokens(ctx, x.meta.Principal, x.meta.Route, tokens)
 	}
-	x.p.chargeTokens(context.WithoutCancel(x.ctx), x.meta.Principal, x.meta.Route, x.usage.PromptTokens+x.usage.CompletionTokens)
 	if x.p.usage == nil {
 		return
 	}
