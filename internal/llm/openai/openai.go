@@ -9,8 +9,8 @@
 // Timeouts: the provider's timeout bounds the wait for response headers
 // (http.Transport.ResponseHeaderTimeout) and every wait for more body bytes
 // afterwards (an idle timeout), never the whole exchange, so a long stream
-// that keeps producing runs as long as it needs. There is no
-// http.Client.Timeout; the request context (the client's) cancels.
+// that keeps producing runs as long as it needs. There is no overall
+// timeout; the request context (the client's) cancels.
 package openai
 
 import (
