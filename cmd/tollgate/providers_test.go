@@ -85,7 +85,7 @@ func TestProxyModels(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i, want := range []string{"Bearer sk-from-env", ""} {
-			resp, err := models[i].Provider.Send(context.Background(), &llm.Request{Body: []byte(`{"model":"m","messages":[]}`)})
+			resp, err := models[i].Provider.Send(context.Background(), &llm.Request{Body: llm.BytesBody([]byte(`{"model":"m","messages":[]}`))})
 			if err != nil {
 				t.Fatal(err)
 			}

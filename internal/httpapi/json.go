@@ -40,13 +40,19 @@ func ReadBody(r *http.Request) ([]byte, error) {
 		buf.Grow(int(r.ContentLength) + bytes.MinRead)
 	}
 	if _, err := buf.ReadFrom(r.Body); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, errTooLarge(mbe.Limit)
-		}
-		return nil, gateway.Invalid("invalid_json", "", "could not read the request body")
+		return nil, readError(err)
 	}
 	return buf.Bytes(), nil
+}
+
+// readError is the answer to a request body that could not be read: 413
+// body_too_large past the limit, else 400 invalid_json.
+func readError(err error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return errTooLarge(mbe.Limit)
+	}
+	return gateway.Invalid("invalid_json", "", "could not read the request body")
 }
 
 func errTooLarge(limit int64) error {

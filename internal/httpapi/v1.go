@@ -166,15 +166,8 @@ func (s *Server) v1Routes() {
 	info := InfoResponse{Version: s.opt.Version, Models: models}
 	forward := func(endpoint string) HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) error {
-			if err := RequireJSON(r); err != nil {
-				return err
-			}
-			body, err := ReadBody(r)
-			if err != nil {
-				return err
-			}
 			sink := &responseSink{w: w, rc: http.NewResponseController(w), buf: make([]byte, 0, 2048)}
-			return px.Forward(r.Context(), endpoint, sink, body, proxyMeta(w, r))
+			return forward(px, endpoint, sink, w, r)
 		}
 	}
 	contributor := Requires(gateway.RoleContributor)

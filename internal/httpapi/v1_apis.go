@@ -92,14 +92,7 @@ func (s *Server) apiRoutes(px ChatProxy) {
 	}
 	post := func(endpoint string, sink func(w http.ResponseWriter) proxy.Sink) HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) error {
-			if err := RequireJSON(r); err != nil {
-				return err
-			}
-			body, err := ReadBody(r)
-			if err != nil {
-				return err
-			}
-			return px.Forward(r.Context(), endpoint, sink(w), body, proxyMeta(w, r))
+			return forward(px, endpoint, sink(w), w, r)
 		}
 	}
 	contributor := Requires(gateway.RoleContributor)

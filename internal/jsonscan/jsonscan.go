@@ -10,6 +10,7 @@
 package jsonscan
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -390,10 +391,20 @@ func (s *scanner) lit(word string) error {
 // (invalid UTF-8 included) are accepted, as encoding/json.Valid does.
 func (s *scanner) str() (escaped bool, err error) {
 	buf, pos := s.buf, s.pos+1 // after the opening quote
+	quote := -1                // the first '"' at or after pos, once searched for
 	for {
-		// The common case: runs of plain bytes, eight at a time.
-		for pos+8 <= len(buf) && !special8(binary.LittleEndian.Uint64(buf[pos:])) {
+		// Runs of plain bytes: up to 32 eight at a time (most strings
+		// are short), then the rest of a long run with vectorised
+		// searches (longRun).
+		n := 0
+		for n < 4 && pos+8 <= len(buf) && !special8(binary.LittleEndian.Uint64(buf[pos:])) {
 			pos += 8
+			n++
+		}
+		if n == 4 {
+			if pos, quote = longRun(buf, pos, quote); quote < 0 {
+				return false, errSyntax
+			}
 		}
 		for pos < len(buf) && plain[buf[pos]] {
 			pos++
@@ -425,6 +436,49 @@ func (s *scanner) str() (escaped bool, err error) {
 			return false, errSyntax
 		}
 	}
+}
+
+// longRun returns the end of the run of plain bytes at pos (the first
+// '"', '\\' or control character) in a string, and the first '"' at or
+// after pos (-1: none, the string never ends). quote is that of the last
+// call, kept so that a string of many escapes is searched once for its
+// end, not once per escape.
+func longRun(buf []byte, pos, quote int) (end, nextQuote int) {
+	if quote < pos {
+		if quote = bytes.IndexByte(buf[pos:], '"'); quote < 0 {
+			return pos, -1
+		}
+		quote += pos
+	}
+	end = quote
+	if i := bytes.IndexByte(buf[pos:end], '\\'); i >= 0 {
+		end = pos + i
+	}
+	if i := controlIndex(buf[pos:end]); i >= 0 {
+		end = pos + i
+	}
+	return end, quote
+}
+
+// controlIndex is the index of the first byte below 0x20 in b, or -1:
+// 32 bytes at a time, a word is tested as special8 does.
+func controlIndex(b []byte) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	ctl := func(x uint64) uint64 { return (x - ones*0x20) & ^x & highs }
+	i := 0
+	for ; i+32 <= len(b); i += 32 {
+		w := b[i : i+32]
+		if ctl(binary.LittleEndian.Uint64(w))|ctl(binary.LittleEndian.Uint64(w[8:]))|
+			ctl(binary.LittleEndian.Uint64(w[16:]))|ctl(binary.LittleEndian.Uint64(w[24:])) != 0 {
+			break
+		}
+	}
+	for ; i < len(b); i++ {
+		if b[i] < 0x20 {
+			return i
+		}
+	}
+	return -1
 }
 
 // special8 reports whether any of the eight bytes in x is '"', '\\' or a

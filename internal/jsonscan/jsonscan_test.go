@@ -268,6 +268,19 @@ func BenchmarkCheckV1(b *testing.B) {
 	}
 }
 
+// BenchmarkCheckLongString is a body of one long message, as bench/'s
+// 1 MiB scenario sends: the string scan is the whole cost.
+func BenchmarkCheckLongString(b *testing.B) {
+	body := []byte(`{"model":"m","messages":[{"role":"user","content":"` + strings.Repeat("a", 1<<20) + `"}]}`)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := Check(body, Options{MaxDepth: MaxDepthV1}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkCheckAPIUnique(b *testing.B) {
 	body := []byte(`{"email":"admin@example.com","password":"correct horse battery staple","display_name":"Admin"}`)
 	b.SetBytes(int64(len(body)))

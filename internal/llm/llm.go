@@ -3,7 +3,7 @@
 // writing.
 //
 // A Provider sends an already-prepared request body (the proxy has rewritten
-// `model` and injected `stream_options`) and returns the upstream's status,
+// `model` and injected `stream_options`; see Body) and returns the upstream's status,
 // headers and body unread. Keeping the body as bytes in and a reader out
 // lets the proxy pass unknown fields through byte for byte and treat every
 // provider alike: the echo provider produces the same bytes an OpenAI server
@@ -74,8 +74,8 @@ type Request struct {
 	// object; ID is then that object's id and Body is empty.
 	Method string
 	ID     string
-	// Body is the JSON request body, sent unchanged.
-	Body []byte
+	// Body is the JSON request body, sent unchanged (no Parts: none).
+	Body Body
 	// Stream tells the provider to expect an SSE answer.
 	Stream bool
 	// Header holds client headers the proxy chose to forward; providers

@@ -34,6 +34,11 @@ type Meta struct {
 	// Header holds client headers that may go upstream (trace context);
 	// providers copy only the names llm.AllowedHeader accepts.
 	Header http.Header
+	// Keep holds the memory of the body passed with this Meta when its
+	// owner reuses it (a pooled buffer): the upstream bodies are slices of
+	// it, so providers hold it while they send them (llm.Body.Keep). Nil:
+	// the body's memory is never reused.
+	Keep llm.Retainer
 }
 
 // ChatCompletions serves POST /v1/chat/completions. body is the raw request
@@ -86,7 +91,7 @@ func (p *Proxy) Forward(ctx context.Context, endpoint string, sink Sink, body []
 		return err
 	}
 	x := &exchange{p: p, sink: sink, ctx: ctx, meta: meta, cr: cr, start: start, endpoint: endpoint, adm: adm,
-		encode: func(t *target) []byte { return cr.upstreamBody(body, t.quotedModel) }}
+		encode: func(t *target) llm.Body { return cr.upstreamBody(body, t.quotedModel, meta.Keep) }}
 	return x.run(t)
 }
 
@@ -101,7 +106,7 @@ type exchange struct {
 	// endpoint is the upstream endpoint (llm.EndpointChat, ...).
 	endpoint string
 	// encode builds the upstream body for a target (its upstream model).
-	encode func(t *target) []byte
+	encode func(t *target) llm.Body
 	// deltas asks for Sink.Delta calls (the conversation path).
 	deltas bool
 	// dialect is set on the Responses and Messages routes (dialect.go).
@@ -278,10 +283,17 @@ func (x *exchange) record(t *target, httpStatus int) {
 	tokens := x.usage.PromptTokens + x.usage.CompletionTokens
 	adm := x.adm
 	x.adm = nil
-	defer adm.End(context.WithoutCancel(x.ctx))
-	x.p.chargeTokens(context.WithoutCancel(x.ctx), x.meta.Principal, x.meta.Route, tokens)
+	if adm != nil || (x.p.tokens != nil && tokens > 0) {
+		// Charging, settling and releasing outlive a client that left.
+		ctx := context.WithoutCancel(x.ctx)
+		defer adm.End(ctx)
+		x.p.chargeTokens(ctx, x.meta.Principal, x.meta.Route, tokens)
+		if x.p.usage == nil {
+			adm.Settle(ctx, tokens, cost)
+			return
+		}
+	}
 	if x.p.usage == nil {
-		adm.Settle(context.WithoutCancel(x.ctx), tokens, cost)
 		return
 	}
 	rec := gateway.UsageRecord{

@@ -70,10 +70,10 @@ func (p *Proxy) Complete(ctx context.Context, req CompleteRequest) (Result, erro
 	}
 	// The body is encoded once per attempt, for that target's upstream
 	// model; nothing parses it back.
-	encode := func(t *target) []byte {
+	encode := func(t *target) llm.Body {
 		b, _ := json.Marshal(upstreamRequest{Model: t.upstreamModel, Messages: msgs, Stream: true,
 			StreamOptions: streamOptions{IncludeUsage: true}})
-		return b
+		return llm.BytesBody(b)
 	}
 	size := 64
 	for _, m := range msgs {

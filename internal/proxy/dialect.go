@@ -130,13 +130,9 @@ func parseDialectRequest(body []byte, principal *gateway.Principal, d *dialect) 
 	return dr, nil
 }
 
-// upstreamBody returns body with model's value replaced by quotedModel;
-// every other byte is copied unchanged.
-func (dr *dialectRequest) upstreamBody(body []byte, quotedModel string) []byte {
-	out := make([]byte, 0, len(body)+len(quotedModel))
-	out = append(out, body[:dr.modelStart]...)
-	out = append(out, quotedModel...)
-	return append(out, body[dr.modEnd:]...)
+// upstreamBody is body with model's value replaced by quotedModel.
+func (dr *dialectRequest) upstreamBody(body, quotedModel []byte, keep llm.Retainer) llm.Body {
+	return splice(body, []edit{{dr.modelStart, dr.modEnd, quotedModel}}, keep)
 }
 
 // forwardDialect is Forward for the Responses and Messages routes.
@@ -172,7 +168,7 @@ func (p *Proxy) forwardDialect(ctx context.Context, d *dialect, sink Sink, body 
 		return err
 	}
 	x := &exchange{p: p, ctx: ctx, meta: meta, cr: &dr.chatRequest, start: start, endpoint: d.endpoint, adm: adm,
-		dialect: d, encode: func(t *target) []byte { return dr.upstreamBody(body, t.quotedModel) }}
+		dialect: d, encode: func(t *target) llm.Body { return dr.upstreamBody(body, t.quotedModel, meta.Keep) }}
 	x.sink = sink
 	if d.endpoint == llm.EndpointResponses {
 		x.sink = &responsesSink{Sink: sink, x: x}

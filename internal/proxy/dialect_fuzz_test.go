@@ -51,7 +51,7 @@ func FuzzParseDialectRequest(f *testing.F) {
 		if std.Model != dr.model || (std.Stream != nil && *std.Stream != dr.stream) {
 			t.Fatalf("gateway read model %q stream %v, encoding/json reads %q %v in %q", dr.model, dr.stream, std.Model, std.Stream, body)
 		}
-		out := dr.upstreamBody(body, `"routed"`)
+		out := dr.upstreamBody(body, []byte(`"routed"`), nil).Bytes()
 		var in, up map[string]any
 		_ = json.Unmarshal(body, &in)
 		if err := json.Unmarshal(out, &up); err != nil {

@@ -109,7 +109,7 @@ type Proxy struct {
 type target struct {
 	name          string
 	upstreamModel string
-	quotedModel   string // upstreamModel as a JSON string
+	quotedModel   []byte // upstreamModel as a JSON string
 	provider      llm.Provider
 	endpoints     []string // what provider serves (llm.Endpoints)
 	price         gateway.Price
@@ -148,7 +148,7 @@ func New(opt Options) (*Proxy, error) {
 		q, _ := json.Marshal(up)
 		prov := mc.Provider.Name()
 		p.targets[mc.Name] = &target{
-			name: mc.Name, upstreamModel: up, quotedModel: string(q), provider: mc.Provider,
+			name: mc.Name, upstreamModel: up, quotedModel: q, provider: mc.Provider,
 			endpoints: llm.Endpoints(mc.Provider), price: mc.Price, maxOutput: mc.MaxOutputTokens,
 			metrics: m.forTarget(mc.Name, prov),
 		}

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"slices"
 	"strings"
 	"unicode/utf8"
 	"unsafe"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/jsonscan"
+	"github.com/tollgate/tollgate/internal/llm"
 )
 
 // chatRequest is what the proxy reads of a chat completion body: model,
@@ -173,13 +173,20 @@ func parseChatRequest(body []byte, principal *gateway.Principal) (*chatRequest, 
 // edit replaces body[start:end] with text.
 type edit struct {
 	start, end int
-	text       string
+	text       []byte
 }
 
-// upstreamBody returns body with model set to quotedModel (a JSON string)
-// and, for streams, stream_options.include_usage set to true. Every other
-// byte is copied unchanged.
-func (cr *chatRequest) upstreamBody(body []byte, quotedModel string) []byte {
+// The texts of the stream_options edits.
+var (
+	addStreamOptions = []byte(`"stream_options":{"include_usage":true},`)
+	includeUsageObj  = []byte(`{"include_usage":true}`)
+	addIncludeUsage  = []byte(`"include_usage":true,`)
+	jsonTrue         = []byte(`true`)
+)
+
+// upstreamBody is body with model set to quotedModel (a JSON string)
+// and, for streams, stream_options.include_usage set to true.
+func (cr *chatRequest) upstreamBody(body, quotedModel []byte, keep llm.Retainer) llm.Body {
 	var edits [2]edit
 	n := 0
 	edits[n] = edit{cr.modelStart, cr.modEnd, quotedModel}
@@ -187,35 +194,38 @@ func (cr *chatRequest) upstreamBody(body []byte, quotedModel string) []byte {
 	if cr.stream && !cr.iuTrue {
 		switch cr.so {
 		case soAbsent:
-			edits[n] = edit{cr.objStart + 1, cr.objStart + 1, `"stream_options":{"include_usage":true},`}
+			edits[n] = edit{cr.objStart + 1, cr.objStart + 1, addStreamOptions}
 		case soNull:
-			edits[n] = edit{cr.soStart, cr.soEnd, `{"include_usage":true}`}
+			edits[n] = edit{cr.soStart, cr.soEnd, includeUsageObj}
 		case soObject:
 			switch {
 			case cr.iuStart >= 0:
-				edits[n] = edit{cr.iuStart, cr.iuEnd, `true`}
+				edits[n] = edit{cr.iuStart, cr.iuEnd, jsonTrue}
 			case cr.soEmpty:
-				edits[n] = edit{cr.soStart, cr.soEnd, `{"include_usage":true}`}
+				edits[n] = edit{cr.soStart, cr.soEnd, includeUsageObj}
 			default:
-				edits[n] = edit{cr.soStart + 1, cr.soStart + 1, `"include_usage":true,`}
+				edits[n] = edit{cr.soStart + 1, cr.soStart + 1, addIncludeUsage}
 			}
 		}
 		n++
 	}
-	es := edits[:n]
-	slices.SortFunc(es, func(a, b edit) int { return a.start - b.start })
-	size := len(body)
-	for _, e := range es {
-		size += len(e.text) - (e.end - e.start)
+	if n == 2 && edits[1].start < edits[0].start {
+		edits[0], edits[1] = edits[1], edits[0]
 	}
-	out := make([]byte, 0, size)
+	return splice(body, edits[:n], keep)
+}
+
+// splice is body with its edits (in order, not overlapping) applied: the
+// spans of body between them and their texts, sent one after the other
+// without copying body (keep holds body's memory, see llm.Body).
+func splice(body []byte, edits []edit, keep llm.Retainer) llm.Body {
+	parts := make([][]byte, 0, 2*len(edits)+1)
 	pos := 0
-	for _, e := range es {
-		out = append(out, body[pos:e.start]...)
-		out = append(out, e.text...)
+	for _, e := range edits {
+		parts = append(parts, body[pos:e.start], e.text)
 		pos = e.end
 	}
-	return append(out, body[pos:]...)
+	return llm.Body{Parts: append(parts, body[pos:]), Keep: keep}
 }
 
 // checkModelAndStream validates the two members every proxied request

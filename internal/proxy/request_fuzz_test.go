@@ -55,7 +55,7 @@ func FuzzParseChatRequest(f *testing.F) {
 		if std.Stream != nil && *std.Stream != cr.stream {
 			t.Fatalf("gateway read stream %v, encoding/json reads %v in %q", cr.stream, *std.Stream, body)
 		}
-		out := cr.upstreamBody(body, `"routed"`)
+		out := cr.upstreamBody(body, []byte(`"routed"`), nil).Bytes()
 		var up struct {
 			Model string `json:"model"`
 		}

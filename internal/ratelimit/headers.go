@@ -3,7 +3,6 @@ package ratelimit
 import (
 	"net/http"
 	"strconv"
-	"strings"
 )
 
 // SetHeaders writes the rate-limit headers of SPEC section 5 for d:
@@ -20,43 +19,76 @@ import (
 //     Cache-Control: no-store.
 //
 // A nil decision sets nothing.
+//
+// The values are written into one buffer and become one string, so the
+// headers cost two allocations whatever the number of buckets.
 func SetHeaders(h http.Header, d *Decision) {
 	if d == nil || len(d.Buckets) == 0 {
 		return
 	}
-	var pol, cur strings.Builder
+	var ends [7]int // where each header's value ends in buf
+	var arr [512]byte
+	buf := arr[:0]
 	for i, b := range d.Buckets {
 		if i > 0 {
-			pol.WriteString(", ")
-			cur.WriteString(", ")
+			buf = append(buf, ", "...)
 		}
 		l := b.Result.Limit
-		writeName(&pol, b.Name)
-		pol.WriteString(";q=")
-		pol.WriteString(strconv.Itoa(l.Burst))
-		pol.WriteString(";w=")
-		pol.WriteString(strconv.Itoa(max(1, ceilSeconds(l.Tolerance()))))
+		buf = appendName(buf, b.Name)
+		buf = append(buf, ";q="...)
+		buf = strconv.AppendInt(buf, int64(l.Burst), 10)
+		buf = append(buf, ";w="...)
+		buf = strconv.AppendInt(buf, int64(max(1, ceilSeconds(l.Tolerance()))), 10)
 		if b.Tokens {
-			pol.WriteString(`;qu="tokens"`)
+			buf = append(buf, `;qu="tokens"`...)
 		}
-		writeName(&cur, b.Name)
-		cur.WriteString(";r=")
-		cur.WriteString(strconv.Itoa(b.Result.Remaining))
-		cur.WriteString(";t=")
-		cur.WriteString(strconv.Itoa(ceilSeconds(b.Result.ResetAfter)))
 	}
-	h.Set("RateLimit-Policy", pol.String())
-	h.Set("RateLimit", cur.String())
-
+	ends[0] = len(buf)
+	for i, b := range d.Buckets {
+		if i > 0 {
+			buf = append(buf, ", "...)
+		}
+		buf = appendName(buf, b.Name)
+		buf = append(buf, ";r="...)
+		buf = strconv.AppendInt(buf, int64(b.Result.Remaining), 10)
+		buf = append(buf, ";t="...)
+		buf = strconv.AppendInt(buf, int64(ceilSeconds(b.Result.ResetAfter)), 10)
+	}
+	ends[1] = len(buf)
 	main := d.headline()
-	h.Set("X-RateLimit-Limit", strconv.Itoa(main.Result.Limit.Burst))
-	h.Set("X-RateLimit-Remaining", strconv.Itoa(main.Result.Remaining))
-	h.Set("X-RateLimit-Reset", strconv.Itoa(ceilSeconds(main.Result.ResetAfter)))
+	buf = strconv.AppendInt(buf, int64(main.Result.Limit.Burst), 10)
+	ends[2] = len(buf)
+	buf = strconv.AppendInt(buf, int64(main.Result.Remaining), 10)
+	ends[3] = len(buf)
+	buf = strconv.AppendInt(buf, int64(ceilSeconds(main.Result.ResetAfter)), 10)
+	ends[4] = len(buf)
+	n := 5
 	if !d.Allowed {
-		h.Set("Retry-After", strconv.Itoa(RetryAfterSeconds(d.RetryAfter)))
-		h.Set("Cache-Control", "no-store")
+		buf = strconv.AppendInt(buf, int64(RetryAfterSeconds(d.RetryAfter)), 10)
+		ends[5] = len(buf)
+		buf = append(buf, "no-store"...)
+		ends[6] = len(buf)
+		n = 7
+	}
+	all := string(buf)
+	vals := make([]string, n)
+	from := 0
+	for i := range n {
+		vals[i] = all[from:ends[i]]
+		h[headerNames[i]] = vals[i : i+1 : i+1]
+		from = ends[i]
 	}
 }
+
+// headerNames are the canonical names of SetHeaders' headers, in the
+// order of their values.
+var headerNames = func() (names [7]string) {
+	for i, n := range []string{"RateLimit-Policy", "RateLimit", "X-RateLimit-Limit", "X-RateLimit-Remaining",
+		"X-RateLimit-Reset", "Retry-After", "Cache-Control"} {
+		names[i] = http.CanonicalHeaderKey(n)
+	}
+	return names
+}()
 
 // headline picks the bucket the X-RateLimit-* headers describe.
 func (d *Decision) headline() Bucket {
@@ -78,21 +110,21 @@ func (d *Decision) headline() Bucket {
 	return d.Buckets[best]
 }
 
-// writeName writes a structured-field string, replacing any character a
-// string may not hold (policy names are validated, so this is defensive).
-func writeName(b *strings.Builder, name string) {
-	b.WriteByte('"')
+// appendName appends a structured-field string, replacing any character
+// a string may not hold (policy names are validated, so this is
+// defensive).
+func appendName(b []byte, name string) []byte {
+	b = append(b, '"')
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		switch {
 		case c == '"' || c == '\\':
-			b.WriteByte('\\')
-			b.WriteByte(c)
+			b = append(b, '\\', c)
 		case c < 0x20 || c > 0x7e:
-			b.WriteByte('_')
+			b = append(b, '_')
 		default:
-			b.WriteByte(c)
+			b = append(b, c)
 		}
 	}
-	b.WriteByte('"')
+	return append(b, '"')
 }

@@ -74,6 +74,15 @@ func TestSetHeaders(t *testing.T) {
 		t.Errorf("error RetryAfter = %d, want 9", ge.RetryAfter)
 	}
 
+	if len(h) != 7 {
+		t.Errorf("refused: %d headers set, want 7: %v", len(h), h)
+	}
+	// One string for every value and one slice of them, whatever the
+	// number of buckets.
+	if n := testing.AllocsPerRun(100, func() { SetHeaders(h, d) }); n > 2 {
+		t.Errorf("SetHeaders allocates %v times, want at most 2", n)
+	}
+
 	h = http.Header{}
 	SetHeaders(h, nil)
 	if len(h) != 0 {

@@ -36,7 +36,7 @@ func TestEchoDialectsRefuseBadRequests(t *testing.T) {
 		{llm.EndpointMessages, `{"model":"echo","messages":[{"role":"user","content":"x"}]}`, "missing_field", "body.max_tokens"},
 		{llm.EndpointMessages, `{"model":"echo","max_tokens":0,"messages":[{"role":"user","content":"x"}]}`, "invalid_field", "body.max_tokens"},
 	} {
-		_, _, err := send(t, p, &llm.Request{Endpoint: tc.endpoint, Body: []byte(tc.body)})
+		_, _, err := send(t, p, &llm.Request{Endpoint: tc.endpoint, Body: llm.BytesBody([]byte(tc.body))})
 		var ge *gateway.Error
 		if !errors.As(err, &ge) || ge.Kind != gateway.KindInvalid || ge.Code != tc.code || ge.Param != tc.param {
 			t.Errorf("%s %s = %v, want %s %s", tc.endpoint, tc.body, err, tc.code, tc.param)
@@ -47,7 +47,7 @@ func TestEchoDialectsRefuseBadRequests(t *testing.T) {
 func TestEchoResponsesStoreAndLimits(t *testing.T) {
 	p := New("echo", nil)
 	_, body, err := send(t, p, &llm.Request{Endpoint: llm.EndpointResponses,
-		Body: []byte(`{"model":"echo","instructions":"be brief","input":[{"role":"user","content":[{"type":"input_text","text":"one two three"}]}],"max_output_tokens":2}`)})
+		Body: llm.BytesBody([]byte(`{"model":"echo","instructions":"be brief","input":[{"role":"user","content":[{"type":"input_text","text":"one two three"}]}],"max_output_tokens":2}`))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,12 +83,12 @@ func TestEchoResponsesStoreAndLimits(t *testing.T) {
 	if status, _, _ = send(t, p, &llm.Request{Endpoint: llm.EndpointResponses, Method: http.MethodGet, ID: r.ID}); status != 404 {
 		t.Fatalf("GET after DELETE = %d, want 404", status)
 	}
-	_, body, _ = send(t, p, &llm.Request{Endpoint: llm.EndpointResponses, Body: []byte(`{"model":"echo","input":"x","store":false}`)})
+	_, body, _ = send(t, p, &llm.Request{Endpoint: llm.EndpointResponses, Body: llm.BytesBody([]byte(`{"model":"echo","input":"x","store":false}`))})
 	_ = json.Unmarshal([]byte(body), &r)
 	if status, _, _ = send(t, p, &llm.Request{Endpoint: llm.EndpointResponses, Method: http.MethodGet, ID: r.ID}); status != 404 {
 		t.Fatalf("GET of a store:false response = %d, want 404", status)
 	}
-	_, stream, _ := send(t, p, &llm.Request{Endpoint: llm.EndpointResponses, Body: []byte(`{"model":"echo","input":"a b c","stream":true,"max_output_tokens":2}`)})
+	_, stream, _ := send(t, p, &llm.Request{Endpoint: llm.EndpointResponses, Body: llm.BytesBody([]byte(`{"model":"echo","input":"a b c","stream":true,"max_output_tokens":2}`))})
 	if !strings.Contains(stream, "event: response.incomplete\n") || strings.Contains(stream, "response.completed") {
 		t.Fatalf("a stream cut by max_output_tokens must end with response.incomplete:\n%s", stream)
 	}

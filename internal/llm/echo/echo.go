@@ -72,7 +72,7 @@ func (p *Provider) Send(ctx context.Context, req *llm.Request) (*llm.Response, e
 		return p.messages(req)
 	}
 	var cr llm.ChatRequest
-	if err := json.Unmarshal(req.Body, &cr); err != nil {
+	if err := json.Unmarshal(req.Body.Bytes(), &cr); err != nil {
 		return nil, gateway.Invalid("invalid_field", "body.messages", "messages must be an array of chat messages")
 	}
 	if cr.Messages == nil {

@@ -23,7 +23,7 @@ func fixedNow() time.Time { return time.Unix(1700000000, 0) }
 func send(t *testing.T, body string, stream bool) (*llm.Response, []byte) {
 	t.Helper()
 	p := echo.New("echo", fixedNow)
-	resp, err := p.Send(context.Background(), &llm.Request{Body: []byte(body), Stream: stream})
+	resp, err := p.Send(context.Background(), &llm.Request{Body: llm.BytesBody([]byte(body)), Stream: stream})
 	if err != nil {
 		t.Fatalf("Send: %v", err)
 	}
@@ -188,7 +188,7 @@ func TestBadRequests(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			resp, err := echo.New("echo", nil).Send(context.Background(), &llm.Request{Endpoint: tc.endpoint, Body: []byte(tc.body)})
+			resp, err := echo.New("echo", nil).Send(context.Background(), &llm.Request{Endpoint: tc.endpoint, Body: llm.BytesBody([]byte(tc.body))})
 			var ge *gateway.Error
 			if resp != nil || !errors.As(err, &ge) {
 				t.Fatalf("Send = %v, %v; want a *gateway.Error", resp, err)
@@ -206,7 +206,7 @@ func TestBadRequests(t *testing.T) {
 func TestCompletionsAndEmbeddings(t *testing.T) {
 	p := echo.New("echo", func() time.Time { return time.Unix(1700000000, 0) })
 	ctx := context.Background()
-	resp, err := p.Send(ctx, &llm.Request{Endpoint: llm.EndpointCompletions, Body: []byte(`{"model":"echo","prompt":"say it back","max_tokens":2}`)})
+	resp, err := p.Send(ctx, &llm.Request{Endpoint: llm.EndpointCompletions, Body: llm.BytesBody([]byte(`{"model":"echo","prompt":"say it back","max_tokens":2}`))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +227,7 @@ func TestCompletionsAndEmbeddings(t *testing.T) {
 		t.Fatalf("completion = %s", b)
 	}
 	resp, err = p.Send(ctx, &llm.Request{Endpoint: llm.EndpointCompletions, Stream: true,
-		Body: []byte(`{"model":"echo","prompt":["a b"],"stream":true,"stream_options":{"include_usage":true}}`)})
+		Body: llm.BytesBody([]byte(`{"model":"echo","prompt":["a b"],"stream":true,"stream_options":{"include_usage":true}}`))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +256,7 @@ func TestCompletionsAndEmbeddings(t *testing.T) {
 	if text != "a b" || !sawUsage || !sawDone {
 		t.Fatalf("stream text %q usage %v done %v", text, sawUsage, sawDone)
 	}
-	resp, err = p.Send(ctx, &llm.Request{Endpoint: llm.EndpointEmbeddings, Body: []byte(`{"model":"echo","input":["one two","three"]}`)})
+	resp, err = p.Send(ctx, &llm.Request{Endpoint: llm.EndpointEmbeddings, Body: llm.BytesBody([]byte(`{"model":"echo","input":["one two","three"]}`))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +287,7 @@ func TestCompletionsAndEmbeddings(t *testing.T) {
 func TestCanceledContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := echo.New("echo", nil).Send(ctx, &llm.Request{Body: []byte(`{}`)})
+	_, err := echo.New("echo", nil).Send(ctx, &llm.Request{Body: llm.BytesBody([]byte(`{}`))})
 	if err != context.Canceled {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}

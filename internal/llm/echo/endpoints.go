@@ -38,7 +38,7 @@ func (p *Provider) completions(req *llm.Request) (*llm.Response, error) {
 			IncludeUsage bool `json:"include_usage"`
 		} `json:"stream_options"`
 	}
-	if err := json.Unmarshal(req.Body, &in); err != nil {
+	if err := json.Unmarshal(req.Body.Bytes(), &in); err != nil {
 		return nil, gateway.Invalid("invalid_field", "body.prompt", "prompt must be a string or an array of strings")
 	}
 	prompts, err := textInput(in.Prompt, "prompt")
@@ -109,7 +109,7 @@ func (p *Provider) embeddings(req *llm.Request) (*llm.Response, error) {
 		Model string          `json:"model"`
 		Input json.RawMessage `json:"input"`
 	}
-	if err := json.Unmarshal(req.Body, &in); err != nil {
+	if err := json.Unmarshal(req.Body.Bytes(), &in); err != nil {
 		return nil, gateway.Invalid("invalid_field", "body.input", "input must be a string or an array of strings")
 	}
 	inputs, err := textInput(in.Input, "input")

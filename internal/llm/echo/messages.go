@@ -23,7 +23,7 @@ func (p *Provider) messages(req *llm.Request) (*llm.Response, error) {
 			Content json.RawMessage `json:"content"`
 		} `json:"messages"`
 	}
-	if err := json.Unmarshal(req.Body, &in); err != nil {
+	if err := json.Unmarshal(req.Body.Bytes(), &in); err != nil {
 		return nil, gateway.Invalid("invalid_field", "body.messages", "messages must be an array of messages")
 	}
 	switch {

@@ -32,7 +32,7 @@ func (p *Provider) responses(req *llm.Request) (*llm.Response, error) {
 		Store           *bool           `json:"store"`
 		MaxOutputTokens *int            `json:"max_output_tokens"`
 	}
-	if err := json.Unmarshal(req.Body, &in); err != nil {
+	if err := json.Unmarshal(req.Body.Bytes(), &in); err != nil {
 		return nil, gateway.Invalid("invalid_field", "body.input", "input must be a string or an array of input items")
 	}
 	if len(in.Input) == 0 || string(in.Input) == "null" {

@@ -9,12 +9,11 @@
 // Timeouts: the provider's timeout bounds the wait for response headers
 // (http.Transport.ResponseHeaderTimeout) and every wait for more body bytes
 // afterwards (an idle timeout), never the whole exchange, so a long stream
-// that keeps producing runs as long as it needs. There is no
-// http.Client.Timeout; the request context (the client's) cancels.
+// that keeps producing runs as long as it needs. There is no overall
+// timeout; the request context (the client's) cancels.
 package openai
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -49,6 +48,13 @@ type Options struct {
 	Header http.Header
 }
 
+// Header values every request shares (the transport only reads them).
+var (
+	jsonType  = []string{"application/json"}
+	sseType   = []string{"text/event-stream"}
+	userAgent = []string{"tollgate"}
+)
+
 // DefaultEndpoints are what an OpenAI-compatible server serves: chat
 // completions, completions, embeddings and the Responses API.
 var DefaultEndpoints = []string{llm.EndpointChat, llm.EndpointCompletions, llm.EndpointEmbeddings, llm.EndpointResponses}
@@ -56,13 +62,17 @@ var DefaultEndpoints = []string{llm.EndpointChat, llm.EndpointCompletions, llm.E
 // Provider talks to one OpenAI-compatible server.
 type Provider struct {
 	name    string
-	base    string // base URL with a trailing slash; endpoints are appended
-	authKey string // header name of auth
-	auth    string // "Bearer ..." (or the bare key under KeyHeader) or ""
+	base    string   // base URL with a trailing slash; endpoints are appended
+	authKey string   // canonical header name of auth
+	auth    []string // "Bearer ..." (or the bare key under KeyHeader); nil: none
 	header  http.Header
 	serves  []string
 	timeout time.Duration
-	client  *http.Client
+	// rt sends each request as it is: no http.Client, whose redirect
+	// handling (a POST and its Authorization replayed to wherever an
+	// upstream points) and per-request header copies the provider does
+	// not want. A redirect reaches the proxy as the answer it is.
+	rt http.RoundTripper
 }
 
 var _ llm.Provider = (*Provider)(nil)
@@ -81,17 +91,17 @@ func New(opt Options) *Provider {
 		name:    opt.Name,
 		base:    strings.TrimSuffix(opt.BaseURL, "/") + "/",
 		timeout: timeout,
-		// No Client.Timeout: it would cut long streams. See package doc.
-		client: &http.Client{Transport: rt, CheckRedirect: noRedirects},
+		// No overall timeout: it would cut long streams. See package doc.
+		rt: rt,
 	}
 	p.authKey, p.header, p.serves = "Authorization", opt.Header, opt.Endpoints
 	if p.serves == nil {
 		p.serves = DefaultEndpoints
 	}
 	if opt.APIKey != "" {
-		p.auth = "Bearer " + opt.APIKey.Reveal()
+		p.auth = []string{"Bearer " + opt.APIKey.Reveal()}
 		if opt.KeyHeader != "" {
-			p.authKey, p.auth = opt.KeyHeader, opt.APIKey.Reveal()
+			p.authKey, p.auth = http.CanonicalHeaderKey(opt.KeyHeader), []string{opt.APIKey.Reveal()}
 		}
 	}
 	return p
@@ -130,15 +140,15 @@ func endpoint(req *llm.Request) string {
 // Endpoints lists the endpoints the upstream serves.
 func (p *Provider) Endpoints() []string { return p.serves }
 
-// noRedirects keeps a POST (and its Authorization) from being replayed to
-// wherever an upstream redirects.
-func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-
 // Name returns the provider's configured name.
 func (p *Provider) Name() string { return p.name }
 
 // CloseIdleConnections releases pooled upstream connections.
-func (p *Provider) CloseIdleConnections() { p.client.CloseIdleConnections() }
+func (p *Provider) CloseIdleConnections() {
+	if c, ok := p.rt.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
 
 // Send posts req.Body to {base_url}/{endpoint} (or GETs or DELETEs a
 // stored response, {base_url}/responses/{id}). Errors are
@@ -151,37 +161,42 @@ func (p *Provider) Send(ctx context.Context, req *llm.Request) (*llm.Response, e
 	if req.Method != "" {
 		method = req.Method
 	}
-	var reqBody io.Reader = http.NoBody
-	if req.Body != nil {
-		reqBody = bytes.NewReader(req.Body)
-	}
-	hr, err := http.NewRequestWithContext(ctx, method, p.base+endpoint(req), reqBody)
+	hr, err := http.NewRequestWithContext(ctx, method, p.base+endpoint(req), http.NoBody)
 	if err != nil {
 		cancel(nil)
 		return nil, &llm.TransportError{Kind: llm.ErrConnect, Provider: p.name, Err: err}
 	}
 	h := hr.Header
-	if req.Body != nil {
-		h.Set("Content-Type", "application/json")
+	if req.Body.Parts != nil {
+		h["Content-Type"] = jsonType
+		if n := req.Body.Len(); n > 0 {
+			// The parts are sent as they are, not copied; the transport
+			// closes each body it opened (Open holds req.Body.Keep until
+			// then), and GetBody lets it resend a request that never
+			// reached a reused connection.
+			hr.ContentLength = int64(n)
+			hr.Body = req.Body.Open()
+			hr.GetBody = func() (io.ReadCloser, error) { return req.Body.Open(), nil }
+		}
 	}
 	if req.Stream {
-		h.Set("Accept", "text/event-stream")
+		h["Accept"] = sseType
 	} else {
-		h.Set("Accept", "application/json")
+		h["Accept"] = jsonType
 	}
-	h.Set("User-Agent", "tollgate")
+	h["User-Agent"] = userAgent
 	for name, vals := range req.Header {
 		if llm.AllowedHeader(name) {
-			h[http.CanonicalHeaderKey(name)] = append([]string(nil), vals...)
+			h[http.CanonicalHeaderKey(name)] = vals
 		}
 	}
 	for name, vals := range p.header {
 		h[name] = vals
 	}
-	if p.auth != "" {
-		h.Set(p.authKey, p.auth)
+	if p.auth != nil {
+		h[p.authKey] = p.auth
 	}
-	resp, err := p.client.Do(hr)
+	resp, err := p.rt.RoundTrip(hr)
 	if err != nil {
 		cancel(nil)
 		if parentErr := context.Cause(parent); parentErr != nil {

@@ -1,12 +1,15 @@
 package openai_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,7 +35,7 @@ func TestFreshRequestHeaders(t *testing.T) {
 	client.Set("Traceparent", "00-abc-def-01")
 	client.Set("X-Forwarded-For", "10.0.0.1")
 	body := []byte(`{"model":"m","messages":[]}`)
-	resp, err := p.Send(context.Background(), &llm.Request{Body: body, Stream: true, Header: client})
+	resp, err := p.Send(context.Background(), &llm.Request{Body: llm.BytesBody(body), Stream: true, Header: client})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +69,7 @@ func TestNoAPIKeyNoAuthorization(t *testing.T) {
 	up := llmtest.NewT(t)
 	p := openai.New(openai.Options{Name: "up", BaseURL: up.URL + "/"})
 	client := http.Header{"Authorization": {"Bearer tg_client_secret"}}
-	resp, err := p.Send(context.Background(), &llm.Request{Body: []byte(`{"model":"m"}`), Header: client})
+	resp, err := p.Send(context.Background(), &llm.Request{Body: llm.BytesBody([]byte(`{"model":"m"}`)), Header: client})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +88,7 @@ func TestTransportErrors(t *testing.T) {
 		addr := ln.Addr().String()
 		ln.Close()
 		p := newProvider(t, "http://"+addr+"/v1", time.Minute)
-		_, err = p.Send(context.Background(), &llm.Request{Body: []byte(`{}`)})
+		_, err = p.Send(context.Background(), &llm.Request{Body: llm.BytesBody([]byte(`{}`))})
 		if got, want := llm.TransportKind(err), llm.ErrConnect; got != want {
 			t.Fatalf("kind = %v (err %v), want %v", got, err, want)
 		}
@@ -93,7 +96,7 @@ func TestTransportErrors(t *testing.T) {
 	t.Run("NoHeadersInTime", func(t *testing.T) {
 		up := llmtest.NewT(t, llmtest.Reply{Hang: true})
 		p := newProvider(t, up.URL, 50*time.Millisecond)
-		_, err := p.Send(context.Background(), &llm.Request{Body: []byte(`{}`)})
+		_, err := p.Send(context.Background(), &llm.Request{Body: llm.BytesBody([]byte(`{}`))})
 		if got, want := llm.TransportKind(err), llm.ErrTimeout; got != want {
 			t.Fatalf("kind = %v (err %v), want %v", got, err, want)
 		}
@@ -104,7 +107,7 @@ func TestTransportErrors(t *testing.T) {
 	t.Run("StreamIdle", func(t *testing.T) {
 		up := llmtest.NewT(t, llmtest.Reply{HangAfter: 2})
 		p := newProvider(t, up.URL, 50*time.Millisecond)
-		resp, err := p.Send(context.Background(), &llm.Request{Body: []byte(`{"stream":true}`), Stream: true})
+		resp, err := p.Send(context.Background(), &llm.Request{Body: llm.BytesBody([]byte(`{"stream":true}`)), Stream: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -120,7 +123,7 @@ func TestTransportErrors(t *testing.T) {
 	t.Run("CutStream", func(t *testing.T) {
 		up := llmtest.NewT(t, llmtest.Reply{CutAfter: 2})
 		p := newProvider(t, up.URL, time.Minute)
-		resp, err := p.Send(context.Background(), &llm.Request{Body: []byte(`{"stream":true}`), Stream: true})
+		resp, err := p.Send(context.Background(), &llm.Request{Body: llm.BytesBody([]byte(`{"stream":true}`)), Stream: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -136,7 +139,7 @@ func TestTransportErrors(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		errc := make(chan error, 1)
 		go func() {
-			_, err := p.Send(ctx, &llm.Request{Body: []byte(`{}`)})
+			_, err := p.Send(ctx, &llm.Request{Body: llm.BytesBody([]byte(`{}`))})
 			errc <- err
 		}()
 		for up.Count() == 0 {
@@ -155,7 +158,7 @@ func TestTransportErrors(t *testing.T) {
 func TestErrorStatusIsAResponse(t *testing.T) {
 	up := llmtest.NewT(t, llmtest.Reply{Status: 422, Message: "bad temperature"})
 	p := newProvider(t, up.URL, time.Minute)
-	resp, err := p.Send(context.Background(), &llm.Request{Body: []byte(`{}`)})
+	resp, err := p.Send(context.Background(), &llm.Request{Body: llm.BytesBody([]byte(`{}`))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +189,7 @@ func TestEndpointPaths(t *testing.T) {
 				_, _ = w.Write([]byte(`{}`))
 			}))
 			p := newProvider(t, srv.URL+base, time.Minute)
-			resp, err := p.Send(context.Background(), &llm.Request{Endpoint: tc.endpoint, Body: []byte(`{}`)})
+			resp, err := p.Send(context.Background(), &llm.Request{Endpoint: tc.endpoint, Body: llm.BytesBody([]byte(`{}`))})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -194,6 +197,48 @@ func TestEndpointPaths(t *testing.T) {
 			srv.Close()
 			if got != "POST "+tc.want {
 				t.Fatalf("endpoint %q with base %q posted to %q, want POST %s", tc.endpoint, base, got, tc.want)
+			}
+		}
+	}
+}
+
+// holders counts holders of a request body's memory.
+type holders struct{ n atomic.Int32 }
+
+func (h *holders) Retain()  { h.n.Add(1) }
+func (h *holders) Release() { h.n.Add(-1) }
+
+// TestBodyPartsSentAndReleased: a body of parts goes upstream joined,
+// with its Content-Length, and every reader the transport opened is
+// closed once the exchange is over (even when the upstream answered
+// without reading the body), so the owner may reuse the memory.
+func TestBodyPartsSentAndReleased(t *testing.T) {
+	up := llmtest.NewT(t)
+	early := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, `{"error":{"message":"busy"}}`, http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(early.Close)
+	big := bytes.Repeat([]byte("a"), 1<<20)
+	for _, url := range []string{up.URL, early.URL + "/v1"} {
+		keep := &holders{}
+		body := llm.Body{Parts: [][]byte{[]byte(`{"model":"up","x":"`), big, []byte(`"}`)}, Keep: keep}
+		resp, err := newProvider(t, url, time.Minute).Send(context.Background(), &llm.Request{Body: body})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if url == up.URL {
+			got := up.Next(t)
+			if string(got.Body) != string(body.Bytes()) || got.Header.Get("Content-Length") != strconv.Itoa(body.Len()) {
+				t.Fatalf("upstream got %d bytes, Content-Length %q; want %d", len(got.Body), got.Header.Get("Content-Length"), body.Len())
+			}
+		}
+		// The transport closes the body from its own goroutine: wait
+		// (a hang guard, not a timing assertion).
+		for deadline := time.Now().Add(10 * time.Second); keep.n.Load() != 0; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d body readers still open after the exchange", url, keep.n.Load())
 			}
 		}
 	}
