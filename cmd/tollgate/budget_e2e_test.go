@@ -486,3 +486,41 @@ func TestEndUserBudgetsThroughV1(t *testing.T) {
 		}
 	}
 }
+
+// TestRateLimitDeferredToAdmission: with rate limits and budgets both in
+// Redis, a budgeted request's rate-limit decision is made by its
+// admission's script call (one round trip, internal/redis
+// TestAdmissionOneRoundTrip); over HTTP it answers exactly as before: the
+// RateLimit headers on the answer, 429 rate_limit_exceeded at the limit,
+// and a request refused before admission (a body that does not parse) is
+// still counted.
+func TestRateLimitDeferredToAdmission(t *testing.T) {
+	t.Parallel()
+	up := llmtest.NewT(t, llmtest.Reply{Words: []string{"a"}})
+	environ := append([]string{"TOLLGATE_RATE_LIMIT_BACKEND=redis", "TOLLGATE_RATE_LIMIT_DEFAULT_REQUESTS_PER_MINUTE=4",
+		"TOLLGATE_RATE_LIMIT_DEFAULT_BURST=4", "TOLLGATE_USAGE_FLUSH_INTERVAL=10ms"}, redisEnv(t)...)
+	a := startAuthEnv(t, testConfigTOML(t, upstreamConfig(t, up.URL), environ...), slog.New(slog.DiscardHandler), &syncBuffer{}, testDeps(nil))
+	// The budget's creation is the first of the four requests the limit allows.
+	createBudget(t, a.url, "", `{"subject_type":"user","subject":"local","period":"total","max_tokens":1000000}`)
+	body := `{"model":"m","max_tokens":4,"messages":[{"role":"user","content":"hi"}]}`
+	status, h, out := sendReq(t, "POST", a.url+"/v1/chat/completions", "", body)
+	if status != 200 || h.Get("RateLimit-Policy") == "" || h.Get("RateLimit") == "" {
+		t.Fatalf("first = %d %s, headers %v; want 200 with RateLimit headers", status, out, h)
+	}
+	if status, _, out := sendReq(t, "POST", a.url+"/v1/chat/completions", "", `{"model":`); status != 400 {
+		t.Fatalf("bad body = %d %s, want 400", status, out)
+	}
+	if status, _, out := sendReq(t, "POST", a.url+"/v1/chat/completions", "", body); status != 200 {
+		t.Fatalf("third = %d %s, want 200", status, out)
+	}
+	status, h, out = sendReq(t, "POST", a.url+"/v1/chat/completions", "", body)
+	var e struct{ Error struct{ Code string } }
+	_ = json.Unmarshal([]byte(out), &e)
+	if status != 429 || e.Error.Code != "rate_limit_exceeded" || h.Get("Retry-After") == "" || h.Get("RateLimit") == "" {
+		t.Fatalf("fourth = %d %s, headers %v; want 429 rate_limit_exceeded with Retry-After and RateLimit", status, out, h)
+	}
+	if got := up.Count(); got != 2 {
+		t.Fatalf("upstream requests = %d, want 2", got)
+	}
+	noBudgetFallbacks(t, a)
+}

@@ -279,12 +279,14 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 		TrustedProxies: trusted,
 	})
 	var lim ratelimit.Limiter = ratelimit.NewMemory(ratelimit.MemoryOptions{})
+	var sharedLimits *tgredis.Limiter // the rate limiter's Redis buckets, when they are in Redis
 	if cfg.RateLimit.Backend == "redis" {
 		if a.redis, err = tgredis.NewClient(cfg.Redis.URL.Reveal()); err != nil {
 			return a, fmt.Errorf("redis.url: %w", err)
 		}
+		sharedLimits = tgredis.NewLimiter(a.redis, cfg.Redis.KeyPrefix+"rl:")
 		if lim, err = tgredis.NewFallback(tgredis.FallbackOptions{
-			Primary: tgredis.NewLimiter(a.redis, cfg.Redis.KeyPrefix+"rl:"), Local: lim, Registerer: reg, Log: log,
+			Primary: sharedLimits, Local: lim, Registerer: reg, Log: log,
 		}); err != nil {
 			return a, err
 		}
@@ -314,7 +316,14 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 				return a, fmt.Errorf("redis.url: %w", err)
 			}
 		}
-		counters = tgredis.NewBudgetCounters(a.redis, cfg.Redis.KeyPrefix+"budget:", st.BudgetCounter)
+		c := tgredis.NewBudgetCounters(a.redis, cfg.Redis.KeyPrefix+"budget:", st.BudgetCounter)
+		if sharedLimits != nil {
+			// With the rate limits in Redis too, a request with budgets
+			// or max_parallel has both decided by one script call
+			// (httpapi defers its rate-limit decision to admission).
+			c = c.DecidingLimits(sharedLimits)
+		}
+		counters = c
 	}
 	a.budgets = budget.New(budget.Options{Store: st, ReservationTTL: reservationTTL(cfg), Registerer: reg, Log: log, Counters: counters, Audit: a.audit})
 	if err := a.budgets.Reload(ctx); err != nil {
@@ -394,6 +403,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, deps appD
 		Proxy:              a.proxy,
 		Usage:              st,
 		Limiter:            enforcer,
+		DeferLimits:        a.budgets.SharesLimits,
 		Budgets:            a.budgets,
 		RateLimits:         st,
 		RateLimitsChanged: func(ctx context.Context) {

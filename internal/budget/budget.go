@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tollgate/tollgate/internal/gateway"
+	"github.com/tollgate/tollgate/internal/ratelimit"
 )
 
 // Options configure a Service.
@@ -181,12 +182,19 @@ func (s *Service) Matching(p *gateway.Principal) []gateway.Budget {
 // rate_limit_exceeded (Retry-After 1) beyond max_parallel, quota_exceeded
 // (Retry-After: seconds to the refusing budget's period end, none for
 // total) when a budget cannot hold the worst case.
+//
+// A rate-limit decision the request deferred to admission
+// (ratelimit.Deferred, see SharesLimits) is made here first: in the same
+// Redis call as the budgets when the counters can, else on its own.
 func (s *Service) Admit(ctx context.Context, p *gateway.Principal, tokens int64, cost gateway.Micros) (*gateway.Admission, error) {
-	switch {
-	case p == nil:
-		return nil, nil
-	case s.counters != nil:
+	if p != nil && s.counters != nil {
 		return s.admitShared(ctx, p, tokens, cost)
+	}
+	if err := ratelimit.DeferredFrom(ctx).CheckNow(ctx); err != nil {
+		return nil, err
+	}
+	if p == nil {
+		return nil, nil
 	}
 	return s.admitDB(ctx, p, tokens, cost)
 }

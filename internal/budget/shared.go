@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/internal/gateway"
+	"github.com/tollgate/tollgate/internal/ratelimit"
 )
 
 // Counters keep the budget counters and max_parallel slots that every
@@ -18,9 +19,12 @@ import (
 // from the database when they are lost.
 type Counters interface {
 	// Reserve atomically takes every slot and reserves every charge, or
-	// nothing: refused is the index of the full slot (refusedSlot) or of
-	// the budget without room (refusedBudget), -1 when admitted.
-	Reserve(ctx context.Context, r *Reservation) (refusedSlot, refusedBudget int, err error)
+	// nothing (see Outcome); with r.Limits it decides those rate-limit
+	// buckets first, in the same call.
+	Reserve(ctx context.Context, r *Reservation) (Outcome, error)
+	// DecidesLimits reports whether Reserve can decide rate-limit buckets
+	// (the rate limiter's buckets are on the same Redis).
+	DecidesLimits() bool
 	// FreeSlots frees the max_parallel slots reservation id took.
 	FreeSlots(ctx context.Context, id string, slots []Slot) error
 	// Settle replaces each use's reservations by its real use (tokens,
@@ -42,31 +46,80 @@ type Reservation struct {
 	Charges []gateway.BudgetCharge // the worst case, per matching budget
 	Now     time.Time
 	Expires time.Time // when unreleased slots and reservations lapse
+	// Limits are the request's rate-limit buckets (a deferred decision's
+	// calls), decided before the budgets in the same call; nil: none.
+	Limits []ratelimit.Call
+}
+
+// Outcome is what Reserve decided.
+type Outcome struct {
+	// RefusedSlot is the index of the full slot, RefusedBudget of the
+	// budget without room; -1 when none refused.
+	RefusedSlot, RefusedBudget int
+	// Limited: a rate-limit bucket refused (nothing was reserved).
+	Limited bool
+	// Limits are the results of r.Limits, up to the first refusal.
+	Limits []ratelimit.Result
+}
+
+// SharesLimits reports whether p's requests should leave their rate-limit
+// decision to admission (ratelimit.Deferred): the counters can decide the
+// buckets, and p has budgets or max_parallel slots there, so one script
+// call decides both.
+func (s *Service) SharesLimits(p *gateway.Principal) bool {
+	if p == nil || s.counters == nil || !s.counters.DecidesLimits() {
+		return false
+	}
+	return len(wantSlots(p)) > 0 || len(s.Matching(p)) > 0
 }
 
 // admitShared is Admit with Counters: one Reserve for every slot and
-// budget. When Counters fail (Redis unreachable) it falls back to the
-// database path (guarded UPDATEs, slots of this instance only) and logs.
+// budget, and for the request's deferred rate-limit decision. When
+// Counters fail (Redis unreachable) it decides the rate limit on the
+// rate limiter (and its fallback) and falls back to the database path
+// (guarded UPDATEs, slots of this instance only), and logs.
 func (s *Service) admitShared(ctx context.Context, p *gateway.Principal, tokens int64, cost gateway.Micros) (*gateway.Admission, error) {
 	slots := wantSlots(p)
 	budgets := s.Matching(p)
+	deferred := ratelimit.DeferredFrom(ctx)
 	if len(slots) == 0 && len(budgets) == 0 {
-		return nil, nil
+		return nil, deferred.CheckNow(ctx)
 	}
 	now := s.clock()
 	r := &Reservation{ID: rand.Text(), Slots: slots, Charges: charges(budgets, now, tokens, cost), Now: now, Expires: now.Add(s.ttl)}
-	slot, refused, err := s.counters.Reserve(ctx, r)
+	if deferred != nil {
+		if !s.counters.DecidesLimits() {
+			if err := deferred.CheckNow(ctx); err != nil {
+				return nil, err
+			}
+		} else {
+			r.Limits, _ = deferred.Take() // nil when decided already
+		}
+	}
+	out, err := s.counters.Reserve(ctx, r)
 	if err != nil {
 		s.log.WarnContext(ctx, "shared budget counters unavailable, admitting on the database", "err", err)
 		s.fallbacks.Inc()
 		s.fallbackCount.Add(1)
+		if r.Limits != nil {
+			if err := deferred.Fail(ctx); err != nil {
+				return nil, err
+			}
+		}
 		return s.admitDB(ctx, p, tokens, cost)
 	}
+	if r.Limits != nil {
+		if err := deferred.Resolve(out.Limits); err != nil {
+			return nil, err
+		}
+	}
 	switch {
-	case slot >= 0:
-		return nil, parallelExceeded(slots[slot].Max)
-	case refused >= 0:
-		return nil, exceeded(budgets[refused], now)
+	case out.Limited:
+		return nil, gateway.Internal("shared budgets", fmt.Errorf("rate limit refused without a refusing bucket"))
+	case out.RefusedSlot >= 0:
+		return nil, parallelExceeded(slots[out.RefusedSlot].Max)
+	case out.RefusedBudget >= 0:
+		return nil, exceeded(budgets[out.RefusedBudget], now)
 	}
 	adm := &gateway.Admission{}
 	if len(slots) > 0 {

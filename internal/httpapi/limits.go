@@ -14,6 +14,26 @@ type RequestLimiter interface {
 	CheckHTTP(r *http.Request) (*ratelimit.Decision, error)
 }
 
+// DeferringLimiter is a RequestLimiter that can leave a decision to the
+// request's admission; *ratelimit.Enforcer is one.
+type DeferringLimiter interface {
+	Defer(r *http.Request, header http.Header) *ratelimit.Deferred
+}
+
+// deferLimits returns the deferred decision of a request on an Admits
+// route whose principal's admission decides its rate limit too, or nil
+// (decide now).
+func (s *Server) deferLimits(rt *Route, w http.ResponseWriter, r *http.Request, p *gateway.Principal) *ratelimit.Deferred {
+	if !rt.Admits || s.opt.DeferLimits == nil || !s.opt.DeferLimits(p) {
+		return nil
+	}
+	dl, ok := s.opt.Limiter.(DeferringLimiter)
+	if !ok {
+		return nil
+	}
+	return dl.Defer(r, w.Header())
+}
+
 // limit runs the limiter, sets the rate-limit headers on every evaluated
 // response, and answers 429 on refusal, returning false. (Token budgets
 // are charged after a completion by the proxy's TokenCharger, from the

@@ -70,6 +70,10 @@ type Route struct {
 	// gets Cache-Control: no-store. Handle sets it on every /api/auth/*
 	// and /api/setup route.
 	NoStore bool
+	// Admits marks a route whose handler admits the request (budgets,
+	// proxy.Admitter) before any upstream call: its rate-limit decision
+	// may be deferred to that admission (Options.DeferLimits).
+	Admits bool
 	// Errors is the shape of the route's error bodies (default the SPEC
 	// envelope; /v1/messages answers in Anthropic's).
 	Errors      ErrorStyle

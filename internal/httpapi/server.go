@@ -19,6 +19,7 @@ import (
 	"github.com/tollgate/tollgate/internal/conversation"
 	"github.com/tollgate/tollgate/internal/events"
 	"github.com/tollgate/tollgate/internal/gateway"
+	"github.com/tollgate/tollgate/internal/ratelimit"
 )
 
 // Authenticator resolves a request's principal. It returns a
@@ -67,6 +68,12 @@ type Options struct {
 	// Limiter decides every authenticated request after the role check
 	// (so 401 and 403 answers consume nothing); nil limits nothing.
 	Limiter RequestLimiter
+	// DeferLimits, when it says yes for a principal on an Admits route
+	// (and Limiter can defer: DeferringLimiter), leaves the rate-limit
+	// decision to the request's admission, which makes it in the same
+	// Redis call as the budgets (budget.Service.SharesLimits). A request
+	// refused before admission is still counted, after its answer.
+	DeferLimits func(*gateway.Principal) bool
 	// Budgets serves the budget routes and GET /api/limits (nil: none).
 	Budgets BudgetManager
 	// RateLimits stores policies and assignments for the admin API;
@@ -263,7 +270,10 @@ func (s *Server) chain(rt *Route) http.Handler {
 				rec.principal = p
 			}
 			r = r.WithContext(gateway.WithPrincipal(r.Context(), p))
-			if s.opt.Limiter != nil && !s.limit(w, r, rt.Errors) {
+			if d := s.deferLimits(rt, w, r, p); d != nil {
+				r = r.WithContext(ratelimit.WithDeferred(r.Context(), d))
+				defer func() { _ = d.CheckNow(context.WithoutCancel(r.Context())) }()
+			} else if s.opt.Limiter != nil && !s.limit(w, r, rt.Errors) {
 				return
 			}
 		}

@@ -172,21 +172,21 @@ func (s *Server) v1Routes() {
 	}
 	contributor := Requires(gateway.RoleContributor)
 	s.Handle(Route{
-		Method: "POST", Path: "/v1/chat/completions", Access: contributor, UserScoped: true,
+		Method: "POST", Path: "/v1/chat/completions", Access: contributor, UserScoped: true, Admits: true,
 		OperationID: "createChatCompletion", Tags: []string{"openai"},
 		Summary: "OpenAI-compatible chat completion; stream: true answers with server-sent events",
 		Request: ChatCompletionRequest{}, Response: ChatCompletionResponse{},
 		Handler: forward(llm.EndpointChat),
 	})
 	s.Handle(Route{
-		Method: "POST", Path: "/v1/completions", Access: contributor, UserScoped: true,
+		Method: "POST", Path: "/v1/completions", Access: contributor, UserScoped: true, Admits: true,
 		OperationID: "createCompletion", Tags: []string{"openai"},
 		Summary: "OpenAI-compatible (legacy) text completion, passed through to the model's provider",
 		Request: CompletionRequest{}, Response: OpenAIObject{},
 		Handler: forward(llm.EndpointCompletions),
 	})
 	s.Handle(Route{
-		Method: "POST", Path: "/v1/embeddings", Access: contributor, UserScoped: true,
+		Method: "POST", Path: "/v1/embeddings", Access: contributor, UserScoped: true, Admits: true,
 		OperationID: "createEmbedding", Tags: []string{"openai"},
 		Summary: "OpenAI-compatible embeddings, passed through to the model's provider",
 		Request: EmbeddingRequest{}, Response: OpenAIObject{},

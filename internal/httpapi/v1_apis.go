@@ -97,7 +97,7 @@ func (s *Server) apiRoutes(px ChatProxy) {
 	}
 	contributor := Requires(gateway.RoleContributor)
 	s.Handle(Route{
-		Method: "POST", Path: "/v1/responses", Access: contributor, UserScoped: true,
+		Method: "POST", Path: "/v1/responses", Access: contributor, UserScoped: true, Admits: true,
 		OperationID: "createResponse", Tags: []string{"openai"},
 		Summary: "OpenAI Responses API, passed through to the model's provider; stream: true answers with response.* events",
 		Request: ResponsesRequest{}, Response: ResponseObject{},
@@ -125,7 +125,7 @@ func (s *Server) apiRoutes(px ChatProxy) {
 		Response: OpenAIObject{}, Handler: stored(http.MethodDelete),
 	})
 	s.Handle(Route{
-		Method: "POST", Path: "/v1/messages", Access: contributor, UserScoped: true, Errors: ErrorsAnthropic,
+		Method: "POST", Path: "/v1/messages", Access: contributor, UserScoped: true, Admits: true, Errors: ErrorsAnthropic,
 		OperationID: "createMessage", Tags: []string{"anthropic"},
 		Summary: "Anthropic Messages API, passed through to the model's provider; errors in Anthropic's shape",
 		Request: MessagesRequest{}, Response: AnthropicMessage{},

@@ -97,6 +97,26 @@ func (e *Enforcer) CheckHTTP(r *http.Request) (*Decision, error) {
 // RetryAfter in whole seconds (at least 1). A limiter failure is a
 // KindInternal error with a nil Decision.
 func (e *Enforcer) Check(ctx context.Context, req Request) (*Decision, error) {
+	p := e.prepare(req)
+	results, err := Decide(ctx, e.lim, p.calls)
+	if err != nil {
+		return nil, gateway.Internal("rate limit", err)
+	}
+	return p.resolve(results)
+}
+
+// prepared is a request's buckets, not yet decided.
+type prepared struct {
+	e     *Enforcer
+	d     *Decision
+	specs []bucketSpec
+	calls []Call
+}
+
+// prepare lists req's buckets and the calls that decide them: token
+// budgets (first in specs, see bucketsFor) are peeked, request buckets
+// taken, all or nothing, in one decision (one Redis round trip).
+func (e *Enforcer) prepare(req Request) *prepared {
 	ps := e.pol.Policies()
 	subject := ""
 	if req.Principal != nil {
@@ -110,23 +130,22 @@ func (e *Enforcer) Check(ctx context.Context, req Request) (*Decision, error) {
 	}
 	pol := ps.For(req.Principal)
 	specs := bucketsFor(subject, pol, req.Route, ps, req.Principal)
-	d := &Decision{Subject: subject, Policy: pol.Name, Allowed: true, Buckets: make([]Bucket, 0, len(specs))}
-
-	// One decision for every bucket (one Redis round trip): token budgets
-	// (first in specs, see bucketsFor) are peeked, request buckets taken,
-	// all or nothing.
-	calls := make([]Call, len(specs))
+	p := &prepared{e: e, specs: specs, calls: make([]Call, len(specs)),
+		d: &Decision{Subject: subject, Policy: pol.Name, Allowed: true, Buckets: make([]Bucket, 0, len(specs))}}
 	for i, b := range specs {
-		calls[i] = Call{Key: b.key, Limit: b.limit, Peek: b.tokens}
+		p.calls[i] = Call{Key: b.key, Limit: b.limit, Peek: b.tokens}
 	}
-	results, err := Decide(ctx, e.lim, calls)
-	if err != nil {
-		return nil, gateway.Internal("rate limit", err)
-	}
+	return p
+}
+
+// resolve turns the results of p's calls (up to the first refusal) into
+// the decision, counting each bucket's outcome.
+func (p *prepared) resolve(results []Result) (*Decision, error) {
+	d := p.d
 	for i, res := range results {
-		b := specs[i]
+		b := p.specs[i]
 		d.record(b, res)
-		e.metrics.observe(b, res.Allowed)
+		p.e.metrics.observe(b, res.Allowed)
 		switch {
 		case res.Allowed:
 		case b.tokens:

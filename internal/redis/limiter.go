@@ -135,55 +135,70 @@ func (l *Limiter) run(ctx context.Context, key string, lim ratelimit.Limit, cost
 	}, nil
 }
 
-// decideScript is gcraScript over all of a request's buckets at once: each
-// bucket is evaluated in order at cost 1 against one reading of the clock;
-// at the first refusal it returns what it has evaluated and writes
-// nothing; when all admit it records every bucket that is not a peek.
-//
-// KEYS: the buckets. ARGV per bucket: emission interval µs, tolerance µs,
-// peek (1) or allow (0). Returns four numbers per evaluated bucket, as
-// gcraScript.
-var decideScript = goredis.NewScript(`
-local t = redis.call("TIME")
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local out, writes = {}, {}
-for i = 1, #KEYS do
-  local e, tol, peek = tonumber(ARGV[3*i-2]), tonumber(ARGV[3*i-1]), ARGV[3*i] == "1"
-  local tat = tonumber(redis.call("GET", KEYS[i]) or "0")
-  if tat < now then tat = now end
-  local new = tat + e
-  local allowed = (new - now) <= tol
-  local after = tat
-  if allowed and not peek then
-    after = new
-    writes[#writes+1] = {KEYS[i], new}
+// gcraLua defines gcraDecide(keys, argv, now), gcraScript over all of a
+// request's buckets at once: each bucket is evaluated in order at cost 1
+// against one reading of the clock, stopping at the first refusal. It
+// returns four numbers per evaluated bucket (as gcraScript), the writes
+// that admitting would make, and whether all admitted; gcraCommit(writes,
+// now) makes them. argv per bucket: emission interval µs, tolerance µs,
+// peek (1) or allow (0).
+const gcraLua = `
+local function gcraDecide(keys, argv, now)
+  local out, writes = {}, {}
+  for i = 1, #keys do
+    local e, tol, peek = tonumber(argv[3*i-2]), tonumber(argv[3*i-1]), argv[3*i] == "1"
+    local tat = tonumber(redis.call("GET", keys[i]) or "0")
+    if tat < now then tat = now end
+    local new = tat + e
+    local allowed = (new - now) <= tol
+    local after = tat
+    if allowed and not peek then
+      after = new
+      writes[#writes+1] = {keys[i], new}
+    end
+    local fill = after - now
+    if fill < 0 then fill = 0 end
+    local remaining = math.floor((tol - fill) / e)
+    if remaining < 0 then remaining = 0 end
+    local retry = 0
+    if not allowed then retry = new - tol - now end
+    out[#out+1] = allowed and 1 or 0
+    out[#out+1] = remaining
+    out[#out+1] = fill
+    out[#out+1] = retry
+    if not allowed then return out, writes, false end
   end
-  local fill = after - now
-  if fill < 0 then fill = 0 end
-  local remaining = math.floor((tol - fill) / e)
-  if remaining < 0 then remaining = 0 end
-  local retry = 0
-  if not allowed then retry = new - tol - now end
-  out[#out+1] = allowed and 1 or 0
-  out[#out+1] = remaining
-  out[#out+1] = fill
-  out[#out+1] = retry
-  if not allowed then return out end
+  return out, writes, true
 end
-for _, w in ipairs(writes) do
-  redis.call("SET", w[1], string.format("%.0f", w[2]), "PX", math.ceil((w[2] - now) / 1000))
+local function gcraCommit(writes, now)
+  for _, w in ipairs(writes) do
+    redis.call("SET", w[1], string.format("%.0f", w[2]), "PX", math.ceil((w[2] - now) / 1000))
+  end
 end
+local function redisNow()
+  local t = redis.call("TIME")
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+`
+
+// decideScript decides all of a request's buckets (gcraDecide) and, when
+// all admit, records every bucket that is not a peek; at a refusal it
+// writes nothing. KEYS: the buckets; ARGV as gcraDecide's argv. Returns
+// gcraDecide's numbers.
+var decideScript = goredis.NewScript(gcraLua + `
+local now = redisNow()
+local out, writes, ok = gcraDecide(KEYS, ARGV, now)
+if ok then gcraCommit(writes, now) end
 return out
 `)
 
-// Decide implements ratelimit.BatchLimiter: one script call for every
-// bucket of a request.
-func (l *Limiter) Decide(ctx context.Context, calls []ratelimit.Call) ([]ratelimit.Result, error) {
+// decideArgs are the keys and arguments of gcraDecide for calls.
+func (l *Limiter) decideArgs(calls []ratelimit.Call) ([]string, []any, error) {
 	keys := make([]string, len(calls))
 	args := make([]any, 0, 3*len(calls))
 	for i, c := range calls {
 		if !c.Limit.Valid() {
-			return nil, fmt.Errorf("rate limit %q: invalid limit %+v", c.Key, c.Limit)
+			return nil, nil, fmt.Errorf("rate limit %q: invalid limit %+v", c.Key, c.Limit)
 		}
 		e := max(1, c.Limit.Interval().Microseconds())
 		peek := 0
@@ -193,10 +208,11 @@ func (l *Limiter) Decide(ctx context.Context, calls []ratelimit.Call) ([]ratelim
 		keys[i] = l.prefix + c.Key
 		args = append(args, e, e*int64(c.Limit.Burst), peek)
 	}
-	v, err := decideScript.Run(ctx, l.rdb, keys, args...).Int64Slice()
-	if err != nil {
-		return nil, fmt.Errorf("redis rate limit: %w", err)
-	}
+	return keys, args, nil
+}
+
+// decideResults reads gcraDecide's numbers for calls.
+func decideResults(v []int64, calls []ratelimit.Call) ([]ratelimit.Result, error) {
 	if len(v)%4 != 0 || len(v) == 0 || len(v) > 4*len(calls) {
 		return nil, errors.New("redis rate limit: unexpected script reply")
 	}
@@ -212,4 +228,18 @@ func (l *Limiter) Decide(ctx context.Context, calls []ratelimit.Call) ([]ratelim
 		}
 	}
 	return out, nil
+}
+
+// Decide implements ratelimit.BatchLimiter: one script call for every
+// bucket of a request.
+func (l *Limiter) Decide(ctx context.Context, calls []ratelimit.Call) ([]ratelimit.Result, error) {
+	keys, args, err := l.decideArgs(calls)
+	if err != nil {
+		return nil, err
+	}
+	v, err := decideScript.Run(ctx, l.rdb, keys, args...).Int64Slice()
+	if err != nil {
+		return nil, fmt.Errorf("redis rate limit: %w", err)
+	}
+	return decideResults(v, calls)
 }
