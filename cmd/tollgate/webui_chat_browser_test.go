@@ -40,11 +40,14 @@ func (u *ui) startChat(model, text string) {
 	u.waitJS(`location.pathname.startsWith("/c/")`)
 }
 
-// lastReply waits until the last assistant message has status and returns its text.
+// lastReply waits until the last message is an assistant reply with status
+// and returns its text.
 func (u *ui) lastReply(status string) string {
 	u.t.Helper()
-	sel := `[...document.querySelectorAll("#messages .msg.assistant")].pop()`
-	u.waitJS(`(() => { const m = ` + sel + `; return !!m && m.dataset.status === ` + jsString(status) + ` })()`)
+	// The last message of all, so a reply still to be rendered after the
+	// latest user message is waited for, not an earlier one taken.
+	sel := `[...document.querySelectorAll("#messages .msg")].pop()`
+	u.waitJS(`(() => { const m = ` + sel + `; return !!m && m.classList.contains("assistant") && m.dataset.status === ` + jsString(status) + ` })()`)
 	return evalJS[string](u, sel+`.querySelector(".content").textContent`)
 }
 
