@@ -58,6 +58,13 @@ const (
 	usageRetryMax      = 5 * time.Second
 	usageAttemptLimit  = 10 * time.Second // one insert attempt's deadline
 	usageSegmentRecord = 50000            // records per memory-mode segment
+	// usageSettleWindow is the group-commit window of budget settlements:
+	// a record carrying one is written at once, unless the last such
+	// write was less than this ago; then it waits out the window with
+	// every record that arrives meanwhile (one transaction for many
+	// requests, not one each, which would contend with their admissions
+	// for SQLite's writer).
+	usageSettleWindow = 50 * time.Millisecond
 )
 
 // usageLimits are the effective sizes of a UsageWriter.
@@ -343,12 +350,23 @@ func (w *UsageWriter) run() {
 	defer w.closeSpool()
 	ticker := time.NewTicker(w.cfg.FlushInterval)
 	defer ticker.Stop()
+	var lastSettle time.Time
 	for {
 		stopping, all := false, true
 		select {
 		case <-w.wake:
 			all = false
 		case <-w.urgent:
+			if wait := time.Until(lastSettle.Add(usageSettleWindow)); wait > 0 {
+				t := time.NewTimer(wait)
+				select {
+				case <-t.C:
+				case <-w.stop:
+					stopping = true
+				}
+				t.Stop()
+			}
+			lastSettle = time.Now()
 		case <-ticker.C:
 		case <-w.stop:
 			stopping = true
