@@ -782,7 +782,8 @@ const hubListenWait = 10 * time.Second
 
 // pruneUsage deletes raw usage records older than retention at start and
 // then hourly until ctx ends (usage.raw_retention; the daily rollups stay),
-// and the Responses API ids older than the 30 days they are kept.
+// the hourly rollups older than sqlstore.UsageHourlyRetention, and the
+// Responses API ids older than the 30 days they are kept.
 func pruneUsage(ctx context.Context, st *sqlstore.Store, px *proxy.Proxy, retention time.Duration, log *slog.Logger) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
@@ -793,6 +794,9 @@ func pruneUsage(ctx context.Context, st *sqlstore.Store, px *proxy.Proxy, retent
 			}
 		} else if n > 0 {
 			log.InfoContext(ctx, "pruned usage records", "records", n, "retention", retention.String())
+		}
+		if _, err := st.PruneUsageHourly(ctx, time.Now().Add(-sqlstore.UsageHourlyRetention)); err != nil && ctx.Err() == nil {
+			log.WarnContext(ctx, "prune hourly usage", "err", err)
 		}
 		if n, err := px.PruneResponseIDs(ctx); err != nil {
 			if ctx.Err() == nil {

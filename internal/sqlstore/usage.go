@@ -27,7 +27,8 @@ var _ gateway.UsageStore = (*Store)(nil)
 // InsertUsage writes records in one transaction with multi-row INSERTs. A
 // record whose ID is already stored is skipped, so a replayed batch never
 // counts twice; records without an ID are always inserted. The rows
-// actually inserted are added to usage_daily in the same transaction.
+// actually inserted are added to usage_daily and usage_hourly in the same
+// transaction.
 func (s *Store) InsertUsage(ctx context.Context, records []gateway.UsageRecord) error {
 	if len(records) == 0 {
 		return nil
@@ -53,7 +54,7 @@ func (s *Store) InsertUsage(ctx context.Context, records []gateway.UsageRecord) 
 				return err
 			}
 		}
-		return s.addDaily(ctx, tx, records, inserted)
+		return s.addRollups(ctx, tx, records, inserted)
 	})
 	return s.mapErr("insert usage", err)
 }
@@ -84,32 +85,48 @@ func usageInsert(batch []gateway.UsageRecord) (string, []any) {
 
 // UsageSummary aggregates usage rows in [q.From, q.To) matching q's filters,
 // grouped by q.GroupBy and ordered by group (byte order). Whole UTC days of
-// the period are read from usage_daily and only its partial first and last
-// day from usage_records, so the cost follows the number of groups and days,
-// not of records. It returns an error wrapping nothing domain-specific for
-// an unknown GroupBy.
+// the period are read from usage_daily, whole hours of its partial first
+// and last day from usage_hourly (from usage_hourly_floor on), and only
+// the rest (partial hours, or older partial days) from usage_records, so
+// the cost follows the number of groups, days and hours, not of records.
+// It returns an error wrapping nothing domain-specific for an unknown
+// GroupBy.
 func (s *Store) UsageSummary(ctx context.Context, q gateway.UsageQuery) ([]gateway.UsageGroup, error) {
 	if _, ok := gateway.ParseUsageGroupBy(string(q.GroupBy)); !ok {
 		return nil, fmt.Errorf("usage summary: unknown group_by %q", q.GroupBy)
 	}
 	from, to := q.From.UTC(), q.To.UTC()
-	firstDay := from.Truncate(24 * time.Hour)
-	if firstDay.Before(from) {
-		firstDay = firstDay.Add(24 * time.Hour)
-	}
-	lastDay := to.Truncate(24 * time.Hour)
 	merged := map[string]*gateway.UsageGroup{}
-	add := func(rollup bool, lo, hi time.Time) error {
+	add := func(ru *rollup, lo, hi time.Time) error {
 		if !lo.Before(hi) {
 			return nil
 		}
-		return s.usageSummaryPart(ctx, q, rollup, lo, hi, merged)
+		return s.usageSummaryPart(ctx, q, ru, lo, hi, merged)
 	}
+	var floor *time.Time // usage_hourly_floor, read when an edge has a whole hour
+	edge := func(lo, hi time.Time) error {
+		hLo, hHi := ceilTime(lo, time.Hour), hi.Truncate(time.Hour)
+		if lo.Before(hi) && hLo.Before(hHi) && floor == nil {
+			f, err := s.usageHourlyFloor(ctx)
+			if err != nil {
+				return err
+			}
+			floor = &f
+		}
+		if floor != nil && floor.After(hLo) {
+			hLo = *floor
+		}
+		if !hLo.Before(hHi) {
+			return add(nil, lo, hi)
+		}
+		return errors.Join(add(nil, lo, hLo), add(&hourlyRollup, hLo, hHi), add(nil, hHi, hi))
+	}
+	firstDay, lastDay := ceilTime(from, 24*time.Hour), to.Truncate(24*time.Hour)
 	var err error
 	if firstDay.Before(lastDay) {
-		err = errors.Join(add(false, from, firstDay), add(true, firstDay, lastDay), add(false, lastDay, to))
+		err = errors.Join(edge(from, firstDay), add(&dailyRollup, firstDay, lastDay), edge(lastDay, to))
 	} else {
-		err = add(false, from, to)
+		err = edge(from, to)
 	}
 	if err != nil {
 		return nil, s.mapErr("usage summary", err)
@@ -122,9 +139,17 @@ func (s *Store) UsageSummary(ctx context.Context, q gateway.UsageQuery) ([]gatew
 	return out, nil
 }
 
-// usageSummaryPart adds the groups of [lo, hi) to merged, read from
-// usage_daily (whole days) or usage_records.
-func (s *Store) usageSummaryPart(ctx context.Context, q gateway.UsageQuery, rollup bool, lo, hi time.Time, merged map[string]*gateway.UsageGroup) error {
+// ceilTime is t rounded up to a multiple of d (UTC days and hours).
+func ceilTime(t time.Time, d time.Duration) time.Time {
+	if c := t.Truncate(d); c.Before(t) {
+		return c.Add(d)
+	}
+	return t
+}
+
+// usageSummaryPart adds the groups of [lo, hi) to merged, read from the
+// rollup ru (whole periods of it) or, when ru is nil, usage_records.
+func (s *Store) usageSummaryPart(ctx context.Context, q gateway.UsageQuery, ru *rollup, lo, hi time.Time, merged map[string]*gateway.UsageGroup) error {
 	var group string
 	switch q.GroupBy {
 	case gateway.UsageByModel:
@@ -139,17 +164,17 @@ func (s *Store) usageSummaryPart(ctx context.Context, q gateway.UsageQuery, roll
 		group = "u.served_model"
 	case gateway.UsageByDay:
 		group = s.usageDayExpr()
-		if rollup {
-			group = "u.day"
+		if ru != nil {
+			group = "substr(u." + ru.period + ", 1, 10)" // a day or an hour
 		}
 	}
 	table, requests, weight := "usage_records", "COUNT(*)", "1"
 	where := []string{"u.created_at >= ?", "u.created_at < ?"}
 	args := []any{lo, hi}
-	if rollup {
-		table, requests, weight = "usage_daily", "COALESCE(SUM(u.requests), 0)", "u.requests"
-		where = []string{"u.day >= ?", "u.day < ?"}
-		args = []any{usageDay(lo), usageDay(hi)}
+	if ru != nil {
+		table, requests, weight = ru.table, "COALESCE(SUM(u.requests), 0)", "u.requests"
+		where = []string{"u." + ru.period + " >= ?", "u." + ru.period + " < ?"}
+		args = []any{ru.key(lo), ru.key(hi)}
 	}
 	for _, f := range []struct{ col, val string }{{"u.user_id", q.UserID}, {"u.key_id", q.KeyID}, {"u.end_user_id", q.EndUserID}} {
 		if f.val != "" {

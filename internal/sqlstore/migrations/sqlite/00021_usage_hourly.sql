@@ -1,0 +1,38 @@
+-- +goose Up
+-- usage_hourly sums usage_records per UTC hour ('YYYY-MM-DD HH') like
+-- usage_daily does per day, for the last days only: InsertUsage adds the
+-- rows it inserted in the same transaction, PruneUsage deletes hours older
+-- than 7 days. usage_hourly_floor.hour is the first hour that is complete
+-- here (PruneUsage raises it before it deletes): UsageSummary reads whole
+-- hours at or after it from usage_hourly for a period's partial edge days,
+-- and usage_records only for partial hours (or hours before the floor).
+CREATE TABLE usage_hourly (
+    hour              TEXT NOT NULL,
+    user_id           TEXT NOT NULL,
+    key_id            TEXT NOT NULL,
+    end_user_id       TEXT NOT NULL,
+    model             TEXT NOT NULL,
+    served_model      TEXT NOT NULL,
+    status            TEXT NOT NULL,
+    requests          BIGINT NOT NULL,
+    prompt_tokens     BIGINT NOT NULL,
+    completion_tokens BIGINT NOT NULL,
+    cost              BIGINT NOT NULL,
+    PRIMARY KEY (hour, user_id, key_id, end_user_id, model, served_model, status)
+);
+CREATE INDEX usage_hourly_user ON usage_hourly (user_id, hour);
+CREATE INDEX usage_hourly_key ON usage_hourly (key_id, hour);
+CREATE TABLE usage_hourly_floor (
+    hour TEXT NOT NULL
+);
+INSERT INTO usage_hourly_floor (hour) VALUES (strftime('%Y-%m-%d %H', 'now', '-7 days'));
+INSERT INTO usage_hourly
+SELECT substr(created_at, 1, 13), user_id, key_id, end_user_id, model, served_model, status,
+       COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cost)
+FROM usage_records
+WHERE created_at >= (SELECT hour || ':00:00' FROM usage_hourly_floor)
+GROUP BY substr(created_at, 1, 13), user_id, key_id, end_user_id, model, served_model, status;
+
+-- +goose Down
+DROP TABLE usage_hourly_floor;
+DROP TABLE usage_hourly;
