@@ -516,7 +516,7 @@ func newIdentity(ctx context.Context, cfg *config.Config, log *slog.Logger, st *
 	// The user cache is shared: keys read their owners from the cache the
 	// identity service keeps current.
 	fresh := auth.NewFreshness(cfg.Auth.CacheMaxStaleness, log)
-	users := auth.NewUserCache(st, fresh)
+	users := auth.NewUserCache(st, fresh, cfg.Auth.KeyCacheSize)
 	keys := auth.NewKeys(auth.KeysOptions{Store: st, Users: users, Tokens: tokens, ExchangeTTL: cfg.Auth.ExchangeTokenTTL, Static: static,
 		CacheSize: cfg.Auth.KeyCacheSize, Freshness: fresh, Audit: aud})
 	idn := auth.New(auth.Options{
