@@ -1,0 +1,76 @@
+package sqlstore_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+
+	"github.com/tollgate/tollgate/internal/gateway"
+	"github.com/tollgate/tollgate/internal/sqlstore/sqltest"
+)
+
+// benchSearchMessages is how many messages of other users the search
+// benchmark loads (TOLLGATE_BENCH_SEARCH_MESSAGES, default 5*10^5).
+func benchSearchMessages() int {
+	if n, err := strconv.Atoi(os.Getenv("TOLLGATE_BENCH_SEARCH_MESSAGES")); err == nil && n > 0 {
+		return n
+	}
+	return 500_000
+}
+
+// BenchmarkSearchSmallUser measures a small user's search (10
+// conversations, 100 messages, stored through the store) on SQLite with
+// benchSearchMessages messages of 1,000 other users in the table, loaded
+// in bulk like bench -scale's (every third message has "common", every
+// message one of ten topicN words; the fixture, not the code under test).
+func BenchmarkSearchSmallUser(b *testing.B) {
+	ctx := context.Background()
+	st := sqltest.SQLite(b)
+	small := gateway.Owner{UserID: "small"}
+	for c := range 10 {
+		conv, err := st.CreateConversation(ctx, small, gateway.Conversation{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := range 10 {
+			content := fmt.Sprintf("alpha beta gamma delta words of message %d topic%d", c*10+i, (c*10+i)%10)
+			if i%3 == 0 {
+				content += " common"
+			}
+			if i%5 == 0 {
+				content += " common again"
+			}
+			if _, err := st.StartExchange(ctx, small, gateway.NewExchange{ConversationID: conv.ID, Content: content}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	n := benchSearchMessages()
+	db := st.DBForTest()
+	for _, q := range []string{
+		`INSERT INTO conversations (id, user_id, title, created_at, updated_at, last_activity_at)
+			WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < ` + strconv.Itoa(n/10) + `)
+			SELECT 'bc' || i, 'user' || (i % 1000), '', '2026-01-01 00:00:00+00:00', '2026-01-01 00:00:00+00:00', '2026-01-01 00:00:00+00:00' FROM g`,
+		`INSERT INTO messages (id, conversation_id, user_id, role, content, status, created_at)
+			WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < ` + strconv.Itoa(n) + `)
+			SELECT 'bm' || i, 'bc' || ((i - 1) / 10 + 1), 'user' || (((i - 1) / 10 + 1) % 1000), 'user',
+				'some words of text number ' || i || ' topic' || (i % 10) || CASE WHEN i % 3 = 0 THEN ' common' ELSE '' END,
+				'complete', '2026-01-01 00:00:00+00:00' FROM g`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, q := range []string{"common", "common topic3"} {
+		b.Run(fmt.Sprintf("messages=%d/q=%s", n, q), func(b *testing.B) {
+			for b.Loop() {
+				hits, err := st.SearchMessages(ctx, small, q, 20)
+				if err != nil || len(hits) == 0 {
+					b.Fatalf("search %q = %d hits, %v", q, len(hits), err)
+				}
+			}
+		})
+	}
+}
