@@ -209,3 +209,54 @@ func TestSearchPlanUsesAccessIndex(t *testing.T) {
 		t.Fatalf("small user's search = %d hits, %v; want 5", len(hits), err)
 	}
 }
+
+// TestSearchRankingIgnoresOtherUsers: a user's ranking depends on its own
+// messages only. Alice's two messages hold "apple" and "banana" twice
+// each the other way round; Bob's 60 messages with "banana" (which made
+// SQLite's bm25 weigh "banana" near zero and put Alice's apple-heavy
+// message first) change nothing. Equal scores: newest first. More
+// occurrences and a shorter message rank higher.
+func TestSearchRankingIgnoresOtherUsers(t *testing.T) {
+	t.Parallel()
+	engines(t, func(t *testing.T, st *sqlstore.Store) {
+		ctx := context.Background()
+		alice, bob := gateway.Owner{UserID: "alice"}, gateway.Owner{UserID: "bob"}
+		post := func(o gateway.Owner, content string) string {
+			t.Helper()
+			c, err := st.CreateConversation(ctx, o, gateway.Conversation{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			x, err := st.StartExchange(ctx, o, gateway.NewExchange{ConversationID: c.ID, Content: content})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return x.User.ID
+		}
+		appleHeavy := post(alice, "apple apple banana")
+		bananaHeavy := post(alice, "Banana apple BANANA")
+		long := post(alice, "apple banana and many other words that make this message long")
+		search := func() []string {
+			t.Helper()
+			hits, err := st.SearchMessages(ctx, alice, "apple banana", 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, h := range hits {
+				ids = append(ids, h.MessageID)
+			}
+			return ids
+		}
+		want := []string{bananaHeavy, appleHeavy, long}
+		if got := search(); !slices.Equal(got, want) {
+			t.Fatalf("ranking = %v, want %v", got, want)
+		}
+		for i := range 60 {
+			post(bob, fmt.Sprintf("banana number %d", i))
+		}
+		if got := search(); !slices.Equal(got, want) {
+			t.Fatalf("ranking after another user's messages = %v, want %v (unchanged)", got, want)
+		}
+	})
+}
