@@ -75,10 +75,12 @@ var sqliteDialect = dialect{
 		return `SELECT m.seq, m.content FROM messages_fts JOIN messages m ON m.seq = messages_fts.rowid
 			WHERE messages_fts MATCH ? AND m.deleted_at IS NULL AND ` + owner
 	},
+	// The unary + keeps rowid IN from the index: FTS5 would run the match
+	// once per rowid; filtered, it runs once and snippets n rows.
 	searchHits: func(n int) string {
 		return `SELECT m.seq, m.conversation_id, m.id, snippet(messages_fts, 0, '**', '**', '…', 16), m.created_at
 			FROM messages_fts JOIN messages m ON m.seq = messages_fts.rowid
-			WHERE messages_fts MATCH ? AND messages_fts.rowid IN (` + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + `)`
+			WHERE messages_fts MATCH ? AND +messages_fts.rowid IN (` + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + `)`
 	},
 	searchArgs: func(terms, access []string) []any {
 		return []any{`{access}: (` + strings.Join(quoteFTS(access), " OR ") + `) AND {content}: (` +

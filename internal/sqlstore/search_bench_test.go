@@ -49,18 +49,23 @@ func BenchmarkSearchSmallUser(b *testing.B) {
 	}
 	n := benchSearchMessages()
 	db := st.DBForTest()
-	for _, q := range []string{
-		`INSERT INTO conversations (id, user_id, title, created_at, updated_at, last_activity_at)
-			WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < ` + strconv.Itoa(n/10) + `)
-			SELECT 'bc' || i, 'user' || (i % 1000), '', '2026-01-01 00:00:00+00:00', '2026-01-01 00:00:00+00:00', '2026-01-01 00:00:00+00:00' FROM g`,
-		`INSERT INTO messages (id, conversation_id, user_id, role, content, status, created_at)
-			WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < ` + strconv.Itoa(n) + `)
-			SELECT 'bm' || i, 'bc' || ((i - 1) / 10 + 1), 'user' || (((i - 1) / 10 + 1) % 1000), 'user',
-				'some words of text number ' || i || ' topic' || (i % 10) || CASE WHEN i % 3 = 0 THEN ' common' ELSE '' END,
-				'complete', '2026-01-01 00:00:00+00:00' FROM g`,
-	} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			b.Fatal(err)
+	// In chunks: one statement stays within the store's query timeout.
+	const chunk = 100_000
+	for lo := 1; lo <= n; lo += chunk {
+		hi := min(lo+chunk-1, n)
+		gen := `WITH RECURSIVE g(i) AS (SELECT ` + strconv.Itoa(lo) + ` UNION ALL SELECT i + 1 FROM g WHERE i < ` + strconv.Itoa(hi) + `) `
+		for _, q := range []string{
+			`INSERT INTO conversations (id, user_id, title, created_at, updated_at, last_activity_at) ` + gen +
+				`SELECT 'bc' || (i / 10), 'user' || ((i / 10) % 1000), '', '2026-01-01 00:00:00+00:00', '2026-01-01 00:00:00+00:00', '2026-01-01 00:00:00+00:00'
+				FROM g WHERE i % 10 = 0`,
+			`INSERT INTO messages (id, conversation_id, user_id, role, content, status, created_at) ` + gen +
+				`SELECT 'bm' || i, 'bc' || ((i + 9) / 10), 'user' || (((i + 9) / 10) % 1000), 'user',
+					'some words of text number ' || i || ' topic' || (i % 10) || CASE WHEN i % 3 = 0 THEN ' common' ELSE '' END,
+					'complete', '2026-01-01 00:00:00+00:00' FROM g`,
+		} {
+			if _, err := db.ExecContext(ctx, q); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
 	for _, q := range []string{"common", "common topic3"} {
