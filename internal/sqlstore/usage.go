@@ -150,6 +150,39 @@ func ceilTime(t time.Time, d time.Duration) time.Time {
 // usageSummaryPart adds the groups of [lo, hi) to merged, read from the
 // rollup ru (whole periods of it) or, when ru is nil, usage_records.
 func (s *Store) usageSummaryPart(ctx context.Context, q gateway.UsageQuery, ru *rollup, lo, hi time.Time, merged map[string]*gateway.UsageGroup) error {
+	query, args := s.usagePartQuery(q, ru, lo, hi)
+	rows, err := s.conn(ctx).QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var g gateway.UsageGroup
+		st := &g.Statuses
+		if err := rows.Scan(&g.Group, &g.Name, &g.Requests, &g.PromptTokens, &g.CompletionTokens, &g.Cost,
+			&st.OK, &st.Error, &st.Incomplete, &st.Canceled); err != nil {
+			return err
+		}
+		m := merged[g.Group]
+		if m == nil {
+			merged[g.Group] = &g
+			continue
+		}
+		m.Name = max(m.Name, g.Name)
+		m.Requests += g.Requests
+		m.PromptTokens += g.PromptTokens
+		m.CompletionTokens += g.CompletionTokens
+		m.Cost += g.Cost
+		m.Statuses.OK += st.OK
+		m.Statuses.Error += st.Error
+		m.Statuses.Incomplete += st.Incomplete
+		m.Statuses.Canceled += st.Canceled
+	}
+	return rows.Err()
+}
+
+// usagePartQuery is usageSummaryPart's statement and arguments.
+func (s *Store) usagePartQuery(q gateway.UsageQuery, ru *rollup, lo, hi time.Time) (string, []any) {
 	var group string
 	switch q.GroupBy {
 	case gateway.UsageByModel:
@@ -191,37 +224,9 @@ func (s *Store) usageSummaryPart(ctx context.Context, q gateway.UsageQuery, ru *
 	count := func(status gateway.UsageStatus) string {
 		return `COALESCE(SUM(CASE WHEN u.status = '` + string(status) + `' THEN ` + weight + ` ELSE 0 END), 0)`
 	}
-	query := `SELECT ` + group + ` AS grp, ` + name + `, ` + requests + `, COALESCE(SUM(u.prompt_tokens), 0), COALESCE(SUM(u.completion_tokens), 0), COALESCE(SUM(u.cost), 0), ` +
+	return `SELECT ` + group + ` AS grp, ` + name + `, ` + requests + `, COALESCE(SUM(u.prompt_tokens), 0), COALESCE(SUM(u.completion_tokens), 0), COALESCE(SUM(u.cost), 0), ` +
 		count(gateway.UsageOK) + `, ` + count(gateway.UsageError) + `, ` + count(gateway.UsageIncomplete) + `, ` + count(gateway.UsageCanceled) + `
-		FROM ` + table + ` u` + join + ` WHERE ` + strings.Join(where, " AND ") + ` GROUP BY grp`
-	rows, err := s.conn(ctx).QueryContext(ctx, s.q(query), args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var g gateway.UsageGroup
-		st := &g.Statuses
-		if err := rows.Scan(&g.Group, &g.Name, &g.Requests, &g.PromptTokens, &g.CompletionTokens, &g.Cost,
-			&st.OK, &st.Error, &st.Incomplete, &st.Canceled); err != nil {
-			return err
-		}
-		m := merged[g.Group]
-		if m == nil {
-			merged[g.Group] = &g
-			continue
-		}
-		m.Name = max(m.Name, g.Name)
-		m.Requests += g.Requests
-		m.PromptTokens += g.PromptTokens
-		m.CompletionTokens += g.CompletionTokens
-		m.Cost += g.Cost
-		m.Statuses.OK += st.OK
-		m.Statuses.Error += st.Error
-		m.Statuses.Incomplete += st.Incomplete
-		m.Statuses.Canceled += st.Canceled
-	}
-	return rows.Err()
+		FROM ` + table + ` u` + join + ` WHERE ` + strings.Join(where, " AND ") + ` GROUP BY grp`, args
 }
 
 // usageDayExpr is the UTC calendar day of created_at as YYYY-MM-DD. SQLite

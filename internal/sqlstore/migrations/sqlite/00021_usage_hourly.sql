@@ -21,7 +21,6 @@ CREATE TABLE usage_hourly (
     PRIMARY KEY (hour, user_id, key_id, end_user_id, model, served_model, status)
 );
 CREATE INDEX usage_hourly_user ON usage_hourly (user_id, hour);
-CREATE INDEX usage_hourly_key ON usage_hourly (key_id, hour);
 CREATE TABLE usage_hourly_floor (
     hour TEXT NOT NULL
 );
@@ -33,6 +32,15 @@ FROM usage_records
 WHERE created_at >= (SELECT hour || ':00:00' FROM usage_hourly_floor)
 GROUP BY substr(created_at, 1, 13), user_id, key_id, end_user_id, model, served_model, status;
 
+-- Every usage query that filters by key filters by the key's user too
+-- (an API key sees its own usage: user and key), so the key indexes add
+-- nothing to the user ones and cost every insert a write at a random
+-- place (issue 23: insert cost growing with the table).
+DROP INDEX usage_records_key;
+DROP INDEX usage_daily_key;
+
 -- +goose Down
+CREATE INDEX usage_daily_key ON usage_daily (key_id, day);
+CREATE INDEX usage_records_key ON usage_records (key_id, created_at);
 DROP TABLE usage_hourly_floor;
 DROP TABLE usage_hourly;
