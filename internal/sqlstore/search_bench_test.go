@@ -22,9 +22,10 @@ func benchSearchMessages() int {
 
 // BenchmarkSearchSmallUser measures a small user's search (10
 // conversations, 100 messages, stored through the store) on SQLite with
-// benchSearchMessages messages of 1,000 other users in the table, loaded
-// in bulk like bench -scale's (every third message has "common", every
-// message one of ten topicN words; the fixture, not the code under test).
+// benchSearchMessages messages of other users in the table, loaded in
+// bulk like bench -scale's (every third message has "common", every
+// message one of ten topicN words; the fixture, not the code under test),
+// and for comparison a heavy user's, who holds a tenth of them.
 func BenchmarkSearchSmallUser(b *testing.B) {
 	ctx := context.Background()
 	st := sqltest.SQLite(b)
@@ -56,10 +57,10 @@ func BenchmarkSearchSmallUser(b *testing.B) {
 		gen := `WITH RECURSIVE g(i) AS (SELECT ` + strconv.Itoa(lo) + ` UNION ALL SELECT i + 1 FROM g WHERE i < ` + strconv.Itoa(hi) + `) `
 		for _, q := range []string{
 			`INSERT INTO conversations (id, user_id, title, created_at, updated_at, last_activity_at) ` + gen +
-				`SELECT 'bc' || (i / 10), 'user' || ((i / 10) % 1000), '', '2026-01-01 00:00:00+00:00', '2026-01-01 00:00:00+00:00', '2026-01-01 00:00:00+00:00'
+				`SELECT 'bc' || (i / 10), CASE WHEN (i / 10) % 10 = 0 THEN 'heavy' ELSE 'user' || ((i / 10) % 1000) END, '', '2026-01-01 00:00:00+00:00', '2026-01-01 00:00:00+00:00', '2026-01-01 00:00:00+00:00'
 				FROM g WHERE i % 10 = 0`,
 			`INSERT INTO messages (id, conversation_id, user_id, role, content, status, created_at) ` + gen +
-				`SELECT 'bm' || i, 'bc' || ((i + 9) / 10), 'user' || (((i + 9) / 10) % 1000), 'user',
+				`SELECT 'bm' || i, 'bc' || ((i + 9) / 10), CASE WHEN ((i + 9) / 10) % 10 = 0 THEN 'heavy' ELSE 'user' || (((i + 9) / 10) % 1000) END, 'user',
 					'some words of text number ' || i || ' topic' || (i % 10) || CASE WHEN i % 3 = 0 THEN ' common' ELSE '' END,
 					'complete', '2026-01-01 00:00:00+00:00' FROM g`,
 		} {
@@ -68,14 +69,16 @@ func BenchmarkSearchSmallUser(b *testing.B) {
 			}
 		}
 	}
-	for _, q := range []string{"common", "common topic3"} {
-		b.Run(fmt.Sprintf("messages=%d/q=%s", n, q), func(b *testing.B) {
-			for b.Loop() {
-				hits, err := st.SearchMessages(ctx, small, q, 20)
-				if err != nil || len(hits) == 0 {
-					b.Fatalf("search %q = %d hits, %v", q, len(hits), err)
+	for _, o := range []gateway.Owner{small, {UserID: "heavy"}} {
+		for _, q := range []string{"common", "common topic3"} {
+			b.Run(fmt.Sprintf("messages=%d/user=%s/q=%s", n, o.UserID, q), func(b *testing.B) {
+				for b.Loop() {
+					hits, err := st.SearchMessages(ctx, o, q, 20)
+					if err != nil || len(hits) == 0 {
+						b.Fatalf("search %q = %d hits, %v", q, len(hits), err)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
