@@ -137,29 +137,39 @@ func (s *Store) PruneUsage(ctx context.Context, before time.Time) (int64, error)
 }
 
 // PruneUsageHourly raises usage_hourly_floor to the hour of before and
-// deletes the hours below the floor it replaces, returning how many rows
-// it deleted. Deleting one prune late means a summary that read the old
-// floor still finds every hour it reads; rows a late record adds below the
-// floor are never read and go with a later prune.
+// deletes the hours below the floor it replaces, one hour a statement (a
+// backlog holds no long write lock), returning how many rows it deleted.
+// Deleting one prune late means a summary that read the old floor still
+// finds every hour it reads; rows a late record adds below the floor are
+// never read and go with a later prune.
 func (s *Store) PruneUsageHourly(ctx context.Context, before time.Time) (int64, error) {
 	floor := usageHour(before)
-	var n int64
+	var old string
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		var old string
 		if err := tx.QueryRowContext(ctx, `SELECT hour FROM usage_hourly_floor`).Scan(&old); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE usage_hourly_floor SET hour = ? WHERE hour < ?`), floor, floor); err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, s.q(`DELETE FROM usage_hourly WHERE hour < ?`), min(old, floor))
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
+		_, err := tx.ExecContext(ctx, s.q(`UPDATE usage_hourly_floor SET hour = ? WHERE hour < ?`), floor, floor)
 		return err
 	})
-	return n, s.mapErr("prune hourly usage", err)
+	if err != nil {
+		return 0, s.mapErr("prune hourly usage", err)
+	}
+	var total int64
+	for {
+		res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM usage_hourly WHERE hour = (SELECT MIN(hour) FROM usage_hourly) AND hour < ?`), min(old, floor))
+		if err != nil {
+			return total, s.mapErr("prune hourly usage", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, s.mapErr("prune hourly usage", err)
+		}
+		if n == 0 {
+			return total, nil
+		}
+		total += n
+	}
 }
 
 // usageHourlyFloor is the first hour usage_hourly holds completely.
