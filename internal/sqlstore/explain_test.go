@@ -107,30 +107,26 @@ func TestListKeysByOwnerUsesTheIndex(t *testing.T) {
 // key indexes migration 00021 dropped are not missed.
 func TestUsageByUserAndKeyUsesUserIndexes(t *testing.T) {
 	t.Parallel()
-	for name, open := range map[string]func(testing.TB) *sqlstore.Store{"SQLite": sqltest.SQLite, "Postgres": sqltest.Postgres} {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			st := open(t)
-			base := time.Now().UTC().Truncate(24 * time.Hour).Add(-2 * 24 * time.Hour)
-			var recs []gateway.UsageRecord
-			for i := range 3000 {
-				recs = append(recs, gateway.UsageRecord{ID: fmt.Sprint("r", i), CreatedAt: base.Add(time.Duration(i) * time.Minute),
-					UserID: fmt.Sprint("u", i%50), KeyID: fmt.Sprint("k", i%150), Model: "m", Status: gateway.UsageOK})
+	engines(t, func(t *testing.T, st *sqlstore.Store) {
+		ctx := context.Background()
+		base := time.Now().UTC().Truncate(24 * time.Hour).Add(-2 * 24 * time.Hour)
+		var recs []gateway.UsageRecord
+		for i := range 3000 {
+			recs = append(recs, gateway.UsageRecord{ID: fmt.Sprint("r", i), CreatedAt: base.Add(time.Duration(i) * time.Minute),
+				UserID: fmt.Sprint("u", i%50), KeyID: fmt.Sprint("k", i%150), Model: "m", Status: gateway.UsageOK})
+		}
+		if err := st.InsertUsage(ctx, recs); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.DB().ExecContext(ctx, "ANALYZE"); err != nil {
+			t.Fatal(err)
+		}
+		q := gateway.UsageQuery{UserID: "u7", KeyID: "k7", GroupBy: gateway.UsageByModel}
+		for table, lo := range map[string]time.Time{"usage_records": base.Add(time.Hour), "usage_hourly": base, "usage_daily": base} {
+			stmt, args := st.UsagePartQueryForTest(q, table, lo, base.Add(48*time.Hour))
+			if p := plan(t, st, stmt, args...); !strings.Contains(p, table+"_user") {
+				t.Errorf("plan of a key's usage on %s does not use %s_user:\n%s", table, table, p)
 			}
-			if err := st.InsertUsage(ctx, recs); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := st.DB().ExecContext(ctx, "ANALYZE"); err != nil {
-				t.Fatal(err)
-			}
-			q := gateway.UsageQuery{UserID: "u7", KeyID: "k7", GroupBy: gateway.UsageByModel}
-			for table, lo := range map[string]time.Time{"usage_records": base.Add(time.Hour), "usage_hourly": base, "usage_daily": base} {
-				stmt, args := st.UsagePartQueryForTest(q, table, lo, base.Add(48*time.Hour))
-				if p := plan(t, st, stmt, args...); !strings.Contains(p, table+"_user") {
-					t.Errorf("plan of a key's usage on %s does not use %s_user:\n%s", table, table, p)
-				}
-			}
-		})
-	}
+		}
+	})
 }

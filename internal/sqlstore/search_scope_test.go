@@ -21,6 +21,22 @@ func engines(t *testing.T, f func(t *testing.T, st *sqlstore.Store)) {
 	}
 }
 
+// postMessage stores content as the first message of a new conversation
+// of o and returns their ids.
+func postMessage(t *testing.T, st *sqlstore.Store, o gateway.Owner, content string) (conv, msg string) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := st.CreateConversation(ctx, o, gateway.Conversation{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := st.StartExchange(ctx, o, gateway.NewExchange{ConversationID: c.ID, Content: content})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.ID, x.User.ID
+}
+
 // TestSearchIndexIsScoped: the full-text index alone, without the SQL
 // access filter, returns exactly the messages the caller may read — its
 // own, its end users' (tenant-wide), and those of conversations it
@@ -43,18 +59,7 @@ func testSearchIndexIsScoped(t *testing.T, st *sqlstore.Store) {
 	// An owner id that would be the concatenation of another's parts must
 	// not share its token.
 	tricky := gateway.Owner{UserID: "ap", EndUserID: "pe1"}
-	post := func(o gateway.Owner, content string) (conv, msg string) {
-		t.Helper()
-		c, err := st.CreateConversation(ctx, o, gateway.Conversation{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		x, err := st.StartExchange(ctx, o, gateway.NewExchange{ConversationID: c.ID, Content: content})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c.ID, x.User.ID
-	}
+	post := func(o gateway.Owner, content string) (conv, msg string) { return postMessage(t, st, o, content) }
 	_, aMsg := post(alice, "zebra crossing")
 	_, bMsg := post(bob, "zebra stripes")
 	cConv, cMsg := post(carol, "zebra shared")
@@ -222,16 +227,8 @@ func TestSearchRankingIgnoresOtherUsers(t *testing.T) {
 		ctx := context.Background()
 		alice, bob := gateway.Owner{UserID: "alice"}, gateway.Owner{UserID: "bob"}
 		post := func(o gateway.Owner, content string) string {
-			t.Helper()
-			c, err := st.CreateConversation(ctx, o, gateway.Conversation{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			x, err := st.StartExchange(ctx, o, gateway.NewExchange{ConversationID: c.ID, Content: content})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return x.User.ID
+			_, msg := postMessage(t, st, o, content)
+			return msg
 		}
 		appleHeavy := post(alice, "apple apple banana")
 		bananaHeavy := post(alice, "Banana apple BANANA")

@@ -32,8 +32,9 @@ var (
 	hourlyRollup = rollup{"usage_hourly", "hour", usageHour}
 )
 
-// UsageHourlyRetention is how long usage_hourly keeps an hour's sums
-// (PruneUsageHourly's cut-off, usage_records's partial hours only beyond).
+// UsageHourlyRetention is how long usage_hourly keeps an hour's sums: the
+// server's hourly job prunes older hours (PruneUsageHourly), and summaries
+// read partial edge days older than that from usage_records.
 const UsageHourlyRetention = 7 * 24 * time.Hour
 
 // usageDay is the UTC calendar day of t as usage_daily stores it.
