@@ -69,8 +69,10 @@ func BenchmarkUsageInsert(b *testing.B) {
 				next := 0
 				// The server's hourly job keeps usage_hourly to its last 7
 				// days as the preload goes (it deletes one run late).
-				for loaded := 0; loaded < preload; loaded += 5000 {
-					if err := st.InsertUsage(ctx, benchRecords(rng, &next, &at, step, min(5000, preload-loaded))); err != nil {
+				// 2,000 records a transaction stay within the query
+				// timeout on a loaded machine.
+				for loaded := 0; loaded < preload; loaded += 2000 {
+					if err := st.InsertUsage(ctx, benchRecords(rng, &next, &at, step, min(2000, preload-loaded))); err != nil {
 						b.Fatal(err)
 					}
 					if _, err := st.PruneUsageHourly(ctx, at.Add(-sqlstore.UsageHourlyRetention)); err != nil {
