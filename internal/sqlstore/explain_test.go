@@ -103,8 +103,8 @@ func TestListKeysByOwnerUsesTheIndex(t *testing.T) {
 
 // TestUsageByUserAndKeyUsesUserIndexes: a key's usage (its user and key:
 // the only way the API filters by key) reads the user indexes of
-// usage_records, usage_daily and usage_hourly on both engines, so the
-// key indexes migration 00021 dropped are not missed.
+// usage_records (by day and user), usage_daily and usage_hourly on both
+// engines, so the indexes migration 00021 dropped are not missed.
 func TestUsageByUserAndKeyUsesUserIndexes(t *testing.T) {
 	t.Parallel()
 	engines(t, func(t *testing.T, st *sqlstore.Store) {
@@ -122,10 +122,18 @@ func TestUsageByUserAndKeyUsesUserIndexes(t *testing.T) {
 			t.Fatal(err)
 		}
 		q := gateway.UsageQuery{UserID: "u7", KeyID: "k7", GroupBy: gateway.UsageByModel}
-		for table, lo := range map[string]time.Time{"usage_records": base.Add(time.Hour), "usage_hourly": base, "usage_daily": base} {
-			stmt, args := st.UsagePartQueryForTest(q, table, lo, base.Add(48*time.Hour))
-			if p := plan(t, st, stmt, args...); !strings.Contains(p, table+"_user") {
-				t.Errorf("plan of a key's usage on %s does not use %s_user:\n%s", table, table, p)
+		// Raw rows: a partial edge over two days at most.
+		for _, tc := range []struct {
+			table, index string
+			lo, hi       time.Time
+		}{
+			{"usage_records", "usage_records_day_user", base.Add(time.Hour + time.Minute), base.Add(30 * time.Hour)},
+			{"usage_hourly", "usage_hourly_user", base.Add(time.Hour), base.Add(20 * time.Hour)},
+			{"usage_daily", "usage_daily_user", base, base.Add(48 * time.Hour)},
+		} {
+			stmt, args := st.UsagePartQueryForTest(q, tc.table, tc.lo, tc.hi)
+			if p := plan(t, st, stmt, args...); !strings.Contains(p, tc.index) {
+				t.Errorf("plan of a key's usage on %s does not use %s:\n%s", tc.table, tc.index, p)
 			}
 		}
 	})

@@ -209,6 +209,14 @@ func (s *Store) usagePartQuery(q gateway.UsageQuery, ru *rollup, lo, hi time.Tim
 		where = []string{"u." + ru.period + " >= ?", "u." + ru.period + " < ?"}
 		args = []any{ru.key(lo), ru.key(hi)}
 	}
+	if ru == nil && q.UserID != "" {
+		// One user's raw rows of a period's edge (one UTC day, two at
+		// most) come from usage_records_day_user: its entries grow within
+		// today's, where a (user, time) index took writes all over.
+		day, arg := s.usageRecordDay()
+		where = append(where, day+" IN ("+arg+", "+arg+")")
+		args = append(args, usageDay(lo), usageDay(hi.Add(-time.Microsecond)))
+	}
 	for _, f := range []struct{ col, val string }{{"u.user_id", q.UserID}, {"u.key_id", q.KeyID}, {"u.end_user_id", q.EndUserID}} {
 		if f.val != "" {
 			where = append(where, f.col+" = ?")
@@ -236,6 +244,16 @@ func (s *Store) usageDayExpr() string {
 		return `to_char(u.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')`
 	}
 	return `substr(u.created_at, 1, 10)`
+}
+
+// usageRecordDay is the expression of usage_records_day_user (the UTC
+// day of created_at) and the placeholder of a day ('YYYY-MM-DD') to
+// compare it with.
+func (s *Store) usageRecordDay() (expr, arg string) {
+	if s.d.name == "postgres" {
+		return `CAST(u.created_at AT TIME ZONE 'UTC' AS date)`, `CAST(? AS date)`
+	}
+	return `substr(u.created_at, 1, 10)`, `?`
 }
 
 // nullString is s, or NULL when s is empty.
