@@ -56,7 +56,7 @@ func (s *Store) searchRanked(ctx context.Context, terms, access []string, ownerF
 		return nil, s.mapErr("search messages", err)
 	}
 	out := []gateway.SearchHit{}
-	if len(matches) == 0 {
+	if len(matches) == 0 || limit <= 0 {
 		return out, nil
 	}
 	avg := max(float64(total)/float64(len(matches)), 1)
