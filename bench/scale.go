@@ -324,6 +324,13 @@ func (d *scaleData) load(ctx context.Context, n int) error {
 	if err := d.addUsage(ctx, "", n-d.usage); err != nil {
 		return err
 	}
+	// As the server's hourly job does, usage_hourly keeps its last days
+	// (it deletes one run late: twice).
+	for range 2 {
+		if _, err := d.st.PruneUsageHourly(ctx, time.Now().Add(-sqlstore.UsageHourlyRetention)); err != nil {
+			return err
+		}
+	}
 	target := min(n, 1_000_000)
 	var mu sync.Mutex // guards d (the store is safe for concurrent use)
 	var firstErr error

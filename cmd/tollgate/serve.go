@@ -529,7 +529,7 @@ func newIdentity(ctx context.Context, cfg *config.Config, log *slog.Logger, st *
 	// The user cache is shared: keys read their owners from the cache the
 	// identity service keeps current.
 	fresh := auth.NewFreshness(cfg.Auth.CacheMaxStaleness, log)
-	users := auth.NewUserCache(st, fresh)
+	users := auth.NewUserCache(st, fresh, cfg.Auth.KeyCacheSize)
 	keys := auth.NewKeys(auth.KeysOptions{Store: st, Users: users, Tokens: tokens, ExchangeTTL: cfg.Auth.ExchangeTokenTTL, Static: static,
 		CacheSize: cfg.Auth.KeyCacheSize, Freshness: fresh, Audit: aud})
 	idn := auth.New(auth.Options{
@@ -795,7 +795,8 @@ const hubListenWait = 10 * time.Second
 
 // pruneUsage deletes raw usage records older than retention at start and
 // then hourly until ctx ends (usage.raw_retention; the daily rollups stay),
-// and the Responses API ids older than the 30 days they are kept.
+// the hourly rollups older than sqlstore.UsageHourlyRetention, and the
+// Responses API ids older than the 30 days they are kept.
 func pruneUsage(ctx context.Context, st *sqlstore.Store, px *proxy.Proxy, retention time.Duration, log *slog.Logger) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
@@ -806,6 +807,9 @@ func pruneUsage(ctx context.Context, st *sqlstore.Store, px *proxy.Proxy, retent
 			}
 		} else if n > 0 {
 			log.InfoContext(ctx, "pruned usage records", "records", n, "retention", retention.String())
+		}
+		if _, err := st.PruneUsageHourly(ctx, time.Now().Add(-sqlstore.UsageHourlyRetention)); err != nil && ctx.Err() == nil {
+			log.WarnContext(ctx, "prune hourly usage", "err", err)
 		}
 		if n, err := px.PruneResponseIDs(ctx); err != nil {
 			if ctx.Err() == nil {

@@ -161,23 +161,28 @@ func (ks *Keys) dropLocked(ck *cachedKey) {
 }
 
 // evictLocked drops the least recently used (or loaded) of a few cached
-// keys; Go's map iteration starts at a random place, so the sample is
-// spread over the cache.
+// keys (sampleOldest).
 func (ks *Keys) evictLocked() {
-	var victim *cachedKey
+	if id, ok := sampleOldest(ks.byID, func(ck *cachedKey) int64 { return max(ck.used.Load(), ck.loaded) }); ok {
+		ks.dropLocked(ks.byID[id])
+	}
+}
+
+// sampleOldest returns the key of the entry of m with the smallest age
+// among evictionSample of them; Go's map iteration starts at a random
+// place, so the sample is spread over the map. ok is false for an empty m.
+func sampleOldest[K comparable, V any](m map[K]V, age func(V) int64) (victim K, ok bool) {
 	var oldest int64
 	n := 0
-	for _, ck := range ks.byID {
-		if t := max(ck.used.Load(), ck.loaded); victim == nil || t < oldest {
-			victim, oldest = ck, t
+	for k, v := range m {
+		if a := age(v); !ok || a < oldest {
+			victim, oldest, ok = k, a, true
 		}
 		if n++; n == evictionSample {
 			break
 		}
 	}
-	if victim != nil {
-		ks.dropLocked(victim)
-	}
+	return victim, ok
 }
 
 // Len is the number of cached keys.

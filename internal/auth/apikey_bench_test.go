@@ -20,7 +20,7 @@ func benchEnv(b *testing.B, secret gateway.Secret) (s *Service, keys *Keys, key,
 	if err != nil {
 		b.Fatal(err)
 	}
-	users := NewUserCache(st, nil)
+	users := NewUserCache(st, nil, 0)
 	keys = NewKeys(KeysOptions{Store: st, Users: users, Tokens: tokens})
 	s = New(Options{Users: st, Cache: users, Tokens: tokens, Mode: ModeRequired, Verifiers: []Verifier{keys}, Exchange: keys, Password: cheap})
 	if err := s.Init(ctx); err != nil {

@@ -26,7 +26,7 @@ func TestKeysCacheReadsTheDatabaseOnlyOnMisses(t *testing.T) {
 	ctx := context.Background()
 	st := sqltest.SQLite(t)
 	store := &countingKeys{APIKeyStore: st}
-	users := NewUserCache(st, nil)
+	users := NewUserCache(st, nil, 0)
 	keys := NewKeys(KeysOptions{Store: store, Users: users})
 	s := New(Options{Users: st, Cache: users, Mode: ModeRequired, Verifiers: []Verifier{keys}, Password: cheap})
 	u, err := s.CreateUser(ctx, gateway.NewUser{Email: "c@example.com", Password: "key owner pass", Role: gateway.RoleContributor})
@@ -122,7 +122,7 @@ func TestStaticTokensLoad(t *testing.T) {
 func TestKeysSeeOwnerChangesThroughTheSharedCache(t *testing.T) {
 	ctx := context.Background()
 	st := sqltest.SQLite(t)
-	users := NewUserCache(st, nil)
+	users := NewUserCache(st, nil, 0)
 	keys := NewKeys(KeysOptions{Store: st, Users: users})
 	s := New(Options{Users: st, Cache: users, Mode: ModeRequired, Verifiers: []Verifier{keys}, Password: cheap})
 	if _, err := s.CreateUser(ctx, gateway.NewUser{Email: "admin@example.com", Password: "other admin pass", Role: gateway.RoleAdmin}); err != nil {
@@ -167,7 +167,7 @@ func (acceptingKeys) CreateAPIKey(_ context.Context, k *gateway.APIKey) error {
 func TestCreatedKeyTurnsAutoModeRequired(t *testing.T) {
 	ctx := context.Background()
 	st := sqltest.SQLite(t)
-	users := NewUserCache(st, nil)
+	users := NewUserCache(st, nil, 0)
 	keys := NewKeys(KeysOptions{Store: acceptingKeys{st}, Users: users})
 	s := New(Options{Users: st, Cache: users, Mode: ModeAuto, Loopback: true, Verifiers: []Verifier{keys}, Password: cheap})
 	if err := s.Init(ctx); err != nil {

@@ -40,7 +40,7 @@ func manyKeys(t *testing.T, n, size int) (*Keys, *touchCounting, []gateway.Secre
 	ctx := context.Background()
 	st := sqltest.SQLite(t)
 	store := &touchCounting{APIKeyStore: st}
-	users := NewUserCache(st, nil)
+	users := NewUserCache(st, nil, 0)
 	keys := NewKeys(KeysOptions{Store: store, Users: users, CacheSize: size})
 	s := New(Options{Users: st, Cache: users, Mode: ModeRequired, Verifiers: []Verifier{keys}, Password: cheap})
 	u, err := s.CreateUser(ctx, gateway.NewUser{Email: "c@example.com", Password: "key owner pass", Role: gateway.RoleContributor})
@@ -195,7 +195,7 @@ func BenchmarkKeyCacheHeap(b *testing.B) {
 	const n = 100_000
 	ctx := context.Background()
 	st := sqltest.SQLite(b)
-	users := NewUserCache(st, nil)
+	users := NewUserCache(st, nil, 0)
 	owner := &gateway.User{Email: "o@example.com", Role: gateway.RoleContributor, Active: true}
 	if err := st.CreateUser(ctx, owner); err != nil {
 		b.Fatal(err)
@@ -236,5 +236,69 @@ func BenchmarkKeyCacheHeap(b *testing.B) {
 				runtime.KeepAlive(keys)
 			}
 		})
+	}
+}
+
+// userLookups counts the user reads that reach the database.
+type userLookups struct {
+	gateway.UserStore
+	n atomic.Int32
+}
+
+func (c *userLookups) User(ctx context.Context, id string) (gateway.User, error) {
+	c.n.Add(1)
+	return c.UserStore.User(ctx, id)
+}
+
+// TestUserCacheIsBounded: the user cache behind the key cache holds at
+// most its size, an evicted user's key still verifies (its owner read
+// again from the database), and an evicted owner deactivated elsewhere
+// is read again with its new state, so the key is refused.
+func TestUserCacheIsBounded(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const size, n = 100, 250
+	st := sqltest.SQLite(t)
+	store := &userLookups{UserStore: st}
+	users := NewUserCache(store, nil, size)
+	keys := NewKeys(KeysOptions{Store: st, Users: users, CacheSize: 10 * n})
+	owners, secrets := make([]string, n), make([]gateway.Secret, n)
+	for i := range n {
+		u := &gateway.User{Email: fmt.Sprintf("u%d@example.com", i), Role: gateway.RoleContributor, Active: true}
+		if err := st.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		_, secret, err := keys.CreateKey(ctx, u.ID, u.Role, gateway.NewAPIKey{Name: "k"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		owners[i], secrets[i] = u.ID, secret
+	}
+	for round := range 2 {
+		for i, s := range secrets {
+			p, err := keys.Verify(ctx, Credential{Transport: TransportAPIKey, Value: s})
+			if err != nil || p == nil || p.UserID != owners[i] {
+				t.Fatalf("round %d key %d: Verify = %+v, %v; want owner %s", round, i, p, err, owners[i])
+			}
+			if got := users.Len(); got > size {
+				t.Fatalf("user cache holds %d users, want at most %d", got, size)
+			}
+		}
+	}
+	if got := store.n.Load(); got < 2*(n-size) {
+		t.Fatalf("database user reads = %d: evicted users were not read again (want at least %d)", got, 2*(n-size))
+	}
+	// Owner 0 dropped as an eviction drops it, then deactivated by
+	// another instance: read again, its key is refused.
+	users.mu.Lock()
+	delete(users.m, owners[0])
+	users.mu.Unlock()
+	inactive := false
+	if _, err := st.UpdateUser(ctx, owners[0], gateway.UserPatch{Active: &inactive}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := keys.Verify(ctx, Credential{Transport: TransportAPIKey, Value: secrets[0]})
+	if ge, ok := gateway.AsError(err); !ok || ge.Code != "invalid_authorization" {
+		t.Fatalf("key of an evicted, deactivated owner: err = %v, want invalid_authorization", err)
 	}
 }

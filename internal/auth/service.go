@@ -172,7 +172,7 @@ func New(opt Options) *Service {
 		opt.Mode = ModeAuto
 	}
 	if opt.Cache == nil {
-		opt.Cache = NewUserCache(opt.Users, opt.Freshness)
+		opt.Cache = NewUserCache(opt.Users, opt.Freshness, 0)
 	}
 	if opt.SessionIdle <= 0 {
 		opt.SessionIdle = 8 * time.Hour

@@ -128,9 +128,15 @@ type UsageStore interface {
 }
 
 // UsagePruner deletes old raw usage records (usage.raw_retention); the
-// daily sums stay, so summaries of whole days do not change.
+// daily sums stay, so summaries of whole days do not change. The hourly
+// sums are kept for the last days only; summaries do not change either
+// when they go (older partial days are read from raw records).
 type UsagePruner interface {
 	// PruneUsage deletes the records created before before and returns
 	// how many.
 	PruneUsage(ctx context.Context, before time.Time) (int64, error)
+	// PruneUsageHourly stops summaries reading the hourly sums of the
+	// hours before before, deletes them by the next call at the latest,
+	// and returns how many rows it deleted.
+	PruneUsageHourly(ctx context.Context, before time.Time) (int64, error)
 }

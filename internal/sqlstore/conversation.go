@@ -445,6 +445,9 @@ func (s *Store) SearchMessages(ctx context.Context, o gateway.Owner, query strin
 		return nil, err
 	}
 	f, args := messageAccess("m", o, false, false)
+	if s.d.searchHits != nil {
+		return s.searchRanked(ctx, terms, access, f, args, limit)
+	}
 	args = append(append(s.d.searchArgs(terms, access), args...), limit)
 	rows, err := s.conn(ctx).QueryContext(ctx, s.q(s.d.search(f)), args...)
 	if err != nil {

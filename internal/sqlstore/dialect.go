@@ -31,6 +31,11 @@ type dialect struct {
 	// the index intersects with the words (migration 00018).
 	search     func(ownerFilter string) string
 	searchArgs func(terms, access []string) []any
+	// searchHits, when set, means search returns every match's seq and
+	// content, unranked and without the limit argument, and SearchMessages
+	// ranks them (searchRank); searchHits(n) then reads the hits of n
+	// seqs: its arguments are searchArgs's, then the seqs.
+	searchHits func(n int) string
 	// ownerToken, tenantToken and conversationToken name the access
 	// tokens the index holds for each message.
 	ownerToken        func(userID, endUserID string) string
@@ -63,13 +68,19 @@ var sqliteDialect = dialect{
 	},
 	// FTS5: each term is a quoted string (so AND, OR, NOT, NEAR, *, ^ and
 	// column filters are text), the terms ANDed by juxtaposition, in the
-	// content column; the access column holds the tokens. bm25 weighs the
-	// access column 0, so it scores the words alone.
+	// content column; the access column holds the tokens. The caller's
+	// matches are ranked in Go (searchRank), not with bm25(), whose
+	// document frequencies cost every match of a word in the whole table.
 	search: func(owner string) string {
-		return `SELECT m.conversation_id, m.id, snippet(messages_fts, 0, '**', '**', '…', 16), m.created_at
+		return `SELECT m.seq, m.content FROM messages_fts JOIN messages m ON m.seq = messages_fts.rowid
+			WHERE messages_fts MATCH ? AND m.deleted_at IS NULL AND ` + owner
+	},
+	// The unary + keeps rowid IN from the index: FTS5 would run the match
+	// once per rowid; filtered, it runs once and snippets n rows.
+	searchHits: func(n int) string {
+		return `SELECT m.seq, m.conversation_id, m.id, snippet(messages_fts, 0, '**', '**', '…', 16), m.created_at
 			FROM messages_fts JOIN messages m ON m.seq = messages_fts.rowid
-			WHERE messages_fts MATCH ? AND m.deleted_at IS NULL AND ` + owner + `
-			ORDER BY bm25(messages_fts, 1.0, 0.0), m.seq DESC LIMIT ?`
+			WHERE messages_fts MATCH ? AND +messages_fts.rowid IN (` + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + `)`
 	},
 	searchArgs: func(terms, access []string) []any {
 		return []any{`{access}: (` + strings.Join(quoteFTS(access), " OR ") + `) AND {content}: (` +

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/sqlstore"
@@ -98,4 +99,42 @@ func TestListKeysByOwnerUsesTheIndex(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestUsageByUserAndKeyUsesUserIndexes: a key's usage (its user and key:
+// the only way the API filters by key) reads the user indexes of
+// usage_records (by day and user), usage_daily and usage_hourly on both
+// engines, so the indexes migration 00021 dropped are not missed.
+func TestUsageByUserAndKeyUsesUserIndexes(t *testing.T) {
+	t.Parallel()
+	engines(t, func(t *testing.T, st *sqlstore.Store) {
+		ctx := context.Background()
+		base := time.Now().UTC().Truncate(24 * time.Hour).Add(-2 * 24 * time.Hour)
+		var recs []gateway.UsageRecord
+		for i := range 3000 {
+			recs = append(recs, gateway.UsageRecord{ID: fmt.Sprint("r", i), CreatedAt: base.Add(time.Duration(i) * time.Minute),
+				UserID: fmt.Sprint("u", i%50), KeyID: fmt.Sprint("k", i%150), Model: "m", Status: gateway.UsageOK})
+		}
+		if err := st.InsertUsage(ctx, recs); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.DB().ExecContext(ctx, "ANALYZE"); err != nil {
+			t.Fatal(err)
+		}
+		q := gateway.UsageQuery{UserID: "u7", KeyID: "k7", GroupBy: gateway.UsageByModel}
+		// Raw rows: a partial edge over two days at most.
+		for _, tc := range []struct {
+			table, index string
+			lo, hi       time.Time
+		}{
+			{"usage_records", "usage_records_day_user", base.Add(time.Hour + time.Minute), base.Add(30 * time.Hour)},
+			{"usage_hourly", "usage_hourly_user", base.Add(time.Hour), base.Add(20 * time.Hour)},
+			{"usage_daily", "usage_daily_user", base, base.Add(48 * time.Hour)},
+		} {
+			stmt, args := st.UsagePartQueryForTest(q, tc.table, tc.lo, tc.hi)
+			if p := plan(t, st, stmt, args...); !strings.Contains(p, tc.index) {
+				t.Errorf("plan of a key's usage on %s does not use %s:\n%s", tc.table, tc.index, p)
+			}
+		}
+	})
 }

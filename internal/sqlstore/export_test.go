@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"time"
 
 	"github.com/tollgate/tollgate/internal/gateway"
 )
@@ -66,3 +67,15 @@ var (
 	ListAPIKeysQuery = listAPIKeysQuery
 	ListAPIKeysArgs  = listAPIKeysArgs
 )
+
+// UsagePartQueryForTest returns the statement UsageSummary runs for q over
+// [lo, hi) on table: usage_records, usage_daily or usage_hourly.
+func (s *Store) UsagePartQueryForTest(q gateway.UsageQuery, table string, lo, hi time.Time) (string, []any) {
+	var ru *rollup
+	for _, r := range []*rollup{&dailyRollup, &hourlyRollup} {
+		if r.table == table {
+			ru = r
+		}
+	}
+	return s.usagePartQuery(q, ru, lo, hi)
+}

@@ -21,6 +21,22 @@ func engines(t *testing.T, f func(t *testing.T, st *sqlstore.Store)) {
 	}
 }
 
+// postMessage stores content as the first message of a new conversation
+// of o and returns their ids.
+func postMessage(t *testing.T, st *sqlstore.Store, o gateway.Owner, content string) (conv, msg string) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := st.CreateConversation(ctx, o, gateway.Conversation{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := st.StartExchange(ctx, o, gateway.NewExchange{ConversationID: c.ID, Content: content})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.ID, x.User.ID
+}
+
 // TestSearchIndexIsScoped: the full-text index alone, without the SQL
 // access filter, returns exactly the messages the caller may read — its
 // own, its end users' (tenant-wide), and those of conversations it
@@ -43,18 +59,7 @@ func testSearchIndexIsScoped(t *testing.T, st *sqlstore.Store) {
 	// An owner id that would be the concatenation of another's parts must
 	// not share its token.
 	tricky := gateway.Owner{UserID: "ap", EndUserID: "pe1"}
-	post := func(o gateway.Owner, content string) (conv, msg string) {
-		t.Helper()
-		c, err := st.CreateConversation(ctx, o, gateway.Conversation{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		x, err := st.StartExchange(ctx, o, gateway.NewExchange{ConversationID: c.ID, Content: content})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c.ID, x.User.ID
-	}
+	post := func(o gateway.Owner, content string) (conv, msg string) { return postMessage(t, st, o, content) }
 	_, aMsg := post(alice, "zebra crossing")
 	_, bMsg := post(bob, "zebra stripes")
 	cConv, cMsg := post(carol, "zebra shared")
@@ -208,4 +213,47 @@ func TestSearchPlanUsesAccessIndex(t *testing.T) {
 	if err != nil || len(hits) != 5 {
 		t.Fatalf("small user's search = %d hits, %v; want 5", len(hits), err)
 	}
+}
+
+// TestSearchRankingIgnoresOtherUsers: a user's ranking depends on its own
+// messages only. Alice's two messages hold "apple" and "banana" twice
+// each the other way round; Bob's 60 messages with "banana" (which made
+// SQLite's bm25 weigh "banana" near zero and put Alice's apple-heavy
+// message first) change nothing. Equal scores: newest first. More
+// occurrences and a shorter message rank higher.
+func TestSearchRankingIgnoresOtherUsers(t *testing.T) {
+	t.Parallel()
+	engines(t, func(t *testing.T, st *sqlstore.Store) {
+		ctx := context.Background()
+		alice, bob := gateway.Owner{UserID: "alice"}, gateway.Owner{UserID: "bob"}
+		post := func(o gateway.Owner, content string) string {
+			_, msg := postMessage(t, st, o, content)
+			return msg
+		}
+		appleHeavy := post(alice, "apple apple banana")
+		bananaHeavy := post(alice, "Banana apple BANANA")
+		long := post(alice, "apple banana and many other words that make this message long")
+		search := func() []string {
+			t.Helper()
+			hits, err := st.SearchMessages(ctx, alice, "apple banana", 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, h := range hits {
+				ids = append(ids, h.MessageID)
+			}
+			return ids
+		}
+		want := []string{bananaHeavy, appleHeavy, long}
+		if got := search(); !slices.Equal(got, want) {
+			t.Fatalf("ranking = %v, want %v", got, want)
+		}
+		for i := range 60 {
+			post(bob, fmt.Sprintf("banana number %d", i))
+		}
+		if got := search(); !slices.Equal(got, want) {
+			t.Fatalf("ranking after another user's messages = %v, want %v (unchanged)", got, want)
+		}
+	})
 }
