@@ -23,7 +23,8 @@ var ErrEventTooLarge = fmt.Errorf("sse: event larger than %d bytes", MaxEventSiz
 // Events are dispatched as ReadEvents (go-sse) does: a block of lines with
 // a data, event or (valid) id field is an event; one of comments and
 // unknown fields only (a keep-alive) is dropped, as is an incomplete last
-// event at EOF. A leading BOM is skipped. A read error is
+// event at EOF. A BOM at the start of the first non-blank block is skipped
+// (blank lines before it do not count, as in go-sse). A read error is
 // yielded once, last; an event over MaxEventSize yields ErrEventTooLarge.
 func ScanEvents(r io.Reader) iter.Seq2[Event, error] {
 	return func(yield func(Event, error) bool) {
@@ -48,7 +49,7 @@ type scanner struct {
 	buf    []byte
 	pos    int
 	eof    bool
-	bomOK  bool // the leading BOM was dealt with
+	bomOK  bool // a BOM can no longer be skipped (one was, or a line was read)
 	lastID string
 	blk    block
 }
@@ -107,18 +108,20 @@ func (s *scanner) fill() error {
 // parse looks for one complete event in buf[pos:]. ok is false when more
 // input is needed. Blocks without a data field are consumed and skipped.
 func (s *scanner) parse() (ev Event, ok bool) {
-	if !s.bomOK {
-		const bom = "\ufeff"
-		rest := s.buf[s.pos:]
-		if len(rest) < len(bom) && !s.eof && strings.HasPrefix(bom, string(rest)) {
-			return Event{}, false
-		}
-		if bytes.HasPrefix(rest, []byte(bom)) {
-			s.pos += len(bom)
-		}
-		s.bomOK = true
-	}
 	for {
+		if !s.bomOK && s.blk.n == 0 {
+			// A BOM is skipped at the start of the first block that has
+			// a line (blank lines before it do not count: go-sse's rule).
+			const bom = "\ufeff"
+			rest := s.buf[s.pos:]
+			if len(rest) < len(bom) && !s.eof && strings.HasPrefix(bom, string(rest)) {
+				return Event{}, false
+			}
+			if bytes.HasPrefix(rest, []byte(bom)) {
+				s.pos += len(bom)
+				s.bomOK = true
+			}
+		}
 		in, b := s.buf[s.pos:], &s.blk
 		for {
 			line, next, complete := cutLine(in[b.n:], s.eof)
@@ -129,6 +132,7 @@ func (s *scanner) parse() (ev Event, ok bool) {
 				b.n += next
 				break
 			}
+			s.bomOK = true
 			field, value, start := splitField(line)
 			span := [2]int{b.n + start, b.n + start + len(value)}
 			switch string(field) {
