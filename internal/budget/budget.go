@@ -157,23 +157,41 @@ func (s *Service) Run(ctx context.Context, interval time.Duration) {
 // Matching returns the budgets that apply to p: its key's, its user's (a
 // key's owner), its end user's ("<key id>:<end user>") and its role's.
 func (s *Service) Matching(p *gateway.Principal) []gateway.Budget {
+	var out []gateway.Budget
+	s.eachMatching(p, func(bs []gateway.Budget) bool { out = append(out, bs...); return true })
+	return out
+}
+
+// anyMatching reports whether a budget applies to p (Matching without
+// building the list).
+func (s *Service) anyMatching(p *gateway.Principal) bool {
+	found := false
+	s.eachMatching(p, func([]gateway.Budget) bool { found = true; return false })
+	return found
+}
+
+// eachMatching calls fn with the budgets of each of p's subjects that has
+// some, until fn returns false.
+func (s *Service) eachMatching(p *gateway.Principal, fn func([]gateway.Budget) bool) {
 	ix := s.index.Load()
 	if p == nil || len(ix.all) == 0 {
-		return nil
+		return
 	}
-	var out []gateway.Budget
-	add := func(t gateway.BudgetSubjectType, subject string) {
-		if subject != "" {
-			out = append(out, ix.bySub[subjectKey(t, subject)]...)
+	subjects := [...]struct {
+		t       gateway.BudgetSubjectType
+		subject string
+	}{{gateway.BudgetKey, p.KeyID}, {gateway.BudgetUser, p.UserID}, {gateway.BudgetEndUser, ""}, {gateway.BudgetRole, p.Role.String()}}
+	if p.EndUserMode && p.EndUserID != "" && p.KeyID != "" {
+		subjects[2].subject = p.KeyID + ":" + p.EndUserID
+	}
+	for _, sub := range subjects {
+		if sub.subject == "" {
+			continue
+		}
+		if bs := ix.bySub[subjectKey(sub.t, sub.subject)]; len(bs) > 0 && !fn(bs) {
+			return
 		}
 	}
-	add(gateway.BudgetKey, p.KeyID)
-	add(gateway.BudgetUser, p.UserID)
-	if p.EndUserMode && p.EndUserID != "" && p.KeyID != "" {
-		add(gateway.BudgetEndUser, p.KeyID+":"+p.EndUserID)
-	}
-	add(gateway.BudgetRole, p.Role.String())
-	return out
 }
 
 // Admit checks max_parallel and reserves tokens and cost (the request's

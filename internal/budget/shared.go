@@ -70,7 +70,7 @@ func (s *Service) SharesLimits(p *gateway.Principal) bool {
 	if p == nil || s.counters == nil || !s.counters.DecidesLimits() {
 		return false
 	}
-	return len(wantSlots(p)) > 0 || len(s.Matching(p)) > 0
+	return len(wantSlots(p)) > 0 || s.anyMatching(p)
 }
 
 // admitShared is Admit with Counters: one Reserve for every slot and

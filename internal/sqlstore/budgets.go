@@ -193,7 +193,7 @@ func (s *Store) ensureCounter(ctx context.Context, tx *sql.Tx, budgetID string, 
 }
 
 // budgetExists reports whether budget id is still stored.
-func budgetExists(ctx context.Context, s *Store, tx *sql.Tx, id string) (bool, error) {
+func (s *Store) budgetExists(ctx context.Context, tx *sql.Tx, id string) (bool, error) {
 	var one int
 	err := tx.QueryRowContext(ctx, s.q(`SELECT 1 FROM budgets WHERE id = ?`), id).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -224,7 +224,7 @@ func (s *Store) ReserveBudgets(ctx context.Context, id string, charges []gateway
 			}
 			if err == nil && !ok {
 				var exists bool
-				if exists, err = budgetExists(ctx, s, tx, c.Budget.ID); err == nil && !exists {
+				if exists, err = s.budgetExists(ctx, tx, c.Budget.ID); err == nil && !exists {
 					continue // deleted since the request matched it: no longer applies
 				}
 			}
